@@ -1,0 +1,138 @@
+//! The one error type of the library.
+//!
+//! Every way a call can fail is a variant here, and every variant maps to one
+//! value of the C result enum (`privline_result`), so the Rust API and the C
+//! ABI report exactly the same things.
+
+use core::fmt;
+
+/// Why a call failed.
+///
+/// Errors are either *fatal* (the handshake or channel is dead: every later
+/// call on it returns the same error) or *recoverable* (nothing changed; the
+/// caller may fix the arguments and call again). [`Error::is_fatal`] tells
+/// which.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Error {
+    /// The output buffer is too small. Nothing changed; call again with a
+    /// buffer of at least `needed` bytes.
+    BufferTooSmall {
+        /// The number of bytes the call needs to write.
+        needed: usize,
+    },
+    /// A required pointer argument was NULL (C ABI only).
+    NullArgument,
+    /// An argument is out of range (a length that is not allowed, a padding
+    /// block larger than a record).
+    InvalidArgument,
+    /// The call is not allowed in the object's current state (for example
+    /// `authorize` when no peer is waiting, sealing after sending close,
+    /// turning an unfinished handshake into a channel). Nothing changed.
+    WrongState,
+    /// The operating system's random number generator failed.
+    RngFailure,
+    /// A panic was caught at the C boundary; this is a bug in privline.
+    Internal,
+
+    /// The server public key given to a client is not a valid identity key
+    /// (not a canonical encoding, of small order, or not torsion-free).
+    InvalidServerKey,
+    /// M1's MAC does not verify: the client does not know the network key,
+    /// or M1 was damaged.
+    M1BadMac,
+    /// M2's MAC does not verify.
+    M2BadMac,
+    /// An X25519 result was all zero: the peer sent a low-order point.
+    LowOrderPoint,
+    /// M3 does not open: wrong server key, a replayed M3, or damage.
+    M3DoesNotOpen,
+    /// The client public key inside M3 is not a valid identity key.
+    M3InvalidClientKey,
+    /// The client's signature inside M3 does not verify strictly.
+    M3BadClientSignature,
+    /// The server application refused the client's public key.
+    ClientRefused,
+    /// M4 does not open: this is not the server the client meant.
+    M4DoesNotOpen,
+    /// The server's signature inside M4 does not verify: this is not the
+    /// server the client meant.
+    M4BadServerSignature,
+
+    /// A record's length field is below 17.
+    RecordTooShort,
+    /// A record does not open (damaged, replayed, reordered, dropped,
+    /// reflected, or sealed under another key).
+    RecordDoesNotOpen,
+    /// A record's inner plaintext is only zero bytes (no type byte).
+    RecordAllZeros,
+    /// A record's type byte is not data, close or key update.
+    UnknownRecordType,
+    /// A close or key-update record carries a payload.
+    ControlRecordWithPayload,
+    /// A record arrived after the peer's close record.
+    RecordAfterClose,
+    /// A record counter would pass 2^64 − 1.
+    CounterExhausted,
+    /// This side already sent close, so it seals nothing more. Not fatal:
+    /// the channel can still open the peer's records.
+    AlreadyClosed,
+}
+
+impl Error {
+    /// True when the handshake or channel that returned this error is dead.
+    pub fn is_fatal(&self) -> bool {
+        !matches!(
+            self,
+            Error::BufferTooSmall { .. }
+                | Error::NullArgument
+                | Error::InvalidArgument
+                | Error::WrongState
+                | Error::AlreadyClosed
+        )
+    }
+
+    /// A short human-readable description, the same text the C ABI's
+    /// `privline_result_str` returns.
+    pub fn message(&self) -> &'static str {
+        match self {
+            Error::BufferTooSmall { .. } => "output buffer too small; nothing changed, retry with the size reported",
+            Error::NullArgument => "a required pointer argument is NULL",
+            Error::InvalidArgument => "an argument is out of range",
+            Error::WrongState => "call not allowed in the current state; nothing changed",
+            Error::RngFailure => "the operating system's random number generator failed",
+            Error::Internal => "internal error (a bug in privline; please report it)",
+            Error::InvalidServerKey => "server public key is not a valid identity key",
+            Error::M1BadMac => "M1: bad MAC (the peer does not know the network key)",
+            Error::M2BadMac => "M2: bad MAC (the peer does not know the network key)",
+            Error::LowOrderPoint => "all-zero X25519 result (low-order point)",
+            Error::M3DoesNotOpen => "M3 does not open (wrong server key, replay, or damage)",
+            Error::M3InvalidClientKey => "M3: client public key is not a valid identity key",
+            Error::M3BadClientSignature => "M3: bad client signature",
+            Error::ClientRefused => "client refused by application",
+            Error::M4DoesNotOpen => "M4 does not open: this is not the server you dialled",
+            Error::M4BadServerSignature => "M4: bad server signature: this is not the server you dialled",
+            Error::RecordTooShort => "record length below 17",
+            Error::RecordDoesNotOpen => "record does not open (damaged, replayed, reordered or dropped)",
+            Error::RecordAllZeros => "record inner is all zeros",
+            Error::UnknownRecordType => "unknown record type",
+            Error::ControlRecordWithPayload => "close or key update with a payload",
+            Error::RecordAfterClose => "record after the peer's close",
+            Error::CounterExhausted => "record counter exhausted",
+            Error::AlreadyClosed => "this side already sent close and seals nothing more",
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::BufferTooSmall { needed } => {
+                write!(f, "output buffer too small: {needed} bytes needed")
+            }
+            other => f.write_str(other.message()),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
