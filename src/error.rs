@@ -95,31 +95,37 @@ impl Error {
     /// A short human-readable description, the same text the C ABI's
     /// `privline_result_str` returns.
     pub fn message(&self) -> &'static str {
+        let text = self.message_nul();
+        &text[..text.len() - 1]
+    }
+
+    /// [`Error::message`] with a terminating NUL, for C.
+    pub(crate) fn message_nul(&self) -> &'static str {
         match self {
-            Error::BufferTooSmall { .. } => "output buffer too small; nothing changed, retry with the size reported",
-            Error::NullArgument => "a required pointer argument is NULL",
-            Error::InvalidArgument => "an argument is out of range",
-            Error::WrongState => "call not allowed in the current state; nothing changed",
-            Error::RngFailure => "the operating system's random number generator failed",
-            Error::Internal => "internal error (a bug in privline; please report it)",
-            Error::InvalidServerKey => "server public key is not a valid identity key",
-            Error::M1BadMac => "M1: bad MAC (the peer does not know the network key)",
-            Error::M2BadMac => "M2: bad MAC (the peer does not know the network key)",
-            Error::LowOrderPoint => "all-zero X25519 result (low-order point)",
-            Error::M3DoesNotOpen => "M3 does not open (wrong server key, replay, or damage)",
-            Error::M3InvalidClientKey => "M3: client public key is not a valid identity key",
-            Error::M3BadClientSignature => "M3: bad client signature",
-            Error::ClientRefused => "client refused by application",
-            Error::M4DoesNotOpen => "M4 does not open: this is not the server you dialled",
-            Error::M4BadServerSignature => "M4: bad server signature: this is not the server you dialled",
-            Error::RecordTooShort => "record length below 17",
-            Error::RecordDoesNotOpen => "record does not open (damaged, replayed, reordered or dropped)",
-            Error::RecordAllZeros => "record inner is all zeros",
-            Error::UnknownRecordType => "unknown record type",
-            Error::ControlRecordWithPayload => "close or key update with a payload",
-            Error::RecordAfterClose => "record after the peer's close",
-            Error::CounterExhausted => "record counter exhausted",
-            Error::AlreadyClosed => "this side already sent close and seals nothing more",
+            Error::BufferTooSmall { .. } => "output buffer too small; nothing changed, retry with the size reported\0",
+            Error::NullArgument => "a required pointer argument is NULL\0",
+            Error::InvalidArgument => "an argument is out of range\0",
+            Error::WrongState => "call not allowed in the current state; nothing changed\0",
+            Error::RngFailure => "the operating system's random number generator failed\0",
+            Error::Internal => "internal error (a bug in privline; please report it)\0",
+            Error::InvalidServerKey => "server public key is not a valid identity key\0",
+            Error::M1BadMac => "M1: bad MAC (the peer does not know the network key)\0",
+            Error::M2BadMac => "M2: bad MAC (the peer does not know the network key)\0",
+            Error::LowOrderPoint => "all-zero X25519 result (low-order point)\0",
+            Error::M3DoesNotOpen => "M3 does not open (wrong server key, replay, or damage)\0",
+            Error::M3InvalidClientKey => "M3: client public key is not a valid identity key\0",
+            Error::M3BadClientSignature => "M3: bad client signature\0",
+            Error::ClientRefused => "client refused by application\0",
+            Error::M4DoesNotOpen => "M4 does not open: this is not the server you dialled\0",
+            Error::M4BadServerSignature => "M4: bad server signature: this is not the server you dialled\0",
+            Error::RecordTooShort => "record length below 17\0",
+            Error::RecordDoesNotOpen => "record does not open (damaged, replayed, reordered or dropped)\0",
+            Error::RecordAllZeros => "record inner is all zeros\0",
+            Error::UnknownRecordType => "unknown record type\0",
+            Error::ControlRecordWithPayload => "close or key update with a payload\0",
+            Error::RecordAfterClose => "record after the peer's close\0",
+            Error::CounterExhausted => "record counter exhausted\0",
+            Error::AlreadyClosed => "this side already sent close and seals nothing more\0",
         }
     }
 }

@@ -201,6 +201,11 @@ impl Handshake {
         self.role == Role::Client
     }
 
+    /// The fatal error that ended this handshake, if one did.
+    pub fn failure(&self) -> Option<Error> {
+        self.failed
+    }
+
     /// True once the handshake is complete and can become a channel.
     pub fn is_done(&self) -> bool {
         self.failed.is_none() && self.stage == Stage::Done

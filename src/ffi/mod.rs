@@ -1,1 +1,812 @@
-pub fn _x(){}
+//! The C ABI: a thin translation of the safe Rust API for C, C++ and
+//! Python (ctypes) callers. `include/privline.h` is generated from this
+//! module by cbindgen.
+//!
+//! Conventions, the same for every function:
+//! - Every function returns a `privline_result` (or a plain value for the
+//!   size and string functions); `PRIVLINE_RESULT_OK` is 0.
+//! - Handles are opaque. Constructors return them through an out-pointer and
+//!   leave it untouched on error; `_free` functions accept NULL.
+//! - Buffers are owned by the caller. Output lengths are in/out `size_t *`:
+//!   on entry the capacity, on return the bytes written or, with
+//!   `PRIVLINE_RESULT_BUFFER_TOO_SMALL`, the bytes needed (nothing changed,
+//!   retry with a bigger buffer). Input and output buffers must not overlap.
+//! - A NULL pointer where one is required returns
+//!   `PRIVLINE_RESULT_NULL_ARGUMENT`; a NULL buffer is allowed with length 0.
+//! - No panic crosses the boundary: one is reported as
+//!   `PRIVLINE_RESULT_INTERNAL_ERROR`.
+//! - After a fatal result a handle refuses every later call with that same
+//!   result; only `_free` remains useful.
+
+#![allow(non_camel_case_types)]
+#![allow(clippy::missing_safety_doc)] // every function documents its contract in prose
+
+mod boundary;
+
+use std::ffi::c_char;
+
+use boundary::{array, array_out, free_handle, guard, guard_value, into_handle, object, place};
+
+use crate::channel::{sealed_len, Channel, Opened};
+use crate::error::Error;
+use crate::handshake::{Handshake, Status};
+use crate::identity::{Identity, NetworkKey, PublicKey};
+
+/// Bytes in a network key.
+pub const PRIVLINE_NETWORK_KEY_LEN: usize = 32;
+/// Bytes in an identity secret (an Ed25519 seed).
+pub const PRIVLINE_SEED_LEN: usize = 32;
+/// Bytes in an identity public key.
+pub const PRIVLINE_PUBLIC_KEY_LEN: usize = 32;
+/// Bytes in a session id.
+pub const PRIVLINE_SESSION_ID_LEN: usize = 32;
+/// The longest handshake message: an output buffer this large is always
+/// enough for `privline_handshake_step`.
+pub const PRIVLINE_HANDSHAKE_MAX_MESSAGE_LEN: usize = 144;
+/// Bytes of all four handshake messages together.
+pub const PRIVLINE_HANDSHAKE_TOTAL_LEN: usize = 384;
+/// Bytes a record adds to its payload without padding (header, type, tag).
+pub const PRIVLINE_RECORD_OVERHEAD_LEN: usize = 19;
+/// Most payload bytes in one record; longer writes are split.
+pub const PRIVLINE_RECORD_MAX_PAYLOAD_LEN: usize = 65518;
+/// The largest record on the wire, header included.
+pub const PRIVLINE_RECORD_MAX_LEN: usize = 65537;
+/// An output buffer this large is always enough for `privline_channel_open`.
+pub const PRIVLINE_OPEN_MAX_OUTPUT_LEN: usize = 65519;
+
+/// Every outcome of a privline call. `privline_result_str` describes each.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum privline_result {
+    /// Success.
+    PRIVLINE_RESULT_OK = 0,
+    /// The output buffer is too small; the length out-pointer holds the size
+    /// needed. Nothing changed: retry with a bigger buffer.
+    PRIVLINE_RESULT_BUFFER_TOO_SMALL = 1,
+    /// A required pointer argument is NULL. Nothing changed.
+    PRIVLINE_RESULT_NULL_ARGUMENT = 2,
+    /// An argument is out of range. Nothing changed.
+    PRIVLINE_RESULT_INVALID_ARGUMENT = 3,
+    /// The call is not allowed in the current state. Nothing changed.
+    PRIVLINE_RESULT_WRONG_STATE = 4,
+    /// The operating system's random number generator failed.
+    PRIVLINE_RESULT_RNG_FAILURE = 5,
+    /// A bug in privline (a caught panic).
+    PRIVLINE_RESULT_INTERNAL_ERROR = 6,
+    /// Fatal: the server public key is not a valid identity key.
+    PRIVLINE_RESULT_INVALID_SERVER_KEY = 20,
+    /// Fatal: M1's MAC does not verify (wrong network key).
+    PRIVLINE_RESULT_M1_BAD_MAC = 21,
+    /// Fatal: M2's MAC does not verify (wrong network key).
+    PRIVLINE_RESULT_M2_BAD_MAC = 22,
+    /// Fatal: an X25519 result was all zero (a low-order point).
+    PRIVLINE_RESULT_LOW_ORDER_POINT = 23,
+    /// Fatal: M3 does not open (wrong server key, replay, damage).
+    PRIVLINE_RESULT_M3_DOES_NOT_OPEN = 24,
+    /// Fatal: the client key in M3 is not a valid identity key.
+    PRIVLINE_RESULT_M3_INVALID_CLIENT_KEY = 25,
+    /// Fatal: the client signature in M3 does not verify.
+    PRIVLINE_RESULT_M3_BAD_CLIENT_SIGNATURE = 26,
+    /// Fatal: the server application refused the client.
+    PRIVLINE_RESULT_CLIENT_REFUSED = 27,
+    /// Fatal: M4 does not open: this is not the server the client dialled.
+    PRIVLINE_RESULT_M4_DOES_NOT_OPEN = 28,
+    /// Fatal: the server signature in M4 does not verify: not the server.
+    PRIVLINE_RESULT_M4_BAD_SERVER_SIGNATURE = 29,
+    /// Fatal: a record length field below 17.
+    PRIVLINE_RESULT_RECORD_TOO_SHORT = 40,
+    /// Fatal: a record does not open (damaged, replayed, reordered, dropped).
+    PRIVLINE_RESULT_RECORD_DOES_NOT_OPEN = 41,
+    /// Fatal: a record's inner plaintext is all zeros.
+    PRIVLINE_RESULT_RECORD_ALL_ZEROS = 42,
+    /// Fatal: a record of unknown type.
+    PRIVLINE_RESULT_UNKNOWN_RECORD_TYPE = 43,
+    /// Fatal: a close or key-update record with a payload.
+    PRIVLINE_RESULT_CONTROL_RECORD_WITH_PAYLOAD = 44,
+    /// Fatal: a record after the peer's close.
+    PRIVLINE_RESULT_RECORD_AFTER_CLOSE = 45,
+    /// Fatal: a record counter would pass 2^64 - 1.
+    PRIVLINE_RESULT_COUNTER_EXHAUSTED = 46,
+    /// This side already sent close and seals nothing more (not fatal: it
+    /// can still open the peer's records).
+    PRIVLINE_RESULT_ALREADY_CLOSED = 47,
+}
+
+impl From<Error> for privline_result {
+    fn from(error: Error) -> Self {
+        use privline_result::*;
+        match error {
+            Error::BufferTooSmall { .. } => PRIVLINE_RESULT_BUFFER_TOO_SMALL,
+            Error::NullArgument => PRIVLINE_RESULT_NULL_ARGUMENT,
+            Error::InvalidArgument => PRIVLINE_RESULT_INVALID_ARGUMENT,
+            Error::WrongState => PRIVLINE_RESULT_WRONG_STATE,
+            Error::RngFailure => PRIVLINE_RESULT_RNG_FAILURE,
+            Error::Internal => PRIVLINE_RESULT_INTERNAL_ERROR,
+            Error::InvalidServerKey => PRIVLINE_RESULT_INVALID_SERVER_KEY,
+            Error::M1BadMac => PRIVLINE_RESULT_M1_BAD_MAC,
+            Error::M2BadMac => PRIVLINE_RESULT_M2_BAD_MAC,
+            Error::LowOrderPoint => PRIVLINE_RESULT_LOW_ORDER_POINT,
+            Error::M3DoesNotOpen => PRIVLINE_RESULT_M3_DOES_NOT_OPEN,
+            Error::M3InvalidClientKey => PRIVLINE_RESULT_M3_INVALID_CLIENT_KEY,
+            Error::M3BadClientSignature => PRIVLINE_RESULT_M3_BAD_CLIENT_SIGNATURE,
+            Error::ClientRefused => PRIVLINE_RESULT_CLIENT_REFUSED,
+            Error::M4DoesNotOpen => PRIVLINE_RESULT_M4_DOES_NOT_OPEN,
+            Error::M4BadServerSignature => PRIVLINE_RESULT_M4_BAD_SERVER_SIGNATURE,
+            Error::RecordTooShort => PRIVLINE_RESULT_RECORD_TOO_SHORT,
+            Error::RecordDoesNotOpen => PRIVLINE_RESULT_RECORD_DOES_NOT_OPEN,
+            Error::RecordAllZeros => PRIVLINE_RESULT_RECORD_ALL_ZEROS,
+            Error::UnknownRecordType => PRIVLINE_RESULT_UNKNOWN_RECORD_TYPE,
+            Error::ControlRecordWithPayload => PRIVLINE_RESULT_CONTROL_RECORD_WITH_PAYLOAD,
+            Error::RecordAfterClose => PRIVLINE_RESULT_RECORD_AFTER_CLOSE,
+            Error::CounterExhausted => PRIVLINE_RESULT_COUNTER_EXHAUSTED,
+            Error::AlreadyClosed => PRIVLINE_RESULT_ALREADY_CLOSED,
+        }
+    }
+}
+
+/// Every result value, in order (used by `privline_result_str` and tests).
+pub const ALL_RESULTS: [privline_result; 25] = {
+    use privline_result::*;
+    [
+        PRIVLINE_RESULT_OK,
+        PRIVLINE_RESULT_BUFFER_TOO_SMALL,
+        PRIVLINE_RESULT_NULL_ARGUMENT,
+        PRIVLINE_RESULT_INVALID_ARGUMENT,
+        PRIVLINE_RESULT_WRONG_STATE,
+        PRIVLINE_RESULT_RNG_FAILURE,
+        PRIVLINE_RESULT_INTERNAL_ERROR,
+        PRIVLINE_RESULT_INVALID_SERVER_KEY,
+        PRIVLINE_RESULT_M1_BAD_MAC,
+        PRIVLINE_RESULT_M2_BAD_MAC,
+        PRIVLINE_RESULT_LOW_ORDER_POINT,
+        PRIVLINE_RESULT_M3_DOES_NOT_OPEN,
+        PRIVLINE_RESULT_M3_INVALID_CLIENT_KEY,
+        PRIVLINE_RESULT_M3_BAD_CLIENT_SIGNATURE,
+        PRIVLINE_RESULT_CLIENT_REFUSED,
+        PRIVLINE_RESULT_M4_DOES_NOT_OPEN,
+        PRIVLINE_RESULT_M4_BAD_SERVER_SIGNATURE,
+        PRIVLINE_RESULT_RECORD_TOO_SHORT,
+        PRIVLINE_RESULT_RECORD_DOES_NOT_OPEN,
+        PRIVLINE_RESULT_RECORD_ALL_ZEROS,
+        PRIVLINE_RESULT_UNKNOWN_RECORD_TYPE,
+        PRIVLINE_RESULT_CONTROL_RECORD_WITH_PAYLOAD,
+        PRIVLINE_RESULT_RECORD_AFTER_CLOSE,
+        PRIVLINE_RESULT_COUNTER_EXHAUSTED,
+        PRIVLINE_RESULT_ALREADY_CLOSED,
+    ]
+};
+
+/// The error a result stands for (`None` for OK), the inverse of
+/// `From<Error>`.
+fn error_of(result: privline_result) -> Option<Error> {
+    use privline_result::*;
+    Some(match result {
+        PRIVLINE_RESULT_OK => return None,
+        PRIVLINE_RESULT_BUFFER_TOO_SMALL => Error::BufferTooSmall { needed: 0 },
+        PRIVLINE_RESULT_NULL_ARGUMENT => Error::NullArgument,
+        PRIVLINE_RESULT_INVALID_ARGUMENT => Error::InvalidArgument,
+        PRIVLINE_RESULT_WRONG_STATE => Error::WrongState,
+        PRIVLINE_RESULT_RNG_FAILURE => Error::RngFailure,
+        PRIVLINE_RESULT_INTERNAL_ERROR => Error::Internal,
+        PRIVLINE_RESULT_INVALID_SERVER_KEY => Error::InvalidServerKey,
+        PRIVLINE_RESULT_M1_BAD_MAC => Error::M1BadMac,
+        PRIVLINE_RESULT_M2_BAD_MAC => Error::M2BadMac,
+        PRIVLINE_RESULT_LOW_ORDER_POINT => Error::LowOrderPoint,
+        PRIVLINE_RESULT_M3_DOES_NOT_OPEN => Error::M3DoesNotOpen,
+        PRIVLINE_RESULT_M3_INVALID_CLIENT_KEY => Error::M3InvalidClientKey,
+        PRIVLINE_RESULT_M3_BAD_CLIENT_SIGNATURE => Error::M3BadClientSignature,
+        PRIVLINE_RESULT_CLIENT_REFUSED => Error::ClientRefused,
+        PRIVLINE_RESULT_M4_DOES_NOT_OPEN => Error::M4DoesNotOpen,
+        PRIVLINE_RESULT_M4_BAD_SERVER_SIGNATURE => Error::M4BadServerSignature,
+        PRIVLINE_RESULT_RECORD_TOO_SHORT => Error::RecordTooShort,
+        PRIVLINE_RESULT_RECORD_DOES_NOT_OPEN => Error::RecordDoesNotOpen,
+        PRIVLINE_RESULT_RECORD_ALL_ZEROS => Error::RecordAllZeros,
+        PRIVLINE_RESULT_UNKNOWN_RECORD_TYPE => Error::UnknownRecordType,
+        PRIVLINE_RESULT_CONTROL_RECORD_WITH_PAYLOAD => Error::ControlRecordWithPayload,
+        PRIVLINE_RESULT_RECORD_AFTER_CLOSE => Error::RecordAfterClose,
+        PRIVLINE_RESULT_COUNTER_EXHAUSTED => Error::CounterExhausted,
+        PRIVLINE_RESULT_ALREADY_CLOSED => Error::AlreadyClosed,
+    })
+}
+
+/// The text of a result, NUL-terminated for C: the error's own message.
+fn result_text(result: privline_result) -> &'static str {
+    match error_of(result) {
+        None => "ok\0",
+        Some(error) => error.message_nul(),
+    }
+}
+
+/// What a handshake waits for after `privline_handshake_step`.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum privline_handshake_status {
+    /// Send what was written (if anything), read more from the peer, step again.
+    PRIVLINE_HANDSHAKE_NEED_INPUT = 1,
+    /// Server: call `privline_handshake_peer_key`, then
+    /// `privline_handshake_authorize`; after accepting, step once more to get M4.
+    PRIVLINE_HANDSHAKE_AUTHORIZE_PEER = 2,
+    /// Complete: send what was written, then `privline_handshake_into_channel`.
+    PRIVLINE_HANDSHAKE_DONE = 3,
+}
+
+/// What `privline_channel_open` found.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum privline_record_type {
+    /// The input does not hold a whole record yet; nothing was consumed.
+    PRIVLINE_RECORD_NONE = 0,
+    /// A data record; its payload (possibly empty) was written.
+    PRIVLINE_RECORD_DATA = 1,
+    /// The peer's close: it sends nothing more.
+    PRIVLINE_RECORD_CLOSE = 2,
+    /// The peer updated its key; nothing to do.
+    PRIVLINE_RECORD_KEY_UPDATE = 3,
+}
+
+/// A handshake in progress (opaque). Create with
+/// `privline_handshake_new_client` or `privline_handshake_new_server`; free
+/// with `privline_handshake_free` or turn into a channel with
+/// `privline_handshake_into_channel`.
+pub struct privline_handshake {
+    _private: [u8; 0],
+}
+
+/// An established channel (opaque). Free with `privline_channel_free`.
+pub struct privline_channel {
+    _private: [u8; 0],
+}
+
+/// The library version, a static NUL-terminated string (do not free).
+#[no_mangle]
+pub extern "C" fn privline_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
+}
+
+/// A static, NUL-terminated description of `result` (do not free). Takes
+/// the raw value so that any integer is safe to pass; unknown values get
+/// "unknown result".
+#[no_mangle]
+pub extern "C" fn privline_result_str(result: u32) -> *const c_char {
+    let text = ALL_RESULTS
+        .iter()
+        .find(|known| **known as u32 == result)
+        .map(|known| result_text(*known))
+        .unwrap_or("unknown result\0");
+    text.as_ptr() as *const c_char
+}
+
+/// `PRIVLINE_NETWORK_KEY_LEN`, for callers that cannot read macros.
+#[no_mangle]
+pub extern "C" fn privline_network_key_len() -> usize {
+    PRIVLINE_NETWORK_KEY_LEN
+}
+
+/// `PRIVLINE_SEED_LEN`, for callers that cannot read macros.
+#[no_mangle]
+pub extern "C" fn privline_seed_len() -> usize {
+    PRIVLINE_SEED_LEN
+}
+
+/// `PRIVLINE_PUBLIC_KEY_LEN`, for callers that cannot read macros.
+#[no_mangle]
+pub extern "C" fn privline_public_key_len() -> usize {
+    PRIVLINE_PUBLIC_KEY_LEN
+}
+
+/// `PRIVLINE_SESSION_ID_LEN`, for callers that cannot read macros.
+#[no_mangle]
+pub extern "C" fn privline_session_id_len() -> usize {
+    PRIVLINE_SESSION_ID_LEN
+}
+
+/// `PRIVLINE_HANDSHAKE_MAX_MESSAGE_LEN`, for callers that cannot read macros.
+#[no_mangle]
+pub extern "C" fn privline_handshake_max_message_len() -> usize {
+    PRIVLINE_HANDSHAKE_MAX_MESSAGE_LEN
+}
+
+/// `PRIVLINE_HANDSHAKE_TOTAL_LEN`, for callers that cannot read macros.
+#[no_mangle]
+pub extern "C" fn privline_handshake_total_len() -> usize {
+    PRIVLINE_HANDSHAKE_TOTAL_LEN
+}
+
+/// `PRIVLINE_RECORD_OVERHEAD_LEN`, for callers that cannot read macros.
+#[no_mangle]
+pub extern "C" fn privline_record_overhead_len() -> usize {
+    PRIVLINE_RECORD_OVERHEAD_LEN
+}
+
+/// `PRIVLINE_RECORD_MAX_PAYLOAD_LEN`, for callers that cannot read macros.
+#[no_mangle]
+pub extern "C" fn privline_record_max_payload_len() -> usize {
+    PRIVLINE_RECORD_MAX_PAYLOAD_LEN
+}
+
+/// `PRIVLINE_RECORD_MAX_LEN`, for callers that cannot read macros.
+#[no_mangle]
+pub extern "C" fn privline_record_max_len() -> usize {
+    PRIVLINE_RECORD_MAX_LEN
+}
+
+/// `PRIVLINE_OPEN_MAX_OUTPUT_LEN`, for callers that cannot read macros.
+#[no_mangle]
+pub extern "C" fn privline_open_max_output_len() -> usize {
+    PRIVLINE_OPEN_MAX_OUTPUT_LEN
+}
+
+/// The bytes `privline_channel_seal` writes for `payload_len` payload bytes
+/// without padding: 19 bytes per record of up to 65518 payload bytes, at
+/// least one record. Once every 2^32 records a seal also writes a 19-byte
+/// key-update record first (`privline_channel_seal` reports the exact need).
+/// Returns SIZE_MAX when the size does not fit in `size_t`.
+#[no_mangle]
+pub extern "C" fn privline_sealed_len(payload_len: usize) -> usize {
+    guard_value(usize::MAX, || sealed_len(payload_len).unwrap_or(usize::MAX))
+}
+
+/// Generates a new identity from the operating system's RNG: writes its
+/// secret seed to `seed_out` (PRIVLINE_SEED_LEN bytes) and its public key to
+/// `public_out` (PRIVLINE_PUBLIC_KEY_LEN bytes). The caller owns the seed
+/// and should wipe it when done.
+#[no_mangle]
+pub unsafe extern "C" fn privline_identity_generate(seed_out: *mut u8, public_out: *mut u8) -> privline_result {
+    guard(|| {
+        // SAFETY: the caller passes PRIVLINE_SEED_LEN and
+        // PRIVLINE_PUBLIC_KEY_LEN writable bytes.
+        let seed_out = unsafe { array_out::<PRIVLINE_SEED_LEN>(seed_out)? };
+        let public_out = unsafe { array_out::<PRIVLINE_PUBLIC_KEY_LEN>(public_out)? };
+        let identity = Identity::generate()?;
+        seed_out.copy_from_slice(identity.seed().as_ref());
+        public_out.copy_from_slice(identity.public_key().as_bytes());
+        Ok(())
+    })
+}
+
+/// Writes the public key (PRIVLINE_PUBLIC_KEY_LEN bytes) of the identity
+/// whose secret seed is `seed` (PRIVLINE_SEED_LEN bytes) to `public_out`.
+/// The caller's seed is only read.
+#[no_mangle]
+pub unsafe extern "C" fn privline_identity_public_from_seed(seed: *const u8, public_out: *mut u8) -> privline_result {
+    guard(|| {
+        // SAFETY: the caller passes PRIVLINE_SEED_LEN readable and
+        // PRIVLINE_PUBLIC_KEY_LEN writable bytes.
+        let seed = zeroize::Zeroizing::new(unsafe { array::<PRIVLINE_SEED_LEN>(seed)? });
+        let public_out = unsafe { array_out::<PRIVLINE_PUBLIC_KEY_LEN>(public_out)? };
+        public_out.copy_from_slice(Identity::from_seed(&seed).public_key().as_bytes());
+        Ok(())
+    })
+}
+
+/// Creates a client handshake that dials the server whose public key is
+/// `server_public` (PRIVLINE_PUBLIC_KEY_LEN bytes), on the network
+/// `network_key` (PRIVLINE_NETWORK_KEY_LEN bytes), as the identity with
+/// secret seed `client_seed` (PRIVLINE_SEED_LEN bytes). The three inputs are
+/// copied; the caller keeps ownership of them.
+///
+/// On success `*handshake_out` receives a new handle the caller owns (free
+/// it with `privline_handshake_free` or pass it to
+/// `privline_handshake_into_channel`). On error it is left untouched;
+/// `PRIVLINE_RESULT_INVALID_SERVER_KEY` means `server_public` fails the
+/// identity key check.
+#[no_mangle]
+pub unsafe extern "C" fn privline_handshake_new_client(
+    network_key: *const u8,
+    client_seed: *const u8,
+    server_public: *const u8,
+    handshake_out: *mut *mut privline_handshake,
+) -> privline_result {
+    guard(|| {
+        // SAFETY: the caller passes arrays of the documented lengths and a
+        // valid out-pointer.
+        let network_key = NetworkKey::new(unsafe { array::<PRIVLINE_NETWORK_KEY_LEN>(network_key)? });
+        let seed = zeroize::Zeroizing::new(unsafe { array::<PRIVLINE_SEED_LEN>(client_seed)? });
+        let server_public = PublicKey(unsafe { array::<PRIVLINE_PUBLIC_KEY_LEN>(server_public)? });
+        let slot = unsafe { place(handshake_out)? };
+        let handshake = Handshake::client(&network_key, &Identity::from_seed(&seed), &server_public)?;
+        *slot = into_handle::<privline_handshake, Handshake>(handshake);
+        Ok(())
+    })
+}
+
+/// Creates a server handshake answering on the network `network_key`
+/// (PRIVLINE_NETWORK_KEY_LEN bytes) as the identity with secret seed
+/// `server_seed` (PRIVLINE_SEED_LEN bytes). Inputs are copied.
+///
+/// On success `*handshake_out` receives a new handle the caller owns; on
+/// error it is left untouched.
+#[no_mangle]
+pub unsafe extern "C" fn privline_handshake_new_server(
+    network_key: *const u8,
+    server_seed: *const u8,
+    handshake_out: *mut *mut privline_handshake,
+) -> privline_result {
+    guard(|| {
+        // SAFETY: as for privline_handshake_new_client.
+        let network_key = NetworkKey::new(unsafe { array::<PRIVLINE_NETWORK_KEY_LEN>(network_key)? });
+        let seed = zeroize::Zeroizing::new(unsafe { array::<PRIVLINE_SEED_LEN>(server_seed)? });
+        let slot = unsafe { place(handshake_out)? };
+        let handshake = Handshake::server(&network_key, &Identity::from_seed(&seed))?;
+        *slot = into_handle::<privline_handshake, Handshake>(handshake);
+        Ok(())
+    })
+}
+
+/// Advances the handshake with `input_len` bytes that arrived from the peer
+/// (any fragmentation; `input` may be NULL when `input_len` is 0) and writes
+/// at most one message to send into `output`.
+///
+/// `*output_len` is on entry the capacity of `output`, on return the bytes
+/// written (send them to the peer). `*consumed` receives how many input
+/// bytes the handshake took: bytes after that belong to the channel or were
+/// not looked at yet, and stay the caller's. `*status` says what to do next.
+/// A capacity of PRIVLINE_HANDSHAKE_MAX_MESSAGE_LEN is always enough; with
+/// less the call may return `PRIVLINE_RESULT_BUFFER_TOO_SMALL` with the size
+/// needed in `*output_len`, having consumed and changed nothing.
+///
+/// On any error `*consumed` is 0 and `*output_len` is 0 (or the size
+/// needed); `*status` is not written. A fatal result ends the handshake: send
+/// nothing more, close the connection, free the handle. Stepping a finished
+/// handshake returns `PRIVLINE_RESULT_WRONG_STATE`.
+#[no_mangle]
+pub unsafe extern "C" fn privline_handshake_step(
+    handshake: *mut privline_handshake,
+    input: *const u8,
+    input_len: usize,
+    consumed: *mut usize,
+    output: *mut u8,
+    output_len: *mut usize,
+    status: *mut privline_handshake_status,
+) -> privline_result {
+    guard(|| {
+        // SAFETY: the caller passes a live handle, buffers of the stated
+        // lengths that do not overlap, and valid out-pointers.
+        let handshake: &mut Handshake = unsafe { object(handshake)? };
+        let consumed = unsafe { place(consumed)? };
+        let output_len = unsafe { place(output_len)? };
+        let status = unsafe { place(status)? };
+        let input = unsafe { boundary::input(input, input_len)? };
+        let output = unsafe { boundary::output(output, *output_len)? };
+        *consumed = 0;
+        match handshake.step(input, output) {
+            Ok(step) => {
+                *consumed = step.consumed;
+                *output_len = step.written;
+                *status = match step.status {
+                    Status::NeedInput => privline_handshake_status::PRIVLINE_HANDSHAKE_NEED_INPUT,
+                    Status::AuthorizePeer => privline_handshake_status::PRIVLINE_HANDSHAKE_AUTHORIZE_PEER,
+                    Status::Done => privline_handshake_status::PRIVLINE_HANDSHAKE_DONE,
+                };
+                Ok(())
+            }
+            Err(error) => {
+                *output_len = match error {
+                    Error::BufferTooSmall { needed } => needed,
+                    _ => 0,
+                };
+                Err(error)
+            }
+        }
+    })
+}
+
+/// Writes the peer's public key (PRIVLINE_PUBLIC_KEY_LEN bytes) to
+/// `public_out`: for a client, the server key it dials; for a server, the
+/// client's key once the step status is PRIVLINE_HANDSHAKE_AUTHORIZE_PEER
+/// (before that, `PRIVLINE_RESULT_WRONG_STATE`).
+#[no_mangle]
+pub unsafe extern "C" fn privline_handshake_peer_key(
+    handshake: *const privline_handshake,
+    public_out: *mut u8,
+) -> privline_result {
+    guard(|| {
+        // SAFETY: a live handle and PRIVLINE_PUBLIC_KEY_LEN writable bytes.
+        let handshake: &mut Handshake = unsafe { object(handshake as *mut privline_handshake)? };
+        let public_out = unsafe { array_out::<PRIVLINE_PUBLIC_KEY_LEN>(public_out)? };
+        public_out.copy_from_slice(handshake.peer_key()?.as_bytes());
+        Ok(())
+    })
+}
+
+/// Server, at status PRIVLINE_HANDSHAKE_AUTHORIZE_PEER: the application's
+/// decision on the client key. `accept == false` ends the handshake with
+/// `PRIVLINE_RESULT_CLIENT_REFUSED` (send nothing; keep the connection
+/// silent until your handshake deadline, then close it). `accept == true`
+/// prepares M4: call `privline_handshake_step` to get it. Any other state:
+/// `PRIVLINE_RESULT_WRONG_STATE`.
+#[no_mangle]
+pub unsafe extern "C" fn privline_handshake_authorize(handshake: *mut privline_handshake, accept: bool) -> privline_result {
+    guard(|| {
+        // SAFETY: a live handle.
+        let handshake: &mut Handshake = unsafe { object(handshake)? };
+        handshake.authorize(accept)
+    })
+}
+
+/// Turns a finished handshake into a channel. `*handshake` is consumed: on
+/// success it is freed and set to NULL, and `*channel_out` receives a new
+/// channel the caller owns (free it with `privline_channel_free`). If the
+/// handshake is not finished the result is `PRIVLINE_RESULT_WRONG_STATE` (or
+/// the handshake's fatal result) and both pointers are left untouched.
+#[no_mangle]
+pub unsafe extern "C" fn privline_handshake_into_channel(
+    handshake: *mut *mut privline_handshake,
+    channel_out: *mut *mut privline_channel,
+) -> privline_result {
+    guard(|| {
+        // SAFETY: valid pointers to a live handle and to a handle slot.
+        let handshake_slot = unsafe { place(handshake)? };
+        let channel_slot = unsafe { place(channel_out)? };
+        let state: &mut Handshake = unsafe { object(*handshake_slot)? };
+        if let Some(error) = state.failure() {
+            return Err(error);
+        }
+        if !state.is_done() {
+            return Err(Error::WrongState);
+        }
+        // SAFETY: the handle is live and is not used again: the slot is
+        // cleared below.
+        let owned = unsafe { Box::from_raw(*handshake_slot as *mut Handshake) };
+        *handshake_slot = std::ptr::null_mut();
+        let channel = owned.into_channel()?;
+        *channel_slot = into_handle::<privline_channel, Channel>(channel);
+        Ok(())
+    })
+}
+
+/// Frees a handshake and wipes its secrets. NULL is a no-op. The handle
+/// must not be used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn privline_handshake_free(handshake: *mut privline_handshake) {
+    // SAFETY: NULL or a live handle, never used again by the caller.
+    guard_value((), || unsafe { free_handle::<privline_handshake, Handshake>(handshake) })
+}
+
+/// Writes `*output_len` bytes of `output` as a channel's sealed records.
+fn sealed_into(
+    output_len: &mut usize,
+    result: Result<usize, Error>,
+) -> Result<(), Error> {
+    match result {
+        Ok(written) => {
+            *output_len = written;
+            Ok(())
+        }
+        Err(error) => {
+            *output_len = match error {
+                Error::BufferTooSmall { needed } => needed,
+                _ => 0,
+            };
+            Err(error)
+        }
+    }
+}
+
+/// Seals `payload_len` bytes of `payload` (NULL allowed when 0) as one or
+/// more data records into `output`. `*output_len` is on entry the capacity
+/// of `output`, on return the bytes written (send them all). `pad_block`
+/// > 1 pads each record's plaintext with zeros to a multiple of `pad_block`
+/// bytes (at most PRIVLINE_OPEN_MAX_OUTPUT_LEN) to hide lengths; 0 or 1 for
+/// none. `privline_sealed_len` gives the size without padding; a too-small
+/// buffer returns `PRIVLINE_RESULT_BUFFER_TOO_SMALL` with the size needed in
+/// `*output_len` and changes nothing. After this side's close:
+/// `PRIVLINE_RESULT_ALREADY_CLOSED`.
+#[no_mangle]
+pub unsafe extern "C" fn privline_channel_seal(
+    channel: *mut privline_channel,
+    payload: *const u8,
+    payload_len: usize,
+    pad_block: usize,
+    output: *mut u8,
+    output_len: *mut usize,
+) -> privline_result {
+    guard(|| {
+        // SAFETY: a live handle, non-overlapping buffers of the stated
+        // lengths, a valid out-pointer.
+        let channel: &mut Channel = unsafe { object(channel)? };
+        let output_len = unsafe { place(output_len)? };
+        let payload = unsafe { boundary::input(payload, payload_len)? };
+        let output = unsafe { boundary::output(output, *output_len)? };
+        sealed_into(output_len, channel.seal(payload, pad_block, output))
+    })
+}
+
+/// Seals this side's close record into `output` (`*output_len` in/out as
+/// for `privline_channel_seal`; PRIVLINE_RECORD_OVERHEAD_LEN bytes without
+/// padding). Afterwards the channel seals nothing more but keeps opening the
+/// peer's records until the peer's close arrives.
+#[no_mangle]
+pub unsafe extern "C" fn privline_channel_close(
+    channel: *mut privline_channel,
+    pad_block: usize,
+    output: *mut u8,
+    output_len: *mut usize,
+) -> privline_result {
+    guard(|| {
+        // SAFETY: as for privline_channel_seal.
+        let channel: &mut Channel = unsafe { object(channel)? };
+        let output_len = unsafe { place(output_len)? };
+        let output = unsafe { boundary::output(output, *output_len)? };
+        sealed_into(output_len, channel.close(pad_block, output))
+    })
+}
+
+/// Seals a key-update record into `output` (`*output_len` in/out as for
+/// `privline_channel_seal`) and replaces the sending key; the old key is
+/// wiped. The library also does this by itself every 2^32 records.
+#[no_mangle]
+pub unsafe extern "C" fn privline_channel_update_key(
+    channel: *mut privline_channel,
+    pad_block: usize,
+    output: *mut u8,
+    output_len: *mut usize,
+) -> privline_result {
+    guard(|| {
+        // SAFETY: as for privline_channel_seal.
+        let channel: &mut Channel = unsafe { object(channel)? };
+        let output_len = unsafe { place(output_len)? };
+        let output = unsafe { boundary::output(output, *output_len)? };
+        sealed_into(output_len, channel.update_key(pad_block, output))
+    })
+}
+
+/// Opens the first record in the `input_len` bytes of `input` (bytes
+/// received from the peer, NULL allowed when 0). One record per call, so
+/// message boundaries survive: call again with the rest.
+///
+/// `*record_type` says what was found. PRIVLINE_RECORD_NONE: the input does
+/// not hold a whole record yet; nothing was consumed; read more. DATA: the
+/// payload is in `output[0 .. *output_len]`. CLOSE: the peer sends nothing
+/// more. KEY_UPDATE: nothing to do. `*consumed` receives the input bytes
+/// taken. `*output_len` is on entry the capacity of `output`, on return the
+/// payload bytes written; a capacity of PRIVLINE_OPEN_MAX_OUTPUT_LEN is
+/// always enough. A record needs room for its whole plaintext (its length
+/// field minus 16); with less the result is
+/// `PRIVLINE_RESULT_BUFFER_TOO_SMALL`, the size needed is in `*output_len`,
+/// and nothing changed. Every damaged, replayed, reordered or malformed
+/// record is fatal and yields no plaintext.
+#[no_mangle]
+pub unsafe extern "C" fn privline_channel_open(
+    channel: *mut privline_channel,
+    input: *const u8,
+    input_len: usize,
+    consumed: *mut usize,
+    output: *mut u8,
+    output_len: *mut usize,
+    record_type: *mut privline_record_type,
+) -> privline_result {
+    guard(|| {
+        // SAFETY: a live handle, non-overlapping buffers of the stated
+        // lengths, valid out-pointers.
+        let channel: &mut Channel = unsafe { object(channel)? };
+        let consumed = unsafe { place(consumed)? };
+        let output_len = unsafe { place(output_len)? };
+        let record_type = unsafe { place(record_type)? };
+        let input = unsafe { boundary::input(input, input_len)? };
+        let output = unsafe { boundary::output(output, *output_len)? };
+        *consumed = 0;
+        match channel.open(input, output) {
+            Ok(opened) => {
+                *consumed = opened.consumed();
+                let (kind, len) = match opened {
+                    Opened::Incomplete { .. } => (privline_record_type::PRIVLINE_RECORD_NONE, 0),
+                    Opened::Data { len, .. } => (privline_record_type::PRIVLINE_RECORD_DATA, len),
+                    Opened::Close { .. } => (privline_record_type::PRIVLINE_RECORD_CLOSE, 0),
+                    Opened::KeyUpdate { .. } => (privline_record_type::PRIVLINE_RECORD_KEY_UPDATE, 0),
+                };
+                *record_type = kind;
+                *output_len = len;
+                Ok(())
+            }
+            Err(error) => sealed_into(output_len, Err(error)),
+        }
+    })
+}
+
+/// Writes the 32-byte session id (PRIVLINE_SESSION_ID_LEN bytes) to
+/// `session_id_out`: equal on both ends, secret to them; use it to bind
+/// application-level authentication to this channel. The caller owns the
+/// copy and should wipe it when done.
+#[no_mangle]
+pub unsafe extern "C" fn privline_channel_session_id(
+    channel: *const privline_channel,
+    session_id_out: *mut u8,
+) -> privline_result {
+    guard(|| {
+        // SAFETY: a live handle and PRIVLINE_SESSION_ID_LEN writable bytes.
+        let channel: &mut Channel = unsafe { object(channel as *mut privline_channel)? };
+        let out = unsafe { array_out::<PRIVLINE_SESSION_ID_LEN>(session_id_out)? };
+        out.copy_from_slice(channel.session_id()?.as_bytes());
+        Ok(())
+    })
+}
+
+/// Writes the peer's public key (PRIVLINE_PUBLIC_KEY_LEN bytes), as proven
+/// in the handshake, to `public_out`.
+#[no_mangle]
+pub unsafe extern "C" fn privline_channel_peer_key(
+    channel: *const privline_channel,
+    public_out: *mut u8,
+) -> privline_result {
+    guard(|| {
+        // SAFETY: a live handle and PRIVLINE_PUBLIC_KEY_LEN writable bytes.
+        let channel: &mut Channel = unsafe { object(channel as *mut privline_channel)? };
+        let out = unsafe { array_out::<PRIVLINE_PUBLIC_KEY_LEN>(public_out)? };
+        out.copy_from_slice(channel.peer_key()?.as_bytes());
+        Ok(())
+    })
+}
+
+/// Writes to `*closed` whether the peer's close record has arrived. When
+/// the connection ends and this is false, the stream was truncated: treat
+/// what arrived as incomplete.
+#[no_mangle]
+pub unsafe extern "C" fn privline_channel_peer_closed(
+    channel: *const privline_channel,
+    closed: *mut bool,
+) -> privline_result {
+    guard(|| {
+        // SAFETY: a live handle and a valid out-pointer.
+        let channel: &mut Channel = unsafe { object(channel as *mut privline_channel)? };
+        let closed = unsafe { place(closed)? };
+        *closed = channel.peer_closed()?;
+        Ok(())
+    })
+}
+
+/// Frees a channel and wipes its keys. NULL is a no-op. The handle must not
+/// be used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn privline_channel_free(channel: *mut privline_channel) {
+    // SAFETY: NULL or a live handle, never used again by the caller.
+    guard_value((), || unsafe { free_handle::<privline_channel, Channel>(channel) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto;
+
+    #[test]
+    fn every_define_equals_the_protocol_constant() {
+        assert_eq!(PRIVLINE_NETWORK_KEY_LEN, proto::NETWORK_KEY_LEN);
+        assert_eq!(PRIVLINE_SEED_LEN, proto::SEED_LEN);
+        assert_eq!(PRIVLINE_PUBLIC_KEY_LEN, proto::PUBLIC_KEY_LEN);
+        assert_eq!(PRIVLINE_SESSION_ID_LEN, proto::SESSION_ID_LEN);
+        assert_eq!(PRIVLINE_HANDSHAKE_MAX_MESSAGE_LEN, proto::HANDSHAKE_MAX_MESSAGE_LEN);
+        assert_eq!(PRIVLINE_HANDSHAKE_TOTAL_LEN, proto::HANDSHAKE_TOTAL_LEN);
+        assert_eq!(PRIVLINE_RECORD_OVERHEAD_LEN, proto::RECORD_OVERHEAD_LEN);
+        assert_eq!(PRIVLINE_RECORD_MAX_PAYLOAD_LEN, proto::RECORD_MAX_PAYLOAD_LEN);
+        assert_eq!(PRIVLINE_RECORD_MAX_LEN, proto::RECORD_MAX_LEN);
+        assert_eq!(PRIVLINE_OPEN_MAX_OUTPUT_LEN, proto::RECORD_MAX_INNER_LEN);
+    }
+
+    #[test]
+    fn every_result_has_its_own_nul_terminated_text() {
+        let mut seen = std::collections::HashSet::new();
+        for result in ALL_RESULTS {
+            let text = result_text(result);
+            assert!(text.ends_with('\0') && text.len() > 1, "{result:?}");
+            assert!(seen.insert(text), "{result:?} shares its text");
+        }
+        let unknown = unsafe { std::ffi::CStr::from_ptr(privline_result_str(9999)) };
+        assert_eq!(unknown.to_str().unwrap(), "unknown result");
+    }
+
+    #[test]
+    fn every_result_maps_back_to_the_error_it_came_from() {
+        for result in ALL_RESULTS {
+            match error_of(result) {
+                None => assert_eq!(result, privline_result::PRIVLINE_RESULT_OK),
+                Some(error) => assert_eq!(privline_result::from(error), result, "{error:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_panic_inside_the_boundary_becomes_an_internal_error() {
+        let result = guard(|| panic!("deliberate"));
+        assert_eq!(result, privline_result::PRIVLINE_RESULT_INTERNAL_ERROR);
+    }
+}

@@ -1,0 +1,121 @@
+//! The two things every `extern "C"` function goes through: the panic
+//! boundary and the pointer checks. Nothing else in the C ABI converts raw
+//! pointers.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use super::privline_result;
+use crate::error::Error;
+
+/// Runs `body`, turning an error into its result code and a panic into
+/// `PRIVLINE_RESULT_INTERNAL_ERROR`, so no panic ever unwinds into C.
+pub(crate) fn guard(body: impl FnOnce() -> Result<(), Error>) -> privline_result {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => privline_result::PRIVLINE_RESULT_OK,
+        Ok(Err(error)) => privline_result::from(error),
+        Err(_) => privline_result::PRIVLINE_RESULT_INTERNAL_ERROR,
+    }
+}
+
+/// Runs `body` for functions that return a value rather than a result;
+/// `on_panic` is returned if it panics.
+pub(crate) fn guard_value<T>(on_panic: T, body: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or(on_panic)
+}
+
+/// The caller's input buffer. NULL is allowed only with length 0; a length
+/// above `isize::MAX` cannot describe real memory and is rejected.
+///
+/// # Safety
+/// A non-NULL `ptr` must point to `len` readable bytes that stay valid and
+/// unmodified for `'a`.
+pub(crate) unsafe fn input<'a>(ptr: *const u8, len: usize) -> Result<&'a [u8], Error> {
+    if len > isize::MAX as usize {
+        return Err(Error::InvalidArgument);
+    }
+    if ptr.is_null() {
+        return if len == 0 { Ok(&[]) } else { Err(Error::NullArgument) };
+    }
+    // SAFETY: non-NULL, length bounded, validity promised by the caller.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// The caller's output buffer of `len` bytes. NULL is allowed only with
+/// length 0.
+///
+/// # Safety
+/// A non-NULL `ptr` must point to `len` writable bytes, valid for `'a` and
+/// not overlapping any other buffer of the same call.
+pub(crate) unsafe fn output<'a>(ptr: *mut u8, len: usize) -> Result<&'a mut [u8], Error> {
+    if len > isize::MAX as usize {
+        return Err(Error::InvalidArgument);
+    }
+    if ptr.is_null() {
+        return if len == 0 { Ok(&mut []) } else { Err(Error::NullArgument) };
+    }
+    // SAFETY: non-NULL, length bounded, validity promised by the caller.
+    Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
+}
+
+/// A fixed-size input array (a key or seed), which must not be NULL.
+///
+/// # Safety
+/// A non-NULL `ptr` must point to `N` readable bytes.
+pub(crate) unsafe fn array<const N: usize>(ptr: *const u8) -> Result<[u8; N], Error> {
+    if ptr.is_null() {
+        return Err(Error::NullArgument);
+    }
+    let mut bytes = [0u8; N];
+    // SAFETY: non-NULL, N readable bytes promised by the caller.
+    bytes.copy_from_slice(unsafe { std::slice::from_raw_parts(ptr, N) });
+    Ok(bytes)
+}
+
+/// A fixed-size output array, which must not be NULL.
+///
+/// # Safety
+/// A non-NULL `ptr` must point to `N` writable bytes.
+pub(crate) unsafe fn array_out<'a, const N: usize>(ptr: *mut u8) -> Result<&'a mut [u8; N], Error> {
+    if ptr.is_null() {
+        return Err(Error::NullArgument);
+    }
+    // SAFETY: non-NULL, N writable bytes promised by the caller; [u8; N]
+    // has alignment 1.
+    Ok(unsafe { &mut *(ptr as *mut [u8; N]) })
+}
+
+/// A required out-pointer (`size_t *`, `bool *`, an enum, a handle slot).
+///
+/// # Safety
+/// A non-NULL `ptr` must be valid for reads and writes of a `T`.
+pub(crate) unsafe fn place<'a, T>(ptr: *mut T) -> Result<&'a mut T, Error> {
+    // SAFETY: `as_mut` checks for NULL; validity promised by the caller.
+    unsafe { ptr.as_mut() }.ok_or(Error::NullArgument)
+}
+
+/// The Rust object behind an opaque handle.
+///
+/// # Safety
+/// A non-NULL `handle` must come from this library's constructor for `T`
+/// and not have been freed.
+pub(crate) unsafe fn object<'a, H, T>(handle: *mut H) -> Result<&'a mut T, Error> {
+    // SAFETY: handles are `Box<T>` pointers cast to the opaque type.
+    unsafe { (handle as *mut T).as_mut() }.ok_or(Error::NullArgument)
+}
+
+/// Boxes `value` and returns it as an opaque handle.
+pub(crate) fn into_handle<H, T>(value: T) -> *mut H {
+    Box::into_raw(Box::new(value)) as *mut H
+}
+
+/// Frees the object behind `handle`; NULL is a no-op.
+///
+/// # Safety
+/// A non-NULL `handle` must come from `into_handle::<H, T>` and not have been
+/// freed.
+pub(crate) unsafe fn free_handle<H, T>(handle: *mut H) {
+    if !handle.is_null() {
+        // SAFETY: promised by the caller.
+        drop(unsafe { Box::from_raw(handle as *mut T) });
+    }
+}
