@@ -298,10 +298,10 @@ void privline_handshake_free(privline_handshake *handshake);
 
 // Seals `payload_len` bytes of `payload` (NULL allowed when 0) as one or
 // more data records into `output`. `*output_len` is on entry the capacity
-// of `output`, on return the bytes written (send them all). `pad_block`
-// > 1 pads each record's plaintext with zeros to a multiple of `pad_block`
-// bytes (at most PRIVLINE_OPEN_MAX_OUTPUT_LEN) to hide lengths; 0 or 1 for
-// none. `privline_sealed_len` gives the size without padding; a too-small
+// of `output`, on return the bytes written (send them all). A `pad_block`
+// above 1 pads each record's plaintext with zeros to a multiple of
+// `pad_block` bytes (at most PRIVLINE_OPEN_MAX_OUTPUT_LEN) to hide lengths;
+// 0 or 1 for none. `privline_sealed_len` gives the size without padding; a too-small
 // buffer returns `PRIVLINE_RESULT_BUFFER_TOO_SMALL` with the size needed in
 // `*output_len` and changes nothing. After this side's close:
 // `PRIVLINE_RESULT_ALREADY_CLOSED`.

@@ -6,9 +6,9 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::error::Error;
 use crate::identity::{PublicKey, SessionId};
 use crate::proto::{
-    hkdf, open_in_place, seal_in_place, Secret32, AUTO_KEY_UPDATE_COUNTER, L_UPDATE, RECORD_HEADER_LEN,
-    RECORD_MAX_INNER_LEN, RECORD_MAX_PAYLOAD_LEN, RECORD_MIN_BODY_LEN, RECORD_OVERHEAD_LEN, TAG_LEN, TYPE_CLOSE,
-    TYPE_DATA, TYPE_KEY_UPDATE,
+    hkdf, open_in_place, seal_in_place, Secret32, AUTO_KEY_UPDATE_COUNTER, L_UPDATE,
+    RECORD_HEADER_LEN, RECORD_MAX_INNER_LEN, RECORD_MAX_PAYLOAD_LEN, RECORD_MIN_BODY_LEN,
+    RECORD_OVERHEAD_LEN, TAG_LEN, TYPE_CLOSE, TYPE_DATA, TYPE_KEY_UPDATE,
 };
 
 /// Which end of the connection a handshake or channel is.
@@ -37,7 +37,11 @@ struct Direction {
 
 impl Direction {
     fn new(key: Secret32) -> Self {
-        Direction { key, counter: 0, exhausted: false }
+        Direction {
+            key,
+            counter: 0,
+            exhausted: false,
+        }
     }
 
     /// Takes the counter for one record.
@@ -99,7 +103,9 @@ impl Opened {
     pub fn consumed(&self) -> usize {
         match *self {
             Opened::Incomplete { .. } => 0,
-            Opened::Data { consumed, .. } | Opened::Close { consumed } | Opened::KeyUpdate { consumed } => consumed,
+            Opened::Data { consumed, .. }
+            | Opened::Close { consumed }
+            | Opened::KeyUpdate { consumed } => consumed,
         }
     }
 }
@@ -128,7 +134,9 @@ pub struct Channel {
 /// when the buffer lacks room. `None` when the size does not fit in `usize`.
 pub fn sealed_len(payload_len: usize) -> Option<usize> {
     let records = payload_len.div_ceil(RECORD_MAX_PAYLOAD_LEN).max(1);
-    records.checked_mul(RECORD_OVERHEAD_LEN)?.checked_add(payload_len)
+    records
+        .checked_mul(RECORD_OVERHEAD_LEN)?
+        .checked_add(payload_len)
 }
 
 /// The inner length (payload, type byte, padding) of a record carrying
@@ -138,12 +146,19 @@ fn padded_inner_len(payload_len: usize, pad_block: usize) -> usize {
     if pad_block <= 1 {
         return inner;
     }
-    inner.div_ceil(pad_block).saturating_mul(pad_block).min(RECORD_MAX_INNER_LEN)
+    inner
+        .div_ceil(pad_block)
+        .saturating_mul(pad_block)
+        .min(RECORD_MAX_INNER_LEN)
 }
 
 impl Channel {
     pub(crate) fn new(role: Role, keys: SessionKeys, peer_key: PublicKey) -> Channel {
-        let SessionKeys { key_c2s, key_s2c, session_id } = keys;
+        let SessionKeys {
+            key_c2s,
+            key_s2c,
+            session_id,
+        } = keys;
         let (send, receive) = match role {
             Role::Client => (key_c2s, key_s2c),
             Role::Server => (key_s2c, key_c2s),
@@ -163,8 +178,17 @@ impl Channel {
     /// Test vectors only: a channel from raw traffic keys, as if a handshake
     /// had produced them. Not in the C ABI.
     #[doc(hidden)]
-    pub fn from_keys_for_tests(is_client: bool, key_c2s: [u8; 32], key_s2c: [u8; 32], peer_key: PublicKey) -> Channel {
-        let role = if is_client { Role::Client } else { Role::Server };
+    pub fn from_keys_for_tests(
+        is_client: bool,
+        key_c2s: [u8; 32],
+        key_s2c: [u8; 32],
+        peer_key: PublicKey,
+    ) -> Channel {
+        let role = if is_client {
+            Role::Client
+        } else {
+            Role::Server
+        };
         let keys = SessionKeys {
             key_c2s: Zeroizing::new(key_c2s),
             key_s2c: Zeroizing::new(key_s2c),
@@ -235,7 +259,12 @@ impl Channel {
     /// payload lengths; 0 or 1 means no padding. [`sealed_len`] gives the
     /// size without padding. A too-small `output` returns
     /// [`Error::BufferTooSmall`] with the exact need and changes nothing.
-    pub fn seal(&mut self, payload: &[u8], pad_block: usize, output: &mut [u8]) -> Result<usize, Error> {
+    pub fn seal(
+        &mut self,
+        payload: &[u8],
+        pad_block: usize,
+        output: &mut [u8],
+    ) -> Result<usize, Error> {
         self.seal_records(TYPE_DATA, payload, pad_block, output)
     }
 
@@ -253,7 +282,13 @@ impl Channel {
         self.seal_records(TYPE_KEY_UPDATE, &[], pad_block, output)
     }
 
-    fn seal_records(&mut self, record_type: u8, payload: &[u8], pad_block: usize, output: &mut [u8]) -> Result<usize, Error> {
+    fn seal_records(
+        &mut self,
+        record_type: u8,
+        payload: &[u8],
+        pad_block: usize,
+        output: &mut [u8],
+    ) -> Result<usize, Error> {
         self.check_usable()?;
         if self.sent_close {
             return Err(Error::AlreadyClosed);
@@ -282,7 +317,11 @@ impl Channel {
         let mut written = 0;
         let mut chunks = payload.chunks(RECORD_MAX_PAYLOAD_LEN);
         let empty: &[u8] = &[];
-        let mut next = if payload.is_empty() { Some(empty) } else { chunks.next() };
+        let mut next = if payload.is_empty() {
+            Some(empty)
+        } else {
+            chunks.next()
+        };
         while let Some(chunk) = next {
             if record_type != TYPE_KEY_UPDATE && self.send.counter >= AUTO_KEY_UPDATE_COUNTER {
                 written += self.seal_one(TYPE_KEY_UPDATE, &[], 0, &mut output[written..])?;
@@ -299,7 +338,13 @@ impl Channel {
 
     /// Seals one record into the start of `output`, which the caller has
     /// checked is large enough.
-    fn seal_one(&mut self, record_type: u8, payload: &[u8], pad_block: usize, output: &mut [u8]) -> Result<usize, Error> {
+    fn seal_one(
+        &mut self,
+        record_type: u8,
+        payload: &[u8],
+        pad_block: usize,
+        output: &mut [u8],
+    ) -> Result<usize, Error> {
         let inner_len = padded_inner_len(payload.len(), pad_block);
         let body_len = inner_len + TAG_LEN;
         let record_len = RECORD_HEADER_LEN + body_len;
@@ -330,12 +375,16 @@ impl Channel {
         self.check_usable()?;
         if self.peer_closed {
             if input.is_empty() {
-                return Ok(Opened::Incomplete { needed: RECORD_HEADER_LEN });
+                return Ok(Opened::Incomplete {
+                    needed: RECORD_HEADER_LEN,
+                });
             }
             return Err(self.fail(Error::RecordAfterClose));
         }
         let Some(header) = input.get(..RECORD_HEADER_LEN) else {
-            return Ok(Opened::Incomplete { needed: RECORD_HEADER_LEN });
+            return Ok(Opened::Incomplete {
+                needed: RECORD_HEADER_LEN,
+            });
         };
         let body_len = usize::from(u16::from_be_bytes([header[0], header[1]]));
         if body_len < RECORD_MIN_BODY_LEN {
@@ -368,10 +417,19 @@ impl Channel {
         let verdict = match inner.iter().rposition(|&byte| byte != 0) {
             None => Err(Error::RecordAllZeros),
             Some(type_at) => match inner[type_at] {
-                TYPE_DATA => Ok(Opened::Data { consumed: record_len, len: type_at }),
-                TYPE_CLOSE | TYPE_KEY_UPDATE if type_at != 0 => Err(Error::ControlRecordWithPayload),
-                TYPE_CLOSE => Ok(Opened::Close { consumed: record_len }),
-                TYPE_KEY_UPDATE => Ok(Opened::KeyUpdate { consumed: record_len }),
+                TYPE_DATA => Ok(Opened::Data {
+                    consumed: record_len,
+                    len: type_at,
+                }),
+                TYPE_CLOSE | TYPE_KEY_UPDATE if type_at != 0 => {
+                    Err(Error::ControlRecordWithPayload)
+                }
+                TYPE_CLOSE => Ok(Opened::Close {
+                    consumed: record_len,
+                }),
+                TYPE_KEY_UPDATE => Ok(Opened::KeyUpdate {
+                    consumed: record_len,
+                }),
                 _ => Err(Error::UnknownRecordType),
             },
         };

@@ -102,7 +102,9 @@ impl Error {
     /// [`Error::message`] with a terminating NUL, for C.
     pub(crate) fn message_nul(&self) -> &'static str {
         match self {
-            Error::BufferTooSmall { .. } => "output buffer too small; nothing changed, retry with the size reported\0",
+            Error::BufferTooSmall { .. } => {
+                "output buffer too small; nothing changed, retry with the size reported\0"
+            }
             Error::NullArgument => "a required pointer argument is NULL\0",
             Error::InvalidArgument => "an argument is out of range\0",
             Error::WrongState => "call not allowed in the current state; nothing changed\0",
@@ -117,9 +119,13 @@ impl Error {
             Error::M3BadClientSignature => "M3: bad client signature\0",
             Error::ClientRefused => "client refused by application\0",
             Error::M4DoesNotOpen => "M4 does not open: this is not the server you dialled\0",
-            Error::M4BadServerSignature => "M4: bad server signature: this is not the server you dialled\0",
+            Error::M4BadServerSignature => {
+                "M4: bad server signature: this is not the server you dialled\0"
+            }
             Error::RecordTooShort => "record length below 17\0",
-            Error::RecordDoesNotOpen => "record does not open (damaged, replayed, reordered or dropped)\0",
+            Error::RecordDoesNotOpen => {
+                "record does not open (damaged, replayed, reordered or dropped)\0"
+            }
             Error::RecordAllZeros => "record inner is all zeros\0",
             Error::UnknownRecordType => "unknown record type\0",
             Error::ControlRecordWithPayload => "close or key update with a payload\0",

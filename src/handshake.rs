@@ -14,9 +14,10 @@ use crate::channel::{Channel, Role, SessionKeys};
 use crate::error::Error;
 use crate::identity::{Identity, NetworkKey, PublicKey};
 use crate::proto::{
-    dummy_m3_work, hash, hkdf, mac, mac_matches, open_in_place, seal_in_place, x25519, x25519_public, Secret32,
-    ValidIdentityKey, ANSWER_LEN, GREETING_LEN, HANDSHAKE_MAX_MESSAGE_LEN, L_K3, L_K4, L_KEYS, L_M1, L_M2, L_SIG_C,
-    L_SIG_S, M1_LEN, M2_LEN, M3_LEN, M4_LEN, PROTO, SIGNATURE_LEN, TAG_LEN, X25519_LEN,
+    dummy_m3_work, hash, hkdf, mac, mac_matches, open_in_place, seal_in_place, x25519,
+    x25519_public, Secret32, ValidIdentityKey, ANSWER_LEN, GREETING_LEN, HANDSHAKE_MAX_MESSAGE_LEN,
+    L_K3, L_K4, L_KEYS, L_M1, L_M2, L_SIG_C, L_SIG_S, M1_LEN, M2_LEN, M3_LEN, M4_LEN, PROTO,
+    SIGNATURE_LEN, TAG_LEN, X25519_LEN,
 };
 
 /// What the handshake waits for after a [`Handshake::step`].
@@ -102,7 +103,9 @@ pub struct Handshake {
 
 fn random_x25519_secret() -> Result<StaticSecret, Error> {
     let mut bytes = Zeroizing::new([0u8; 32]);
-    OsRng.try_fill_bytes(bytes.as_mut()).map_err(|_| Error::RngFailure)?;
+    OsRng
+        .try_fill_bytes(bytes.as_mut())
+        .map_err(|_| Error::RngFailure)?;
     Ok(StaticSecret::from(*bytes))
 }
 
@@ -110,7 +113,11 @@ impl Handshake {
     /// Starts a client (Alice) that dials the server whose identity key is
     /// `server_key`. Fails with [`Error::InvalidServerKey`] when that key is
     /// not a valid identity key.
-    pub fn client(network_key: &NetworkKey, identity: &Identity, server_key: &PublicKey) -> Result<Handshake, Error> {
+    pub fn client(
+        network_key: &NetworkKey,
+        identity: &Identity,
+        server_key: &PublicKey,
+    ) -> Result<Handshake, Error> {
         let ec = random_x25519_secret()?;
         let fc = random_x25519_secret()?;
         Self::new_client(network_key, identity, server_key, ec, fc)
@@ -134,7 +141,13 @@ impl Handshake {
         ec: [u8; 32],
         fc: [u8; 32],
     ) -> Result<Handshake, Error> {
-        Self::new_client(network_key, identity, server_key, StaticSecret::from(ec), StaticSecret::from(fc))
+        Self::new_client(
+            network_key,
+            identity,
+            server_key,
+            StaticSecret::from(ec),
+            StaticSecret::from(fc),
+        )
     }
 
     /// Test vectors only: a server whose ephemeral secrets are `es` and `fs`.
@@ -146,7 +159,12 @@ impl Handshake {
         es: [u8; 32],
         fs: [u8; 32],
     ) -> Handshake {
-        Self::new_server(network_key, identity, StaticSecret::from(es), StaticSecret::from(fs))
+        Self::new_server(
+            network_key,
+            identity,
+            StaticSecret::from(es),
+            StaticSecret::from(fs),
+        )
     }
 
     fn new_client(
@@ -156,17 +174,29 @@ impl Handshake {
         ec: StaticSecret,
         fc: StaticSecret,
     ) -> Result<Handshake, Error> {
-        let server = ValidIdentityKey::check(server_key.as_bytes()).ok_or(Error::InvalidServerKey)?;
+        let server =
+            ValidIdentityKey::check(server_key.as_bytes()).ok_or(Error::InvalidServerKey)?;
         let mut handshake = Self::new(Role::Client, network_key, identity, ec, fc);
         handshake.peer = Some(server);
         Ok(handshake)
     }
 
-    fn new_server(network_key: &NetworkKey, identity: &Identity, es: StaticSecret, fs: StaticSecret) -> Handshake {
+    fn new_server(
+        network_key: &NetworkKey,
+        identity: &Identity,
+        es: StaticSecret,
+        fs: StaticSecret,
+    ) -> Handshake {
         Self::new(Role::Server, network_key, identity, es, fs)
     }
 
-    fn new(role: Role, network_key: &NetworkKey, identity: &Identity, first: StaticSecret, second: StaticSecret) -> Self {
+    fn new(
+        role: Role,
+        network_key: &NetworkKey,
+        identity: &Identity,
+        first: StaticSecret,
+        second: StaticSecret,
+    ) -> Self {
         let first_public = x25519_public(&first);
         Handshake {
             role,
@@ -237,19 +267,35 @@ impl Handshake {
     fn step_inner(&mut self, input: &[u8], output: &mut [u8]) -> Result<Step, Error> {
         let (expected_len, reply_len) = match self.stage {
             Stage::ClientSendM1 => {
-                let out = output.get_mut(..M1_LEN).ok_or(Error::BufferTooSmall { needed: M1_LEN })?;
+                let out = output
+                    .get_mut(..M1_LEN)
+                    .ok_or(Error::BufferTooSmall { needed: M1_LEN })?;
                 self.write_m1(out);
                 self.stage = Stage::ClientAwaitM2;
-                return Ok(Step { consumed: 0, written: M1_LEN, status: Status::NeedInput });
+                return Ok(Step {
+                    consumed: 0,
+                    written: M1_LEN,
+                    status: Status::NeedInput,
+                });
             }
             Stage::ServerSendM4 => {
-                let out = output.get_mut(..M4_LEN).ok_or(Error::BufferTooSmall { needed: M4_LEN })?;
+                let out = output
+                    .get_mut(..M4_LEN)
+                    .ok_or(Error::BufferTooSmall { needed: M4_LEN })?;
                 out.copy_from_slice(&self.pending_m4);
                 self.stage = Stage::Done;
-                return Ok(Step { consumed: 0, written: M4_LEN, status: Status::Done });
+                return Ok(Step {
+                    consumed: 0,
+                    written: M4_LEN,
+                    status: Status::Done,
+                });
             }
             Stage::ServerAuthorize => {
-                return Ok(Step { consumed: 0, written: 0, status: Status::AuthorizePeer });
+                return Ok(Step {
+                    consumed: 0,
+                    written: 0,
+                    status: Status::AuthorizePeer,
+                });
             }
             Stage::Done => return Err(Error::WrongState),
             Stage::ClientAwaitM2 => (M2_LEN, M3_LEN),
@@ -266,7 +312,11 @@ impl Handshake {
         self.inbound[self.inbound_len..self.inbound_len + take].copy_from_slice(&input[..take]);
         self.inbound_len += take;
         if !completes {
-            return Ok(Step { consumed: take, written: 0, status: Status::NeedInput });
+            return Ok(Step {
+                consumed: take,
+                written: 0,
+                status: Status::NeedInput,
+            });
         }
 
         let mut message = [0u8; HANDSHAKE_MAX_MESSAGE_LEN];
@@ -296,7 +346,11 @@ impl Handshake {
             }
             _ => return Err(Error::Internal),
         };
-        Ok(Step { consumed: take, written, status })
+        Ok(Step {
+            consumed: take,
+            written,
+            status,
+        })
     }
 
     /// The peer's identity public key: for a client, the server key it was
@@ -307,7 +361,10 @@ impl Handshake {
         if let Some(error) = self.failed {
             return Err(error);
         }
-        self.peer.as_ref().map(|key| PublicKey(*key.bytes())).ok_or(Error::WrongState)
+        self.peer
+            .as_ref()
+            .map(|key| PublicKey(*key.bytes()))
+            .ok_or(Error::WrongState)
     }
 
     /// Server only, at [`Status::AuthorizePeer`]: the application's decision
@@ -321,7 +378,11 @@ impl Handshake {
         if self.stage != Stage::ServerAuthorize {
             return Err(Error::WrongState);
         }
-        let result = if accept { self.build_m4() } else { Err(Error::ClientRefused) };
+        let result = if accept {
+            self.build_m4()
+        } else {
+            Err(Error::ClientRefused)
+        };
         match result {
             Ok(()) => {
                 self.stage = Stage::ServerSendM4;
@@ -345,7 +406,11 @@ impl Handshake {
             return Err(Error::WrongState);
         }
         let keys = self.keys.take().ok_or(Error::Internal)?;
-        let peer = self.peer.as_ref().map(|key| PublicKey(*key.bytes())).ok_or(Error::Internal)?;
+        let peer = self
+            .peer
+            .as_ref()
+            .map(|key| PublicKey(*key.bytes()))
+            .ok_or(Error::Internal)?;
         Ok(Channel::new(self.role, keys, peer))
     }
 
@@ -380,7 +445,8 @@ impl Handshake {
     fn write_m1(&mut self, out: &mut [u8]) {
         let ec_public = self.first_public;
         out[..X25519_LEN].copy_from_slice(&ec_public);
-        out[X25519_LEN..M1_LEN].copy_from_slice(&mac(self.network_key.bytes(), &[L_M1, &ec_public]));
+        out[X25519_LEN..M1_LEN]
+            .copy_from_slice(&mac(self.network_key.bytes(), &[L_M1, &ec_public]));
         self.transcript = hash(&[&self.transcript, &out[..M1_LEN]]);
     }
 
@@ -399,7 +465,10 @@ impl Handshake {
 
         let es_public = self.first_public;
         out[..X25519_LEN].copy_from_slice(&es_public);
-        out[X25519_LEN..M2_LEN].copy_from_slice(&mac(self.network_key.bytes(), &[L_M2, &self.peer_first, &es_public]));
+        out[X25519_LEN..M2_LEN].copy_from_slice(&mac(
+            self.network_key.bytes(),
+            &[L_M2, &self.peer_first, &es_public],
+        ));
         let h2 = hash(&[&h1, &out[..M2_LEN]]);
 
         let mut k3 = Zeroizing::new([0u8; 32]);
@@ -415,7 +484,10 @@ impl Handshake {
     /// greeting as M3.
     fn read_m2_write_m3(&mut self, m2: &[u8], out: &mut [u8]) -> Result<(), Error> {
         let (es_public, m2_mac) = m2.split_at(X25519_LEN);
-        let expected = mac(self.network_key.bytes(), &[L_M2, &self.first_public, es_public]);
+        let expected = mac(
+            self.network_key.bytes(),
+            &[L_M2, &self.first_public, es_public],
+        );
         if !mac_matches(&expected, m2_mac) {
             return Err(Error::M2BadMac);
         }
@@ -433,7 +505,9 @@ impl Handshake {
         hkdf(&h2, &[ee.as_ref(), eb.as_ref()], L_K3, k3.as_mut());
 
         let fc_public = x25519_public(self.second_secret()?);
-        let sig_c = self.identity.sign(&[L_SIG_C, &h2, server.bytes(), &fc_public]);
+        let sig_c = self
+            .identity
+            .sign(&[L_SIG_C, &h2, server.bytes(), &fc_public]);
         let (greeting, tag) = out.split_at_mut(GREETING_LEN);
         greeting[..32].copy_from_slice(self.identity.valid_public().bytes());
         greeting[32..64].copy_from_slice(&fc_public);
@@ -474,7 +548,15 @@ impl Handshake {
         let mut sig_c = [0u8; SIGNATURE_LEN];
         sig_c.copy_from_slice(&greeting[64..]);
         let fc_public = &greeting[32..64];
-        if !client.verify_strict(&[L_SIG_C, &h2, self.identity.valid_public().bytes(), fc_public], &sig_c) {
+        if !client.verify_strict(
+            &[
+                L_SIG_C,
+                &h2,
+                self.identity.valid_public().bytes(),
+                fc_public,
+            ],
+            &sig_c,
+        ) {
             return Err(Error::M3BadClientSignature);
         }
 
@@ -496,12 +578,19 @@ impl Handshake {
         let eb = self.eb.take().ok_or(Error::Internal)?;
 
         let mut k4 = Zeroizing::new([0u8; 32]);
-        hkdf(&h3, &[ee.as_ref(), eb.as_ref(), ae.as_ref()], L_K4, k4.as_mut());
+        hkdf(
+            &h3,
+            &[ee.as_ref(), eb.as_ref(), ae.as_ref()],
+            L_K4,
+            k4.as_mut(),
+        );
         let ff = x25519(self.second_secret()?, &self.peer_second)?;
         let fs_public = x25519_public(self.second_secret()?);
         self.second_secret = None;
 
-        let sig_s = self.identity.sign(&[L_SIG_S, &h3, &self.greeting_hash, &fs_public]);
+        let sig_s = self
+            .identity
+            .sign(&[L_SIG_S, &h3, &self.greeting_hash, &fs_public]);
         let mut m4 = [0u8; M4_LEN];
         let (answer, tag) = m4.split_at_mut(ANSWER_LEN);
         answer[..32].copy_from_slice(&fs_public);
@@ -524,7 +613,12 @@ impl Handshake {
         let eb = self.eb.take().ok_or(Error::Internal)?;
         let ae = self.ae.take().ok_or(Error::Internal)?;
         let mut k4 = Zeroizing::new([0u8; 32]);
-        hkdf(&h3, &[ee.as_ref(), eb.as_ref(), ae.as_ref()], L_K4, k4.as_mut());
+        hkdf(
+            &h3,
+            &[ee.as_ref(), eb.as_ref(), ae.as_ref()],
+            L_K4,
+            k4.as_mut(),
+        );
 
         let mut answer = [0u8; ANSWER_LEN];
         answer.copy_from_slice(&m4[..ANSWER_LEN]);
@@ -554,16 +648,31 @@ impl Handshake {
 
 /// `okm = HKDF(h4, ff ‖ ee ‖ eb ‖ ae, L_KEYS, 96)`, split into the two
 /// traffic keys and the session id; `okm` is wiped.
-fn derive_session_keys(h4: &[u8; 32], ff: &Secret32, ee: &Secret32, eb: &Secret32, ae: &Secret32) -> SessionKeys {
+fn derive_session_keys(
+    h4: &[u8; 32],
+    ff: &Secret32,
+    ee: &Secret32,
+    eb: &Secret32,
+    ae: &Secret32,
+) -> SessionKeys {
     let mut okm = Zeroizing::new([0u8; 96]);
-    hkdf(h4, &[ff.as_ref(), ee.as_ref(), eb.as_ref(), ae.as_ref()], L_KEYS, okm.as_mut());
+    hkdf(
+        h4,
+        &[ff.as_ref(), ee.as_ref(), eb.as_ref(), ae.as_ref()],
+        L_KEYS,
+        okm.as_mut(),
+    );
     let mut key_c2s = Zeroizing::new([0u8; 32]);
     let mut key_s2c = Zeroizing::new([0u8; 32]);
     let mut session_id = Zeroizing::new([0u8; 32]);
     key_c2s.copy_from_slice(&okm[..32]);
     key_s2c.copy_from_slice(&okm[32..64]);
     session_id.copy_from_slice(&okm[64..]);
-    SessionKeys { key_c2s, key_s2c, session_id }
+    SessionKeys {
+        key_c2s,
+        key_s2c,
+        session_id,
+    }
 }
 
 impl core::fmt::Debug for Handshake {

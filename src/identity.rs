@@ -70,7 +70,9 @@ impl Identity {
     /// generator.
     pub fn generate() -> Result<Identity, Error> {
         let mut seed = Zeroizing::new([0u8; SEED_LEN]);
-        OsRng.try_fill_bytes(seed.as_mut()).map_err(|_| Error::RngFailure)?;
+        OsRng
+            .try_fill_bytes(seed.as_mut())
+            .map_err(|_| Error::RngFailure)?;
         Ok(Identity::from_seed(&seed))
     }
 
@@ -82,7 +84,13 @@ impl Identity {
         let x25519_secret = StaticSecret::from(scalar);
         scalar.zeroize();
         let public = ValidIdentityKey::from_own(&signing_key.verifying_key());
-        Identity { keys: Arc::new(IdentityKeys { signing_key, x25519_secret, public }) }
+        Identity {
+            keys: Arc::new(IdentityKeys {
+                signing_key,
+                x25519_secret,
+                public,
+            }),
+        }
     }
 
     /// This identity's public key.
@@ -99,7 +107,9 @@ impl Identity {
     /// Another handle on the same secret keys, for a handshake. Private so
     /// that applications cannot multiply copies of a secret by accident.
     pub(crate) fn share(&self) -> Identity {
-        Identity { keys: Arc::clone(&self.keys) }
+        Identity {
+            keys: Arc::clone(&self.keys),
+        }
     }
 
     pub(crate) fn valid_public(&self) -> &ValidIdentityKey {
@@ -124,7 +134,9 @@ impl Identity {
 
 impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Identity").field("public_key", &self.public_key()).finish_non_exhaustive()
+        f.debug_struct("Identity")
+            .field("public_key", &self.public_key())
+            .finish_non_exhaustive()
     }
 }
 

@@ -139,7 +139,12 @@ pub(crate) fn nonce(counter: u64) -> Nonce {
 }
 
 /// `Seal(key, nonce(counter), ad, buf)` in place; returns the tag.
-pub(crate) fn seal_in_place(key: &[u8; 32], counter: u64, ad: &[u8], buf: &mut [u8]) -> [u8; TAG_LEN] {
+pub(crate) fn seal_in_place(
+    key: &[u8; 32],
+    counter: u64,
+    ad: &[u8],
+    buf: &mut [u8],
+) -> [u8; TAG_LEN] {
     let cipher = ChaCha20Poly1305::new(key.into());
     // Only fails for plaintexts beyond 2^38 bytes; ours are at most 65519.
     let tag = cipher
@@ -150,7 +155,13 @@ pub(crate) fn seal_in_place(key: &[u8; 32], counter: u64, ad: &[u8], buf: &mut [
 
 /// `Open(key, nonce(counter), ad, buf ‖ tag)` in place. On failure `buf` is
 /// left as it was (the tag is checked before anything is decrypted).
-pub(crate) fn open_in_place(key: &[u8; 32], counter: u64, ad: &[u8], buf: &mut [u8], tag: &[u8; TAG_LEN]) -> bool {
+pub(crate) fn open_in_place(
+    key: &[u8; 32],
+    counter: u64,
+    ad: &[u8],
+    buf: &mut [u8],
+    tag: &[u8; TAG_LEN],
+) -> bool {
     let cipher = ChaCha20Poly1305::new(key.into());
     cipher
         .decrypt_in_place_detached(&nonce(counter), ad, buf, Tag::from_slice(tag))
@@ -187,13 +198,19 @@ impl ValidIdentityKey {
         if point.is_small_order() || !point.is_torsion_free() {
             return None;
         }
-        Some(ValidIdentityKey { bytes: *bytes, point })
+        Some(ValidIdentityKey {
+            bytes: *bytes,
+            point,
+        })
     }
 
     /// Wraps the public key of one of our own seeds, which is valid by
     /// construction (a multiple of the base point).
     pub(crate) fn from_own(verifying_key: &VerifyingKey) -> Self {
-        ValidIdentityKey { bytes: verifying_key.to_bytes(), point: verifying_key.to_edwards() }
+        ValidIdentityKey {
+            bytes: verifying_key.to_bytes(),
+            point: verifying_key.to_edwards(),
+        }
     }
 
     pub(crate) fn bytes(&self) -> &[u8; PUBLIC_KEY_LEN] {
@@ -222,7 +239,9 @@ impl ValidIdentityKey {
         }
         let verifying_key = VerifyingKey::from(self.point);
         let signature = Signature::from_bytes(sig);
-        verifying_key.verify_strict(&message[..used], &signature).is_ok()
+        verifying_key
+            .verify_strict(&message[..used], &signature)
+            .is_ok()
     }
 }
 
@@ -259,14 +278,16 @@ pub fn identity_key_to_x25519(public_key: &[u8; PUBLIC_KEY_LEN]) -> Option<[u8; 
 pub(crate) mod dummy {
     pub(crate) const DUMMY_MESSAGE_TAIL: [u8; 96] = [0u8; 96];
     pub(crate) const DUMMY_PUBLIC_KEY: [u8; 32] = [
-        0x0d, 0x75, 0x50, 0x75, 0x4e, 0x08, 0x00, 0xa5, 0xd2, 0x37, 0xee, 0xf5, 0x82, 0x60, 0x35, 0x76,
-        0x6b, 0x9b, 0x3e, 0x5a, 0x15, 0x86, 0x8a, 0x94, 0x0a, 0xb2, 0x89, 0x95, 0x87, 0x88, 0xe3, 0xb0,
+        0x0d, 0x75, 0x50, 0x75, 0x4e, 0x08, 0x00, 0xa5, 0xd2, 0x37, 0xee, 0xf5, 0x82, 0x60, 0x35,
+        0x76, 0x6b, 0x9b, 0x3e, 0x5a, 0x15, 0x86, 0x8a, 0x94, 0x0a, 0xb2, 0x89, 0x95, 0x87, 0x88,
+        0xe3, 0xb0,
     ];
     pub(crate) const DUMMY_SIGNATURE: [u8; 64] = [
-        0x9b, 0xb0, 0x8a, 0xb3, 0x28, 0x2a, 0x37, 0xe3, 0x52, 0x64, 0x65, 0xd2, 0x61, 0x0e, 0xc4, 0x6c,
-        0x6a, 0x03, 0xd5, 0x56, 0x45, 0xb7, 0x7c, 0x34, 0xec, 0x25, 0x35, 0xda, 0x42, 0x66, 0xd4, 0xbd,
-        0xec, 0xd7, 0xea, 0x45, 0xbc, 0x69, 0xbb, 0x7f, 0x80, 0x56, 0x76, 0xd3, 0xd6, 0x51, 0xc1, 0x20,
-        0x8e, 0x96, 0x87, 0x3c, 0xdc, 0xbd, 0xe4, 0x00, 0x74, 0x9a, 0xca, 0x26, 0x02, 0xa0, 0xb5, 0x0a,
+        0x9b, 0xb0, 0x8a, 0xb3, 0x28, 0x2a, 0x37, 0xe3, 0x52, 0x64, 0x65, 0xd2, 0x61, 0x0e, 0xc4,
+        0x6c, 0x6a, 0x03, 0xd5, 0x56, 0x45, 0xb7, 0x7c, 0x34, 0xec, 0x25, 0x35, 0xda, 0x42, 0x66,
+        0xd4, 0xbd, 0xec, 0xd7, 0xea, 0x45, 0xbc, 0x69, 0xbb, 0x7f, 0x80, 0x56, 0x76, 0xd3, 0xd6,
+        0x51, 0xc1, 0x20, 0x8e, 0x96, 0x87, 0x3c, 0xdc, 0xbd, 0xe4, 0x00, 0x74, 0x9a, 0xca, 0x26,
+        0x02, 0xa0, 0xb5, 0x0a,
     ];
 }
 
@@ -275,7 +296,10 @@ pub(crate) mod dummy {
 /// which the caller must not act on; it exists so the compiler keeps the work.
 pub(crate) fn dummy_m3_work() -> bool {
     match ValidIdentityKey::check(&dummy::DUMMY_PUBLIC_KEY) {
-        Some(key) => key.verify_strict(&[L_SIG_C, &dummy::DUMMY_MESSAGE_TAIL], &dummy::DUMMY_SIGNATURE),
+        Some(key) => key.verify_strict(
+            &[L_SIG_C, &dummy::DUMMY_MESSAGE_TAIL],
+            &dummy::DUMMY_SIGNATURE,
+        ),
         None => false,
     }
 }
@@ -288,10 +312,16 @@ mod tests {
     #[test]
     fn the_dummy_verification_is_a_full_successful_verification() {
         let signing_key = SigningKey::from_bytes(&[0x5a; 32]);
-        assert_eq!(signing_key.verifying_key().to_bytes(), dummy::DUMMY_PUBLIC_KEY);
+        assert_eq!(
+            signing_key.verifying_key().to_bytes(),
+            dummy::DUMMY_PUBLIC_KEY
+        );
         let mut message = L_SIG_C.to_vec();
         message.extend_from_slice(&dummy::DUMMY_MESSAGE_TAIL);
-        assert_eq!(signing_key.sign(&message).to_bytes(), dummy::DUMMY_SIGNATURE);
+        assert_eq!(
+            signing_key.sign(&message).to_bytes(),
+            dummy::DUMMY_SIGNATURE
+        );
         assert!(dummy_m3_work());
     }
 

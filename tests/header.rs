@@ -6,7 +6,8 @@ use std::path::Path;
 #[test]
 fn the_committed_header_is_what_cbindgen_generates() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let config = cbindgen::Config::from_file(Path::new(root).join("cbindgen.toml")).expect("cbindgen.toml");
+    let config =
+        cbindgen::Config::from_file(Path::new(root).join("cbindgen.toml")).expect("cbindgen.toml");
     let bindings = cbindgen::Builder::new()
         .with_crate(root)
         .with_config(config)

@@ -14,11 +14,16 @@ fn vectors() -> Value {
 
 fn unhex(text: &str) -> Vec<u8> {
     assert!(text.len() % 2 == 0, "odd hex length");
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex")).collect()
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+        .collect()
 }
 
 fn hex32(value: &Value) -> [u8; 32] {
-    unhex(value.as_str().expect("hex string")).try_into().expect("32 bytes")
+    unhex(value.as_str().expect("hex string"))
+        .try_into()
+        .expect("32 bytes")
 }
 
 fn bytes(value: &Value) -> Vec<u8> {
@@ -73,7 +78,10 @@ fn run_case_handshake(case: &Value) -> (Channel, Channel) {
     let (none, status, consumed) = step_once(&mut server, &m3).unwrap();
     assert!(none.is_empty());
     assert_eq!((status, consumed), (Status::AuthorizePeer, 144));
-    assert_eq!(server.peer_key().unwrap(), PublicKey(hex32(&case["client_public"])));
+    assert_eq!(
+        server.peer_key().unwrap(),
+        PublicKey(hex32(&case["client_public"]))
+    );
     server.authorize(true).unwrap();
     let (m4, status, _) = step_once(&mut server, &[]).unwrap();
     assert_eq!(m4, bytes(&case["M4"]), "M4");
@@ -84,9 +92,18 @@ fn run_case_handshake(case: &Value) -> (Channel, Channel) {
 
     let client_channel = client.into_channel().unwrap();
     let server_channel = server.into_channel().unwrap();
-    assert_eq!(client_channel.session_id().unwrap().as_bytes(), &hex32(&case["session_id"]));
-    assert_eq!(server_channel.session_id().unwrap().as_bytes(), &hex32(&case["session_id"]));
-    assert_eq!(client_channel.peer_key().unwrap(), PublicKey(hex32(&case["server_public"])));
+    assert_eq!(
+        client_channel.session_id().unwrap().as_bytes(),
+        &hex32(&case["session_id"])
+    );
+    assert_eq!(
+        server_channel.session_id().unwrap().as_bytes(),
+        &hex32(&case["session_id"])
+    );
+    assert_eq!(
+        client_channel.peer_key().unwrap(),
+        PublicKey(hex32(&case["server_public"]))
+    );
     (client_channel, server_channel)
 }
 
@@ -111,7 +128,11 @@ fn every_case_handshake_and_record_is_reproduced_byte_for_byte() {
         let mut records_checked = 0;
         for record in case["records"].as_array().unwrap() {
             let from_client = record["direction"] == "c2s";
-            let (sender, receiver) = if from_client { (&mut client, &mut server) } else { (&mut server, &mut client) };
+            let (sender, receiver) = if from_client {
+                (&mut client, &mut server)
+            } else {
+                (&mut server, &mut client)
+            };
             let payload = bytes(&record["payload"]);
             let padding = record["padding"].as_u64().unwrap() as usize;
             let pad_block = pad_block_for(payload.len(), padding);
@@ -123,7 +144,11 @@ fn every_case_handshake_and_record_is_reproduced_byte_for_byte() {
                 other => panic!("type {other}"),
             }
             .unwrap();
-            assert_eq!(wire[..written], bytes(&record["wire"])[..], "{name} record {record:?}");
+            assert_eq!(
+                wire[..written],
+                bytes(&record["wire"])[..],
+                "{name} record {record:?}"
+            );
 
             let mut plain = vec![0u8; privline::RECORD_MAX_INNER_LEN];
             let opened = receiver.open(&wire[..written], &mut plain).unwrap();
@@ -158,7 +183,9 @@ fn every_intermediate_key_agrees_with_the_channel_keys() {
             PublicKey(hex32(&case["server_public"])),
         );
         let mut wire = [0u8; 64];
-        let n = channel.seal(&bytes(&first["payload"]), 0, &mut wire).unwrap();
+        let n = channel
+            .seal(&bytes(&first["payload"]), 0, &mut wire)
+            .unwrap();
         assert_eq!(wire[..n], bytes(&first["wire"])[..]);
     }
 }
@@ -232,7 +259,10 @@ fn run_negative_handshake(case: &Value) -> Error {
             hex32(&inputs["fs"]),
         )
     };
-    assert_ne!(case["expect_fail_at"], "create", "{name}: creation should have failed");
+    assert_ne!(
+        case["expect_fail_at"], "create",
+        "{name}: creation should have failed"
+    );
 
     let mut failure = None;
     for message in case["inbound"].as_array().unwrap() {
@@ -265,10 +295,19 @@ fn run_negative_handshake(case: &Value) -> Error {
             }
         }
     }
-    let (failed_at, error) = failure.unwrap_or_else(|| panic!("{name}: the handshake did not fail"));
-    assert_eq!(failed_at, case["expect_fail_at"].as_str().unwrap(), "{name}");
-    let expected_sent: Vec<Vec<u8>> =
-        case["expect_sent"].as_array().unwrap().iter().map(|message| bytes(&message["hex"])).collect();
+    let (failed_at, error) =
+        failure.unwrap_or_else(|| panic!("{name}: the handshake did not fail"));
+    assert_eq!(
+        failed_at,
+        case["expect_fail_at"].as_str().unwrap(),
+        "{name}"
+    );
+    let expected_sent: Vec<Vec<u8>> = case["expect_sent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|message| bytes(&message["hex"]))
+        .collect();
     assert_eq!(sent, expected_sent, "{name}: sent messages");
     // After the failure the handshake sends nothing more and repeats its error.
     assert_eq!(step_once(&mut handshake, &[]).unwrap_err(), error, "{name}");
@@ -280,7 +319,8 @@ fn run_negative_handshake(case: &Value) -> Error {
 fn run_negative_channel(case: &Value) -> Result<(), Error> {
     let name = case["name"].as_str().unwrap();
     assert_eq!(case["direction"], "c2s");
-    let mut receiver = Channel::from_keys_for_tests(false, hex32(&case["key"]), [0x11; 32], PublicKey([0; 32]));
+    let mut receiver =
+        Channel::from_keys_for_tests(false, hex32(&case["key"]), [0x11; 32], PublicKey([0; 32]));
     let stream = bytes(&case["stream"]);
     let mut at = 0;
     let mut events = Vec::new();
@@ -315,12 +355,19 @@ fn run_negative_channel(case: &Value) -> Result<(), Error> {
             let error = outcome.expect_err(name);
             // Fatal: every later call returns the same error, sealing included.
             assert_eq!(receiver.open(&[], &mut plain).unwrap_err(), error, "{name}");
-            assert_eq!(receiver.seal(b"x", 0, &mut plain).unwrap_err(), error, "{name}");
+            assert_eq!(
+                receiver.seal(b"x", 0, &mut plain).unwrap_err(),
+                error,
+                "{name}"
+            );
             Err(error)
         }
         "truncated" => {
             assert!(outcome.is_ok(), "{name}: {outcome:?}");
-            assert!(!receiver.peer_closed().unwrap(), "{name}: a truncated stream must not look closed");
+            assert!(
+                !receiver.peer_closed().unwrap(),
+                "{name}: a truncated stream must not look closed"
+            );
             Ok(())
         }
         other => panic!("{name}: expect {other}"),
@@ -338,7 +385,11 @@ fn every_negative_case_fails_with_the_error_it_names() {
         match case["kind"].as_str().unwrap() {
             "handshake" => {
                 let error = run_negative_handshake(case);
-                assert_eq!(error, expected_error(case["reference_reason"].as_str().unwrap()), "{name}");
+                assert_eq!(
+                    error,
+                    expected_error(case["reference_reason"].as_str().unwrap()),
+                    "{name}"
+                );
             }
             "channel" => {
                 let outcome = run_negative_channel(case);
@@ -356,9 +407,19 @@ fn every_negative_case_fails_with_the_error_it_names() {
 
 #[test]
 fn the_bundled_vectors_are_identical_to_the_shared_ones_when_present() {
-    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/privline1.json");
+    let shared = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/vectors/privline1.json"
+    );
     if let Ok(shared) = std::fs::read(shared) {
-        let ours = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/privline1.json")).unwrap();
-        assert!(shared == ours, "tests/vectors/privline1.json differs from ../shared/vectors/privline1.json");
+        let ours = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/vectors/privline1.json"
+        ))
+        .unwrap();
+        assert!(
+            shared == ours,
+            "tests/vectors/privline1.json differs from ../shared/vectors/privline1.json"
+        );
     }
 }

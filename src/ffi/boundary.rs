@@ -34,7 +34,11 @@ pub(crate) unsafe fn input<'a>(ptr: *const u8, len: usize) -> Result<&'a [u8], E
         return Err(Error::InvalidArgument);
     }
     if ptr.is_null() {
-        return if len == 0 { Ok(&[]) } else { Err(Error::NullArgument) };
+        return if len == 0 {
+            Ok(&[])
+        } else {
+            Err(Error::NullArgument)
+        };
     }
     // SAFETY: non-NULL, length bounded, validity promised by the caller.
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
@@ -51,7 +55,11 @@ pub(crate) unsafe fn output<'a>(ptr: *mut u8, len: usize) -> Result<&'a mut [u8]
         return Err(Error::InvalidArgument);
     }
     if ptr.is_null() {
-        return if len == 0 { Ok(&mut []) } else { Err(Error::NullArgument) };
+        return if len == 0 {
+            Ok(&mut [])
+        } else {
+            Err(Error::NullArgument)
+        };
     }
     // SAFETY: non-NULL, length bounded, validity promised by the caller.
     Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
@@ -101,6 +109,15 @@ pub(crate) unsafe fn place<'a, T>(ptr: *mut T) -> Result<&'a mut T, Error> {
 pub(crate) unsafe fn object<'a, H, T>(handle: *mut H) -> Result<&'a mut T, Error> {
     // SAFETY: handles are `Box<T>` pointers cast to the opaque type.
     unsafe { (handle as *mut T).as_mut() }.ok_or(Error::NullArgument)
+}
+
+/// The Rust object behind a handle the caller passed as `const`.
+///
+/// # Safety
+/// As for [`object`].
+pub(crate) unsafe fn object_ref<'a, H, T>(handle: *const H) -> Result<&'a T, Error> {
+    // SAFETY: handles are `Box<T>` pointers cast to the opaque type.
+    unsafe { (handle as *const T).as_ref() }.ok_or(Error::NullArgument)
 }
 
 /// Boxes `value` and returns it as an opaque handle.

@@ -25,7 +25,9 @@ mod boundary;
 
 use std::ffi::c_char;
 
-use boundary::{array, array_out, free_handle, guard, guard_value, into_handle, object, place};
+use boundary::{
+    array, array_out, free_handle, guard, guard_value, into_handle, object, object_ref, place,
+};
 
 use crate::channel::{sealed_len, Channel, Opened};
 use crate::error::Error;
@@ -351,7 +353,10 @@ pub extern "C" fn privline_sealed_len(payload_len: usize) -> usize {
 /// `public_out` (PRIVLINE_PUBLIC_KEY_LEN bytes). The caller owns the seed
 /// and should wipe it when done.
 #[no_mangle]
-pub unsafe extern "C" fn privline_identity_generate(seed_out: *mut u8, public_out: *mut u8) -> privline_result {
+pub unsafe extern "C" fn privline_identity_generate(
+    seed_out: *mut u8,
+    public_out: *mut u8,
+) -> privline_result {
     guard(|| {
         // SAFETY: the caller passes PRIVLINE_SEED_LEN and
         // PRIVLINE_PUBLIC_KEY_LEN writable bytes.
@@ -368,7 +373,10 @@ pub unsafe extern "C" fn privline_identity_generate(seed_out: *mut u8, public_ou
 /// whose secret seed is `seed` (PRIVLINE_SEED_LEN bytes) to `public_out`.
 /// The caller's seed is only read.
 #[no_mangle]
-pub unsafe extern "C" fn privline_identity_public_from_seed(seed: *const u8, public_out: *mut u8) -> privline_result {
+pub unsafe extern "C" fn privline_identity_public_from_seed(
+    seed: *const u8,
+    public_out: *mut u8,
+) -> privline_result {
     guard(|| {
         // SAFETY: the caller passes PRIVLINE_SEED_LEN readable and
         // PRIVLINE_PUBLIC_KEY_LEN writable bytes.
@@ -400,11 +408,13 @@ pub unsafe extern "C" fn privline_handshake_new_client(
     guard(|| {
         // SAFETY: the caller passes arrays of the documented lengths and a
         // valid out-pointer.
-        let network_key = NetworkKey::new(unsafe { array::<PRIVLINE_NETWORK_KEY_LEN>(network_key)? });
+        let network_key =
+            NetworkKey::new(unsafe { array::<PRIVLINE_NETWORK_KEY_LEN>(network_key)? });
         let seed = zeroize::Zeroizing::new(unsafe { array::<PRIVLINE_SEED_LEN>(client_seed)? });
         let server_public = PublicKey(unsafe { array::<PRIVLINE_PUBLIC_KEY_LEN>(server_public)? });
         let slot = unsafe { place(handshake_out)? };
-        let handshake = Handshake::client(&network_key, &Identity::from_seed(&seed), &server_public)?;
+        let handshake =
+            Handshake::client(&network_key, &Identity::from_seed(&seed), &server_public)?;
         *slot = into_handle::<privline_handshake, Handshake>(handshake);
         Ok(())
     })
@@ -424,7 +434,8 @@ pub unsafe extern "C" fn privline_handshake_new_server(
 ) -> privline_result {
     guard(|| {
         // SAFETY: as for privline_handshake_new_client.
-        let network_key = NetworkKey::new(unsafe { array::<PRIVLINE_NETWORK_KEY_LEN>(network_key)? });
+        let network_key =
+            NetworkKey::new(unsafe { array::<PRIVLINE_NETWORK_KEY_LEN>(network_key)? });
         let seed = zeroize::Zeroizing::new(unsafe { array::<PRIVLINE_SEED_LEN>(server_seed)? });
         let slot = unsafe { place(handshake_out)? };
         let handshake = Handshake::server(&network_key, &Identity::from_seed(&seed))?;
@@ -475,18 +486,14 @@ pub unsafe extern "C" fn privline_handshake_step(
                 *output_len = step.written;
                 *status = match step.status {
                     Status::NeedInput => privline_handshake_status::PRIVLINE_HANDSHAKE_NEED_INPUT,
-                    Status::AuthorizePeer => privline_handshake_status::PRIVLINE_HANDSHAKE_AUTHORIZE_PEER,
+                    Status::AuthorizePeer => {
+                        privline_handshake_status::PRIVLINE_HANDSHAKE_AUTHORIZE_PEER
+                    }
                     Status::Done => privline_handshake_status::PRIVLINE_HANDSHAKE_DONE,
                 };
                 Ok(())
             }
-            Err(error) => {
-                *output_len = match error {
-                    Error::BufferTooSmall { needed } => needed,
-                    _ => 0,
-                };
-                Err(error)
-            }
+            Err(error) => report_len(output_len, Err(error)),
         }
     })
 }
@@ -502,7 +509,7 @@ pub unsafe extern "C" fn privline_handshake_peer_key(
 ) -> privline_result {
     guard(|| {
         // SAFETY: a live handle and PRIVLINE_PUBLIC_KEY_LEN writable bytes.
-        let handshake: &mut Handshake = unsafe { object(handshake as *mut privline_handshake)? };
+        let handshake: &Handshake = unsafe { object_ref(handshake)? };
         let public_out = unsafe { array_out::<PRIVLINE_PUBLIC_KEY_LEN>(public_out)? };
         public_out.copy_from_slice(handshake.peer_key()?.as_bytes());
         Ok(())
@@ -516,7 +523,10 @@ pub unsafe extern "C" fn privline_handshake_peer_key(
 /// prepares M4: call `privline_handshake_step` to get it. Any other state:
 /// `PRIVLINE_RESULT_WRONG_STATE`.
 #[no_mangle]
-pub unsafe extern "C" fn privline_handshake_authorize(handshake: *mut privline_handshake, accept: bool) -> privline_result {
+pub unsafe extern "C" fn privline_handshake_authorize(
+    handshake: *mut privline_handshake,
+    accept: bool,
+) -> privline_result {
     guard(|| {
         // SAFETY: a live handle.
         let handshake: &mut Handshake = unsafe { object(handshake)? };
@@ -560,14 +570,14 @@ pub unsafe extern "C" fn privline_handshake_into_channel(
 #[no_mangle]
 pub unsafe extern "C" fn privline_handshake_free(handshake: *mut privline_handshake) {
     // SAFETY: NULL or a live handle, never used again by the caller.
-    guard_value((), || unsafe { free_handle::<privline_handshake, Handshake>(handshake) })
+    guard_value((), || unsafe {
+        free_handle::<privline_handshake, Handshake>(handshake)
+    })
 }
 
-/// Writes `*output_len` bytes of `output` as a channel's sealed records.
-fn sealed_into(
-    output_len: &mut usize,
-    result: Result<usize, Error>,
-) -> Result<(), Error> {
+/// Reports a call's written length through the in/out `*output_len`: the
+/// bytes written on success, the bytes needed on BUFFER_TOO_SMALL, else 0.
+fn report_len(output_len: &mut usize, result: Result<usize, Error>) -> Result<(), Error> {
     match result {
         Ok(written) => {
             *output_len = written;
@@ -585,10 +595,10 @@ fn sealed_into(
 
 /// Seals `payload_len` bytes of `payload` (NULL allowed when 0) as one or
 /// more data records into `output`. `*output_len` is on entry the capacity
-/// of `output`, on return the bytes written (send them all). `pad_block`
-/// > 1 pads each record's plaintext with zeros to a multiple of `pad_block`
-/// bytes (at most PRIVLINE_OPEN_MAX_OUTPUT_LEN) to hide lengths; 0 or 1 for
-/// none. `privline_sealed_len` gives the size without padding; a too-small
+/// of `output`, on return the bytes written (send them all). A `pad_block`
+/// above 1 pads each record's plaintext with zeros to a multiple of
+/// `pad_block` bytes (at most PRIVLINE_OPEN_MAX_OUTPUT_LEN) to hide lengths;
+/// 0 or 1 for none. `privline_sealed_len` gives the size without padding; a too-small
 /// buffer returns `PRIVLINE_RESULT_BUFFER_TOO_SMALL` with the size needed in
 /// `*output_len` and changes nothing. After this side's close:
 /// `PRIVLINE_RESULT_ALREADY_CLOSED`.
@@ -608,7 +618,7 @@ pub unsafe extern "C" fn privline_channel_seal(
         let output_len = unsafe { place(output_len)? };
         let payload = unsafe { boundary::input(payload, payload_len)? };
         let output = unsafe { boundary::output(output, *output_len)? };
-        sealed_into(output_len, channel.seal(payload, pad_block, output))
+        report_len(output_len, channel.seal(payload, pad_block, output))
     })
 }
 
@@ -628,7 +638,7 @@ pub unsafe extern "C" fn privline_channel_close(
         let channel: &mut Channel = unsafe { object(channel)? };
         let output_len = unsafe { place(output_len)? };
         let output = unsafe { boundary::output(output, *output_len)? };
-        sealed_into(output_len, channel.close(pad_block, output))
+        report_len(output_len, channel.close(pad_block, output))
     })
 }
 
@@ -647,7 +657,7 @@ pub unsafe extern "C" fn privline_channel_update_key(
         let channel: &mut Channel = unsafe { object(channel)? };
         let output_len = unsafe { place(output_len)? };
         let output = unsafe { boundary::output(output, *output_len)? };
-        sealed_into(output_len, channel.update_key(pad_block, output))
+        report_len(output_len, channel.update_key(pad_block, output))
     })
 }
 
@@ -693,13 +703,15 @@ pub unsafe extern "C" fn privline_channel_open(
                     Opened::Incomplete { .. } => (privline_record_type::PRIVLINE_RECORD_NONE, 0),
                     Opened::Data { len, .. } => (privline_record_type::PRIVLINE_RECORD_DATA, len),
                     Opened::Close { .. } => (privline_record_type::PRIVLINE_RECORD_CLOSE, 0),
-                    Opened::KeyUpdate { .. } => (privline_record_type::PRIVLINE_RECORD_KEY_UPDATE, 0),
+                    Opened::KeyUpdate { .. } => {
+                        (privline_record_type::PRIVLINE_RECORD_KEY_UPDATE, 0)
+                    }
                 };
                 *record_type = kind;
                 *output_len = len;
                 Ok(())
             }
-            Err(error) => sealed_into(output_len, Err(error)),
+            Err(error) => report_len(output_len, Err(error)),
         }
     })
 }
@@ -715,7 +727,7 @@ pub unsafe extern "C" fn privline_channel_session_id(
 ) -> privline_result {
     guard(|| {
         // SAFETY: a live handle and PRIVLINE_SESSION_ID_LEN writable bytes.
-        let channel: &mut Channel = unsafe { object(channel as *mut privline_channel)? };
+        let channel: &Channel = unsafe { object_ref(channel)? };
         let out = unsafe { array_out::<PRIVLINE_SESSION_ID_LEN>(session_id_out)? };
         out.copy_from_slice(channel.session_id()?.as_bytes());
         Ok(())
@@ -731,7 +743,7 @@ pub unsafe extern "C" fn privline_channel_peer_key(
 ) -> privline_result {
     guard(|| {
         // SAFETY: a live handle and PRIVLINE_PUBLIC_KEY_LEN writable bytes.
-        let channel: &mut Channel = unsafe { object(channel as *mut privline_channel)? };
+        let channel: &Channel = unsafe { object_ref(channel)? };
         let out = unsafe { array_out::<PRIVLINE_PUBLIC_KEY_LEN>(public_out)? };
         out.copy_from_slice(channel.peer_key()?.as_bytes());
         Ok(())
@@ -748,7 +760,7 @@ pub unsafe extern "C" fn privline_channel_peer_closed(
 ) -> privline_result {
     guard(|| {
         // SAFETY: a live handle and a valid out-pointer.
-        let channel: &mut Channel = unsafe { object(channel as *mut privline_channel)? };
+        let channel: &Channel = unsafe { object_ref(channel)? };
         let closed = unsafe { place(closed)? };
         *closed = channel.peer_closed()?;
         Ok(())
@@ -760,7 +772,9 @@ pub unsafe extern "C" fn privline_channel_peer_closed(
 #[no_mangle]
 pub unsafe extern "C" fn privline_channel_free(channel: *mut privline_channel) {
     // SAFETY: NULL or a live handle, never used again by the caller.
-    guard_value((), || unsafe { free_handle::<privline_channel, Channel>(channel) })
+    guard_value((), || unsafe {
+        free_handle::<privline_channel, Channel>(channel)
+    })
 }
 
 #[cfg(test)]
@@ -774,10 +788,16 @@ mod tests {
         assert_eq!(PRIVLINE_SEED_LEN, proto::SEED_LEN);
         assert_eq!(PRIVLINE_PUBLIC_KEY_LEN, proto::PUBLIC_KEY_LEN);
         assert_eq!(PRIVLINE_SESSION_ID_LEN, proto::SESSION_ID_LEN);
-        assert_eq!(PRIVLINE_HANDSHAKE_MAX_MESSAGE_LEN, proto::HANDSHAKE_MAX_MESSAGE_LEN);
+        assert_eq!(
+            PRIVLINE_HANDSHAKE_MAX_MESSAGE_LEN,
+            proto::HANDSHAKE_MAX_MESSAGE_LEN
+        );
         assert_eq!(PRIVLINE_HANDSHAKE_TOTAL_LEN, proto::HANDSHAKE_TOTAL_LEN);
         assert_eq!(PRIVLINE_RECORD_OVERHEAD_LEN, proto::RECORD_OVERHEAD_LEN);
-        assert_eq!(PRIVLINE_RECORD_MAX_PAYLOAD_LEN, proto::RECORD_MAX_PAYLOAD_LEN);
+        assert_eq!(
+            PRIVLINE_RECORD_MAX_PAYLOAD_LEN,
+            proto::RECORD_MAX_PAYLOAD_LEN
+        );
         assert_eq!(PRIVLINE_RECORD_MAX_LEN, proto::RECORD_MAX_LEN);
         assert_eq!(PRIVLINE_OPEN_MAX_OUTPUT_LEN, proto::RECORD_MAX_INNER_LEN);
     }

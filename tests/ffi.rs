@@ -1,0 +1,709 @@
+//! The C ABI called directly from Rust (the crate is also an rlib): a full
+//! exchange through the extern functions, and NULL for every pointer
+//! parameter of every function.
+
+use std::ffi::CStr;
+use std::ptr::{null, null_mut};
+
+use privline::ffi::*;
+
+use privline_result::*;
+
+const NETWORK_KEY: [u8; 32] = [0x33; 32];
+
+struct Keys {
+    client_seed: [u8; 32],
+    server_seed: [u8; 32],
+    server_public: [u8; 32],
+}
+
+fn keys() -> Keys {
+    let mut keys = Keys {
+        client_seed: [0; 32],
+        server_seed: [0; 32],
+        server_public: [0; 32],
+    };
+    let mut client_public = [0u8; 32];
+    unsafe {
+        assert_eq!(
+            privline_identity_generate(keys.client_seed.as_mut_ptr(), client_public.as_mut_ptr()),
+            PRIVLINE_RESULT_OK
+        );
+        assert_eq!(
+            privline_identity_generate(
+                keys.server_seed.as_mut_ptr(),
+                keys.server_public.as_mut_ptr()
+            ),
+            PRIVLINE_RESULT_OK
+        );
+    }
+    keys
+}
+
+fn new_client(keys: &Keys) -> *mut privline_handshake {
+    let mut handshake = null_mut();
+    let result = unsafe {
+        privline_handshake_new_client(
+            NETWORK_KEY.as_ptr(),
+            keys.client_seed.as_ptr(),
+            keys.server_public.as_ptr(),
+            &mut handshake,
+        )
+    };
+    assert_eq!(result, PRIVLINE_RESULT_OK);
+    handshake
+}
+
+fn new_server(keys: &Keys) -> *mut privline_handshake {
+    let mut handshake = null_mut();
+    let result = unsafe {
+        privline_handshake_new_server(
+            NETWORK_KEY.as_ptr(),
+            keys.server_seed.as_ptr(),
+            &mut handshake,
+        )
+    };
+    assert_eq!(result, PRIVLINE_RESULT_OK);
+    handshake
+}
+
+/// One step; returns (result, consumed, written bytes, status).
+fn step(
+    handshake: *mut privline_handshake,
+    input: &[u8],
+    capacity: usize,
+) -> (privline_result, usize, Vec<u8>, u32) {
+    let mut out = vec![0u8; capacity];
+    let mut out_len = capacity;
+    let mut consumed = 99;
+    let mut status = privline_handshake_status::PRIVLINE_HANDSHAKE_NEED_INPUT;
+    let result = unsafe {
+        privline_handshake_step(
+            handshake,
+            input.as_ptr(),
+            input.len(),
+            &mut consumed,
+            out.as_mut_ptr(),
+            &mut out_len,
+            &mut status,
+        )
+    };
+    if result == PRIVLINE_RESULT_OK {
+        out.truncate(out_len);
+    } else {
+        out = vec![0; out_len];
+    }
+    (result, consumed, out, status as u32)
+}
+
+/// Runs a whole handshake through the C ABI; returns the two channels.
+fn connect(keys: &Keys) -> (*mut privline_channel, *mut privline_channel) {
+    let mut client = new_client(keys);
+    let mut server = new_server(keys);
+    let (_, _, m1, _) = step(client, &[], 144);
+    let (_, _, m2, _) = step(server, &m1, 144);
+    let (_, _, m3, _) = step(client, &m2, 144);
+    let (result, _, _, status) = step(server, &m3, 144);
+    assert_eq!(
+        (result, status),
+        (
+            PRIVLINE_RESULT_OK,
+            privline_handshake_status::PRIVLINE_HANDSHAKE_AUTHORIZE_PEER as u32
+        )
+    );
+    assert_eq!(
+        unsafe { privline_handshake_authorize(server, true) },
+        PRIVLINE_RESULT_OK
+    );
+    let (_, _, m4, status) = step(server, &[], 144);
+    assert_eq!(
+        status,
+        privline_handshake_status::PRIVLINE_HANDSHAKE_DONE as u32
+    );
+    let (_, consumed, _, status) = step(client, &m4, 144);
+    assert_eq!(
+        (consumed, status),
+        (
+            112,
+            privline_handshake_status::PRIVLINE_HANDSHAKE_DONE as u32
+        )
+    );
+    let mut client_channel = null_mut();
+    let mut server_channel = null_mut();
+    unsafe {
+        assert_eq!(
+            privline_handshake_into_channel(&mut client, &mut client_channel),
+            PRIVLINE_RESULT_OK
+        );
+        assert_eq!(
+            privline_handshake_into_channel(&mut server, &mut server_channel),
+            PRIVLINE_RESULT_OK
+        );
+    }
+    assert!(client.is_null() && server.is_null());
+    (client_channel, server_channel)
+}
+
+#[test]
+fn a_full_exchange_through_the_c_abi() {
+    let keys = keys();
+    let (client, server) = connect(&keys);
+    let payload = b"through the boundary";
+    let mut wire = vec![0u8; privline_sealed_len(payload.len())];
+    let mut wire_len = wire.len();
+    unsafe {
+        assert_eq!(
+            privline_channel_seal(
+                client,
+                payload.as_ptr(),
+                payload.len(),
+                0,
+                wire.as_mut_ptr(),
+                &mut wire_len
+            ),
+            PRIVLINE_RESULT_OK
+        );
+        assert_eq!(wire_len, wire.len());
+        let mut plain = vec![0u8; PRIVLINE_OPEN_MAX_OUTPUT_LEN];
+        let mut plain_len = plain.len();
+        let mut consumed = 0;
+        let mut kind = privline_record_type::PRIVLINE_RECORD_NONE;
+        assert_eq!(
+            privline_channel_open(
+                server,
+                wire.as_ptr(),
+                wire_len,
+                &mut consumed,
+                plain.as_mut_ptr(),
+                &mut plain_len,
+                &mut kind
+            ),
+            PRIVLINE_RESULT_OK
+        );
+        assert_eq!(
+            (kind, consumed),
+            (privline_record_type::PRIVLINE_RECORD_DATA, wire_len)
+        );
+        assert_eq!(&plain[..plain_len], payload);
+
+        let mut client_id = [0u8; 32];
+        let mut server_id = [0u8; 32];
+        assert_eq!(
+            privline_channel_session_id(client, client_id.as_mut_ptr()),
+            PRIVLINE_RESULT_OK
+        );
+        assert_eq!(
+            privline_channel_session_id(server, server_id.as_mut_ptr()),
+            PRIVLINE_RESULT_OK
+        );
+        assert_eq!(client_id, server_id);
+        let mut peer = [0u8; 32];
+        assert_eq!(
+            privline_channel_peer_key(client, peer.as_mut_ptr()),
+            PRIVLINE_RESULT_OK
+        );
+        assert_eq!(peer, keys.server_public);
+
+        // A tampered record is fatal, and the result sticks.
+        let mut tampered = [0u8; 64];
+        let mut tampered_len = tampered.len();
+        assert_eq!(
+            privline_channel_seal(
+                client,
+                b"x".as_ptr(),
+                1,
+                0,
+                tampered.as_mut_ptr(),
+                &mut tampered_len
+            ),
+            PRIVLINE_RESULT_OK
+        );
+        tampered[5] ^= 0x40;
+        plain_len = plain.len();
+        assert_eq!(
+            privline_channel_open(
+                server,
+                tampered.as_ptr(),
+                tampered_len,
+                &mut consumed,
+                plain.as_mut_ptr(),
+                &mut plain_len,
+                &mut kind
+            ),
+            PRIVLINE_RESULT_RECORD_DOES_NOT_OPEN
+        );
+        let mut closed = false;
+        assert_eq!(
+            privline_channel_peer_closed(server, &mut closed),
+            PRIVLINE_RESULT_RECORD_DOES_NOT_OPEN
+        );
+        wire_len = wire.len();
+        assert_eq!(
+            privline_channel_seal(
+                server,
+                payload.as_ptr(),
+                payload.len(),
+                0,
+                wire.as_mut_ptr(),
+                &mut wire_len
+            ),
+            PRIVLINE_RESULT_RECORD_DOES_NOT_OPEN
+        );
+        privline_channel_free(client);
+        privline_channel_free(server);
+    }
+}
+
+#[test]
+fn a_too_small_buffer_reports_the_need_and_a_retry_succeeds() {
+    let keys = keys();
+    let client = new_client(&keys);
+    let (result, consumed, needed, _) = step(client, &[], 10);
+    assert_eq!(
+        (result, consumed, needed.len()),
+        (PRIVLINE_RESULT_BUFFER_TOO_SMALL, 0, 64)
+    );
+    let (result, _, m1, _) = step(client, &[], 64);
+    assert_eq!((result, m1.len()), (PRIVLINE_RESULT_OK, 64));
+    unsafe { privline_handshake_free(client) };
+
+    let (sender, receiver) = connect(&keys);
+    let mut wire = [0u8; 64];
+    let mut wire_len = 5;
+    unsafe {
+        assert_eq!(
+            privline_channel_seal(
+                sender,
+                b"abc".as_ptr(),
+                3,
+                0,
+                wire.as_mut_ptr(),
+                &mut wire_len
+            ),
+            PRIVLINE_RESULT_BUFFER_TOO_SMALL
+        );
+        assert_eq!(wire_len, 22);
+        assert_eq!(
+            privline_channel_seal(
+                sender,
+                b"abc".as_ptr(),
+                3,
+                0,
+                wire.as_mut_ptr(),
+                &mut wire_len
+            ),
+            PRIVLINE_RESULT_OK
+        );
+        let mut plain = [0u8; 64];
+        let mut plain_len = 2;
+        let mut consumed = 7;
+        let mut kind = privline_record_type::PRIVLINE_RECORD_DATA;
+        assert_eq!(
+            privline_channel_open(
+                receiver,
+                wire.as_ptr(),
+                wire_len,
+                &mut consumed,
+                plain.as_mut_ptr(),
+                &mut plain_len,
+                &mut kind
+            ),
+            PRIVLINE_RESULT_BUFFER_TOO_SMALL
+        );
+        assert_eq!((plain_len, consumed), (4, 0));
+        assert_eq!(
+            privline_channel_open(
+                receiver,
+                wire.as_ptr(),
+                wire_len,
+                &mut consumed,
+                plain.as_mut_ptr(),
+                &mut plain_len,
+                &mut kind
+            ),
+            PRIVLINE_RESULT_OK
+        );
+        assert_eq!(&plain[..plain_len], b"abc");
+        privline_channel_free(sender);
+        privline_channel_free(receiver);
+    }
+}
+
+#[test]
+fn into_channel_on_an_unfinished_handshake_leaves_it_usable() {
+    let keys = keys();
+    let mut client = new_client(&keys);
+    let before = client;
+    let mut channel = null_mut();
+    unsafe {
+        assert_eq!(
+            privline_handshake_into_channel(&mut client, &mut channel),
+            PRIVLINE_RESULT_WRONG_STATE
+        );
+    }
+    assert_eq!(client, before);
+    assert!(channel.is_null());
+    let (result, _, m1, _) = step(client, &[], 144);
+    assert_eq!((result, m1.len()), (PRIVLINE_RESULT_OK, 64));
+    unsafe { privline_handshake_free(client) };
+}
+
+#[test]
+fn constructors_leave_the_out_pointer_untouched_on_error() {
+    let keys = keys();
+    let mut small_order = [0u8; 32];
+    small_order[0] = 1;
+    let sentinel = 0x1000 as *mut privline_handshake;
+    let mut handshake = sentinel;
+    let result = unsafe {
+        privline_handshake_new_client(
+            NETWORK_KEY.as_ptr(),
+            keys.client_seed.as_ptr(),
+            small_order.as_ptr(),
+            &mut handshake,
+        )
+    };
+    assert_eq!(result, PRIVLINE_RESULT_INVALID_SERVER_KEY);
+    assert_eq!(handshake, sentinel);
+}
+
+#[test]
+fn null_for_every_pointer_parameter_is_refused() {
+    let keys = keys();
+    let key = NETWORK_KEY.as_ptr();
+    let seed = keys.client_seed.as_ptr();
+    let public = keys.server_public.as_ptr();
+    let mut buf = [0u8; 256];
+    let mut len = 256usize;
+    let mut consumed = 0usize;
+    let mut status = privline_handshake_status::PRIVLINE_HANDSHAKE_NEED_INPUT;
+    let mut kind = privline_record_type::PRIVLINE_RECORD_NONE;
+    let mut closed = false;
+    let mut out_handshake = null_mut();
+    let mut out_channel = null_mut();
+    let handshake = new_client(&keys);
+    let (channel, peer) = connect(&keys);
+    let b = buf.as_mut_ptr();
+    let null_u8: *const u8 = null();
+    let null_mut_u8: *mut u8 = null_mut();
+    unsafe {
+        let cases: Vec<(&str, privline_result)> = vec![
+            (
+                "identity_generate seed",
+                privline_identity_generate(null_mut_u8, b),
+            ),
+            (
+                "identity_generate public",
+                privline_identity_generate(b, null_mut_u8),
+            ),
+            (
+                "public_from_seed seed",
+                privline_identity_public_from_seed(null_u8, b),
+            ),
+            (
+                "public_from_seed public",
+                privline_identity_public_from_seed(seed, null_mut_u8),
+            ),
+            (
+                "new_client key",
+                privline_handshake_new_client(null_u8, seed, public, &mut out_handshake),
+            ),
+            (
+                "new_client seed",
+                privline_handshake_new_client(key, null_u8, public, &mut out_handshake),
+            ),
+            (
+                "new_client server",
+                privline_handshake_new_client(key, seed, null_u8, &mut out_handshake),
+            ),
+            (
+                "new_client out",
+                privline_handshake_new_client(key, seed, public, null_mut()),
+            ),
+            (
+                "new_server key",
+                privline_handshake_new_server(null_u8, seed, &mut out_handshake),
+            ),
+            (
+                "new_server seed",
+                privline_handshake_new_server(key, null_u8, &mut out_handshake),
+            ),
+            (
+                "new_server out",
+                privline_handshake_new_server(key, seed, null_mut()),
+            ),
+            (
+                "step handshake",
+                privline_handshake_step(
+                    null_mut(),
+                    null_u8,
+                    0,
+                    &mut consumed,
+                    b,
+                    &mut len,
+                    &mut status,
+                ),
+            ),
+            (
+                "step input",
+                privline_handshake_step(
+                    handshake,
+                    null_u8,
+                    5,
+                    &mut consumed,
+                    b,
+                    &mut len,
+                    &mut status,
+                ),
+            ),
+            (
+                "step consumed",
+                privline_handshake_step(
+                    handshake,
+                    null_u8,
+                    0,
+                    null_mut(),
+                    b,
+                    &mut len,
+                    &mut status,
+                ),
+            ),
+            (
+                "step output",
+                privline_handshake_step(
+                    handshake,
+                    null_u8,
+                    0,
+                    &mut consumed,
+                    null_mut_u8,
+                    &mut len,
+                    &mut status,
+                ),
+            ),
+            (
+                "step output_len",
+                privline_handshake_step(
+                    handshake,
+                    null_u8,
+                    0,
+                    &mut consumed,
+                    b,
+                    null_mut(),
+                    &mut status,
+                ),
+            ),
+            (
+                "step status",
+                privline_handshake_step(
+                    handshake,
+                    null_u8,
+                    0,
+                    &mut consumed,
+                    b,
+                    &mut len,
+                    null_mut(),
+                ),
+            ),
+            ("peer_key handshake", privline_handshake_peer_key(null(), b)),
+            (
+                "peer_key out",
+                privline_handshake_peer_key(handshake, null_mut_u8),
+            ),
+            ("authorize", privline_handshake_authorize(null_mut(), true)),
+            (
+                "into_channel handshake slot",
+                privline_handshake_into_channel(null_mut(), &mut out_channel),
+            ),
+            (
+                "into_channel handshake",
+                privline_handshake_into_channel(&mut out_handshake, &mut out_channel),
+            ),
+            (
+                "into_channel out",
+                privline_handshake_into_channel(&mut { handshake }, null_mut()),
+            ),
+            (
+                "seal channel",
+                privline_channel_seal(null_mut(), b, 1, 0, b, &mut len),
+            ),
+            (
+                "seal payload",
+                privline_channel_seal(channel, null_u8, 1, 0, b, &mut len),
+            ),
+            (
+                "seal output",
+                privline_channel_seal(channel, b, 1, 0, null_mut_u8, &mut len),
+            ),
+            (
+                "seal output_len",
+                privline_channel_seal(channel, b, 1, 0, b, null_mut()),
+            ),
+            (
+                "close channel",
+                privline_channel_close(null_mut(), 0, b, &mut len),
+            ),
+            (
+                "close output",
+                privline_channel_close(channel, 0, null_mut_u8, &mut len),
+            ),
+            (
+                "close output_len",
+                privline_channel_close(channel, 0, b, null_mut()),
+            ),
+            (
+                "update_key channel",
+                privline_channel_update_key(null_mut(), 0, b, &mut len),
+            ),
+            (
+                "update_key output",
+                privline_channel_update_key(channel, 0, null_mut_u8, &mut len),
+            ),
+            (
+                "update_key output_len",
+                privline_channel_update_key(channel, 0, b, null_mut()),
+            ),
+            (
+                "open channel",
+                privline_channel_open(null_mut(), b, 1, &mut consumed, b, &mut len, &mut kind),
+            ),
+            (
+                "open input",
+                privline_channel_open(channel, null_u8, 1, &mut consumed, b, &mut len, &mut kind),
+            ),
+            (
+                "open consumed",
+                privline_channel_open(channel, b, 1, null_mut(), b, &mut len, &mut kind),
+            ),
+            (
+                "open output",
+                privline_channel_open(
+                    channel,
+                    b,
+                    1,
+                    &mut consumed,
+                    null_mut_u8,
+                    &mut len,
+                    &mut kind,
+                ),
+            ),
+            (
+                "open output_len",
+                privline_channel_open(channel, b, 1, &mut consumed, b, null_mut(), &mut kind),
+            ),
+            (
+                "open type",
+                privline_channel_open(channel, b, 1, &mut consumed, b, &mut len, null_mut()),
+            ),
+            ("session_id channel", privline_channel_session_id(null(), b)),
+            (
+                "session_id out",
+                privline_channel_session_id(channel, null_mut_u8),
+            ),
+            ("peer_key channel", privline_channel_peer_key(null(), b)),
+            (
+                "channel peer_key out",
+                privline_channel_peer_key(channel, null_mut_u8),
+            ),
+            (
+                "peer_closed channel",
+                privline_channel_peer_closed(null(), &mut closed),
+            ),
+            (
+                "peer_closed out",
+                privline_channel_peer_closed(channel, null_mut()),
+            ),
+        ];
+        for (name, result) in cases {
+            assert_eq!(result, PRIVLINE_RESULT_NULL_ARGUMENT, "{name}");
+        }
+        assert!(out_handshake.is_null() && out_channel.is_null());
+        // None of those calls disturbed the live handles.
+        let (result, _, m1, _) = step(handshake, &[], 144);
+        assert_eq!((result, m1.len()), (PRIVLINE_RESULT_OK, 64));
+        len = 64;
+        assert_eq!(
+            privline_channel_seal(channel, b"ok".as_ptr(), 2, 0, b, &mut len),
+            PRIVLINE_RESULT_OK
+        );
+        privline_handshake_free(null_mut());
+        privline_channel_free(null_mut());
+        privline_handshake_free(handshake);
+        privline_channel_free(channel);
+        privline_channel_free(peer);
+    }
+}
+
+#[test]
+fn lengths_beyond_isize_max_are_invalid_not_a_crash() {
+    let keys = keys();
+    let (channel, peer) = connect(&keys);
+    let mut buf = [0u8; 64];
+    let mut len = buf.len();
+    let mut consumed = 0;
+    let mut kind = privline_record_type::PRIVLINE_RECORD_NONE;
+    unsafe {
+        assert_eq!(
+            privline_channel_seal(
+                channel,
+                buf.as_ptr(),
+                usize::MAX,
+                0,
+                buf.as_mut_ptr(),
+                &mut len
+            ),
+            PRIVLINE_RESULT_INVALID_ARGUMENT
+        );
+        let mut huge = usize::MAX;
+        assert_eq!(
+            privline_channel_seal(channel, buf.as_ptr(), 1, 0, buf.as_mut_ptr(), &mut huge),
+            PRIVLINE_RESULT_INVALID_ARGUMENT
+        );
+        len = buf.len();
+        assert_eq!(
+            privline_channel_open(
+                peer,
+                buf.as_ptr(),
+                usize::MAX,
+                &mut consumed,
+                buf.as_mut_ptr(),
+                &mut len,
+                &mut kind
+            ),
+            PRIVLINE_RESULT_INVALID_ARGUMENT
+        );
+        assert_eq!(privline_sealed_len(usize::MAX), usize::MAX);
+        privline_channel_free(channel);
+        privline_channel_free(peer);
+    }
+}
+
+#[test]
+fn every_result_has_a_description_and_sizes_match_their_defines() {
+    for result in ALL_RESULTS {
+        let text = unsafe { CStr::from_ptr(privline_result_str(result as u32)) };
+        assert!(!text.to_bytes().is_empty(), "{result:?}");
+    }
+    let unknown = unsafe { CStr::from_ptr(privline_result_str(12345)) };
+    assert_eq!(unknown.to_str().unwrap(), "unknown result");
+    let version = unsafe { CStr::from_ptr(privline_version()) };
+    assert_eq!(version.to_str().unwrap(), privline::VERSION);
+    assert_eq!(privline_network_key_len(), PRIVLINE_NETWORK_KEY_LEN);
+    assert_eq!(privline_seed_len(), PRIVLINE_SEED_LEN);
+    assert_eq!(privline_public_key_len(), PRIVLINE_PUBLIC_KEY_LEN);
+    assert_eq!(privline_session_id_len(), PRIVLINE_SESSION_ID_LEN);
+    assert_eq!(
+        privline_handshake_max_message_len(),
+        PRIVLINE_HANDSHAKE_MAX_MESSAGE_LEN
+    );
+    assert_eq!(privline_handshake_total_len(), PRIVLINE_HANDSHAKE_TOTAL_LEN);
+    assert_eq!(privline_record_overhead_len(), PRIVLINE_RECORD_OVERHEAD_LEN);
+    assert_eq!(
+        privline_record_max_payload_len(),
+        PRIVLINE_RECORD_MAX_PAYLOAD_LEN
+    );
+    assert_eq!(privline_record_max_len(), PRIVLINE_RECORD_MAX_LEN);
+    assert_eq!(privline_open_max_output_len(), PRIVLINE_OPEN_MAX_OUTPUT_LEN);
+    assert_eq!(privline_sealed_len(0), 19);
+    assert_eq!(privline_sealed_len(65518), 65537);
+    assert_eq!(privline_sealed_len(65519), 65519 + 38);
+}
