@@ -257,8 +257,10 @@ privline_result privline_handshake_new_server(const uint8_t *network_key,
 // less the call may return `PRIVLINE_RESULT_BUFFER_TOO_SMALL` with the size
 // needed in `*output_len`, having consumed and changed nothing.
 //
-// On any error `*consumed` is 0 and `*output_len` is 0 (or the size
-// needed); `*status` is not written. A fatal result ends the handshake: send
+// When a pointer or length argument is invalid (NULL_ARGUMENT,
+// INVALID_ARGUMENT) nothing is written. On any other error `*consumed` is 0
+// and `*output_len` is 0 (or the size needed); `*status` is not written.
+// A fatal result ends the handshake: send
 // nothing more, close the connection, free the handle. Stepping a finished
 // handshake returns `PRIVLINE_RESULT_WRONG_STATE`.
 privline_result privline_handshake_step(privline_handshake *handshake,

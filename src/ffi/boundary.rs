@@ -92,13 +92,39 @@ pub(crate) unsafe fn array_out<'a, const N: usize>(ptr: *mut u8) -> Result<&'a m
     Ok(unsafe { &mut *(ptr as *mut [u8; N]) })
 }
 
-/// A required out-pointer (`size_t *`, `bool *`, an enum, a handle slot).
+/// A required in/out pointer to a value every bit pattern of which is
+/// valid (`size_t *`, a handle slot), so reading it is sound.
 ///
 /// # Safety
 /// A non-NULL `ptr` must be valid for reads and writes of a `T`.
-pub(crate) unsafe fn place<'a, T>(ptr: *mut T) -> Result<&'a mut T, Error> {
+pub(crate) unsafe fn place<'a, T: Copy>(ptr: *mut T) -> Result<&'a mut T, Error> {
     // SAFETY: `as_mut` checks for NULL; validity promised by the caller.
     unsafe { ptr.as_mut() }.ok_or(Error::NullArgument)
+}
+
+/// A required write-only out-pointer (`bool *`, an enum). The caller's
+/// memory may hold any bits, which are not valid values of `T`, so it is
+/// only ever written, never read or referenced.
+pub(crate) struct Out<T>(*mut T);
+
+impl<T> Out<T> {
+    pub(crate) fn write(&mut self, value: T) {
+        // SAFETY: non-NULL (checked in `out`) and valid for writes
+        // (promised by the caller of `out`).
+        unsafe { self.0.write(value) }
+    }
+}
+
+/// Checks a write-only out-pointer.
+///
+/// # Safety
+/// A non-NULL `ptr` must be valid for writes of a `T` for as long as the
+/// returned `Out` is used.
+pub(crate) unsafe fn out<T>(ptr: *mut T) -> Result<Out<T>, Error> {
+    if ptr.is_null() {
+        return Err(Error::NullArgument);
+    }
+    Ok(Out(ptr))
 }
 
 /// The Rust object behind an opaque handle.

@@ -26,7 +26,7 @@ mod boundary;
 use std::ffi::c_char;
 
 use boundary::{
-    array, array_out, free_handle, guard, guard_value, into_handle, object, object_ref, place,
+    array, array_out, free_handle, guard, guard_value, into_handle, object, object_ref, out, place,
 };
 
 use crate::channel::{sealed_len, Channel, Opened};
@@ -456,8 +456,10 @@ pub unsafe extern "C" fn privline_handshake_new_server(
 /// less the call may return `PRIVLINE_RESULT_BUFFER_TOO_SMALL` with the size
 /// needed in `*output_len`, having consumed and changed nothing.
 ///
-/// On any error `*consumed` is 0 and `*output_len` is 0 (or the size
-/// needed); `*status` is not written. A fatal result ends the handshake: send
+/// When a pointer or length argument is invalid (NULL_ARGUMENT,
+/// INVALID_ARGUMENT) nothing is written. On any other error `*consumed` is 0
+/// and `*output_len` is 0 (or the size needed); `*status` is not written.
+/// A fatal result ends the handshake: send
 /// nothing more, close the connection, free the handle. Stepping a finished
 /// handshake returns `PRIVLINE_RESULT_WRONG_STATE`.
 #[no_mangle]
@@ -476,7 +478,7 @@ pub unsafe extern "C" fn privline_handshake_step(
         let handshake: &mut Handshake = unsafe { object(handshake)? };
         let consumed = unsafe { place(consumed)? };
         let output_len = unsafe { place(output_len)? };
-        let status = unsafe { place(status)? };
+        let mut status = unsafe { out(status)? };
         let input = unsafe { boundary::input(input, input_len)? };
         let output = unsafe { boundary::output(output, *output_len)? };
         *consumed = 0;
@@ -484,13 +486,13 @@ pub unsafe extern "C" fn privline_handshake_step(
             Ok(step) => {
                 *consumed = step.consumed;
                 *output_len = step.written;
-                *status = match step.status {
+                status.write(match step.status {
                     Status::NeedInput => privline_handshake_status::PRIVLINE_HANDSHAKE_NEED_INPUT,
                     Status::AuthorizePeer => {
                         privline_handshake_status::PRIVLINE_HANDSHAKE_AUTHORIZE_PEER
                     }
                     Status::Done => privline_handshake_status::PRIVLINE_HANDSHAKE_DONE,
-                };
+                });
                 Ok(())
             }
             Err(error) => report_len(output_len, Err(error)),
@@ -692,7 +694,7 @@ pub unsafe extern "C" fn privline_channel_open(
         let channel: &mut Channel = unsafe { object(channel)? };
         let consumed = unsafe { place(consumed)? };
         let output_len = unsafe { place(output_len)? };
-        let record_type = unsafe { place(record_type)? };
+        let mut record_type = unsafe { out(record_type)? };
         let input = unsafe { boundary::input(input, input_len)? };
         let output = unsafe { boundary::output(output, *output_len)? };
         *consumed = 0;
@@ -707,7 +709,7 @@ pub unsafe extern "C" fn privline_channel_open(
                         (privline_record_type::PRIVLINE_RECORD_KEY_UPDATE, 0)
                     }
                 };
-                *record_type = kind;
+                record_type.write(kind);
                 *output_len = len;
                 Ok(())
             }
@@ -761,8 +763,8 @@ pub unsafe extern "C" fn privline_channel_peer_closed(
     guard(|| {
         // SAFETY: a live handle and a valid out-pointer.
         let channel: &Channel = unsafe { object_ref(channel)? };
-        let closed = unsafe { place(closed)? };
-        *closed = channel.peer_closed()?;
+        let mut closed = unsafe { out(closed)? };
+        closed.write(channel.peer_closed()?);
         Ok(())
     })
 }

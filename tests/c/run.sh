@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Tests the C ABI from C and C++: builds the library, runs tests/c/test_capi.c
+# against the static and the shared library, compiles include/privline.h as
+# C99 and as C++11, and runs the static test under valgrind when it is
+# installed. Works from any directory. Build products go to target/c-tests/.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+
+CC="${CC:-gcc}"
+CXX="${CXX:-g++}"
+OUT=target/c-tests
+LIBDIR="$ROOT/target/release"
+CFLAGS=(-std=c99 -Wall -Wextra -Werror -pedantic -Iinclude)
+
+echo "== cargo build --release"
+cargo build --release
+mkdir -p "$OUT"
+
+echo "== test_capi against the static library"
+"$CC" "${CFLAGS[@]}" -g -o "$OUT/test_capi_static" tests/c/test_capi.c \
+    "$LIBDIR/libprivline.a" -lpthread -ldl -lm
+"$OUT/test_capi_static"
+
+echo "== test_capi against the shared library"
+"$CC" "${CFLAGS[@]}" -g -o "$OUT/test_capi_shared" tests/c/test_capi.c \
+    -L"$LIBDIR" -lprivline -Wl,-rpath,"$LIBDIR"
+if ! ldd "$OUT/test_capi_shared" | grep -q "libprivline\.so"; then
+    echo "run.sh: $OUT/test_capi_shared is not linked against libprivline.so" >&2
+    exit 1
+fi
+"$OUT/test_capi_shared"
+
+echo "== include/privline.h as C99 and as C++11"
+cat > "$OUT/header_check.c" <<'EOF'
+#include "privline.h"
+
+static const char *ok_text(void)
+{
+    privline_result result = PRIVLINE_RESULT_OK;
+    privline_handshake_status status = PRIVLINE_HANDSHAKE_DONE;
+    privline_record_type type = PRIVLINE_RECORD_NONE;
+    privline_handshake *handshake = NULL;
+    privline_channel *channel = NULL;
+    (void)status;
+    (void)type;
+    privline_handshake_free(handshake);
+    privline_channel_free(channel);
+    return privline_result_str(result);
+}
+
+int main(void)
+{
+    return ok_text() == NULL;
+}
+EOF
+"$CC" "${CFLAGS[@]}" -fsyntax-only "$OUT/header_check.c"
+"$CXX" -std=c++11 -Wall -Wextra -Werror -x c++ -fsyntax-only -Iinclude "$OUT/header_check.c"
+echo "header compiles as C99 (-pedantic) and as C++11"
+
+echo "== valgrind"
+if command -v valgrind >/dev/null 2>&1; then
+    valgrind -q --leak-check=full --errors-for-leak-kinds=all --error-exitcode=1 \
+        "$OUT/test_capi_static"
+    echo "valgrind: no errors, no leaks"
+else
+    echo "valgrind is not installed: skipped the leak check"
+fi
+
+echo "tests/c/run.sh: OK"
