@@ -25,6 +25,18 @@ pub(crate) struct SessionKeys {
     pub(crate) session_id: Secret32,
 }
 
+impl SessionKeys {
+    /// A second copy, for a channel made from a handshake that keeps (and
+    /// wipes) its own. Not `Clone`: copies of secrets are made on purpose.
+    pub(crate) fn duplicate(&self) -> SessionKeys {
+        SessionKeys {
+            key_c2s: Zeroizing::new(*self.key_c2s),
+            key_s2c: Zeroizing::new(*self.key_s2c),
+            session_id: Zeroizing::new(*self.session_id),
+        }
+    }
+}
+
 /// One direction of the channel: its key and record counter.
 struct Direction {
     key: Secret32,
@@ -211,6 +223,12 @@ impl Channel {
             Some(error) => Err(error),
             None => Ok(()),
         }
+    }
+
+    /// Ends the channel as if by an internal error (the C boundary caught a
+    /// panic inside a call on it).
+    pub(crate) fn poison(&mut self) {
+        self.fail(Error::Internal);
     }
 
     /// Ends the channel with `error`; every later call returns it.

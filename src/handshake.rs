@@ -14,10 +14,10 @@ use crate::channel::{Channel, Role, SessionKeys};
 use crate::error::Error;
 use crate::identity::{Identity, NetworkKey, PublicKey};
 use crate::proto::{
-    dummy_m3_work, hash, hkdf, mac, mac_matches, open_in_place, seal_in_place, x25519,
-    x25519_public, Secret32, ValidIdentityKey, ANSWER_LEN, GREETING_LEN, HANDSHAKE_MAX_MESSAGE_LEN,
-    L_K3, L_K4, L_KEYS, L_M1, L_M2, L_SIG_C, L_SIG_S, M1_LEN, M2_LEN, M3_LEN, M4_LEN, PROTO,
-    SIGNATURE_LEN, TAG_LEN, X25519_LEN,
+    dummy_identity_key_check, dummy_verification, hash, hkdf, mac, mac_matches, open_in_place,
+    seal_in_place, x25519, x25519_public, Secret32, ValidIdentityKey, ANSWER_LEN, GREETING_LEN,
+    HANDSHAKE_MAX_MESSAGE_LEN, L_K3, L_K4, L_KEYS, L_M1, L_M2, L_SIG_C, L_SIG_S, M1_LEN, M2_LEN,
+    M3_LEN, M4_LEN, PROTO, SIGNATURE_LEN, TAG_LEN, X25519_LEN,
 };
 
 /// What the handshake waits for after a [`Handshake::step`].
@@ -398,20 +398,35 @@ impl Handshake {
     /// Turns a finished handshake into a channel. Fails with
     /// [`Error::WrongState`] (or the handshake's fatal error) when the
     /// handshake is not done; the handshake is consumed either way.
-    pub fn into_channel(mut self) -> Result<Channel, Error> {
+    pub fn into_channel(self) -> Result<Channel, Error> {
+        self.to_channel()
+        // `self` is dropped here, wiping its copy of the keys in place.
+    }
+
+    /// The channel of a finished handshake, with its own copy of the keys.
+    /// Copying rather than moving the keys out means the handshake's copy
+    /// stays where its `Drop` wipes it, also when the handshake lives on the
+    /// heap behind a C handle.
+    pub(crate) fn to_channel(&self) -> Result<Channel, Error> {
         if let Some(error) = self.failed {
             return Err(error);
         }
         if self.stage != Stage::Done {
             return Err(Error::WrongState);
         }
-        let keys = self.keys.take().ok_or(Error::Internal)?;
+        let keys = self.keys.as_ref().ok_or(Error::Internal)?;
         let peer = self
             .peer
             .as_ref()
             .map(|key| PublicKey(*key.bytes()))
             .ok_or(Error::Internal)?;
-        Ok(Channel::new(self.role, keys, peer))
+        Ok(Channel::new(self.role, keys.duplicate(), peer))
+    }
+
+    /// Ends the handshake as if by an internal error (the C boundary caught
+    /// a panic inside a call on it).
+    pub(crate) fn poison(&mut self) {
+        self.fail(Error::Internal);
     }
 
     /// Ends the handshake with `error` and wipes every secret at once.
@@ -532,17 +547,21 @@ impl Handshake {
         greeting.copy_from_slice(&m3[..GREETING_LEN]);
         let mut tag = [0u8; TAG_LEN];
         tag.copy_from_slice(&m3[GREETING_LEN..M3_LEN]);
-        let k3 = self.k3.take().ok_or(Error::Internal)?;
-        if !open_in_place(&k3, 0, &h2, &mut greeting, &tag) {
-            core::hint::black_box(dummy_m3_work());
+        let opened = open_in_place(secret(&self.k3)?, 0, &h2, &mut greeting, &tag);
+        self.k3 = None;
+        if !opened {
+            // The work of success: one identity key check, one verification.
+            core::hint::black_box(dummy_identity_key_check());
+            core::hint::black_box(dummy_verification());
             return Err(Error::M3DoesNotOpen);
         }
-        drop(k3);
 
         let mut client_key = [0u8; 32];
         client_key.copy_from_slice(&greeting[..32]);
         let Some(client) = ValidIdentityKey::check(&client_key) else {
-            core::hint::black_box(dummy_m3_work());
+            // The (constant-work) check of the client key has been done;
+            // the verification it skips is done on dummy values.
+            core::hint::black_box(dummy_verification());
             return Err(Error::M3InvalidClientKey);
         };
         let mut sig_c = [0u8; SIGNATURE_LEN];
@@ -574,8 +593,7 @@ impl Handshake {
         let client = *self.peer_identity()?;
         let ae = x25519(self.first_secret()?, &client.mont())?;
         self.first_secret = None;
-        let ee = self.ee.take().ok_or(Error::Internal)?;
-        let eb = self.eb.take().ok_or(Error::Internal)?;
+        let (ee, eb) = (secret(&self.ee)?, secret(&self.eb)?);
 
         let mut k4 = Zeroizing::new([0u8; 32]);
         hkdf(
@@ -599,7 +617,10 @@ impl Handshake {
         tag.copy_from_slice(&m4_tag);
 
         let h4 = hash(&[&h3, &m4]);
-        self.keys = Some(derive_session_keys(&h4, &ff, &ee, &eb, &ae));
+        let keys = derive_session_keys(&h4, &ff, ee, eb, &ae);
+        self.keys = Some(keys);
+        self.ee = None;
+        self.eb = None;
         self.pending_m4 = m4;
         self.transcript = h4;
         Ok(())
@@ -609,9 +630,7 @@ impl Handshake {
     /// the session keys.
     fn read_m4(&mut self, m4: &[u8]) -> Result<(), Error> {
         let h3 = self.transcript;
-        let ee = self.ee.take().ok_or(Error::Internal)?;
-        let eb = self.eb.take().ok_or(Error::Internal)?;
-        let ae = self.ae.take().ok_or(Error::Internal)?;
+        let (ee, eb, ae) = (secret(&self.ee)?, secret(&self.eb)?, secret(&self.ae)?);
         let mut k4 = Zeroizing::new([0u8; 32]);
         hkdf(
             &h3,
@@ -640,10 +659,23 @@ impl Handshake {
         self.second_secret = None;
 
         let h4 = hash(&[&h3, m4]);
-        self.keys = Some(derive_session_keys(&h4, &ff, &ee, &eb, &ae));
+        let keys = derive_session_keys(&h4, &ff, ee, eb, ae);
+        self.keys = Some(keys);
+        self.ee = None;
+        self.eb = None;
+        self.ae = None;
         self.transcript = h4;
         Ok(())
     }
+}
+
+/// The secret in `slot`, which the state machine guarantees is set.
+///
+/// Secrets are borrowed, never moved out of their slot: moving a value out
+/// of an `Option` leaves its bytes behind unwiped. A slot is emptied by
+/// assigning `None`, which drops (and so wipes) the value in place.
+fn secret(slot: &Option<Secret32>) -> Result<&Secret32, Error> {
+    slot.as_ref().ok_or(Error::Internal)
 }
 
 /// `okm = HKDF(h4, ff ‖ ee ‖ eb ‖ ae, L_KEYS, 96)`, split into the two
@@ -682,5 +714,91 @@ impl core::fmt::Debug for Handshake {
             .field("stage", &self.stage)
             .field("failed", &self.failed)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::work;
+    use serde_json::Value;
+
+    fn unhex32(value: &Value) -> [u8; 32] {
+        let text = value.as_str().unwrap();
+        let bytes: Vec<u8> = (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect();
+        bytes.try_into().unwrap()
+    }
+
+    fn unhex(value: &Value) -> Vec<u8> {
+        let text = value.as_str().unwrap();
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// The work a server does on a negative vector's M3: (identity key
+    /// checks, full strict verifications), and the outcome.
+    fn m3_work(case_name: &str) -> ((u32, u32), Result<Status, Error>) {
+        let vectors: Value =
+            serde_json::from_str(include_str!("../tests/vectors/privline1.json")).unwrap();
+        let case = vectors["negative"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|case| case["name"] == case_name)
+            .unwrap();
+        let inputs = &case["inputs"];
+        let mut server = Handshake::server_with_ephemerals_for_tests(
+            &NetworkKey::new(unhex32(&inputs["network_key"])),
+            &Identity::from_seed(&unhex32(&inputs["server_seed"])),
+            unhex32(&inputs["es"]),
+            unhex32(&inputs["fs"]),
+        );
+        let mut out = [0u8; HANDSHAKE_MAX_MESSAGE_LEN];
+        let inbound = case["inbound"].as_array().unwrap();
+        server.step(&unhex(&inbound[0]["hex"]), &mut out).unwrap();
+        work::take();
+        let outcome = server
+            .step(&unhex(&inbound[1]["hex"]), &mut out)
+            .map(|step| step.status);
+        (work::take(), outcome)
+    }
+
+    #[test]
+    fn every_m3_failure_path_does_the_work_of_success() {
+        // Success up to the authorization decision: the client key is
+        // checked and its signature fully verified.
+        let (success, outcome) = m3_work("m3_refused");
+        assert_eq!(outcome, Ok(Status::AuthorizePeer));
+        assert_eq!(success, (1, 1));
+        for (name, error) in [
+            ("m3_bit_flip", Error::M3DoesNotOpen),
+            ("m3_wrong_server_key", Error::M3DoesNotOpen),
+            ("m3_replayed", Error::M3DoesNotOpen),
+            ("m3_noncanonical_s", Error::M3BadClientSignature),
+            ("m3_small_order_r", Error::M3BadClientSignature),
+            ("m3_cofactored_only", Error::M3BadClientSignature),
+        ] {
+            let (work, outcome) = m3_work(name);
+            assert_eq!(outcome, Err(error), "{name}");
+            assert_eq!(
+                work, success,
+                "{name}: (identity key checks, full verifications)"
+            );
+        }
+        for name in [
+            "m3_small_order_client_key",
+            "m3_small_order_client_key_order8",
+            "m3_torsion_client_key",
+            "m3_noncanonical_client_key",
+        ] {
+            let (work, outcome) = m3_work(name);
+            assert_eq!(outcome, Err(Error::M3InvalidClientKey), "{name}");
+            assert_eq!(work, success, "{name}");
+        }
     }
 }

@@ -6,13 +6,17 @@
 
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce, Tag};
+use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::Scalar;
 use ed25519_dalek::{Signature, VerifyingKey};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+use std::sync::OnceLock;
 use subtle::ConstantTimeEq;
 use x25519_dalek::{PublicKey as XPublicKey, StaticSecret};
+
 use zeroize::Zeroizing;
 
 use crate::error::Error;
@@ -193,15 +197,29 @@ pub(crate) struct ValidIdentityKey {
 
 impl ValidIdentityKey {
     /// The identity key check of PROTOCOL.md. `None` when the key fails it.
+    ///
+    /// The check does the same work whatever the key: every step runs even
+    /// after one has failed (on the base point when the bytes do not
+    /// decode), so the time it takes does not say which step rejected a key.
     pub(crate) fn check(bytes: &[u8; PUBLIC_KEY_LEN]) -> Option<Self> {
-        let point = decode_canonical(bytes)?;
-        if point.is_small_order() || !point.is_torsion_free() {
-            return None;
+        #[cfg(test)]
+        work::count(&work::IDENTITY_KEY_CHECKS);
+        let decoded = CompressedEdwardsY(*bytes).decompress();
+        let decodes = decoded.is_some();
+        let point = decoded.unwrap_or(ED25519_BASEPOINT_POINT);
+        // RFC 8032 decoding made canonical: compressing the point again
+        // gives the same bytes (rejects y >= p, and x = 0 with the sign bit).
+        let canonical = point.compress().as_bytes() == bytes;
+        let small_order = point.is_small_order();
+        let torsion_free = point.is_torsion_free();
+        if decodes && canonical && !small_order && torsion_free {
+            Some(ValidIdentityKey {
+                bytes: *bytes,
+                point,
+            })
+        } else {
+            None
         }
-        Some(ValidIdentityKey {
-            bytes: *bytes,
-            point,
-        })
     }
 
     /// Wraps the public key of one of our own seeds, which is valid by
@@ -223,20 +241,33 @@ impl ValidIdentityKey {
     }
 
     /// Strict Ed25519 verification of `sig` over the concatenation of
-    /// `message_parts`.
+    /// `message_parts`, doing the same work whether it succeeds or fails.
     ///
     /// This key is canonical and not of small order (checked on
     /// construction). ed25519-dalek's `verify_strict` rejects a small-order
     /// R, an S at or above L, and uses the cofactorless equation; it compares
     /// the recomputed R, which is always canonically encoded, with the
     /// received R byte for byte, so a non-canonical R encoding fails too.
+    ///
+    /// A malformed signature (S ≥ L, an R that does not decode or is of
+    /// small order) would make `verify_strict` give up within microseconds,
+    /// where a well-formed wrong one costs the whole equation. So that the
+    /// time taken does not tell a client whose M3 opened (and so who knew
+    /// the server key) anything, a malformed signature is answered with a
+    /// full verification of the fixed dummy values instead.
     pub(crate) fn verify_strict(&self, message_parts: &[&[u8]], sig: &[u8; SIGNATURE_LEN]) -> bool {
+        if !signature_is_well_formed(sig) {
+            core::hint::black_box(dummy_verification());
+            return false;
+        }
         let mut message = [0u8; 160];
         let mut used = 0;
         for part in message_parts {
             message[used..used + part.len()].copy_from_slice(part);
             used += part.len();
         }
+        #[cfg(test)]
+        work::count(&work::FULL_VERIFICATIONS);
         let verifying_key = VerifyingKey::from(self.point);
         let signature = Signature::from_bytes(sig);
         verifying_key
@@ -245,15 +276,18 @@ impl ValidIdentityKey {
     }
 }
 
-/// RFC 8032 decoding, made canonical: decompress, then require that
-/// compressing the point again gives the same bytes (rejects y ≥ p and
-/// x = 0 with the sign bit set).
-fn decode_canonical(bytes: &[u8; 32]) -> Option<EdwardsPoint> {
-    let point = CompressedEdwardsY(*bytes).decompress()?;
-    if point.compress().as_bytes() != bytes {
-        return None;
-    }
-    Some(point)
+/// The checks `verify_strict` makes before its equation: S below the group
+/// order, R a point (not of small order).
+fn signature_is_well_formed(sig: &[u8; SIGNATURE_LEN]) -> bool {
+    let mut r_bytes = [0u8; 32];
+    let mut s_bytes = [0u8; 32];
+    r_bytes.copy_from_slice(&sig[..32]);
+    s_bytes.copy_from_slice(&sig[32..]);
+    let s_is_canonical = bool::from(Scalar::from_canonical_bytes(s_bytes).is_some());
+    let r_is_usable = CompressedEdwardsY(r_bytes)
+        .decompress()
+        .is_some_and(|r| !r.is_small_order());
+    s_is_canonical && r_is_usable
 }
 
 /// The identity key check on raw bytes (exposed for tests and the `mont`
@@ -291,16 +325,61 @@ pub(crate) mod dummy {
     ];
 }
 
-/// The dummy work of an M3 failure path: one identity key check and one
-/// strict verification on fixed values. Returns whether the dummy verified,
-/// which the caller must not act on; it exists so the compiler keeps the work.
-pub(crate) fn dummy_m3_work() -> bool {
-    match ValidIdentityKey::check(&dummy::DUMMY_PUBLIC_KEY) {
-        Some(key) => key.verify_strict(
-            &[L_SIG_C, &dummy::DUMMY_MESSAGE_TAIL],
-            &dummy::DUMMY_SIGNATURE,
-        ),
-        None => false,
+/// The dummy key, decoded once per process (it is a constant, so there is
+/// nothing secret about when that happens).
+fn dummy_key() -> &'static ValidIdentityKey {
+    static DUMMY_KEY: OnceLock<ValidIdentityKey> = OnceLock::new();
+    DUMMY_KEY.get_or_init(|| {
+        // The dummy key is the public key of a seed, so it decodes; a unit
+        // test checks it passes the identity key check.
+        let point = CompressedEdwardsY(dummy::DUMMY_PUBLIC_KEY)
+            .decompress()
+            .unwrap_or(ED25519_BASEPOINT_POINT);
+        ValidIdentityKey {
+            bytes: dummy::DUMMY_PUBLIC_KEY,
+            point,
+        }
+    })
+}
+
+/// One full, successful strict verification of the fixed dummy values: the
+/// stand-in for a verification a failure path skips. Returns whether it
+/// verified (always true), which the caller must not act on; it exists so
+/// the compiler keeps the work.
+pub(crate) fn dummy_verification() -> bool {
+    dummy_key().verify_strict(
+        &[L_SIG_C, &dummy::DUMMY_MESSAGE_TAIL],
+        &dummy::DUMMY_SIGNATURE,
+    )
+}
+
+/// One identity key check of the dummy key: the stand-in for the check of
+/// the client key when M3 does not open.
+pub(crate) fn dummy_identity_key_check() -> bool {
+    ValidIdentityKey::check(&dummy::DUMMY_PUBLIC_KEY).is_some()
+}
+
+/// Counters of the expensive checks, so unit tests can prove that every M3
+/// failure path does the same cryptographic work (without timing anything).
+#[cfg(test)]
+pub(crate) mod work {
+    use std::cell::Cell;
+
+    thread_local! {
+        pub(crate) static IDENTITY_KEY_CHECKS: Cell<u32> = const { Cell::new(0) };
+        pub(crate) static FULL_VERIFICATIONS: Cell<u32> = const { Cell::new(0) };
+    }
+
+    pub(crate) fn count(counter: &'static std::thread::LocalKey<Cell<u32>>) {
+        counter.with(|cell| cell.set(cell.get() + 1));
+    }
+
+    /// (identity key checks, full verifications) since the last call.
+    pub(crate) fn take() -> (u32, u32) {
+        (
+            IDENTITY_KEY_CHECKS.with(|c| c.replace(0)),
+            FULL_VERIFICATIONS.with(|c| c.replace(0)),
+        )
     }
 }
 
@@ -322,7 +401,8 @@ mod tests {
             signing_key.sign(&message).to_bytes(),
             dummy::DUMMY_SIGNATURE
         );
-        assert!(dummy_m3_work());
+        assert!(dummy_identity_key_check());
+        assert!(dummy_verification());
     }
 
     #[test]
