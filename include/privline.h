@@ -55,9 +55,11 @@ enum privline_result
     PRIVLINE_RESULT_INVALID_ARGUMENT = 3,
     // The call is not allowed in the current state. Nothing changed.
     PRIVLINE_RESULT_WRONG_STATE = 4,
-    // The operating system's random number generator failed.
+    // The operating system's random number generator failed; nothing was
+    // created.
     PRIVLINE_RESULT_RNG_FAILURE = 5,
-    // A bug in privline (a caught panic).
+    // A bug in privline (a caught panic). Fatal: the handle the call was
+    // made on refuses every later call with this result.
     PRIVLINE_RESULT_INTERNAL_ERROR = 6,
     // Fatal: the server public key is not a valid identity key.
     PRIVLINE_RESULT_INVALID_SERVER_KEY = 20,

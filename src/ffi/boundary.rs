@@ -17,6 +17,37 @@ pub(crate) fn guard(body: impl FnOnce() -> Result<(), Error>) -> privline_result
     }
 }
 
+/// An object that a caught panic leaves dead: after one, its state may be
+/// half-updated, so every later call must fail.
+pub(crate) trait Poison {
+    /// Marks the object failed with `Error::Internal` and wipes its secrets.
+    fn poison(&mut self);
+}
+
+/// [`guard`] for calls that may mutate the object behind `handle`: a caught
+/// panic also poisons that object, so it refuses every later call.
+///
+/// # Safety
+/// A non-NULL `handle` must come from this library's constructor for `T`
+/// and not have been freed.
+pub(crate) unsafe fn guard_mut<H, T: Poison>(
+    handle: *mut H,
+    body: impl FnOnce() -> Result<(), Error>,
+) -> privline_result {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => privline_result::PRIVLINE_RESULT_OK,
+        Ok(Err(error)) => privline_result::from(error),
+        Err(_) => {
+            // The body's borrow of the object ended with the unwinding.
+            // SAFETY: promised by the caller.
+            if let Some(object) = unsafe { (handle as *mut T).as_mut() } {
+                object.poison();
+            }
+            privline_result::PRIVLINE_RESULT_INTERNAL_ERROR
+        }
+    }
+}
+
 /// Runs `body` for functions that return a value rather than a result;
 /// `on_panic` is returned if it panics.
 pub(crate) fn guard_value<T>(on_panic: T, body: impl FnOnce() -> T) -> T {

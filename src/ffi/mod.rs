@@ -26,7 +26,8 @@ mod boundary;
 use std::ffi::c_char;
 
 use boundary::{
-    array, array_out, free_handle, guard, guard_value, into_handle, object, object_ref, out, place,
+    array, array_out, free_handle, guard, guard_mut, guard_value, into_handle, object, object_ref,
+    out, place, Poison,
 };
 
 use crate::channel::{sealed_len, Channel, Opened};
@@ -71,9 +72,11 @@ pub enum privline_result {
     PRIVLINE_RESULT_INVALID_ARGUMENT = 3,
     /// The call is not allowed in the current state. Nothing changed.
     PRIVLINE_RESULT_WRONG_STATE = 4,
-    /// The operating system's random number generator failed.
+    /// The operating system's random number generator failed; nothing was
+    /// created.
     PRIVLINE_RESULT_RNG_FAILURE = 5,
-    /// A bug in privline (a caught panic).
+    /// A bug in privline (a caught panic). Fatal: the handle the call was
+    /// made on refuses every later call with this result.
     PRIVLINE_RESULT_INTERNAL_ERROR = 6,
     /// Fatal: the server public key is not a valid identity key.
     PRIVLINE_RESULT_INVALID_SERVER_KEY = 20,
@@ -257,6 +260,18 @@ pub struct privline_handshake {
 /// An established channel (opaque). Free with `privline_channel_free`.
 pub struct privline_channel {
     _private: [u8; 0],
+}
+
+impl Poison for Handshake {
+    fn poison(&mut self) {
+        self.poison();
+    }
+}
+
+impl Poison for Channel {
+    fn poison(&mut self) {
+        self.poison();
+    }
 }
 
 /// The library version, a static NUL-terminated string (do not free).
@@ -472,7 +487,7 @@ pub unsafe extern "C" fn privline_handshake_step(
     output_len: *mut usize,
     status: *mut privline_handshake_status,
 ) -> privline_result {
-    guard(|| {
+    let body = || {
         // SAFETY: the caller passes a live handle, buffers of the stated
         // lengths that do not overlap, and valid out-pointers.
         let handshake: &mut Handshake = unsafe { object(handshake)? };
@@ -497,7 +512,9 @@ pub unsafe extern "C" fn privline_handshake_step(
             }
             Err(error) => report_len(output_len, Err(error)),
         }
-    })
+    };
+    // SAFETY: `handshake` is NULL or a live handle (the caller's promise).
+    unsafe { guard_mut::<_, Handshake>(handshake, body) }
 }
 
 /// Writes the peer's public key (PRIVLINE_PUBLIC_KEY_LEN bytes) to
@@ -529,11 +546,13 @@ pub unsafe extern "C" fn privline_handshake_authorize(
     handshake: *mut privline_handshake,
     accept: bool,
 ) -> privline_result {
-    guard(|| {
+    let body = || {
         // SAFETY: a live handle.
         let handshake: &mut Handshake = unsafe { object(handshake)? };
         handshake.authorize(accept)
-    })
+    };
+    // SAFETY: `handshake` is NULL or a live handle (the caller's promise).
+    unsafe { guard_mut::<_, Handshake>(handshake, body) }
 }
 
 /// Turns a finished handshake into a channel. `*handshake` is consumed: on
@@ -550,19 +569,13 @@ pub unsafe extern "C" fn privline_handshake_into_channel(
         // SAFETY: valid pointers to a live handle and to a handle slot.
         let handshake_slot = unsafe { place(handshake)? };
         let channel_slot = unsafe { place(channel_out)? };
-        let state: &mut Handshake = unsafe { object(*handshake_slot)? };
-        if let Some(error) = state.failure() {
-            return Err(error);
-        }
-        if !state.is_done() {
-            return Err(Error::WrongState);
-        }
-        // SAFETY: the handle is live and is not used again: the slot is
-        // cleared below.
-        let owned = unsafe { Box::from_raw(*handshake_slot as *mut Handshake) };
-        *handshake_slot = std::ptr::null_mut();
-        let channel = owned.into_channel()?;
+        let state: &Handshake = unsafe { object_ref(*handshake_slot)? };
+        let channel = state.to_channel()?;
         *channel_slot = into_handle::<privline_channel, Channel>(channel);
+        // SAFETY: the handle is live and is never used again: the caller's
+        // slot is cleared. Freeing it in place wipes its copy of the keys.
+        unsafe { free_handle::<privline_handshake, Handshake>(*handshake_slot) };
+        *handshake_slot = std::ptr::null_mut();
         Ok(())
     })
 }
@@ -613,7 +626,7 @@ pub unsafe extern "C" fn privline_channel_seal(
     output: *mut u8,
     output_len: *mut usize,
 ) -> privline_result {
-    guard(|| {
+    let body = || {
         // SAFETY: a live handle, non-overlapping buffers of the stated
         // lengths, a valid out-pointer.
         let channel: &mut Channel = unsafe { object(channel)? };
@@ -621,7 +634,9 @@ pub unsafe extern "C" fn privline_channel_seal(
         let payload = unsafe { boundary::input(payload, payload_len)? };
         let output = unsafe { boundary::output(output, *output_len)? };
         report_len(output_len, channel.seal(payload, pad_block, output))
-    })
+    };
+    // SAFETY: `channel` is NULL or a live handle (the caller's promise).
+    unsafe { guard_mut::<_, Channel>(channel, body) }
 }
 
 /// Seals this side's close record into `output` (`*output_len` in/out as
@@ -635,13 +650,15 @@ pub unsafe extern "C" fn privline_channel_close(
     output: *mut u8,
     output_len: *mut usize,
 ) -> privline_result {
-    guard(|| {
+    let body = || {
         // SAFETY: as for privline_channel_seal.
         let channel: &mut Channel = unsafe { object(channel)? };
         let output_len = unsafe { place(output_len)? };
         let output = unsafe { boundary::output(output, *output_len)? };
         report_len(output_len, channel.close(pad_block, output))
-    })
+    };
+    // SAFETY: `channel` is NULL or a live handle (the caller's promise).
+    unsafe { guard_mut::<_, Channel>(channel, body) }
 }
 
 /// Seals a key-update record into `output` (`*output_len` in/out as for
@@ -654,13 +671,15 @@ pub unsafe extern "C" fn privline_channel_update_key(
     output: *mut u8,
     output_len: *mut usize,
 ) -> privline_result {
-    guard(|| {
+    let body = || {
         // SAFETY: as for privline_channel_seal.
         let channel: &mut Channel = unsafe { object(channel)? };
         let output_len = unsafe { place(output_len)? };
         let output = unsafe { boundary::output(output, *output_len)? };
         report_len(output_len, channel.update_key(pad_block, output))
-    })
+    };
+    // SAFETY: `channel` is NULL or a live handle (the caller's promise).
+    unsafe { guard_mut::<_, Channel>(channel, body) }
 }
 
 /// Opens the first record in the `input_len` bytes of `input` (bytes
@@ -688,7 +707,7 @@ pub unsafe extern "C" fn privline_channel_open(
     output_len: *mut usize,
     record_type: *mut privline_record_type,
 ) -> privline_result {
-    guard(|| {
+    let body = || {
         // SAFETY: a live handle, non-overlapping buffers of the stated
         // lengths, valid out-pointers.
         let channel: &mut Channel = unsafe { object(channel)? };
@@ -715,7 +734,9 @@ pub unsafe extern "C" fn privline_channel_open(
             }
             Err(error) => report_len(output_len, Err(error)),
         }
-    })
+    };
+    // SAFETY: `channel` is NULL or a live handle (the caller's promise).
+    unsafe { guard_mut::<_, Channel>(channel, body) }
 }
 
 /// Writes the 32-byte session id (PRIVLINE_SESSION_ID_LEN bytes) to
@@ -823,6 +844,38 @@ mod tests {
                 None => assert_eq!(result, privline_result::PRIVLINE_RESULT_OK),
                 Some(error) => assert_eq!(privline_result::from(error), result, "{error:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn a_panic_inside_a_call_on_a_handle_leaves_that_handle_dead() {
+        let seed = [3u8; 32];
+        let mut handshake = std::ptr::null_mut();
+        unsafe {
+            assert_eq!(
+                privline_handshake_new_server([1u8; 32].as_ptr(), seed.as_ptr(), &mut handshake),
+                privline_result::PRIVLINE_RESULT_OK
+            );
+            let result = guard_mut::<_, Handshake>(handshake, || panic!("deliberate"));
+            assert_eq!(result, privline_result::PRIVLINE_RESULT_INTERNAL_ERROR);
+            let mut out = [0u8; 144];
+            let mut out_len = out.len();
+            let mut consumed = 0;
+            let mut status = privline_handshake_status::PRIVLINE_HANDSHAKE_NEED_INPUT;
+            let m1 = [0u8; 64];
+            assert_eq!(
+                privline_handshake_step(
+                    handshake,
+                    m1.as_ptr(),
+                    m1.len(),
+                    &mut consumed,
+                    out.as_mut_ptr(),
+                    &mut out_len,
+                    &mut status
+                ),
+                privline_result::PRIVLINE_RESULT_INTERNAL_ERROR
+            );
+            privline_handshake_free(handshake);
         }
     }
 
