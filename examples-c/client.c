@@ -1,0 +1,442 @@
+/*
+ * privline-client: sends stdin through a privline/1 channel and writes what
+ * comes back to stdout.
+ *
+ *   privline-client --connect HOST:PORT --network-key HEX --secret HEX
+ *                   --server-key HEX
+ *
+ * Runs the handshake with the server whose public key is --server-key,
+ * sends all of stdin as data records, then close, and writes every payload
+ * byte the server sends to stdout until the server's close. stdin and the
+ * socket are served together by one poll() loop, so a large echo cannot
+ * deadlock.
+ *
+ * Exit status: 0 after the server's clean close; 1 with a one-line reason on
+ * stderr on any failure (handshake failed, the server hung up without close,
+ * a bad record, the server silent for 10 seconds while we wait for it);
+ * 2 for bad arguments.
+ */
+
+#define _POSIX_C_SOURCE 200809L
+
+#include "common.h"
+#include "privline.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define READ_CHUNK (64u * 1024u)
+#define SILENCE_LIMIT 10.0 /* seconds the server may stay silent while we wait for it */
+
+static const char usage_text[] =
+    "usage: privline-client --connect HOST:PORT --network-key HEX --secret HEX --server-key HEX\n"
+    "  --connect HOST:PORT   the server's address\n"
+    "  --network-key HEX     the 32-byte network key, 64 hex digits\n"
+    "  --secret HEX          this client's identity secret, 64 hex digits\n"
+    "  --server-key HEX      the server's public key, 64 hex digits\n"
+    "Sends stdin, writes the server's answer to stdout; exit 0 after the server's\n"
+    "clean close, 1 on any failure, 2 for bad arguments.\n";
+
+/* Everything to free on the way out. */
+static struct {
+    char *host;
+    const char *port;
+    uint8_t network_key[PRIVLINE_NETWORK_KEY_LEN];
+    uint8_t secret[PRIVLINE_SEED_LEN];
+    uint8_t server_key[PRIVLINE_PUBLIC_KEY_LEN];
+    int fd;
+    privline_handshake *handshake;
+    privline_channel *channel;
+    buffer_t in, out;
+    uint8_t *payload; /* PRIVLINE_OPEN_MAX_OUTPUT_LEN bytes for opened records */
+    uint8_t *chunk;   /* READ_CHUNK bytes of stdin */
+} g = {NULL, NULL, {0}, {0}, {0}, -1, NULL, NULL, {NULL, 0, 0, 0}, {NULL, 0, 0, 0}, NULL, NULL};
+
+static void cleanup(void)
+{
+    privline_handshake_free(g.handshake);
+    g.handshake = NULL;
+    privline_channel_free(g.channel);
+    g.channel = NULL;
+    buffer_free(&g.in);
+    buffer_free(&g.out);
+    if (g.payload != NULL)
+        wipe(g.payload, PRIVLINE_OPEN_MAX_OUTPUT_LEN);
+    free(g.payload);
+    g.payload = NULL;
+    if (g.chunk != NULL)
+        wipe(g.chunk, READ_CHUNK);
+    free(g.chunk);
+    g.chunk = NULL;
+    free(g.host);
+    g.host = NULL;
+    if (g.fd >= 0)
+        close(g.fd);
+    g.fd = -1;
+    wipe(g.secret, sizeof g.secret);
+    wipe(g.network_key, sizeof g.network_key);
+}
+
+/* Prints "privline-client: <reason>" and exits 1. */
+static void fail(const char *format, ...)
+{
+    va_list args;
+    fputs("privline-client: ", stderr);
+    va_start(args, format);
+    vfprintf(stderr, format, args);
+    va_end(args);
+    fputc('\n', stderr);
+    cleanup();
+    exit(EXIT_FAILED);
+}
+
+static void usage_error(const char *message, const char *detail)
+{
+    fprintf(stderr, "privline-client: %s%s%s\n", message, detail ? ": " : "", detail ? detail : "");
+    fputs(usage_text, stderr);
+    cleanup();
+    exit(EXIT_USAGE);
+}
+
+static void parse_args(int argc, char **argv)
+{
+    bool have_connect = false, have_network_key = false, have_secret = false, have_server_key = false;
+    int i;
+
+    for (i = 1; i < argc; i++) {
+        const char *arg = argv[i], *value;
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            fputs(usage_text, stdout);
+            cleanup();
+            exit(0);
+        }
+        if (strcmp(arg, "--connect") != 0 && strcmp(arg, "--network-key") != 0 && strcmp(arg, "--secret") != 0
+            && strcmp(arg, "--server-key") != 0)
+            usage_error("unknown argument", arg);
+        if (i + 1 >= argc)
+            usage_error("missing value after", arg);
+        value = argv[++i];
+        if (strcmp(arg, "--connect") == 0) {
+            if (have_connect || !split_host_port(value, &g.host, &g.port))
+                usage_error("--connect must be given once, as HOST:PORT", value);
+            have_connect = true;
+        } else if (strcmp(arg, "--network-key") == 0) {
+            if (have_network_key || !hex_decode(value, g.network_key, sizeof g.network_key))
+                usage_error("--network-key must be given once, as 64 hex digits", NULL);
+            have_network_key = true;
+        } else if (strcmp(arg, "--secret") == 0) {
+            if (have_secret || !hex_decode(value, g.secret, sizeof g.secret))
+                usage_error("--secret must be given once, as 64 hex digits", NULL);
+            have_secret = true;
+        } else {
+            if (have_server_key || !hex_decode(value, g.server_key, sizeof g.server_key))
+                usage_error("--server-key must be given once, as 64 hex digits", value);
+            have_server_key = true;
+        }
+    }
+    if (!have_connect || !have_network_key || !have_secret || !have_server_key)
+        usage_error("--connect, --network-key, --secret and --server-key are required", NULL);
+}
+
+/* Connects to g.host:g.port within SILENCE_LIMIT seconds; the socket is
+ * left non-blocking. */
+static void connect_to_server(void)
+{
+    struct addrinfo hints, *found = NULL, *ai;
+    int rc, saved_errno = 0, one = 1;
+
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    rc = getaddrinfo(g.host, g.port, &hints, &found);
+    if (rc != 0)
+        fail("cannot resolve %s: %s", g.host, gai_strerror(rc));
+    for (ai = found; ai != NULL; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (fd < 0) {
+            saved_errno = errno;
+            continue;
+        }
+        if (!set_nonblocking(fd)) {
+            saved_errno = errno;
+            close(fd);
+            continue;
+        }
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+            if (errno == EINPROGRESS || errno == EINTR) {
+                struct pollfd pfd;
+                double deadline = now_seconds() + SILENCE_LIMIT;
+                int ready, error = 0;
+                socklen_t error_len = sizeof error;
+                pfd.fd = fd;
+                pfd.events = POLLOUT;
+                do {
+                    ready = poll(&pfd, 1, poll_timeout_ms(deadline, now_seconds()));
+                } while (ready < 0 && errno == EINTR);
+                if (ready == 0)
+                    error = ETIMEDOUT;
+                else if (ready < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &error_len) != 0)
+                    error = errno;
+                if (error != 0) {
+                    saved_errno = error;
+                    close(fd);
+                    continue;
+                }
+            } else {
+                saved_errno = errno;
+                close(fd);
+                continue;
+            }
+        }
+        g.fd = fd;
+        break;
+    }
+    freeaddrinfo(found);
+    if (g.fd < 0)
+        fail("cannot connect to %s:%s: %s", g.host, g.port, strerror(saved_errno));
+    setsockopt(g.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+/* Writes all of `len` bytes to stdout. */
+static void write_stdout(const uint8_t *bytes, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(STDOUT_FILENO, bytes, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) { /* someone made stdout non-blocking */
+            struct pollfd pfd;
+            pfd.fd = STDOUT_FILENO;
+            pfd.events = POLLOUT;
+            poll(&pfd, 1, -1);
+            continue;
+        }
+        if (n <= 0)
+            fail("cannot write to stdout: %s", n < 0 ? strerror(errno) : "nothing written");
+        bytes += n;
+        len -= (size_t)n;
+    }
+}
+
+/* Seals a data record (or, with `close_record`, this side's close) onto the
+ * output. */
+static void queue_record(const uint8_t *payload, size_t len, bool close_record)
+{
+    size_t need = close_record ? PRIVLINE_RECORD_OVERHEAD_LEN : privline_sealed_len(len);
+    for (;;) {
+        uint8_t *room = buffer_reserve(&g.out, need);
+        size_t written = need;
+        privline_result result;
+        if (room == NULL)
+            fail("out of memory");
+        if (close_record)
+            result = privline_channel_close(g.channel, 0, room, &written);
+        else
+            result = privline_channel_seal(g.channel, payload, len, 0, room, &written);
+        if (result == PRIVLINE_RESULT_BUFFER_TOO_SMALL && written > need) {
+            need = written; /* an automatic key update needs 19 bytes more */
+            continue;
+        }
+        if (result != PRIVLINE_RESULT_OK)
+            fail("cannot seal: %s", privline_result_str(result));
+        buffer_commit(&g.out, written);
+        return;
+    }
+}
+
+/* Opens the records that have arrived. Returns true once the server's
+ * close has arrived. `*received` adds the payload bytes written out. */
+static bool channel_process(size_t *received)
+{
+    for (;;) {
+        size_t consumed = 0, len = PRIVLINE_OPEN_MAX_OUTPUT_LEN;
+        privline_record_type type = PRIVLINE_RECORD_NONE;
+        privline_result result;
+
+        if (g.in.len == 0)
+            return false;
+        result = privline_channel_open(g.channel, buffer_head(&g.in), g.in.len, &consumed, g.payload, &len,
+                                       &type);
+        if (result != PRIVLINE_RESULT_OK)
+            fail("bad record from the server: %s", privline_result_str(result));
+        buffer_consume(&g.in, consumed);
+        switch (type) {
+        case PRIVLINE_RECORD_NONE:
+            return false;
+        case PRIVLINE_RECORD_DATA:
+            write_stdout(g.payload, len);
+            *received += len;
+            break;
+        case PRIVLINE_RECORD_CLOSE:
+            return true;
+        case PRIVLINE_RECORD_KEY_UPDATE:
+            break;
+        default:
+            fail("bad record from the server: unexpected record type %u", (unsigned)type);
+        }
+    }
+}
+
+/* Steps the handshake over the bytes that have arrived. Returns true when
+ * it is complete (the channel is then in g.channel). */
+static bool handshake_process(void)
+{
+    for (;;) {
+        uint8_t message[PRIVLINE_HANDSHAKE_MAX_MESSAGE_LEN];
+        size_t consumed = 0, message_len = sizeof message;
+        privline_handshake_status status = PRIVLINE_HANDSHAKE_NEED_INPUT;
+        privline_result result;
+
+        result = privline_handshake_step(g.handshake, buffer_head(&g.in), g.in.len, &consumed, message,
+                                         &message_len, &status);
+        if (result != PRIVLINE_RESULT_OK)
+            fail("handshake failed: %s", privline_result_str(result));
+        buffer_consume(&g.in, consumed);
+        if (!buffer_append(&g.out, message, message_len))
+            fail("out of memory");
+        if (status == PRIVLINE_HANDSHAKE_DONE) {
+            result = privline_handshake_into_channel(&g.handshake, &g.channel);
+            if (result != PRIVLINE_RESULT_OK)
+                fail("handshake failed: %s", privline_result_str(result));
+            return true;
+        }
+        if (status != PRIVLINE_HANDSHAKE_NEED_INPUT)
+            fail("handshake failed: unexpected status %u", (unsigned)status);
+        if (consumed == 0 && message_len == 0)
+            return false;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct sigaction sa;
+    privline_result result;
+    bool stdin_eof = false, close_sent = false, server_closed = false;
+    size_t sent_payload = 0, received_payload = 0, handshake_received = 0;
+    double last_activity;
+
+    parse_args(argc, argv);
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGPIPE, &sa, NULL); /* a closed stdout or socket is an error return, not a signal */
+
+    g.payload = malloc(PRIVLINE_OPEN_MAX_OUTPUT_LEN);
+    g.chunk = malloc(READ_CHUNK);
+    if (g.payload == NULL || g.chunk == NULL)
+        fail("out of memory");
+
+    result = privline_handshake_new_client(g.network_key, g.secret, g.server_key, &g.handshake);
+    if (result == PRIVLINE_RESULT_INVALID_SERVER_KEY)
+        usage_error("--server-key is not a valid identity public key", NULL);
+    if (result != PRIVLINE_RESULT_OK)
+        fail("cannot start the handshake: %s", privline_result_str(result));
+    wipe(g.secret, sizeof g.secret); /* the handshake has its own copy */
+
+    connect_to_server();
+    if (handshake_process()) /* writes M1 */
+        fail("handshake failed: finished without the server");
+    last_activity = now_seconds();
+
+    while (!server_closed) {
+        struct pollfd fds[2];
+        bool waiting, read_stdin;
+        double now;
+        int ready;
+
+        /* We wait for the server during the handshake, once everything is
+         * sent, and while it owes us an echo; then silence is a failure. */
+        waiting = g.channel == NULL || close_sent || received_payload < sent_payload || g.out.len > 0;
+        read_stdin = g.channel != NULL && !stdin_eof && g.out.len <= PENDING_OUTPUT_LIMIT;
+        fds[0].fd = g.fd;
+        fds[0].events = POLLIN | (g.out.len > 0 ? POLLOUT : 0);
+        fds[0].revents = 0;
+        fds[1].fd = read_stdin ? STDIN_FILENO : -1;
+        fds[1].events = POLLIN;
+        fds[1].revents = 0;
+        ready = poll(fds, 2, waiting ? poll_timeout_ms(last_activity + SILENCE_LIMIT, now_seconds()) : -1);
+        if (ready < 0 && errno != EINTR)
+            fail("poll: %s", strerror(errno));
+        now = now_seconds();
+        if (ready <= 0) {
+            if (waiting && now >= last_activity + SILENCE_LIMIT)
+                fail("the server was silent for %.0f seconds%s", SILENCE_LIMIT,
+                     g.channel == NULL ? " during the handshake" : "");
+            continue;
+        }
+
+        /* From the server. */
+        if (fds[0].revents & (POLLIN | POLLERR | POLLHUP)) {
+            uint8_t *room = buffer_reserve(&g.in, READ_CHUNK);
+            ssize_t n;
+            if (room == NULL)
+                fail("out of memory");
+            n = recv(g.fd, room, READ_CHUNK, 0);
+            if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                fail("%s: %s", g.channel == NULL ? "handshake failed" : "connection lost", strerror(errno));
+            if (n == 0) {
+                if (g.channel == NULL && handshake_received == 0)
+                    fail("handshake failed: the server hung up without answering (wrong network key?)");
+                if (g.channel == NULL)
+                    fail("handshake failed: the server hung up after M2 (wrong --server-key, or this client "
+                         "is not allowed)");
+                /* Records that arrived whole were opened already. */
+                fail("truncated: the server hung up without close");
+            }
+            if (n > 0) {
+                buffer_commit(&g.in, (size_t)n);
+                last_activity = now;
+                if (g.channel == NULL)
+                    handshake_received += (size_t)n;
+                if (g.channel == NULL && handshake_process()) {
+                    /* Records right after M4 belong to the channel. */
+                }
+                if (g.channel != NULL)
+                    server_closed = channel_process(&received_payload);
+            }
+        }
+
+        /* From stdin. */
+        if (!server_closed && read_stdin && (fds[1].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))) {
+            ssize_t n = (fds[1].revents & POLLNVAL) ? 0 : read(STDIN_FILENO, g.chunk, READ_CHUNK);
+            if (n < 0 && errno != EINTR && errno != EAGAIN)
+                fail("cannot read stdin: %s", strerror(errno));
+            if (n > 0) {
+                queue_record(g.chunk, (size_t)n, false);
+                sent_payload += (size_t)n;
+            } else if (n == 0) {
+                stdin_eof = true;
+                queue_record(NULL, 0, true);
+                close_sent = true;
+            }
+        }
+
+        /* To the server. */
+        while (!server_closed && g.out.len > 0) {
+            ssize_t n = send(g.fd, buffer_head(&g.out), g.out.len, MSG_NOSIGNAL);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                break;
+            if (n < 0)
+                fail("connection lost: %s", strerror(errno));
+            buffer_consume(&g.out, (size_t)n);
+            last_activity = now;
+        }
+    }
+
+    cleanup();
+    return 0;
+}

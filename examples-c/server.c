@@ -1,0 +1,758 @@
+/*
+ * privline-server: a privline/1 echo server.
+ *
+ *   privline-server --listen HOST:PORT --network-key HEX --secret HEX
+ *                   [--allow PUBHEX]... [--once] [--handshake-timeout SECONDS]
+ *
+ * One thread serves every client with a poll() event loop over non-blocking
+ * sockets, the way a C server would integrate privline. For each client it
+ * runs the handshake (accepting only --allow keys if any are given), then
+ * echoes each data record's payload back as a data record; when the client
+ * sends close it answers with close and ends the connection.
+ *
+ * stderr: "listening HOST:PORT" once bound (the real port, so port 0 works),
+ * "accepted <client public hex>" per accepted client, and one line with the
+ * reason per failed connection ("refused ...", "failed ...").
+ *
+ * Per PROTOCOL.md, a failed or refused handshake gets no answer: its
+ * library state is freed at once, but the socket stays open and silent (its
+ * input read and discarded) until the handshake deadline, --handshake-timeout
+ * seconds after accept (default 10), so the moment of the hang-up tells the
+ * client nothing. A handshake not finished by the deadline is dropped.
+ *
+ * Output is buffered per connection; while more than PENDING_OUTPUT_LIMIT
+ * bytes wait for a client that does not read, the server stops reading from
+ * that client. --once: serve one connection, then exit 0 if it completed the
+ * handshake and closed cleanly, 1 otherwise.
+ */
+
+#define _POSIX_C_SOURCE 200809L
+
+#include "common.h"
+#include "privline.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define READ_CHUNK (64u * 1024u)
+#define DEFAULT_HANDSHAKE_TIMEOUT 10.0
+
+static const char usage_text[] =
+    "usage: privline-server --listen HOST:PORT --network-key HEX --secret HEX\n"
+    "                       [--allow PUBHEX]... [--once] [--handshake-timeout SECONDS]\n"
+    "  --listen HOST:PORT        address to listen on (port 0: any free port)\n"
+    "  --network-key HEX         the 32-byte network key, 64 hex digits\n"
+    "  --secret HEX              the server's identity secret, 64 hex digits\n"
+    "  --allow PUBHEX            accept only these client public keys (repeatable;\n"
+    "                            without any, every client is accepted)\n"
+    "  --once                    exit after the first connection: 0 if it completed\n"
+    "                            the handshake and a clean close, 1 otherwise\n"
+    "  --handshake-timeout SECS  handshake deadline from accept (default 10)\n";
+
+typedef enum {
+    CONN_HANDSHAKE, /* handshake running */
+    CONN_CHANNEL,   /* echoing */
+    CONN_CLOSING,   /* close sent: flush, then hang up */
+    CONN_SILENT,    /* handshake failed: wait silently for the deadline */
+    CONN_DONE       /* to be removed */
+} conn_state;
+
+typedef struct {
+    int fd;
+    conn_state state;
+    char addr[96];       /* the client's address, for messages */
+    double deadline;     /* accept time + handshake timeout */
+    privline_handshake *handshake;
+    privline_channel *channel;
+    buffer_t in;         /* received, not yet processed */
+    buffer_t out;        /* to send */
+    bool peer_eof;       /* the client's half of the stream ended */
+    bool clean;          /* handshake done, close exchanged */
+} conn_t;
+
+typedef struct {
+    uint8_t network_key[PRIVLINE_NETWORK_KEY_LEN];
+    uint8_t secret[PRIVLINE_SEED_LEN];
+    uint8_t (*allow)[PRIVLINE_PUBLIC_KEY_LEN];
+    size_t allow_count;
+    double handshake_timeout;
+    bool once;
+} config_t;
+
+static config_t config;
+static char *listen_host; /* from --listen; freed on every exit path */
+static const char *listen_port;
+static conn_t **conns;
+static size_t conn_count, conn_cap;
+static int listen_fd = -1;
+static int signal_pipe[2] = {-1, -1};
+static uint8_t scratch[PRIVLINE_OPEN_MAX_OUTPUT_LEN]; /* opened payloads */
+
+static void on_signal(int signo)
+{
+    int saved = errno;
+    unsigned char byte = (unsigned char)signo;
+    if (write(signal_pipe[1], &byte, 1) < 0) {
+        /* the pipe is full: a wakeup is already pending */
+    }
+    errno = saved;
+}
+
+static void usage_error(const char *message, const char *detail)
+{
+    if (message != NULL)
+        fprintf(stderr, "privline-server: %s%s%s\n", message, detail ? ": " : "", detail ? detail : "");
+    fputs(usage_text, stderr);
+    free(config.allow);
+    free(listen_host);
+    wipe(config.secret, sizeof config.secret);
+    exit(EXIT_USAGE);
+}
+
+static const char *option_value(int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc)
+        usage_error("missing value after", argv[*i]);
+    return argv[++*i];
+}
+
+static void parse_args(int argc, char **argv)
+{
+    bool have_listen = false, have_network_key = false, have_secret = false, have_timeout = false;
+    int i;
+
+    config.handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
+    for (i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            fputs(usage_text, stdout);
+            free(config.allow);
+            free(listen_host);
+            exit(0);
+        } else if (strcmp(arg, "--listen") == 0) {
+            const char *value = option_value(argc, argv, &i);
+            if (have_listen)
+                usage_error("--listen given twice", NULL);
+            if (!split_host_port(value, &listen_host, &listen_port))
+                usage_error("--listen must be HOST:PORT", value);
+            have_listen = true;
+        } else if (strcmp(arg, "--network-key") == 0) {
+            const char *value = option_value(argc, argv, &i);
+            if (have_network_key || !hex_decode(value, config.network_key, sizeof config.network_key))
+                usage_error("--network-key must be given once, as 64 hex digits", NULL);
+            have_network_key = true;
+        } else if (strcmp(arg, "--secret") == 0) {
+            const char *value = option_value(argc, argv, &i);
+            if (have_secret || !hex_decode(value, config.secret, sizeof config.secret))
+                usage_error("--secret must be given once, as 64 hex digits", NULL);
+            have_secret = true;
+        } else if (strcmp(arg, "--allow") == 0) {
+            const char *value = option_value(argc, argv, &i);
+            void *grown = realloc(config.allow, (config.allow_count + 1) * sizeof *config.allow);
+            if (grown == NULL)
+                usage_error("out of memory", NULL);
+            config.allow = grown;
+            if (!hex_decode(value, config.allow[config.allow_count], PRIVLINE_PUBLIC_KEY_LEN))
+                usage_error("--allow must be a public key, 64 hex digits", value);
+            config.allow_count++;
+        } else if (strcmp(arg, "--once") == 0) {
+            config.once = true;
+        } else if (strcmp(arg, "--handshake-timeout") == 0) {
+            const char *value = option_value(argc, argv, &i);
+            if (have_timeout || !parse_seconds(value, &config.handshake_timeout))
+                usage_error("--handshake-timeout must be given once, as a positive number of seconds", value);
+            have_timeout = true;
+        } else {
+            usage_error("unknown argument", arg);
+        }
+    }
+    if (!have_listen || !have_network_key || !have_secret)
+        usage_error("--listen, --network-key and --secret are required", NULL);
+}
+
+/* Binds and listens; prints "listening HOST:PORT". Returns false on failure
+ * (after printing why). */
+static bool start_listening(const char *host, const char *port)
+{
+    struct addrinfo hints, *found = NULL, *ai;
+    struct sockaddr_storage bound;
+    socklen_t bound_len = sizeof bound;
+    char bound_host[64], bound_port[16];
+    int rc, fd = -1, one = 1, saved_errno = 0;
+
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    rc = getaddrinfo(host, port, &hints, &found);
+    if (rc != 0) {
+        fprintf(stderr, "privline-server: cannot resolve %s: %s\n", host, gai_strerror(rc));
+        return false;
+    }
+    for (ai = found; ai != NULL; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (fd < 0) {
+            saved_errno = errno;
+            continue;
+        }
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 128) == 0)
+            break;
+        saved_errno = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(found);
+    if (fd < 0) {
+        fprintf(stderr, "privline-server: cannot listen on %s:%s: %s\n", host, port, strerror(saved_errno));
+        return false;
+    }
+    if (!set_nonblocking(fd) || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0
+        || getsockname(fd, (struct sockaddr *)&bound, &bound_len) != 0
+        || getnameinfo((struct sockaddr *)&bound, bound_len, bound_host, sizeof bound_host, bound_port,
+                       sizeof bound_port, NI_NUMERICHOST | NI_NUMERICSERV)
+               != 0) {
+        fprintf(stderr, "privline-server: cannot set up the listening socket: %s\n", strerror(errno));
+        close(fd);
+        return false;
+    }
+    listen_fd = fd;
+    if (strchr(bound_host, ':') != NULL)
+        fprintf(stderr, "listening [%s]:%s\n", bound_host, bound_port);
+    else
+        fprintf(stderr, "listening %s:%s\n", bound_host, bound_port);
+    fflush(stderr);
+    return true;
+}
+
+static void describe_peer(const struct sockaddr *sa, socklen_t len, char *text, size_t size)
+{
+    char host[64], port[16];
+    if (getnameinfo(sa, len, host, sizeof host, port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+        snprintf(text, size, "unknown peer");
+    else if (strchr(host, ':') != NULL)
+        snprintf(text, size, "[%s]:%s", host, port);
+    else
+        snprintf(text, size, "%s:%s", host, port);
+}
+
+/* Ends the connection now: frees its library state and buffers, closes the
+ * socket. The entry is removed from the table by the main loop. */
+static void conn_finish(conn_t *conn)
+{
+    privline_handshake_free(conn->handshake);
+    conn->handshake = NULL;
+    privline_channel_free(conn->channel);
+    conn->channel = NULL;
+    buffer_free(&conn->in);
+    buffer_free(&conn->out);
+    if (conn->fd >= 0)
+        close(conn->fd);
+    conn->fd = -1;
+    conn->state = CONN_DONE;
+}
+
+/* A failure after the handshake (or of the socket): one line, hang up now. */
+static void conn_fail(conn_t *conn, const char *reason, const char *detail)
+{
+    fprintf(stderr, "failed %s: %s%s%s\n", conn->addr, reason, detail ? ": " : "", detail ? detail : "");
+    conn_finish(conn);
+}
+
+/* A failed handshake: one line now, the library state freed now, the socket
+ * silent until the deadline. What was already queued (M2) still goes out:
+ * it was sent before the failure. */
+static void conn_go_silent(conn_t *conn)
+{
+    privline_handshake_free(conn->handshake);
+    conn->handshake = NULL;
+    buffer_free(&conn->in);
+    conn->state = CONN_SILENT;
+}
+
+static void handshake_fail(conn_t *conn, const char *reason, const char *detail)
+{
+    fprintf(stderr, "failed %s: %s%s%s\n", conn->addr, reason, detail ? ": " : "", detail ? detail : "");
+    conn_go_silent(conn);
+}
+
+static bool client_allowed(const uint8_t *key)
+{
+    size_t i;
+    if (config.allow_count == 0)
+        return true;
+    for (i = 0; i < config.allow_count; i++)
+        if (memcmp(config.allow[i], key, PRIVLINE_PUBLIC_KEY_LEN) == 0)
+            return true;
+    return false;
+}
+
+/* Seals `len` payload bytes (a data record, or close when `close` is set)
+ * onto the connection's output. */
+static privline_result queue_record(conn_t *conn, const uint8_t *payload, size_t len, bool close_record)
+{
+    size_t need = close_record ? PRIVLINE_RECORD_OVERHEAD_LEN : privline_sealed_len(len);
+    for (;;) {
+        uint8_t *room = buffer_reserve(&conn->out, need);
+        size_t written = need;
+        privline_result result;
+        if (room == NULL)
+            return PRIVLINE_RESULT_INTERNAL_ERROR;
+        if (close_record)
+            result = privline_channel_close(conn->channel, 0, room, &written);
+        else
+            result = privline_channel_seal(conn->channel, payload, len, 0, room, &written);
+        if (result == PRIVLINE_RESULT_BUFFER_TOO_SMALL && written > need) {
+            need = written; /* an automatic key update needs 19 bytes more */
+            continue;
+        }
+        if (result == PRIVLINE_RESULT_OK)
+            buffer_commit(&conn->out, written);
+        return result;
+    }
+}
+
+/* Opens the records that have arrived and queues the echoes, while the
+ * output backlog allows. */
+static void channel_process(conn_t *conn)
+{
+    while (conn->state == CONN_CHANNEL && conn->out.len <= PENDING_OUTPUT_LIMIT) {
+        size_t consumed = 0, len = sizeof scratch;
+        privline_record_type type = PRIVLINE_RECORD_NONE;
+        privline_result result;
+
+        if (conn->in.len == 0) {
+            type = PRIVLINE_RECORD_NONE;
+        } else {
+            result = privline_channel_open(conn->channel, buffer_head(&conn->in), conn->in.len, &consumed,
+                                           scratch, &len, &type);
+            if (result != PRIVLINE_RESULT_OK) {
+                conn_fail(conn, "bad record", privline_result_str(result));
+                return;
+            }
+            buffer_consume(&conn->in, consumed);
+        }
+        switch (type) {
+        case PRIVLINE_RECORD_NONE: /* need more input */
+            if (conn->peer_eof)
+                conn_fail(conn, "truncated", "the client hung up without close");
+            return;
+        case PRIVLINE_RECORD_DATA:
+            result = queue_record(conn, scratch, len, false);
+            wipe(scratch, len);
+            if (result != PRIVLINE_RESULT_OK) {
+                conn_fail(conn, "cannot seal the echo", privline_result_str(result));
+                return;
+            }
+            break;
+        case PRIVLINE_RECORD_CLOSE:
+            result = queue_record(conn, NULL, 0, true);
+            if (result != PRIVLINE_RESULT_OK) {
+                conn_fail(conn, "cannot seal close", privline_result_str(result));
+                return;
+            }
+            /* Anything after the client's close would be an error; it sends
+             * nothing more, so stop reading and just flush. */
+            buffer_free(&conn->in);
+            privline_channel_free(conn->channel);
+            conn->channel = NULL;
+            conn->clean = true;
+            conn->state = CONN_CLOSING;
+            return;
+        case PRIVLINE_RECORD_KEY_UPDATE:
+            break;
+        default:
+            conn_fail(conn, "bad record", "unexpected record type");
+            return;
+        }
+    }
+}
+
+/* Steps the handshake over the bytes that have arrived. */
+static void handshake_process(conn_t *conn)
+{
+    for (;;) {
+        uint8_t message[PRIVLINE_HANDSHAKE_MAX_MESSAGE_LEN];
+        size_t consumed = 0, message_len = sizeof message;
+        privline_handshake_status status = PRIVLINE_HANDSHAKE_NEED_INPUT;
+        privline_result result;
+
+        result = privline_handshake_step(conn->handshake, buffer_head(&conn->in), conn->in.len, &consumed,
+                                         message, &message_len, &status);
+        if (result != PRIVLINE_RESULT_OK) {
+            handshake_fail(conn, "handshake", privline_result_str(result));
+            return;
+        }
+        buffer_consume(&conn->in, consumed);
+        if (!buffer_append(&conn->out, message, message_len)) {
+            handshake_fail(conn, "handshake", "out of memory");
+            return;
+        }
+        if (status == PRIVLINE_HANDSHAKE_NEED_INPUT) {
+            if (consumed == 0 && message_len == 0)
+                return; /* wait for more bytes */
+        } else if (status == PRIVLINE_HANDSHAKE_AUTHORIZE_PEER) {
+            uint8_t key[PRIVLINE_PUBLIC_KEY_LEN];
+            char key_hex[2 * PRIVLINE_PUBLIC_KEY_LEN + 1];
+            bool accept;
+            result = privline_handshake_peer_key(conn->handshake, key);
+            if (result != PRIVLINE_RESULT_OK) {
+                handshake_fail(conn, "handshake", privline_result_str(result));
+                return;
+            }
+            accept = client_allowed(key);
+            result = privline_handshake_authorize(conn->handshake, accept);
+            if (!accept) {
+                hex_encode(key, sizeof key, key_hex);
+                fprintf(stderr, "refused %s (%s): not in the --allow list\n", key_hex, conn->addr);
+                conn_go_silent(conn);
+                return;
+            }
+            if (result != PRIVLINE_RESULT_OK) {
+                handshake_fail(conn, "handshake", privline_result_str(result));
+                return;
+            }
+            /* Step again (empty input is fine) to get M4. */
+        } else { /* DONE */
+            uint8_t key[PRIVLINE_PUBLIC_KEY_LEN];
+            char key_hex[2 * PRIVLINE_PUBLIC_KEY_LEN + 1];
+            result = privline_handshake_into_channel(&conn->handshake, &conn->channel);
+            if (result == PRIVLINE_RESULT_OK)
+                result = privline_channel_peer_key(conn->channel, key);
+            if (result != PRIVLINE_RESULT_OK) {
+                privline_channel_free(conn->channel);
+                conn->channel = NULL;
+                handshake_fail(conn, "handshake", privline_result_str(result));
+                return;
+            }
+            hex_encode(key, sizeof key, key_hex);
+            fprintf(stderr, "accepted %s\n", key_hex);
+            conn->state = CONN_CHANNEL;
+            /* Bytes after M3 in the same read belong to the channel. */
+            channel_process(conn);
+            return;
+        }
+    }
+}
+
+/* Reads what the socket has (one chunk) and processes it. */
+static void conn_read(conn_t *conn)
+{
+    uint8_t discard[READ_CHUNK];
+    uint8_t *room;
+    ssize_t n;
+
+    if (conn->state == CONN_SILENT) { /* drain and discard */
+        n = recv(conn->fd, discard, sizeof discard, 0);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+            conn->peer_eof = true;
+        return;
+    }
+    room = buffer_reserve(&conn->in, READ_CHUNK);
+    if (room == NULL) {
+        conn_fail(conn, "out of memory", NULL);
+        return;
+    }
+    n = recv(conn->fd, room, READ_CHUNK, 0);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return;
+        if (conn->state == CONN_HANDSHAKE)
+            handshake_fail(conn, "connection error during the handshake", strerror(errno));
+        else
+            conn_fail(conn, "connection error", strerror(errno));
+        return;
+    }
+    if (n == 0) {
+        conn->peer_eof = true;
+        if (conn->state == CONN_HANDSHAKE)
+            handshake_fail(conn, "handshake", "the client hung up during the handshake");
+        else if (conn->state == CONN_CHANNEL)
+            channel_process(conn); /* whatever is left, then: truncated */
+        return;
+    }
+    buffer_commit(&conn->in, (size_t)n);
+    if (conn->state == CONN_HANDSHAKE)
+        handshake_process(conn);
+    else if (conn->state == CONN_CHANNEL)
+        channel_process(conn);
+}
+
+/* Sends what is queued, as far as the socket takes it. */
+static void conn_write(conn_t *conn)
+{
+    while (conn->out.len > 0) {
+        ssize_t n = send(conn->fd, buffer_head(&conn->out), conn->out.len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            if (conn->state == CONN_SILENT) {
+                buffer_free(&conn->out); /* the client is gone; still wait */
+                conn->peer_eof = true;
+            } else {
+                conn_fail(conn, "connection error", strerror(errno));
+            }
+            return;
+        }
+        buffer_consume(&conn->out, (size_t)n);
+    }
+    if (conn->state == CONN_CHANNEL && conn->out.len <= PENDING_OUTPUT_LIMIT && (conn->in.len > 0 || conn->peer_eof))
+        channel_process(conn); /* records held back by the output backlog */
+    if (conn->state == CONN_CLOSING && conn->out.len == 0) {
+        shutdown(conn->fd, SHUT_WR);
+        conn_finish(conn);
+    }
+}
+
+/* The events to poll for (0: not polled now). */
+static short conn_events(const conn_t *conn)
+{
+    short events = conn->out.len > 0 ? POLLOUT : 0;
+    switch (conn->state) {
+    case CONN_HANDSHAKE:
+        return events | POLLIN;
+    case CONN_CHANNEL:
+        if (!conn->peer_eof && conn->out.len <= PENDING_OUTPUT_LIMIT)
+            events |= POLLIN;
+        return events;
+    case CONN_SILENT:
+        if (!conn->peer_eof)
+            events |= POLLIN;
+        return events;
+    default:
+        return events;
+    }
+}
+
+static bool add_conn(conn_t *conn)
+{
+    if (conn_count == conn_cap) {
+        size_t cap = conn_cap ? 2 * conn_cap : 16;
+        conn_t **grown = realloc(conns, cap * sizeof *grown);
+        if (grown == NULL)
+            return false;
+        conns = grown;
+        conn_cap = cap;
+    }
+    conns[conn_count++] = conn;
+    return true;
+}
+
+/* Accepts every waiting connection. Returns the number accepted. */
+static size_t accept_clients(double now, bool *out_of_fds)
+{
+    size_t accepted = 0;
+    for (;;) {
+        struct sockaddr_storage sa;
+        socklen_t sa_len = sizeof sa;
+        privline_result result;
+        conn_t *conn;
+        int one = 1;
+        int fd = accept(listen_fd, (struct sockaddr *)&sa, &sa_len);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                fprintf(stderr, "privline-server: accept: %s\n", strerror(errno));
+                *out_of_fds = true;
+            }
+            return accepted;
+        }
+        conn = calloc(1, sizeof *conn);
+        if (conn == NULL || !set_nonblocking(fd) || !add_conn(conn)) {
+            fprintf(stderr, "privline-server: cannot take a connection: out of resources\n");
+            free(conn);
+            close(fd);
+            continue;
+        }
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        conn->fd = fd;
+        conn->deadline = now + config.handshake_timeout;
+        describe_peer((struct sockaddr *)&sa, sa_len, conn->addr, sizeof conn->addr);
+        conn->state = CONN_HANDSHAKE;
+        result = privline_handshake_new_server(config.network_key, config.secret, &conn->handshake);
+        if (result != PRIVLINE_RESULT_OK)
+            handshake_fail(conn, "handshake", privline_result_str(result));
+        accepted++;
+        if (config.once)
+            return accepted; /* the only one */
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct pollfd *fds = NULL;
+    size_t fds_cap = 0;
+    struct sigaction sa;
+    double listen_paused_until = 0;
+    bool once_taken = false, once_clean = false, stop = false;
+    int status;
+    size_t i;
+
+    parse_args(argc, argv);
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    if (pipe(signal_pipe) != 0 || !set_nonblocking(signal_pipe[0]) || !set_nonblocking(signal_pipe[1])) {
+        fprintf(stderr, "privline-server: pipe: %s\n", strerror(errno));
+        free(listen_host);
+        free(config.allow);
+        return EXIT_FAILED;
+    }
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    if (!start_listening(listen_host, listen_port)) {
+        free(listen_host);
+        free(config.allow);
+        close(signal_pipe[0]);
+        close(signal_pipe[1]);
+        wipe(config.secret, sizeof config.secret);
+        return EXIT_FAILED;
+    }
+    free(listen_host);
+    listen_host = NULL;
+
+    while (!stop) {
+        double now = now_seconds(), next = now + 3600;
+        size_t nfds = 0, kept;
+        int timeout, ready;
+        bool poll_listener;
+
+        /* Deadlines: unfinished handshakes are dropped, failed ones closed. */
+        for (i = 0; i < conn_count; i++) {
+            conn_t *conn = conns[i];
+            if (conn->state == CONN_HANDSHAKE && now >= conn->deadline)
+                conn_fail(conn, "handshake", "timed out");
+            else if (conn->state == CONN_SILENT && now >= conn->deadline)
+                conn_finish(conn);
+            if (conn->state == CONN_CLOSING && conn->out.len == 0) {
+                shutdown(conn->fd, SHUT_WR);
+                conn_finish(conn);
+            }
+        }
+        /* Drop finished connections. */
+        for (i = 0, kept = 0; i < conn_count; i++) {
+            if (conns[i]->state == CONN_DONE) {
+                once_clean = conns[i]->clean;
+                free(conns[i]);
+            } else {
+                conns[kept++] = conns[i];
+            }
+        }
+        conn_count = kept;
+        if (config.once && once_taken && conn_count == 0)
+            break;
+
+        /* What to wait for. */
+        if (fds_cap < conn_count + 2) {
+            size_t cap = conn_count + 2 + 16;
+            struct pollfd *grown = realloc(fds, cap * sizeof *grown);
+            if (grown == NULL) {
+                fprintf(stderr, "privline-server: out of memory\n");
+                break;
+            }
+            fds = grown;
+            fds_cap = cap;
+        }
+        fds[nfds].fd = signal_pipe[0];
+        fds[nfds++].events = POLLIN;
+        poll_listener = listen_fd >= 0 && now >= listen_paused_until;
+        if (listen_fd >= 0 && !poll_listener && listen_paused_until < next)
+            next = listen_paused_until;
+        fds[nfds].fd = poll_listener ? listen_fd : -1;
+        fds[nfds++].events = POLLIN;
+        for (i = 0; i < conn_count; i++) {
+            conn_t *conn = conns[i];
+            short events = conn_events(conn);
+            fds[nfds].fd = events != 0 ? conn->fd : -1;
+            fds[nfds++].events = events;
+            if ((conn->state == CONN_HANDSHAKE || conn->state == CONN_SILENT) && conn->deadline < next)
+                next = conn->deadline;
+        }
+        timeout = poll_timeout_ms(next, now);
+        ready = poll(fds, nfds, timeout);
+        if (ready < 0) {
+            if (errno == EINTR)
+                continue;
+            fprintf(stderr, "privline-server: poll: %s\n", strerror(errno));
+            break;
+        }
+        now = now_seconds();
+
+        if (fds[0].revents != 0) { /* SIGINT / SIGTERM */
+            unsigned char byte;
+            while (read(signal_pipe[0], &byte, 1) > 0) {
+            }
+            stop = true;
+            break;
+        }
+        if (poll_listener && (fds[1].revents & POLLIN)) {
+            bool out_of_fds = false;
+            size_t taken = accept_clients(now, &out_of_fds);
+            if (out_of_fds)
+                listen_paused_until = now + 0.1; /* let connections end first */
+            if (config.once && taken > 0) {
+                once_taken = true;
+                close(listen_fd); /* one connection only */
+                listen_fd = -1;
+            }
+        }
+        /* Connections accepted just now are past the end of fds. */
+        for (i = 0; i + 2 < nfds; i++) {
+            conn_t *conn = conns[i];
+            short revents = fds[i + 2].revents;
+            if (revents == 0 || fds[i + 2].fd < 0)
+                continue;
+            if ((revents & POLLOUT) || ((revents & (POLLERR | POLLHUP)) && conn->out.len > 0))
+                conn_write(conn);
+            if (conn->state == CONN_DONE)
+                continue;
+            if (revents & (POLLIN | POLLERR | POLLHUP)) {
+                if (conn_events(conn) & POLLIN)
+                    conn_read(conn);
+            }
+            if (conn->state != CONN_DONE && conn->out.len > 0)
+                conn_write(conn); /* try at once: usually the socket has room */
+        }
+    }
+
+    /* Exit: free everything. */
+    for (i = 0; i < conn_count; i++) {
+        if (conns[i]->state != CONN_DONE)
+            conn_finish(conns[i]);
+        free(conns[i]);
+    }
+    free(conns);
+    free(fds);
+    free(config.allow);
+    if (listen_fd >= 0)
+        close(listen_fd);
+    close(signal_pipe[0]);
+    close(signal_pipe[1]);
+    wipe(config.secret, sizeof config.secret);
+    wipe(config.network_key, sizeof config.network_key);
+
+    if (config.once)
+        status = (once_taken && once_clean && !stop) ? 0 : EXIT_FAILED;
+    else
+        status = stop ? 0 : EXIT_FAILED;
+    return status;
+}

@@ -1,0 +1,351 @@
+"""Shared machinery of the privline interoperability matrix (test_matrix.py).
+
+Implementations of the peers (the same command-line contract each):
+
+- ``c``: examples-c/build/privline-{keygen,server,client}, built here with
+  ``make -C examples-c`` at the start of the session;
+- ``python``: ``python -m privline keygen|server|client`` with the
+  interpreter running the tests (the Python binding; when it is not
+  installed, ``bindings/python`` of this checkout is put on PYTHONPATH).
+
+``PRIVLINE_INTEROP_IMPLS`` (default ``c,python``) selects the implementations
+to include, for example ``PRIVLINE_INTEROP_IMPLS=c`` for C x C alone.
+
+Stdlib only besides pytest.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+C_BUILD = ROOT / "examples-c" / "build"
+KNOWN_IMPLS = ("c", "python")
+LISTEN_TIMEOUT = 20.0  # seconds for a server to print its "listening" line
+LINE_RE = {
+    "secret": re.compile(r"^secret ([0-9a-f]{64})$"),
+    "public": re.compile(r"^public ([0-9a-f]{64})$"),
+}
+
+
+def selected_impls() -> List[str]:
+    raw = os.environ.get("PRIVLINE_INTEROP_IMPLS", "c,python")
+    impls = [name.strip().lower() for name in raw.split(",") if name.strip()]
+    unknown = [name for name in impls if name not in KNOWN_IMPLS]
+    if unknown or not impls:
+        raise pytest.UsageError(
+            f"PRIVLINE_INTEROP_IMPLS={raw!r}: expected a comma-separated subset of {','.join(KNOWN_IMPLS)}"
+        )
+    return list(dict.fromkeys(impls))
+
+
+IMPLS = selected_impls()
+
+
+def command(impl: str, tool: str) -> List[str]:
+    """The command line that starts `tool` (keygen, server, client) of `impl`."""
+    if impl == "c":
+        return [str(C_BUILD / f"privline-{tool}")]
+    if impl == "python":
+        return [sys.executable, "-m", "privline", tool]
+    raise ValueError(impl)
+
+
+def child_env() -> Dict[str, str]:
+    env = dict(os.environ)
+    if "python" in IMPLS and importlib.util.find_spec("privline") is None:
+        # Not installed: use the binding from this checkout.
+        extra = str(ROOT / "bindings" / "python")
+        env["PYTHONPATH"] = extra + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+ENV = child_env()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: takes ten seconds or more (the client's silence limit)")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"privline interop implementations: {','.join(IMPLS)}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def built_c_peers() -> None:
+    """Builds the library and the C peers once per session (a no-op when up to date)."""
+    if "c" not in IMPLS:
+        return
+    result = subprocess.run(
+        ["make", "-C", str(ROOT / "examples-c"), "all"], capture_output=True, text=True, timeout=900
+    )
+    if result.returncode != 0:
+        pytest.exit(f"make -C examples-c failed:\n{result.stdout}\n{result.stderr}", returncode=1)
+
+
+class Identity:
+    def __init__(self, secret: str, public: str) -> None:
+        self.secret = secret
+        self.public = public
+
+
+def run_keygen(impl: str) -> Identity:
+    result = subprocess.run(command(impl, "keygen"), capture_output=True, text=True, timeout=60, env=ENV)
+    assert result.returncode == 0, f"{impl} keygen failed: {result.stderr}"
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2, f"{impl} keygen printed {result.stdout!r}"
+    secret = LINE_RE["secret"].match(lines[0])
+    public = LINE_RE["public"].match(lines[1])
+    assert secret and public, f"{impl} keygen printed {result.stdout!r}"
+    return Identity(secret.group(1), public.group(1))
+
+
+class Identities:
+    """Identities made by each implementation's keygen, made on first use."""
+
+    def __init__(self) -> None:
+        self._made: Dict[str, List[Identity]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, impl: str, index: int = 0) -> Identity:
+        with self._lock:
+            made = self._made.setdefault(impl, [])
+            while len(made) <= index:
+                made.append(run_keygen(impl))
+            return made[index]
+
+
+@pytest.fixture(scope="session")
+def identities() -> Identities:
+    return Identities()
+
+
+@pytest.fixture(scope="session")
+def network_key() -> str:
+    return os.urandom(32).hex()
+
+
+class Server:
+    """A running server process; stderr is collected line by line."""
+
+    def __init__(self, impl: str, args: Sequence[str]) -> None:
+        self.impl = impl
+        self.argv = command(impl, "server") + list(args)
+        self.lines: List[str] = []
+        self._listening = threading.Event()
+        self.host: Optional[str] = None
+        self.port: Optional[int] = None
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=ENV,
+        )
+        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._reader.start()
+        if not self._listening.wait(LISTEN_TIMEOUT):
+            self.kill()
+            raise AssertionError(f"{impl} server did not print 'listening': {self.stderr()!r}")
+        if self.port is None:
+            self.kill()
+            raise AssertionError(f"{impl} server exited before listening: {self.stderr()!r}")
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for raw in self.proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            self.lines.append(line)
+            if self.port is None and line.startswith("listening "):
+                host, _, port = line[len("listening ") :].rpartition(":")
+                self.host, self.port = host.strip("[]"), int(port)
+                self._listening.set()
+        self._listening.set()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def wait(self, timeout: float = 30.0) -> int:
+        code = self.proc.wait(timeout)
+        self._reader.join(5)
+        return code
+
+    def stderr(self) -> str:
+        return "\n".join(self.lines)
+
+    def reason_lines(self) -> List[str]:
+        """Lines other than the 'listening' and 'accepted' ones."""
+        return [
+            line
+            for line in self.lines
+            if line.strip() and not line.startswith("listening ") and not line.startswith("accepted ")
+        ]
+
+    def accepted(self) -> List[str]:
+        return [line[len("accepted ") :].strip() for line in self.lines if line.startswith("accepted ")]
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+        self._reader.join(5)
+
+
+@pytest.fixture
+def servers():
+    """Starts servers for a test: servers(impl, args) -> Server; all killed at the end."""
+    started: List[Server] = []
+
+    def start(impl: str, args: Sequence[str]) -> Server:
+        server = Server(impl, args)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.kill()
+
+
+def run_client(
+    impl: str,
+    address: str,
+    network_key: str,
+    secret: str,
+    server_key: str,
+    data: bytes,
+    timeout: float = 90.0,
+) -> subprocess.CompletedProcess:
+    argv = command(impl, "client") + [
+        "--connect",
+        address,
+        "--network-key",
+        network_key,
+        "--secret",
+        secret,
+        "--server-key",
+        server_key,
+    ]
+    return subprocess.run(argv, input=data, capture_output=True, timeout=timeout, env=ENV)
+
+
+class Proxy:
+    """A loopback TCP proxy for one connection between a client and a server.
+
+    Counts the bytes each side sent and notes when the server's side of the
+    stream ended. `cut_after`: forward only that many server bytes, then end
+    the stream to the client (a truncation). `corrupt_at`: flip one bit of the
+    server byte at that offset.
+    """
+
+    def __init__(self, upstream_port: int, cut_after: Optional[int] = None, corrupt_at: Optional[int] = None):
+        self.upstream_port = upstream_port
+        self.cut_after = cut_after
+        self.corrupt_at = corrupt_at
+        self.server_bytes = 0
+        self.client_bytes = 0
+        self.connected_at: Optional[float] = None  # the server accepted (upstream connect done)
+        self.server_eof_at: Optional[float] = None  # the server's side ended
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self._sockets: List[socket.socket] = []
+        self._threads: List[threading.Thread] = []
+        self._main = threading.Thread(target=self._run, daemon=True)
+        self._main.start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _run(self) -> None:
+        try:
+            client, _ = self.listener.accept()
+        except OSError:
+            return
+        self.listener.close()
+        upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+        self.connected_at = time.monotonic()
+        self._sockets += [client, upstream]
+        for args in ((client, upstream, False), (upstream, client, True)):
+            thread = threading.Thread(target=self._pump, args=args, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _pump(self, src: socket.socket, dst: socket.socket, from_server: bool) -> None:
+        while True:
+            try:
+                data = src.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            if from_server:
+                offset = self.server_bytes
+                if self.corrupt_at is not None and offset <= self.corrupt_at < offset + len(data):
+                    i = self.corrupt_at - offset
+                    data = data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1 :]
+                if self.cut_after is not None and offset + len(data) >= self.cut_after:
+                    data = data[: self.cut_after - offset]
+                    self.server_bytes += len(data)
+                    self._send(dst, data)
+                    break
+                self.server_bytes += len(data)
+            else:
+                self.client_bytes += len(data)
+            if not self._send(dst, data):
+                break
+        if from_server:
+            self.server_eof_at = time.monotonic()
+        try:
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    @staticmethod
+    def _send(dst: socket.socket, data: bytes) -> bool:
+        try:
+            dst.sendall(data)
+            return True
+        except OSError:
+            return False
+
+    def join(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        self._main.join(max(0.0, deadline - time.monotonic()))
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def close(self) -> None:
+        for sock in [self.listener] + self._sockets:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def proxies():
+    made: List[Proxy] = []
+
+    def make(upstream_port: int, **kwargs) -> Proxy:
+        proxy = Proxy(upstream_port, **kwargs)
+        made.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in made:
+        proxy.close()
