@@ -1,0 +1,172 @@
+"""privline: the privline/1 secure channel, from Python.
+
+A ctypes binding of ``libprivline`` (the Rust library's C ABI). A client
+dials a server whose public key it knows; after a four-message handshake
+both hold forward-secret keys, each has proven its identity, and they
+exchange encrypted records.
+
+Layers:
+
+- sans-IO core: :class:`Identity`, :class:`ClientHandshake`,
+  :class:`ServerHandshake`, :class:`Channel`;
+- blocking sockets: :func:`connect`, :func:`accept`, :class:`SecureSocket`,
+  :class:`Server`, :func:`serve`;
+- asyncio streams: :mod:`privline.aio`;
+- the example peers: ``python -m privline keygen|server|client``.
+
+Errors are :class:`Error` subclasses, one per C result value (see
+:mod:`privline.errors`). The library is found through ``PRIVLINE_LIBRARY``,
+then the checkout's ``target/release``, then the system loader; the
+constants below (``RECORD_MAX_PAYLOAD_LEN``...) are read from it on first
+use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._lib import LibraryNotFound, library_path
+from .core import (
+    BytesLike,
+    Channel,
+    ClientHandshake,
+    Handshake,
+    Identity,
+    Opened,
+    Record,
+    RecordType,
+    ServerHandshake,
+    Status,
+    StepResult,
+    sealed_len,
+    version,
+)
+from .errors import (
+    ERRORS_BY_RESULT,
+    AlreadyClosed,
+    BufferTooSmall,
+    ChannelError,
+    ClientRefused,
+    ControlRecordWithPayload,
+    CounterExhausted,
+    Error,
+    HandshakeError,
+    InternalError,
+    InvalidArgument,
+    InvalidServerKey,
+    LowOrderPoint,
+    M1BadMac,
+    M2BadMac,
+    M3BadClientSignature,
+    M3DoesNotOpen,
+    M3InvalidClientKey,
+    M4BadServerSignature,
+    M4DoesNotOpen,
+    NullArgument,
+    RecordAfterClose,
+    RecordAllZeros,
+    RecordDoesNotOpen,
+    RecordTooShort,
+    RngFailure,
+    Timeout,
+    Truncated,
+    UnknownRecordType,
+    WrongState,
+    error_class,
+    error_from_result,
+)
+from .sockets import SecureSocket, Server, accept, connect, serve, wrap_client
+from . import aio  # noqa: E402  (privline.aio)
+
+__version__ = "0.1.0"
+
+# Sizes from the library (ctypes cannot read the header's #defines): the
+# attribute name and the function that returns it.
+_CONSTANTS = {
+    "NETWORK_KEY_LEN": "privline_network_key_len",
+    "SEED_LEN": "privline_seed_len",
+    "PUBLIC_KEY_LEN": "privline_public_key_len",
+    "SESSION_ID_LEN": "privline_session_id_len",
+    "HANDSHAKE_MAX_MESSAGE_LEN": "privline_handshake_max_message_len",
+    "HANDSHAKE_TOTAL_LEN": "privline_handshake_total_len",
+    "RECORD_OVERHEAD_LEN": "privline_record_overhead_len",
+    "RECORD_MAX_PAYLOAD_LEN": "privline_record_max_payload_len",
+    "RECORD_MAX_LEN": "privline_record_max_len",
+    "OPEN_MAX_OUTPUT_LEN": "privline_open_max_output_len",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The size constants, read from the library on first use."""
+    function = _CONSTANTS.get(name)
+    if function is None:
+        raise AttributeError(f"module 'privline' has no attribute {name!r}")
+    from ._lib import lib
+
+    value = int(getattr(lib(), function)())
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list:
+    return sorted(list(globals()) + list(_CONSTANTS))
+
+
+__all__ = [
+    "__version__",
+    "aio",
+    "library_path",
+    "version",
+    "sealed_len",
+    "LibraryNotFound",
+    "BytesLike",
+    "Identity",
+    "Handshake",
+    "ClientHandshake",
+    "ServerHandshake",
+    "Channel",
+    "Status",
+    "RecordType",
+    "StepResult",
+    "Opened",
+    "Record",
+    "SecureSocket",
+    "Server",
+    "connect",
+    "wrap_client",
+    "accept",
+    "serve",
+    "Error",
+    "HandshakeError",
+    "ChannelError",
+    "Truncated",
+    "Timeout",
+    "BufferTooSmall",
+    "NullArgument",
+    "InvalidArgument",
+    "WrongState",
+    "RngFailure",
+    "InternalError",
+    "InvalidServerKey",
+    "M1BadMac",
+    "M2BadMac",
+    "LowOrderPoint",
+    "M3DoesNotOpen",
+    "M3InvalidClientKey",
+    "M3BadClientSignature",
+    "ClientRefused",
+    "M4DoesNotOpen",
+    "M4BadServerSignature",
+    "RecordTooShort",
+    "RecordDoesNotOpen",
+    "RecordAllZeros",
+    "UnknownRecordType",
+    "ControlRecordWithPayload",
+    "RecordAfterClose",
+    "CounterExhausted",
+    "AlreadyClosed",
+    "ERRORS_BY_RESULT",
+    "error_class",
+    "error_from_result",
+    *_CONSTANTS,
+]

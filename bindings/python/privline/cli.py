@@ -1,0 +1,464 @@
+"""``python -m privline keygen|server|client``: the example peers.
+
+keygen
+    prints ``secret <64 hex>`` and ``public <64 hex>``.
+server --listen HOST:PORT --network-key HEX --secret HEX [--allow PUBHEX]...
+       [--once] [--handshake-timeout SECONDS]
+    an echo server for many clients at once. Prints ``listening HOST:PORT``
+    (the real port when 0 was given), ``accepted <client key>`` per
+    accepted client and one line per failed one, all on stderr. A failed or
+    refused handshake's connection stays open and silent until the
+    handshake deadline (SECONDS from accept, default 10), then is closed.
+    ``--once``: exit after the first connection, 0 if it completed the
+    handshake and a clean close, else 1.
+client --connect HOST:PORT --network-key HEX --secret HEX --server-key HEX
+    sends stdin as data records, then close; writes the echoed payloads to
+    stdout until the server's close. Exit 0 on a clean close, 1 with a
+    one-line reason on stderr on any failure.
+
+Bad arguments: usage on stderr, exit status 2. Hex is lowercase on output;
+upper case is accepted on input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import re
+import socket
+import sys
+import threading
+import warnings
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+
+__all__ = ["main"]
+
+SILENCE_LIMIT = 10.0  # seconds the client waits for a server that says nothing
+DEFAULT_HANDSHAKE_TIMEOUT = 10.0  # the server's handshake deadline, from accept
+_CHUNK = 65518  # stdin bytes per data record
+
+_HEX32 = re.compile(r"[0-9a-fA-F]{64}\Z")
+
+USAGE = """\
+usage: python -m privline keygen
+       python -m privline server --listen HOST:PORT --network-key HEX --secret HEX
+                                 [--allow PUBHEX]... [--once] [--handshake-timeout SECONDS]
+       python -m privline client --connect HOST:PORT --network-key HEX --secret HEX
+                                 --server-key HEX
+"""
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Prints the whole usage on any error and exits with status 2."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        sys.stderr.write(f"privline: {message}\n")
+        sys.stderr.write(USAGE)
+        sys.exit(2)
+
+    def format_usage(self) -> str:
+        return USAGE
+
+    def format_help(self) -> str:
+        return USAGE + (__doc__ or "").split("\n", 1)[1]
+
+
+def _hex32(text: str) -> bytes:
+    if not _HEX32.match(text):
+        raise argparse.ArgumentTypeError(f"expected 64 hex digits, got {text!r}")
+    return bytes.fromhex(text)
+
+
+def _host_port(text: str, listen: bool) -> Tuple[str, int]:
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or not rest.startswith(":"):
+            raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+        port_text = rest[1:]
+    else:
+        host, sep, port_text = text.rpartition(":")
+        if not sep or ":" in host:
+            raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    if not host or not port_text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    port = int(port_text)
+    if not (0 if listen else 1) <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range in {text!r}")
+    return host, port
+
+
+def _listen_address(text: str) -> Tuple[str, int]:
+    return _host_port(text, True)
+
+
+def _connect_address(text: str) -> Tuple[str, int]:
+    return _host_port(text, False)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+class _Once(argparse.Action):
+    """An option that may be given only once."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: Optional[str] = None) -> None:
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error(f"{option_string} given twice")
+        setattr(namespace, self.dest, values)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m privline", add_help=True)
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+    commands.required = True
+    commands.add_parser("keygen", help="print a new identity")
+
+    server = commands.add_parser("server", help="run the echo server")
+    server.add_argument("--listen", required=True, type=_listen_address, metavar="HOST:PORT", action=_Once)
+    server.add_argument("--network-key", required=True, type=_hex32, metavar="HEX", action=_Once)
+    server.add_argument("--secret", required=True, type=_hex32, metavar="HEX", action=_Once)
+    server.add_argument("--allow", action="append", type=_hex32, default=[], metavar="PUBHEX")
+    server.add_argument("--once", action="store_true")
+    server.add_argument("--handshake-timeout", type=_seconds, metavar="SECONDS", action=_Once)
+
+    client = commands.add_parser("client", help="run the echo client")
+    client.add_argument("--connect", required=True, type=_connect_address, metavar="HOST:PORT", action=_Once)
+    client.add_argument("--network-key", required=True, type=_hex32, metavar="HEX", action=_Once)
+    client.add_argument("--secret", required=True, type=_hex32, metavar="HEX", action=_Once)
+    client.add_argument("--server-key", required=True, type=_hex32, metavar="HEX", action=_Once)
+    return parser
+
+
+def _show(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _reason(error: BaseException) -> str:
+    from .errors import Error
+
+    if isinstance(error, Error):
+        return error.message
+    if isinstance(error, OSError):
+        if error.errno:
+            return os.strerror(error.errno)
+        if error.strerror:
+            return error.strerror
+    return str(error) or type(error).__name__
+
+
+# --------------------------------------------------------------------------
+# keygen
+
+
+def _keygen() -> int:
+    from .core import Identity
+
+    identity = Identity.generate()
+    sys.stdout.write(f"secret {identity.seed.hex()}\npublic {identity.public_key.hex()}\n")
+    sys.stdout.flush()
+    return 0
+
+
+# --------------------------------------------------------------------------
+# server
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _server_exception(loop: asyncio.AbstractEventLoop, context: Dict[str, Any]) -> None:
+    """One line for what asyncio would log as a traceback."""
+    error = context.get("exception")
+    if error is not None and not isinstance(error, (ConnectionError, asyncio.CancelledError)):
+        _say(f"privline server: {context.get('message', 'error')}: {_reason(error)}")
+
+
+async def _server(args: argparse.Namespace) -> int:
+    from . import aio
+    from .core import Identity
+    from .errors import Error, Timeout, Truncated
+
+    identity = Identity.from_seed(args.secret)
+    asyncio.get_running_loop().set_exception_handler(_server_exception)
+    allowed: Optional[Set[bytes]] = set(args.allow) if args.allow else None
+    host, port = args.listen
+    handshake_timeout = args.handshake_timeout or DEFAULT_HANDSHAKE_TIMEOUT
+    try:
+        listener = _bind(host, port)
+    except OSError as error:
+        _say(f"privline server: cannot listen on {_show(host, port)}: {_reason(error)}")
+        return 1
+    loop = asyncio.get_running_loop()
+    first_done: "asyncio.Future[int]" = loop.create_future()
+    started = False
+    server: Optional[asyncio.AbstractServer] = None
+
+    async def connection(raw_reader: asyncio.StreamReader, raw_writer: asyncio.StreamWriter) -> None:
+        nonlocal started
+        if args.once and started:
+            raw_writer.close()
+            return
+        first = not started
+        started = True
+        if args.once and server is not None:
+            server.close()  # stop listening; this connection goes on
+        peer = raw_writer.get_extra_info("peername")
+        where = _show(peer[0], peer[1]) if isinstance(peer, tuple) else str(peer)
+        refused: List[bytes] = []
+
+        def authorize(key: bytes) -> bool:
+            if allowed is None or key in allowed:
+                return True
+            refused.append(key)
+            return False
+
+        def failed(error: BaseException) -> None:
+            if refused:
+                _say(f"refused {refused[0].hex()} ({where}): not in the --allow list")
+            elif isinstance(error, Timeout):
+                _say(f"failed {where}: handshake: timed out")
+            elif isinstance(error, Truncated):
+                _say(f"failed {where}: handshake: the client hung up")
+            elif isinstance(error, Error):
+                _say(f"failed {where}: handshake: {error.message}")
+            else:
+                _say(f"failed {where}: connection error: {_reason(error)}")
+
+        ok = False
+        try:
+            try:
+                reader, writer = await aio.accept(
+                    raw_reader, raw_writer, args.network_key, identity,
+                    authorize=authorize, timeout=handshake_timeout, on_failure=failed,
+                )
+            except (Error, OSError):
+                return
+            _say(f"accepted {writer.peer_key.hex()}")
+            try:
+                while True:
+                    payload = await reader.read_record()
+                    if payload is None:
+                        break
+                    writer.write(payload)
+                    await writer.drain()
+                writer.close()
+                try:
+                    await writer.wait_closed()
+                except OSError:
+                    pass
+                ok = True
+            except Truncated:
+                _say(f"failed {where}: truncated: the client hung up without close")
+                writer.close(send_close=False)
+            except Error as error:
+                _say(f"failed {where}: bad record: {error.message}")
+                writer.close(send_close=False)
+            except OSError as error:
+                _say(f"failed {where}: connection error: {_reason(error)}")
+                writer.close(send_close=False)
+        finally:
+            if first and not first_done.done():
+                first_done.set_result(0 if ok else 1)
+
+    server = await asyncio.start_server(connection, sock=listener)
+    _say(f"listening {_show(host, listener.getsockname()[1])}")
+    if args.once:
+        status = await first_done
+        server.close()
+        return status
+    async with server:
+        await server.serve_forever()
+    return 0
+
+
+# --------------------------------------------------------------------------
+# client
+
+
+class _Failure(Exception):
+    """A one-line reason for the client to exit with status 1."""
+
+
+def _stdin_reader(
+    loop: asyncio.AbstractEventLoop, queue: "asyncio.Queue[Optional[bytes]]", room: threading.Semaphore
+) -> None:
+    """Reads stdin in a daemon thread (the raw descriptor, so that no lock
+    of sys.stdin is held at exit) and hands the chunks to the loop, at most
+    a few ahead of the sender (``room``); None marks the end."""
+    try:
+        while True:
+            room.acquire()
+            try:
+                chunk = os.read(0, _CHUNK)
+            except OSError:
+                chunk = b""
+            loop.call_soon_threadsafe(queue.put_nowait, chunk or None)
+            if not chunk:
+                return
+    except Exception:  # noqa: BLE001 - the loop has gone away
+        return
+
+
+async def _client(args: argparse.Namespace) -> int:
+    from . import aio
+    from .core import Identity
+    from .errors import Error, HandshakeError, Timeout, Truncated
+
+    identity = Identity.from_seed(args.secret)
+    host, port = args.connect
+    # Failures are reported once, by the caller; nothing else on stderr.
+    asyncio.get_running_loop().set_exception_handler(lambda loop, context: None)
+    try:
+        reader, writer = await aio.open_connection(
+            host, port, args.network_key, identity, args.server_key, timeout=SILENCE_LIMIT
+        )
+    except Timeout:
+        raise _Failure(f"the server was silent for {SILENCE_LIMIT:.0f} seconds during the handshake") from None
+    except Truncated as error:
+        if not error.received:
+            raise _Failure("handshake failed: the server hung up without answering (wrong network key?)") from None
+        raise _Failure(
+            "handshake failed: the server hung up after M2 (wrong --server-key, or this client is not allowed)"
+        ) from None
+    except HandshakeError as error:
+        raise _Failure(f"handshake failed: {error.message}") from None
+    except OSError as error:
+        raise _Failure(f"cannot connect to {_show(host, port)}: {_reason(error)}") from None
+
+    loop = asyncio.get_running_loop()
+    queue: "asyncio.Queue[Optional[bytes]]" = asyncio.Queue()
+    room = threading.Semaphore(4)
+    threading.Thread(target=_stdin_reader, args=(loop, queue, room), daemon=True).start()
+    sent = 0
+    received = 0
+    waiting_since = loop.time()  # when the client last heard from the server or began to expect it
+    close_sent = False
+
+    def expecting() -> bool:
+        return close_sent or received < sent
+
+    async def send() -> None:
+        nonlocal sent, close_sent, waiting_since
+        while True:
+            chunk = await queue.get()
+            room.release()
+            if not expecting():
+                waiting_since = loop.time()
+            if chunk is None:
+                writer.write_eof()  # the close record, then FIN
+                close_sent = True
+                await writer.drain()
+                return
+            writer.write(chunk)
+            sent += len(chunk)
+            await writer.drain()
+
+    sender = asyncio.ensure_future(send())
+    out = sys.stdout.buffer
+    try:
+        while True:
+            read = asyncio.ensure_future(reader.read_record())
+            while True:
+                watched = {read} if sender.done() else {read, sender}
+                done, _ = await asyncio.wait(watched, timeout=0.25, return_when=asyncio.FIRST_COMPLETED)
+                if read in done:
+                    break
+                if sender in done and sender.exception() is not None:
+                    read.cancel()
+                    raise sender.exception()  # type: ignore[misc]
+                if expecting() and loop.time() - waiting_since >= SILENCE_LIMIT:
+                    read.cancel()
+                    raise _Failure(f"the server was silent for {SILENCE_LIMIT:.0f} seconds")
+            payload = read.result()
+            waiting_since = loop.time()
+            if payload is None:
+                writer.close()
+                return 0
+            received += len(payload)
+            try:
+                out.write(payload)
+                out.flush()
+            except OSError as error:
+                raise _Failure(f"cannot write to stdout: {_reason(error)}") from None
+    except Truncated:
+        raise _Failure("truncated: the server hung up without close") from None
+    except Error as error:
+        raise _Failure(f"bad record from the server: {error.message}") from None
+    except OSError as error:
+        raise _Failure(f"connection lost: {_reason(error)}") from None
+    finally:
+        sender.cancel()
+        if not writer.is_closing():
+            writer.close(send_close=False)
+
+
+def _check_server_key(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """An invalid --server-key is a bad argument, found before dialling."""
+    from .core import ClientHandshake, Identity
+    from .errors import InvalidServerKey
+
+    try:
+        ClientHandshake(args.network_key, Identity.from_seed(args.secret), args.server_key).free()
+    except InvalidServerKey:
+        parser.error("--server-key is not a valid identity public key")
+
+
+# --------------------------------------------------------------------------
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Runs the command line; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    from ._lib import LibraryNotFound
+
+    warnings.simplefilter("ignore")  # stderr carries the contract's lines only
+    try:
+        if args.command == "client":
+            _check_server_key(parser, args)
+        if args.command == "keygen":
+            return _keygen()
+        if args.command == "server":
+            return asyncio.run(_server(args))
+        return asyncio.run(_client(args))
+    except _Failure as failure:
+        _say(f"privline client: {failure}")
+        return 1
+    except LibraryNotFound as error:
+        _say(str(error))
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        _say("output closed")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

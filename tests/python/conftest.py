@@ -1,0 +1,122 @@
+"""Shared fixtures of the Python binding's tests.
+
+The tests import the installed ``privline`` package when there is one (as
+``tests/python/run.sh`` arranges), else the one in ``bindings/python`` of
+this checkout. The library comes from ``PRIVLINE_LIBRARY`` or the
+checkout's ``target/release``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BINDING = ROOT / "bindings" / "python"
+
+try:
+    import privline  # noqa: F401
+except ImportError:  # not installed: use the checkout's copy
+    sys.path.insert(0, str(BINDING))
+    import privline  # noqa: F401
+
+USING_CHECKOUT_COPY = Path(privline.__file__).resolve().is_relative_to(BINDING.resolve())
+
+NETWORK_KEY = bytes.fromhex("5f" * 32)
+OTHER_NETWORK_KEY = bytes.fromhex("a0" * 32)
+
+
+def subprocess_env() -> Dict[str, str]:
+    """The environment for ``python -m privline`` child processes: they
+    must import the same package as the tests."""
+    env = dict(os.environ)
+    if USING_CHECKOUT_COPY:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BINDING), env.get("PYTHONPATH")]))
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+@pytest.fixture(scope="session")
+def server_identity() -> "privline.Identity":
+    return privline.Identity.from_seed(bytes(range(32)))
+
+
+@pytest.fixture(scope="session")
+def client_identity() -> "privline.Identity":
+    return privline.Identity.from_seed(bytes(range(100, 132)))
+
+
+@pytest.fixture(scope="session")
+def header_text() -> str:
+    return (ROOT / "include" / "privline.h").read_text()
+
+
+def handshake_messages(
+    client: "privline.ClientHandshake",
+    server: "privline.ServerHandshake",
+    accept: bool = True,
+    chunk: Optional[int] = None,
+) -> List[Tuple[str, bytes]]:
+    """Drives both sides in memory until they are done; returns the
+    messages in order as ``(sender, bytes)``. With ``chunk``, every
+    delivery is cut into pieces of that many bytes, fed one at a time."""
+    to_server = bytearray()
+    to_client = bytearray()
+    wire_to_server = bytearray()
+    wire_to_client = bytearray()
+    sent: List[Tuple[str, bytes]] = []
+
+    def deliver(wire: bytearray, pending: bytearray) -> None:
+        size = len(wire) if chunk is None else min(chunk, len(wire))
+        pending += wire[:size]
+        del wire[:size]
+
+    for _ in range(10000):
+        progressed = False
+        if not client.done:
+            deliver(wire_to_client, to_client)
+            step = client.step(to_client)
+            del to_client[: step.consumed]
+            if step.output:
+                wire_to_server += step.output
+                sent.append(("client", step.output))
+            progressed |= bool(step.consumed or step.output)
+        if not server.done:
+            deliver(wire_to_server, to_server)
+            step = server.step(to_server)
+            del to_server[: step.consumed]
+            if step.output:
+                wire_to_client += step.output
+                sent.append(("server", step.output))
+            if step.status is privline.Status.AUTHORIZE_PEER:
+                server.authorize(accept)
+                if not accept:
+                    return sent
+            progressed |= bool(step.consumed or step.output)
+        if client.done and server.done and not wire_to_client and not to_client:
+            return sent
+    raise AssertionError("handshake did not finish")
+
+
+def make_pair(
+    client_identity: "privline.Identity",
+    server_identity: "privline.Identity",
+    network_key: bytes = NETWORK_KEY,
+) -> Tuple["privline.Channel", "privline.Channel"]:
+    """A connected (client channel, server channel) pair."""
+    client = privline.ClientHandshake(network_key, client_identity, server_identity.public_key)
+    server = privline.ServerHandshake(network_key, server_identity)
+    handshake_messages(client, server)
+    return client.into_channel(), server.into_channel()
+
+
+@pytest.fixture
+def pair(client_identity, server_identity):
+    client, server = make_pair(client_identity, server_identity)
+    yield client, server
+    client.free()
+    server.free()

@@ -1,0 +1,337 @@
+"""``python -m privline keygen|server|client`` as separate processes over
+127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import List, Optional
+
+import pytest
+
+import privline
+
+from conftest import NETWORK_KEY, OTHER_NETWORK_KEY, subprocess_env
+
+PYTHON = [sys.executable, "-m", "privline"]
+ENV = subprocess_env()
+
+
+def run(*args: str, stdin: bytes = b"", timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*PYTHON, *args], input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, timeout=timeout
+    )
+
+
+def client_args(port: int, identity: privline.Identity, server_key: bytes, network_key: bytes = NETWORK_KEY) -> List[str]:
+    return [
+        "client", "--connect", f"127.0.0.1:{port}", "--network-key", network_key.hex(),
+        "--secret", identity.seed.hex(), "--server-key", server_key.hex(),
+    ]
+
+
+class ServerProcess:
+    """``python -m privline server`` on 127.0.0.1 port 0; its stderr lines
+    are collected in :attr:`lines`."""
+
+    def __init__(self, identity: privline.Identity, *extra: str, network_key: bytes = NETWORK_KEY) -> None:
+        self.process = subprocess.Popen(
+            [
+                *PYTHON, "server", "--listen", "127.0.0.1:0", "--network-key", network_key.hex(),
+                "--secret", identity.seed.hex(), *extra,
+            ],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
+        )
+        self.lines: List[str] = []
+        first = self.process.stderr.readline().decode()
+        match = re.fullmatch(r"listening 127\.0\.0\.1:(\d+)\n", first)
+        assert match, f"unexpected first line {first!r}"
+        self.lines.append(first.rstrip("\n"))
+        self.port = int(match.group(1))
+        self._reader = threading.Thread(target=self._collect, daemon=True)
+        self._reader.start()
+
+    def _collect(self) -> None:
+        for line in self.process.stderr:
+            self.lines.append(line.decode().rstrip("\n"))
+
+    def wait(self, timeout: float = 30) -> int:
+        status = self.process.wait(timeout)
+        self._reader.join(5)
+        return status
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+        self._reader.join(5)
+        self.process.stdout.close()
+        self.process.stderr.close()
+
+
+@pytest.fixture
+def servers():
+    started: List[ServerProcess] = []
+
+    def start(*args, **kwargs) -> ServerProcess:
+        server = ServerProcess(*args, **kwargs)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+# --------------------------------------------------------------------------
+# Slow cases (a client waits 10 s for a silent server) start when the module
+# starts and are checked by its last test, so that they overlap the others.
+
+
+def _silent_after_handshake(listener: socket.socket, identity: privline.Identity) -> None:
+    conn, _ = listener.accept()
+    try:
+        secure = privline.accept(conn, NETWORK_KEY, identity, timeout=5)
+        secure.recv(100)  # read the client's data, never answer
+        time.sleep(15)
+    except Exception:
+        pass
+
+
+@pytest.fixture(scope="module")
+def silent_clients(client_identity, server_identity):
+    raw_listener = socket.create_server(("127.0.0.1", 0))  # accepts (backlog), never speaks
+    secure_listener = socket.create_server(("127.0.0.1", 0))
+    threading.Thread(target=_silent_after_handshake, args=(secure_listener, server_identity), daemon=True).start()
+    started = time.monotonic()
+    processes = {}
+    for name, listener in (("handshake", raw_listener), ("data", secure_listener)):
+        processes[name] = subprocess.Popen(
+            [*PYTHON, *client_args(listener.getsockname()[1], client_identity, server_identity.public_key)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
+        )
+    processes["data"].stdin.write(b"echo me, please")
+    processes["data"].stdin.flush()  # stdin stays open: the client waits for the echo
+    yield started, processes
+    for process in processes.values():
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        for stream in (process.stdin, process.stdout, process.stderr):
+            stream.close()
+    raw_listener.close()
+    secure_listener.close()
+
+
+def test_start_the_slow_cases(silent_clients):
+    """Only starts the module fixture (see test_client_gives_up_on_a_silent_server)."""
+
+
+# --------------------------------------------------------------------------
+
+
+def test_keygen_prints_a_secret_and_its_public_key():
+    result = run("keygen")
+    assert result.returncode == 0, result.stderr
+    match = re.fullmatch(rb"secret ([0-9a-f]{64})\npublic ([0-9a-f]{64})\n", result.stdout)
+    assert match, result.stdout
+    secret, public = (bytes.fromhex(g.decode()) for g in match.groups())
+    assert privline.Identity.from_seed(secret).public_key == public
+    assert run("keygen").stdout != result.stdout
+
+
+def test_echo_four_mib_with_once(servers, client_identity, server_identity):
+    server = servers(server_identity, "--once")
+    data = os.urandom(4 * 1024 * 1024)
+    result = run(*client_args(server.port, client_identity, server_identity.public_key), stdin=data)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == data
+    assert result.stderr == b""
+    assert server.wait() == 0
+    assert server.lines == [f"listening 127.0.0.1:{server.port}", f"accepted {client_identity.public_key.hex()}"]
+
+
+def test_empty_input_and_upper_case_hex(servers, client_identity, server_identity):
+    server = servers(server_identity, "--once")
+    args = [a.upper() if re.fullmatch(r"[0-9a-f]{64}", a) else a for a in client_args(server.port, client_identity, server_identity.public_key)]
+    result = run(*args)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b""
+    assert server.wait() == 0
+
+
+def test_server_serves_many_clients_at_once(servers, client_identity, server_identity):
+    server = servers(server_identity)
+    inputs = [os.urandom(n) for n in (0, 100, 70000, 1024 * 1024)]
+    clients = [
+        subprocess.Popen(
+            [*PYTHON, *client_args(server.port, privline.Identity.generate() if i else client_identity, server_identity.public_key)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
+        )
+        for i in range(len(inputs))
+    ]
+    # all connected and waiting: feed them now
+    outputs = [None] * len(clients)
+
+    def talk(i):
+        outputs[i] = clients[i].communicate(inputs[i], timeout=30)
+
+    threads = [threading.Thread(target=talk, args=(i,)) for i in range(len(clients))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, client in enumerate(clients):
+        assert client.returncode == 0, outputs[i][1]
+        assert outputs[i][0] == inputs[i]
+    assert server.process.poll() is None  # still serving
+    deadline = time.monotonic() + 5
+    while sum(line.startswith("accepted ") for line in server.lines) < len(clients) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert sum(line.startswith("accepted ") for line in server.lines) == len(clients)
+
+
+def _refused(servers, server_identity, server_args, client_cmd):
+    server = servers(server_identity, "--once", "--handshake-timeout", "1", *server_args)
+    started = time.monotonic()
+    result = run(*client_cmd(server.port), stdin=b"hello")
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    assert result.stdout == b""
+    assert len(result.stderr.decode().strip().splitlines()) == 1, result.stderr
+    assert server.wait() == 1
+    # silent until the handshake deadline, then closed
+    assert 0.8 <= elapsed < 8, elapsed
+    assert len(server.lines) == 2 and server.lines[1].startswith(("failed ", "refused ")), server.lines
+    return result, server
+
+
+def test_wrong_server_key_fails(servers, client_identity, server_identity):
+    impostor = privline.Identity.generate()
+    result, server = _refused(
+        servers, server_identity, [], lambda port: client_args(port, client_identity, impostor.public_key)
+    )
+    assert "M3 does not open" in server.lines[1]
+    assert b"after M2" in result.stderr
+
+
+def test_wrong_network_key_fails(servers, client_identity, server_identity):
+    result, server = _refused(
+        servers, server_identity, [],
+        lambda port: client_args(port, client_identity, server_identity.public_key, OTHER_NETWORK_KEY),
+    )
+    assert "M1" in server.lines[1]
+    assert b"without answering" in result.stderr
+
+
+def test_client_outside_allow_fails(servers, client_identity, server_identity):
+    allowed = privline.Identity.generate()
+    _, server = _refused(
+        servers, server_identity, ["--allow", allowed.public_key.hex()],
+        lambda port: client_args(port, client_identity, server_identity.public_key),
+    )
+    assert server.lines[1].startswith(f"refused {client_identity.public_key.hex()} ")
+
+
+def test_client_inside_allow_succeeds(servers, client_identity, server_identity):
+    other = privline.Identity.generate()
+    server = servers(
+        server_identity, "--once", "--allow", other.public_key.hex(), "--allow", client_identity.public_key.hex().upper()
+    )
+    result = run(*client_args(server.port, client_identity, server_identity.public_key), stdin=b"allowed")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"allowed"
+    assert server.wait() == 0
+
+
+def test_server_drops_a_handshake_at_its_deadline(servers):
+    server = servers(privline.Identity.generate(), "--once", "--handshake-timeout", "1")
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        assert sock.recv(100) == b""  # nothing, then the close
+    assert 0.8 <= time.monotonic() - started < 8
+    assert server.wait() == 1
+    assert server.lines[1].startswith("failed ")
+
+
+def test_server_once_fails_on_a_truncated_connection(servers, client_identity, server_identity):
+    server = servers(server_identity, "--once")
+    secure = privline.connect(("127.0.0.1", server.port), NETWORK_KEY, client_identity, server_identity.public_key)
+    secure.sendall(b"ping")
+    assert secure.recv(4) == b"ping"
+    secure.socket.close()  # no close record
+    secure._channel.free()
+    assert server.wait() == 1
+    assert server.lines[1] == f"accepted {client_identity.public_key.hex()}"
+    assert server.lines[2].startswith("failed ")
+
+
+def test_client_fails_when_nobody_listens(client_identity, server_identity):
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    result = run(*client_args(port, client_identity, server_identity.public_key))
+    assert result.returncode == 1
+    assert len(result.stderr.decode().strip().splitlines()) == 1
+
+
+def test_an_invalid_server_key_is_a_bad_argument(client_identity):
+    result = run(*client_args(1, client_identity, bytes(32)))
+    assert result.returncode == 2
+    assert b"not a valid identity public key" in result.stderr and b"usage:" in result.stderr
+
+
+KEY = "ab" * 32
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["bogus"],
+        ["keygen", "extra"],
+        ["server"],
+        ["server", "--network-key", KEY, "--secret", KEY],
+        ["server", "--listen", "127.0.0.1", "--network-key", KEY, "--secret", KEY],
+        ["server", "--listen", "127.0.0.1:99999", "--network-key", KEY, "--secret", KEY],
+        ["server", "--listen", "127.0.0.1:0", "--network-key", "abc", "--secret", KEY],
+        ["server", "--listen", "127.0.0.1:0", "--network-key", KEY, "--secret", "zz" * 32],
+        ["server", "--listen", "127.0.0.1:0", "--network-key", KEY, "--secret", KEY, "--allow", "12"],
+        ["server", "--listen", "127.0.0.1:0", "--network-key", KEY, "--secret", KEY, "--handshake-timeout", "-1"],
+        ["server", "--listen", "127.0.0.1:0", "--network-key", KEY, "--secret", KEY, "--handshake-timeout", "x"],
+        ["server", "--listen", "127.0.0.1:0", "--network-key", KEY, "--secret", KEY, "--bogus"],
+        ["client", "--connect", "127.0.0.1:1", "--network-key", KEY, "--secret", KEY],
+        ["client", "--connect", "127.0.0.1", "--network-key", KEY, "--secret", KEY, "--server-key", KEY],
+        ["client", "--connect", "127.0.0.1:0", "--network-key", KEY, "--secret", KEY, "--server-key", KEY],
+        ["client", "--connect", "127.0.0.1:1", "--network-key", KEY + "00", "--secret", KEY, "--server-key", KEY],
+        ["client", "--connect", "nowhere", "--network-key", KEY, "--secret", KEY, "--server-key", KEY],
+        ["client", "--connect", "127.0.0.1:1", "--network-key", KEY, "--network-key", KEY, "--secret", KEY,
+         "--server-key", KEY],
+    ],
+)
+def test_bad_arguments_exit_2_with_usage(args):
+    result = run(*args, timeout=10)
+    assert result.returncode == 2, (args, result.stderr)
+    assert b"usage:" in result.stderr
+    assert result.stdout == b""
+
+
+def test_client_gives_up_on_a_silent_server(silent_clients):
+    """Runs last: the two clients started with the module must each have
+    given up after 10 s of silence (in the handshake, and waiting for an
+    echo)."""
+    started, processes = silent_clients
+    for name, process in processes.items():
+        if name == "data":
+            process.stdin.close()
+        process.wait(timeout=max(1.0, started + 20 - time.monotonic()))
+    elapsed = time.monotonic() - started
+    assert elapsed >= 9.5
+    for name, process in processes.items():
+        assert process.returncode == 1, name
+        errors = process.stderr.read().decode()
+        assert len(errors.strip().splitlines()) == 1 and "silent" in errors, (name, errors)
