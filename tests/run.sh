@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
 # The whole test suite: the README's test command, and what .ci/run runs.
-#   cargo test   library unit tests, test vectors, property (attacker) tests,
-#                the C ABI called from Rust, the header freshness check,
-#                the doc example
-#   clippy       no warnings
-#   tests/c      the C test against the static and shared libraries, the
-#                header as C99 and C++, and the C test under valgrind
+#   cargo test        library unit tests, test vectors, the attacker harness
+#                     (properties), the C ABI called from Rust, the header
+#                     freshness check, the doc example
+#   cargo clippy      no warnings
+#   tests/c           the C test against the static and shared libraries,
+#                     the header as C99 and C++, the C test under valgrind
+#   C peers           examples-c built with -Werror; a C server and client
+#                     under valgrind and built with ASan + UBSan
+#   tests/python      the Python binding, installed into target/pyenv
+#   tests/interop     every client (C, Python) against every server over
+#                     loopback TCP, including the failures that must be silent
+# Needs cargo, gcc, make and Python 3; installs valgrind (apt-get) and pytest
+# (pip, into target/pyenv) when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
 
 if ! command -v valgrind >/dev/null 2>&1; then
-    step "installing valgrind (needed by the C test)"
+    step "installing valgrind"
     if command -v apt-get >/dev/null 2>&1; then
         (apt-get update -qq && apt-get install -y -qq valgrind) >/dev/null
     else
@@ -29,3 +36,13 @@ cargo clippy --quiet --all-targets -- -D warnings
 
 step "C test (tests/c/run.sh)"
 bash tests/c/run.sh
+
+step "C peers under valgrind and sanitizers (tests/interop/c_peers_checks.sh)"
+bash tests/interop/c_peers_checks.sh
+
+step "Python binding (tests/python/run.sh)"
+bash tests/python/run.sh
+
+step "interoperability matrix over loopback TCP (tests/interop)"
+make -s -C examples-c
+target/pyenv/bin/python -m pytest -q -p no:cacheprovider tests/interop
