@@ -46,6 +46,9 @@ echo "network key:       $(short "$NETWORK_KEY") (32 random bytes; secrets not s
 
 echo
 echo "== privline-server --listen 127.0.0.1:0 --once --allow <client key>"
+# Created before the server starts: its redirection happens in the background
+# job, which may run after the loop below first reads the file.
+: > "$WORK/server.err"
 "$BIN/privline-server" --listen 127.0.0.1:0 --network-key "$NETWORK_KEY" --secret "$SERVER_SECRET" \
     --allow "$CLIENT_PUBLIC" --once 2> "$WORK/server.err" &
 SERVER_PID=$!
