@@ -73,6 +73,9 @@ REPORT='^==[0-9]+==|AddressSanitizer|LeakSanitizer|runtime error:|SUMMARY: '
 start_server() {
     local label="$1"
     shift
+    # Created first: the redirection below happens in the background job,
+    # which may run after the loop first reads the file.
+    : > "$WORK/$label-server.err"
     "$@" 2> "$WORK/$label-server.err" &
     SERVER_PID=$!
     ADDRESS=""
