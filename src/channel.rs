@@ -122,6 +122,13 @@ impl Opened {
     }
 }
 
+/// The secrets of a channel: both directions' keys and the session id.
+struct ChannelKeys {
+    send: Direction,
+    receive: Direction,
+    session_id: SessionId,
+}
+
 /// An established privline/1 channel.
 ///
 /// Seals records for the peer and opens the peer's records, one at a time,
@@ -130,9 +137,11 @@ impl Opened {
 /// drop too.
 pub struct Channel {
     role: Role,
-    send: Direction,
-    receive: Direction,
-    session_id: SessionId,
+    /// The keys and counters, in a heap block of their own: moving the
+    /// `Channel` then moves only this pointer, and the block is wiped in
+    /// place when the channel drops (inline keys would be left behind,
+    /// unwiped, in the memory a move frees).
+    keys: Box<ChannelKeys>,
     peer_key: PublicKey,
     sent_close: bool,
     peer_closed: bool,
@@ -177,9 +186,11 @@ impl Channel {
         };
         Channel {
             role,
-            send: Direction::new(send),
-            receive: Direction::new(receive),
-            session_id: SessionId(session_id),
+            keys: Box::new(ChannelKeys {
+                send: Direction::new(send),
+                receive: Direction::new(receive),
+                session_id: SessionId(session_id),
+            }),
             peer_key,
             sent_close: false,
             peer_closed: false,
@@ -214,8 +225,8 @@ impl Channel {
     /// billions of records.
     #[doc(hidden)]
     pub fn set_counters_for_tests(&mut self, send: u64, receive: u64) {
-        self.send.counter = send;
-        self.receive.counter = receive;
+        self.keys.send.counter = send;
+        self.keys.receive.counter = receive;
     }
 
     fn check_usable(&self) -> Result<(), Error> {
@@ -234,8 +245,8 @@ impl Channel {
     /// Ends the channel with `error`; every later call returns it.
     fn fail(&mut self, error: Error) -> Error {
         self.failed = Some(error);
-        self.send.key.zeroize();
-        self.receive.key.zeroize();
+        self.keys.send.key.zeroize();
+        self.keys.receive.key.zeroize();
         error
     }
 
@@ -254,7 +265,7 @@ impl Channel {
     /// application-level authentication to this channel with it.
     pub fn session_id(&self) -> Result<&SessionId, Error> {
         self.check_usable()?;
-        Ok(&self.session_id)
+        Ok(&self.keys.session_id)
     }
 
     /// Whether the peer's close record has arrived. When the connection ends
@@ -318,7 +329,7 @@ impl Channel {
         // The key update happens before the first record whose counter would
         // reach 2^32; a key-update record itself never triggers one.
         let auto_update = record_type != TYPE_KEY_UPDATE
-            && self.send.counter.saturating_add(records as u64 - 1) >= AUTO_KEY_UPDATE_COUNTER;
+            && self.keys.send.counter.saturating_add(records as u64 - 1) >= AUTO_KEY_UPDATE_COUNTER;
         let mut needed = if auto_update { RECORD_OVERHEAD_LEN } else { 0 };
         for chunk in payload.chunks(RECORD_MAX_PAYLOAD_LEN) {
             needed = needed
@@ -341,15 +352,15 @@ impl Channel {
             chunks.next()
         };
         while let Some(chunk) = next {
-            if record_type != TYPE_KEY_UPDATE && self.send.counter >= AUTO_KEY_UPDATE_COUNTER {
+            if record_type != TYPE_KEY_UPDATE && self.keys.send.counter >= AUTO_KEY_UPDATE_COUNTER {
                 written += self.seal_one(TYPE_KEY_UPDATE, &[], 0, &mut output[written..])?;
-                self.send.update_key();
+                self.keys.send.update_key();
             }
             written += self.seal_one(record_type, chunk, pad_block, &mut output[written..])?;
             next = chunks.next();
         }
         if record_type == TYPE_KEY_UPDATE {
-            self.send.update_key();
+            self.keys.send.update_key();
         }
         Ok(written)
     }
@@ -366,7 +377,7 @@ impl Channel {
         let inner_len = padded_inner_len(payload.len(), pad_block);
         let body_len = inner_len + TAG_LEN;
         let record_len = RECORD_HEADER_LEN + body_len;
-        let counter = self.send.take_counter()?;
+        let counter = self.keys.send.take_counter()?;
         let record = &mut output[..record_len];
         let (header, body) = record.split_at_mut(RECORD_HEADER_LEN);
         // body_len is at most 65535 by construction of padded_inner_len.
@@ -375,7 +386,7 @@ impl Channel {
         inner[..payload.len()].copy_from_slice(payload);
         inner[payload.len()] = record_type;
         inner[payload.len() + 1..].fill(0);
-        let record_tag = seal_in_place(&self.send.key, counter, header, inner);
+        let record_tag = seal_in_place(&self.keys.send.key, counter, header, inner);
         tag.copy_from_slice(&record_tag);
         Ok(record_len)
     }
@@ -412,7 +423,7 @@ impl Channel {
         let Some(body) = input.get(RECORD_HEADER_LEN..record_len) else {
             return Ok(Opened::Incomplete { needed: record_len });
         };
-        if self.receive.exhausted {
+        if self.keys.receive.exhausted {
             return Err(self.fail(Error::CounterExhausted));
         }
         let inner_len = body_len - TAG_LEN;
@@ -423,11 +434,11 @@ impl Channel {
         let mut tag = [0u8; TAG_LEN];
         tag.copy_from_slice(tag_bytes);
         inner.copy_from_slice(ciphertext);
-        let counter = self.receive.counter;
-        if !open_in_place(&self.receive.key, counter, header, inner, &tag) {
+        let counter = self.keys.receive.counter;
+        if !open_in_place(&self.keys.receive.key, counter, header, inner, &tag) {
             return Err(self.fail(Error::RecordDoesNotOpen));
         }
-        match self.receive.take_counter() {
+        match self.keys.receive.take_counter() {
             Ok(_) => {}
             Err(error) => return Err(self.fail(error)),
         }
@@ -455,7 +466,7 @@ impl Channel {
             Ok(opened) => {
                 match opened {
                     Opened::Close { .. } => self.peer_closed = true,
-                    Opened::KeyUpdate { .. } => self.receive.update_key(),
+                    Opened::KeyUpdate { .. } => self.keys.receive.update_key(),
                     _ => {}
                 }
                 Ok(opened)

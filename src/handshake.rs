@@ -60,6 +60,21 @@ enum Stage {
     Done,
 }
 
+/// The secrets of a handshake. Each is wiped when its slot is emptied
+/// (assigning `None` drops it in place) and when the block is dropped.
+struct HandshakeSecrets {
+    network_key: NetworkKey,
+    /// Our first ephemeral secret (`ec` or `es`).
+    first_secret: Option<StaticSecret>,
+    /// Our second ephemeral secret (`fc` or `fs`).
+    second_secret: Option<StaticSecret>,
+    ee: Option<Secret32>,
+    eb: Option<Secret32>,
+    ae: Option<Secret32>,
+    k3: Option<Secret32>,
+    keys: Option<SessionKeys>,
+}
+
 /// A privline/1 handshake in progress, in either role.
 ///
 /// Create one with [`Handshake::client`] or [`Handshake::server`], drive it
@@ -71,31 +86,28 @@ pub struct Handshake {
     role: Role,
     stage: Stage,
     failed: Option<Error>,
-    network_key: NetworkKey,
+    /// Every secret of the handshake, in a heap block of its own: moving
+    /// the `Handshake` (out of a `Box`, into a `Vec`) then moves only this
+    /// pointer, and the block is wiped in place when the handshake drops.
+    /// Inline secrets would be left behind, unwiped, in the memory a move
+    /// frees.
+    secrets: Box<HandshakeSecrets>,
     identity: Identity,
     /// The peer's identity key: the server's from the start for a client,
     /// the client's once M3 has been checked for a server.
     peer: Option<ValidIdentityKey>,
     /// The running transcript hash h0 .. h4.
     transcript: [u8; 32],
-    /// Our first ephemeral secret (`ec` or `es`) and its public half.
-    first_secret: Option<StaticSecret>,
+    /// The public half of our first ephemeral secret (`EC` or `ES`).
     first_public: [u8; X25519_LEN],
-    /// Our second ephemeral secret (`fc` or `fs`).
-    second_secret: Option<StaticSecret>,
     /// The peer's first ephemeral key (`EC` for a server, `ES` for a client).
     peer_first: [u8; X25519_LEN],
     /// The peer's second ephemeral key (`FC`, known to a server after M3).
     peer_second: [u8; X25519_LEN],
-    ee: Option<Secret32>,
-    eb: Option<Secret32>,
-    ae: Option<Secret32>,
-    k3: Option<Secret32>,
     /// `H(G)`, which the server signs and the client checks in M4.
     greeting_hash: [u8; 32],
     /// M4, built when the server application accepts, until it is written.
     pending_m4: [u8; M4_LEN],
-    keys: Option<SessionKeys>,
     /// The partial message received so far.
     inbound: [u8; HANDSHAKE_MAX_MESSAGE_LEN],
     inbound_len: usize,
@@ -205,22 +217,24 @@ impl Handshake {
                 Role::Server => Stage::ServerAwaitM1,
             },
             failed: None,
-            network_key: NetworkKey::new(*network_key.bytes()),
+            secrets: Box::new(HandshakeSecrets {
+                network_key: NetworkKey::new(*network_key.bytes()),
+                first_secret: Some(first),
+                second_secret: Some(second),
+                ee: None,
+                eb: None,
+                ae: None,
+                k3: None,
+                keys: None,
+            }),
             identity: identity.share(),
             peer: None,
             transcript: hash(&[PROTO, network_key.bytes()]),
-            first_secret: Some(first),
             first_public,
-            second_secret: Some(second),
             peer_first: [0; X25519_LEN],
             peer_second: [0; X25519_LEN],
-            ee: None,
-            eb: None,
-            ae: None,
-            k3: None,
             greeting_hash: [0; 32],
             pending_m4: [0; M4_LEN],
-            keys: None,
             inbound: [0; HANDSHAKE_MAX_MESSAGE_LEN],
             inbound_len: 0,
         }
@@ -414,7 +428,7 @@ impl Handshake {
         if self.stage != Stage::Done {
             return Err(Error::WrongState);
         }
-        let keys = self.keys.as_ref().ok_or(Error::Internal)?;
+        let keys = self.secrets.keys.as_ref().ok_or(Error::Internal)?;
         let peer = self
             .peer
             .as_ref()
@@ -432,24 +446,24 @@ impl Handshake {
     /// Ends the handshake with `error` and wipes every secret at once.
     fn fail(&mut self, error: Error) {
         self.failed = Some(error);
-        self.first_secret = None;
-        self.second_secret = None;
-        self.ee = None;
-        self.eb = None;
-        self.ae = None;
-        self.k3 = None;
-        self.keys = None;
+        self.secrets.first_secret = None;
+        self.secrets.second_secret = None;
+        self.secrets.ee = None;
+        self.secrets.eb = None;
+        self.secrets.ae = None;
+        self.secrets.k3 = None;
+        self.secrets.keys = None;
         self.pending_m4 = [0; M4_LEN];
         self.inbound = [0; HANDSHAKE_MAX_MESSAGE_LEN];
         self.inbound_len = 0;
     }
 
     fn first_secret(&self) -> Result<&StaticSecret, Error> {
-        self.first_secret.as_ref().ok_or(Error::Internal)
+        self.secrets.first_secret.as_ref().ok_or(Error::Internal)
     }
 
     fn second_secret(&self) -> Result<&StaticSecret, Error> {
-        self.second_secret.as_ref().ok_or(Error::Internal)
+        self.secrets.second_secret.as_ref().ok_or(Error::Internal)
     }
 
     fn peer_identity(&self) -> Result<&ValidIdentityKey, Error> {
@@ -461,14 +475,14 @@ impl Handshake {
         let ec_public = self.first_public;
         out[..X25519_LEN].copy_from_slice(&ec_public);
         out[X25519_LEN..M1_LEN]
-            .copy_from_slice(&mac(self.network_key.bytes(), &[L_M1, &ec_public]));
+            .copy_from_slice(&mac(self.secrets.network_key.bytes(), &[L_M1, &ec_public]));
         self.transcript = hash(&[&self.transcript, &out[..M1_LEN]]);
     }
 
     /// Server: check M1, compute `ee` and `eb`, write M2, derive `k3`.
     fn read_m1_write_m2(&mut self, m1: &[u8], out: &mut [u8]) -> Result<(), Error> {
         let (ec_public, m1_mac) = m1.split_at(X25519_LEN);
-        let expected = mac(self.network_key.bytes(), &[L_M1, ec_public]);
+        let expected = mac(self.secrets.network_key.bytes(), &[L_M1, ec_public]);
         if !mac_matches(&expected, m1_mac) {
             return Err(Error::M1BadMac);
         }
@@ -481,7 +495,7 @@ impl Handshake {
         let es_public = self.first_public;
         out[..X25519_LEN].copy_from_slice(&es_public);
         out[X25519_LEN..M2_LEN].copy_from_slice(&mac(
-            self.network_key.bytes(),
+            self.secrets.network_key.bytes(),
             &[L_M2, &self.peer_first, &es_public],
         ));
         let h2 = hash(&[&h1, &out[..M2_LEN]]);
@@ -489,9 +503,9 @@ impl Handshake {
         let mut k3 = Zeroizing::new([0u8; 32]);
         hkdf(&h2, &[ee.as_ref(), eb.as_ref()], L_K3, k3.as_mut());
         self.transcript = h2;
-        self.ee = Some(ee);
-        self.eb = Some(eb);
-        self.k3 = Some(k3);
+        self.secrets.ee = Some(ee);
+        self.secrets.eb = Some(eb);
+        self.secrets.k3 = Some(k3);
         Ok(())
     }
 
@@ -500,7 +514,7 @@ impl Handshake {
     fn read_m2_write_m3(&mut self, m2: &[u8], out: &mut [u8]) -> Result<(), Error> {
         let (es_public, m2_mac) = m2.split_at(X25519_LEN);
         let expected = mac(
-            self.network_key.bytes(),
+            self.secrets.network_key.bytes(),
             &[L_M2, &self.first_public, es_public],
         );
         if !mac_matches(&expected, m2_mac) {
@@ -514,7 +528,7 @@ impl Handshake {
         let eb = x25519(self.first_secret()?, &server.mont())?;
         let ae = x25519(self.identity.x25519_secret(), &self.peer_first)?;
         // `ec` has done all its work.
-        self.first_secret = None;
+        self.secrets.first_secret = None;
 
         let mut k3 = Zeroizing::new([0u8; 32]);
         hkdf(&h2, &[ee.as_ref(), eb.as_ref()], L_K3, k3.as_mut());
@@ -532,9 +546,9 @@ impl Handshake {
         tag.copy_from_slice(&m3_tag);
 
         self.transcript = hash(&[&h2, &out[..M3_LEN]]);
-        self.ee = Some(ee);
-        self.eb = Some(eb);
-        self.ae = Some(ae);
+        self.secrets.ee = Some(ee);
+        self.secrets.eb = Some(eb);
+        self.secrets.ae = Some(ae);
         Ok(())
     }
 
@@ -547,8 +561,8 @@ impl Handshake {
         greeting.copy_from_slice(&m3[..GREETING_LEN]);
         let mut tag = [0u8; TAG_LEN];
         tag.copy_from_slice(&m3[GREETING_LEN..M3_LEN]);
-        let opened = open_in_place(secret(&self.k3)?, 0, &h2, &mut greeting, &tag);
-        self.k3 = None;
+        let opened = open_in_place(secret(&self.secrets.k3)?, 0, &h2, &mut greeting, &tag);
+        self.secrets.k3 = None;
         if !opened {
             // The work of success: one identity key check, one verification.
             core::hint::black_box(dummy_identity_key_check());
@@ -592,8 +606,8 @@ impl Handshake {
         let h3 = self.transcript;
         let client = *self.peer_identity()?;
         let ae = x25519(self.first_secret()?, &client.mont())?;
-        self.first_secret = None;
-        let (ee, eb) = (secret(&self.ee)?, secret(&self.eb)?);
+        self.secrets.first_secret = None;
+        let (ee, eb) = (secret(&self.secrets.ee)?, secret(&self.secrets.eb)?);
 
         let mut k4 = Zeroizing::new([0u8; 32]);
         hkdf(
@@ -604,7 +618,7 @@ impl Handshake {
         );
         let ff = x25519(self.second_secret()?, &self.peer_second)?;
         let fs_public = x25519_public(self.second_secret()?);
-        self.second_secret = None;
+        self.secrets.second_secret = None;
 
         let sig_s = self
             .identity
@@ -618,9 +632,9 @@ impl Handshake {
 
         let h4 = hash(&[&h3, &m4]);
         let keys = derive_session_keys(&h4, &ff, ee, eb, &ae);
-        self.keys = Some(keys);
-        self.ee = None;
-        self.eb = None;
+        self.secrets.keys = Some(keys);
+        self.secrets.ee = None;
+        self.secrets.eb = None;
         self.pending_m4 = m4;
         self.transcript = h4;
         Ok(())
@@ -630,7 +644,11 @@ impl Handshake {
     /// the session keys.
     fn read_m4(&mut self, m4: &[u8]) -> Result<(), Error> {
         let h3 = self.transcript;
-        let (ee, eb, ae) = (secret(&self.ee)?, secret(&self.eb)?, secret(&self.ae)?);
+        let (ee, eb, ae) = (
+            secret(&self.secrets.ee)?,
+            secret(&self.secrets.eb)?,
+            secret(&self.secrets.ae)?,
+        );
         let mut k4 = Zeroizing::new([0u8; 32]);
         hkdf(
             &h3,
@@ -656,14 +674,14 @@ impl Handshake {
             return Err(Error::M4BadServerSignature);
         }
         let ff = x25519(self.second_secret()?, &fs_public)?;
-        self.second_secret = None;
+        self.secrets.second_secret = None;
 
         let h4 = hash(&[&h3, m4]);
         let keys = derive_session_keys(&h4, &ff, ee, eb, ae);
-        self.keys = Some(keys);
-        self.ee = None;
-        self.eb = None;
-        self.ae = None;
+        self.secrets.keys = Some(keys);
+        self.secrets.ee = None;
+        self.secrets.eb = None;
+        self.secrets.ae = None;
         self.transcript = h4;
         Ok(())
     }
