@@ -11,6 +11,9 @@
 #   tests/python      the Python binding, installed into target/pyenv
 #   tests/interop     every client (C, Python) against every server over
 #                     loopback TCP, including the failures that must be silent
+#   tests/load        the C server under 1,000 concurrent clients and 10,000
+#                     handshakes with every echoed byte checked, then cuts at
+#                     every handshake offset, stalls, garbage, a slow reader
 # Needs cargo, gcc, make and Python 3; installs valgrind (apt-get) and pytest
 # (pip, into target/pyenv) when missing.
 set -euo pipefail
@@ -46,3 +49,6 @@ bash tests/python/run.sh
 step "interoperability matrix over loopback TCP (tests/interop)"
 make -s -C examples-c
 target/pyenv/bin/python -m pytest -q -p no:cacheprovider tests/interop
+
+step "load and fault injection (tests/load/run.sh)"
+bash tests/load/run.sh
