@@ -4,6 +4,8 @@
 #                     (properties), the C ABI called from Rust, the header
 #                     freshness check, the doc example
 #   cargo clippy      no warnings
+#   fuzz/run.sh 5     every cargo-fuzz target for 5 s (stable toolchain,
+#                     --sanitizer none; see fuzz/README.md)
 #   tests/c           the C test against the static and shared libraries,
 #                     the header as C99 and C++, the C test under valgrind
 #   C peers           examples-c built with -Werror; a C server and client
@@ -14,8 +16,8 @@
 #   tests/load        the C server under 1,000 concurrent clients and 10,000
 #                     handshakes with every echoed byte checked, then cuts at
 #                     every handshake offset, stalls, garbage, a slow reader
-# Needs cargo, gcc, make and Python 3; installs valgrind (apt-get) and pytest
-# (pip, into target/pyenv) when missing.
+# Needs cargo, gcc, g++, make and Python 3; installs valgrind (apt-get),
+# cargo-fuzz (cargo install) and pytest (pip, into target/pyenv) when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +38,9 @@ cargo test --quiet
 
 step "cargo clippy"
 cargo clippy --quiet --all-targets -- -D warnings
+
+step "fuzz targets, 5 s each (fuzz/run.sh 5)"
+bash fuzz/run.sh 5
 
 step "C test (tests/c/run.sh)"
 bash tests/c/run.sh
