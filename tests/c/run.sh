@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Tests the C ABI from C and C++: builds the library, runs tests/c/test_capi.c
-# against the static and the shared library, compiles include/privline.h as
-# C99 and as C++11, and runs the static test under valgrind when it is
-# installed. Works from any directory. Build products go to target/c-tests/.
+# against the static and the shared library and built with ASan + UBSan,
+# compiles include/privline.h as C99 and as C++11, and runs the static test
+# under valgrind when it is installed (tests/run.sh installs it). Works from any directory. Build products go to target/c-tests/.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -31,6 +31,13 @@ if ! ldd "$OUT/test_capi_shared" | grep -q "libprivline\.so"; then
     exit 1
 fi
 "$OUT/test_capi_shared"
+
+echo "== test_capi built with AddressSanitizer and UndefinedBehaviorSanitizer"
+"$CC" "${CFLAGS[@]}" -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+    -fno-sanitize-recover=all -o "$OUT/test_capi_sanitize" tests/c/test_capi.c \
+    "$LIBDIR/libprivline.a" -lpthread -ldl -lm
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    "$OUT/test_capi_sanitize"
 
 echo "== include/privline.h as C99 and as C++11"
 cat > "$OUT/header_check.c" <<'EOF'
