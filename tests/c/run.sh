@@ -2,7 +2,8 @@
 # Tests the C ABI from C and C++: builds the library, runs tests/c/test_capi.c
 # against the static and the shared library and built with ASan + UBSan,
 # compiles include/privline.h as C99 and as C++11, and runs the static test
-# under valgrind when it is installed (tests/run.sh installs it). Works from any directory. Build products go to target/c-tests/.
+# under valgrind when it is installed (tests/run.sh installs it). Works from
+# any directory. Build products go to target/c-tests/.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
