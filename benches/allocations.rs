@@ -1,0 +1,242 @@
+//! Item 7 of the benchmark plan: heap use, the report of
+//! tests/allocations.rs printed by `cargo bench` (and compared with snow and
+//! the C ABI). Sealing and opening must allocate nothing; a handshake's
+//! allocations and the state sizes are reported.
+//!
+//! `cargo bench --bench allocations`. No timing: counts only, so the
+//! numbers are exact and the same on every machine.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::ptr;
+
+use privline::{Channel, Handshake, Identity, Opened};
+
+use common::{print_table, verdict, Peers, SnowKeys, NOISE_XK, NOISE_XX};
+
+/// Counts the allocations (and reallocations) made by each thread.
+struct CountingAllocator;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    static BYTES: Cell<usize> = const { Cell::new(0) };
+}
+
+fn record(bytes: usize) {
+    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+    let _ = BYTES.try_with(|c| c.set(c.get() + bytes));
+}
+
+// SAFETY: defers to the system allocator, only counting.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        record(layout.size());
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        record(new_size);
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+/// (result, allocations, bytes) of `work` on this thread.
+fn count<T>(work: impl FnOnce() -> T) -> (T, usize, usize) {
+    let (calls, bytes) = (ALLOCATIONS.with(Cell::get), BYTES.with(Cell::get));
+    let result = work();
+    (
+        result,
+        ALLOCATIONS.with(Cell::get) - calls,
+        BYTES.with(Cell::get) - bytes,
+    )
+}
+
+/// Seals and opens every size with and without padding, then a key update
+/// and a close; returns (allocations, bytes, records).
+fn channel_traffic(client: &mut Channel, server: &mut Channel) -> (usize, usize, usize) {
+    let payload = vec![0x5au8; 200_000];
+    let mut wire = vec![0u8; privline::sealed_len(payload.len()).unwrap() + 4 * 256];
+    let mut plain = vec![0u8; privline::RECORD_MAX_INNER_LEN];
+    let (records, calls, bytes) = count(|| {
+        let mut records = 0;
+        for size in [0usize, 1, 64, 1024, 16 * 1024, 65518, 65519, 200_000] {
+            for pad_block in [0usize, 256] {
+                let sealed = client.seal(&payload[..size], pad_block, &mut wire).unwrap();
+                let mut at = 0;
+                while at < sealed {
+                    match server.open(&wire[at..sealed], &mut plain).unwrap() {
+                        Opened::Data { consumed, .. } => at += consumed,
+                        other => panic!("{other:?}"),
+                    }
+                    records += 1;
+                }
+            }
+        }
+        let n = client.update_key(0, &mut wire).unwrap();
+        assert!(matches!(
+            server.open(&wire[..n], &mut plain).unwrap(),
+            Opened::KeyUpdate { .. }
+        ));
+        let n = client.close(0, &mut wire).unwrap();
+        assert!(matches!(
+            server.open(&wire[..n], &mut plain).unwrap(),
+            Opened::Close { .. }
+        ));
+        records + 2
+    });
+    (calls, bytes, records)
+}
+
+fn main() {
+    let test_mode = common::mode() == common::Mode::Test;
+    let peers = Peers::new();
+    // Warm up what is initialised once per process (the dummy key, OsRng).
+    drop(peers.handshake());
+    let snow_keys = SnowKeys::new();
+    drop(snow_keys.handshake(NOISE_XX));
+
+    let ((mut client, mut server), hs_calls, hs_bytes) = count(|| peers.handshake());
+    let (traffic_calls, traffic_bytes, records) = channel_traffic(&mut client, &mut server);
+    let ((), seed_hs_calls, seed_hs_bytes) = count(|| drop(peers.handshake_from_seeds()));
+    let (_identity, id_calls, id_bytes) = count(|| Identity::from_seed(&[3; 32]));
+    let server_public = *peers.bob_public.as_bytes();
+    let ((), ffi_calls, ffi_bytes) = count(|| {
+        let mut client: *mut privline::ffi::privline_handshake = ptr::null_mut();
+        let mut server: *mut privline::ffi::privline_handshake = ptr::null_mut();
+        // SAFETY: valid pointers of the documented lengths; handles freed once.
+        unsafe {
+            privline::ffi::privline_handshake_new_client(
+                common::NETWORK_KEY.as_ptr(),
+                common::CLIENT_SEED.as_ptr(),
+                server_public.as_ptr(),
+                &mut client,
+            );
+            privline::ffi::privline_handshake_new_server(
+                common::NETWORK_KEY.as_ptr(),
+                common::SERVER_SEED.as_ptr(),
+                &mut server,
+            );
+            privline::ffi::privline_handshake_free(client);
+            privline::ffi::privline_handshake_free(server);
+        }
+    });
+    let (_, xx_calls, xx_bytes) = count(|| snow_keys.handshake(NOISE_XX));
+    let (_, xk_calls, xk_bytes) = count(|| snow_keys.handshake(NOISE_XK));
+    let (mut initiator, mut responder) = snow_keys.handshake(NOISE_XX);
+    let ((), snow_traffic_calls, _) = count(|| {
+        let payload = vec![0u8; 65519];
+        let mut wire = vec![0u8; 65535];
+        let mut plain = vec![0u8; 65535];
+        for size in [0usize, 64, 1024, 65519] {
+            let n = initiator
+                .write_message(&payload[..size], &mut wire)
+                .unwrap();
+            responder.read_message(&wire[..n], &mut plain).unwrap();
+        }
+    });
+    // The three Vec buffers above are the only allocations of that block.
+    let snow_transport_calls = snow_traffic_calls.saturating_sub(3);
+
+    let rows = vec![
+        vec![
+            format!("privline: seal + open of {records} records (0 B .. 200 KB, padded and not), update_key, close"),
+            traffic_calls.to_string(),
+            traffic_bytes.to_string(),
+        ],
+        vec![
+            "privline: one handshake, both roles, into both channels (identities reused)".into(),
+            hs_calls.to_string(),
+            hs_bytes.to_string(),
+        ],
+        vec![
+            "privline: the same with both identities derived from seeds".into(),
+            seed_hs_calls.to_string(),
+            seed_hs_bytes.to_string(),
+        ],
+        vec![
+            "privline: Identity::from_seed".into(),
+            id_calls.to_string(),
+            id_bytes.to_string(),
+        ],
+        vec![
+            "C ABI: privline_handshake_new_client + new_server (+ free)".into(),
+            ffi_calls.to_string(),
+            ffi_bytes.to_string(),
+        ],
+        vec![
+            "snow: one Noise_XX handshake, both roles, into transport mode".into(),
+            xx_calls.to_string(),
+            xx_bytes.to_string(),
+        ],
+        vec![
+            "snow: one Noise_XK handshake, both roles, into transport mode".into(),
+            xk_calls.to_string(),
+            xk_bytes.to_string(),
+        ],
+        vec![
+            "snow: transport write + read of 4 messages (0 B .. 65519 B)".into(),
+            snow_transport_calls.to_string(),
+            "-".into(),
+        ],
+    ];
+    if !test_mode {
+        print_table(
+            "Item 7. Heap allocations (counted per thread; exact)",
+            &["operation", "allocations", "bytes"],
+            &rows,
+        );
+        print_table(
+            "State sizes",
+            &["type", "bytes"],
+            &[
+                vec![
+                    "size_of::<Handshake>()".into(),
+                    std::mem::size_of::<Handshake>().to_string(),
+                ],
+                vec![
+                    "size_of::<Channel>()".into(),
+                    std::mem::size_of::<Channel>().to_string(),
+                ],
+                vec![
+                    "size_of::<Identity>()".into(),
+                    std::mem::size_of::<Identity>().to_string(),
+                ],
+                vec![
+                    "size_of::<snow::HandshakeState>()".into(),
+                    std::mem::size_of::<snow::HandshakeState>().to_string(),
+                ],
+                vec![
+                    "size_of::<snow::TransportState>()".into(),
+                    std::mem::size_of::<snow::TransportState>().to_string(),
+                ],
+            ],
+        );
+        println!();
+        println!(
+            "target: zero allocations per seal/open: {} allocations over {records} records -> {}",
+            traffic_calls,
+            verdict(traffic_calls == 0)
+        );
+    }
+    assert_eq!(
+        (traffic_calls, traffic_bytes),
+        (0, 0),
+        "seal/open/update_key/close allocated"
+    );
+    assert_eq!(
+        hs_calls, 4,
+        "a handshake pair: one secrets block per handshake and channel"
+    );
+}

@@ -1,0 +1,222 @@
+/*
+ * privline-bench-c: the in-memory handshake and channel benchmarks through
+ * the C ABI, from C (item 4 of BENCHMARKS.md). Link it against the static
+ * library:
+ *
+ *   cc -std=c99 -O2 -Iinclude benches/c/bench.c target/release/libprivline.a \
+ *      -lpthread -ldl -lm -o privline-bench-c
+ *
+ * `cargo bench --bench ffi` builds and runs it next to the same benchmarks
+ * through the Rust API; benches/run-c-python.sh runs it too.
+ *
+ * Output: one `RESULT key nanoseconds` line per measurement:
+ *   c_handshake_ns                 a full handshake, both roles (new_client,
+ *                                  new_server, 5 steps, authorize, two
+ *                                  into_channel, two channel_free)
+ *   c_seal_open_ns_<size>          privline_channel_seal + privline_channel_open
+ *                                  of one record of <size> payload bytes
+ *   c_call_ns_sealed_len           privline_sealed_len (no handle: the bare
+ *                                  cost of a call and its panic guard)
+ *   c_call_ns_peer_closed          privline_channel_peer_closed (a handle)
+ *
+ * Timing: each measurement is calibrated to batches of ~4 ms and repeated
+ * in rounds; the fastest batch mean is reported (on a shared machine noise
+ * only adds time). `--quick` shortens the runs.
+ */
+
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "privline.h"
+
+static int batches = 15;
+static const int rounds = 5;
+static const double batch_ns = 4e6;
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static void check(privline_result r, const char *what)
+{
+    if (r != PRIVLINE_RESULT_OK) {
+        fprintf(stderr, "privline-bench-c: %s: %s\n", what, privline_result_str((uint32_t)r));
+        exit(1);
+    }
+}
+
+typedef void (*bench_fn)(void *ctx);
+
+/* ns per call of fn(ctx): calibrated batches, fastest batch mean. */
+static double measure(bench_fn fn, void *ctx)
+{
+    uint64_t n = 1;
+    for (;;) {
+        double t0 = now_ns();
+        for (uint64_t i = 0; i < n; i++)
+            fn(ctx);
+        double took = now_ns() - t0;
+        if (took >= batch_ns / 4 || n >= ((uint64_t)1 << 40)) {
+            double per = took / (double)n;
+            n = (uint64_t)(batch_ns / (per > 1e-3 ? per : 1e-3));
+            if (n == 0)
+                n = 1;
+            break;
+        }
+        n *= 4;
+    }
+    double best = 1e300;
+    for (int r = 0; r < rounds; r++) {
+        for (int b = 0; b < batches; b++) {
+            double t0 = now_ns();
+            for (uint64_t i = 0; i < n; i++)
+                fn(ctx);
+            double per = (now_ns() - t0) / (double)n;
+            if (per < best)
+                best = per;
+        }
+    }
+    return best;
+}
+
+static uint8_t network_key[PRIVLINE_NETWORK_KEY_LEN];
+static uint8_t client_seed[PRIVLINE_SEED_LEN];
+static uint8_t server_seed[PRIVLINE_SEED_LEN];
+static uint8_t server_public[PRIVLINE_PUBLIC_KEY_LEN];
+
+/* One handshake, both roles, in memory; returns the two channels. */
+static void handshake(privline_channel **client_out, privline_channel **server_out)
+{
+    privline_handshake *client = NULL, *server = NULL;
+    uint8_t a[PRIVLINE_HANDSHAKE_MAX_MESSAGE_LEN], b[PRIVLINE_HANDSHAKE_MAX_MESSAGE_LEN];
+    size_t a_len, b_len, used;
+    privline_handshake_status st;
+
+    check(privline_handshake_new_client(network_key, client_seed, server_public, &client), "new_client");
+    check(privline_handshake_new_server(network_key, server_seed, &server), "new_server");
+    a_len = sizeof a; /* M1 */
+    check(privline_handshake_step(client, NULL, 0, &used, a, &a_len, &st), "step M1");
+    b_len = sizeof b; /* M2 */
+    check(privline_handshake_step(server, a, a_len, &used, b, &b_len, &st), "step M2");
+    a_len = sizeof a; /* M3 */
+    check(privline_handshake_step(client, b, b_len, &used, a, &a_len, &st), "step M3");
+    b_len = sizeof b;
+    check(privline_handshake_step(server, a, a_len, &used, b, &b_len, &st), "step read M3");
+    if (st != PRIVLINE_HANDSHAKE_AUTHORIZE_PEER) {
+        fprintf(stderr, "privline-bench-c: expected AUTHORIZE_PEER\n");
+        exit(1);
+    }
+    check(privline_handshake_authorize(server, true), "authorize");
+    b_len = sizeof b; /* M4 */
+    check(privline_handshake_step(server, NULL, 0, &used, b, &b_len, &st), "step M4");
+    a_len = sizeof a;
+    check(privline_handshake_step(client, b, b_len, &used, a, &a_len, &st), "step read M4");
+    if (st != PRIVLINE_HANDSHAKE_DONE) {
+        fprintf(stderr, "privline-bench-c: expected DONE\n");
+        exit(1);
+    }
+    check(privline_handshake_into_channel(&client, client_out), "into_channel client");
+    check(privline_handshake_into_channel(&server, server_out), "into_channel server");
+}
+
+static void bench_handshake(void *ctx)
+{
+    (void)ctx;
+    privline_channel *c = NULL, *s = NULL;
+    handshake(&c, &s);
+    privline_channel_free(c);
+    privline_channel_free(s);
+}
+
+typedef struct {
+    privline_channel *client, *server;
+    uint8_t *payload, *wire, *plain;
+    size_t size, wire_cap;
+} channel_ctx;
+
+static void bench_seal_open(void *p)
+{
+    channel_ctx *c = p;
+    size_t wire_len = c->wire_cap, used, plain_len = PRIVLINE_OPEN_MAX_OUTPUT_LEN;
+    privline_record_type type;
+    check(privline_channel_seal(c->client, c->payload, c->size, 0, c->wire, &wire_len), "seal");
+    check(privline_channel_open(c->server, c->wire, wire_len, &used, c->plain, &plain_len, &type), "open");
+    if (type != PRIVLINE_RECORD_DATA || plain_len != c->size || used != wire_len) {
+        fprintf(stderr, "privline-bench-c: bad open\n");
+        exit(1);
+    }
+}
+
+static volatile size_t sink;
+
+static void bench_sealed_len(void *ctx)
+{
+    (void)ctx;
+    sink = privline_sealed_len(sink & 1023);
+}
+
+static void bench_peer_closed(void *p)
+{
+    channel_ctx *c = p;
+    bool closed;
+    check(privline_channel_peer_closed(c->client, &closed), "peer_closed");
+    sink += closed;
+}
+
+int main(int argc, char **argv)
+{
+    static const size_t sizes[] = {0, 64, 1024, 16384, 65518};
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0)
+            batches = 5;
+        else {
+            fprintf(stderr, "usage: privline-bench-c [--quick]\n");
+            return 2;
+        }
+    }
+    /* The same fixed keys as the Rust benches (benches/common/mod.rs). */
+    memset(network_key, 0x4e, sizeof network_key);
+    memset(client_seed, 0xa1, sizeof client_seed);
+    memset(server_seed, 0xb2, sizeof server_seed);
+    check(privline_identity_public_from_seed(server_seed, server_public), "public_from_seed");
+
+    printf("privline-bench-c (library %s)\n", privline_version());
+    printf("RESULT c_handshake_ns %.1f\n", measure(bench_handshake, NULL));
+    fflush(stdout);
+
+    channel_ctx ctx;
+    ctx.wire_cap = privline_sealed_len(65518);
+    ctx.payload = malloc(65518);
+    ctx.wire = malloc(ctx.wire_cap);
+    ctx.plain = malloc(PRIVLINE_OPEN_MAX_OUTPUT_LEN);
+    if (!ctx.payload || !ctx.wire || !ctx.plain)
+        return 1;
+    memset(ctx.payload, 0x5a, 65518);
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        handshake(&ctx.client, &ctx.server);
+        ctx.size = sizes[i];
+        printf("RESULT c_seal_open_ns_%zu %.1f\n", sizes[i], measure(bench_seal_open, &ctx));
+        fflush(stdout);
+        if (i + 1 < sizeof sizes / sizeof sizes[0]) {
+            privline_channel_free(ctx.client);
+            privline_channel_free(ctx.server);
+        }
+    }
+    printf("RESULT c_call_ns_sealed_len %.1f\n", measure(bench_sealed_len, NULL));
+    printf("RESULT c_call_ns_peer_closed %.1f\n", measure(bench_peer_closed, &ctx));
+    privline_channel_free(ctx.client);
+    privline_channel_free(ctx.server);
+    free(ctx.payload);
+    free(ctx.wire);
+    free(ctx.plain);
+    return 0;
+}

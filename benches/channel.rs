@@ -1,0 +1,301 @@
+//! Item 3 of the benchmark plan: one record sealed and opened on a privline
+//! channel, against a bare ChaCha20-Poly1305 encrypt + decrypt of the same
+//! payload size and against snow's transport mode, for payloads of 0, 64,
+//! 1024, 16384 and 65518 bytes (65518 is privline's largest record).
+//!
+//! `cargo bench --bench channel`. The table at the end is from interleaved
+//! timing loops in this same run (see benches/common).
+
+mod common;
+
+use std::hint::black_box;
+
+use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce};
+use criterion::Throughput;
+use privline::{Channel, Opened};
+
+use common::{
+    fmt_ns, fmt_rate, keep, mode, print_table, result_line, verdict, Mode, Peers, SnowKeys, Timer,
+    NOISE_XX,
+};
+
+const SIZES: [usize; 5] = [0, 64, 1024, 16 * 1024, 65518];
+
+/// A privline channel pair with its buffers: seal on the client, open on
+/// the server.
+struct PrivlinePair {
+    client: Channel,
+    server: Channel,
+    payload: Vec<u8>,
+    wire: Vec<u8>,
+    plain: Vec<u8>,
+}
+
+impl PrivlinePair {
+    fn new(peers: &Peers, size: usize) -> PrivlinePair {
+        let (client, server) = peers.handshake();
+        PrivlinePair {
+            client,
+            server,
+            payload: vec![0x5a; size],
+            wire: vec![0; privline::sealed_len(size).unwrap()],
+            plain: vec![0; privline::RECORD_MAX_INNER_LEN],
+        }
+    }
+
+    fn seal(&mut self) -> usize {
+        self.client
+            .seal(black_box(&self.payload), 0, &mut self.wire)
+            .unwrap()
+    }
+
+    fn seal_open(&mut self) {
+        let n = self.seal();
+        match self.server.open(&self.wire[..n], &mut self.plain).unwrap() {
+            Opened::Data { len, .. } => assert_eq!(len, self.payload.len()),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// Bare ChaCha20-Poly1305: encrypt the payload in place, then decrypt it in
+/// place, no AD, no framing, no copies; a fresh nonce each time.
+struct BareAead {
+    key: [u8; 32],
+    counter: u64,
+    buf: Vec<u8>,
+    /// Where the encrypted bytes start in `buf`.
+    offset: usize,
+    ad: &'static [u8],
+}
+
+impl BareAead {
+    fn new(size: usize) -> BareAead {
+        BareAead {
+            key: [0x42; 32],
+            counter: 0,
+            buf: vec![0x5a; size],
+            offset: 0,
+            ad: b"",
+        }
+    }
+
+    /// The AEAD work of a privline record, without the library around it:
+    /// the payload plus the type byte, at offset 2 of the buffer (after the
+    /// length header), with the 2-byte header as AD.
+    fn record_shaped(size: usize) -> BareAead {
+        BareAead {
+            key: [0x42; 32],
+            counter: 0,
+            buf: vec![0x5a; 2 + size + 1],
+            offset: 2,
+            ad: b"\x00\x11",
+        }
+    }
+
+    fn nonce(&self) -> Nonce {
+        let mut bytes = [0u8; 12];
+        bytes[4..].copy_from_slice(&self.counter.to_le_bytes());
+        Nonce::from(bytes)
+    }
+
+    fn seal(&mut self) -> chacha20poly1305::Tag {
+        self.counter += 1;
+        let nonce = self.nonce();
+        ChaCha20Poly1305::new((&self.key).into())
+            .encrypt_in_place_detached(&nonce, self.ad, black_box(&mut self.buf[self.offset..]))
+            .unwrap()
+    }
+
+    fn seal_open(&mut self) {
+        let tag = self.seal();
+        let nonce = self.nonce();
+        ChaCha20Poly1305::new((&self.key).into())
+            .decrypt_in_place_detached(&nonce, self.ad, &mut self.buf[self.offset..], &tag)
+            .unwrap();
+    }
+}
+
+/// snow's transport mode (Noise_XX keys): write_message + read_message.
+struct SnowPair {
+    initiator: snow::TransportState,
+    responder: snow::TransportState,
+    payload: Vec<u8>,
+    wire: Vec<u8>,
+    plain: Vec<u8>,
+}
+
+impl SnowPair {
+    fn new(keys: &SnowKeys, size: usize) -> SnowPair {
+        let (initiator, responder) = keys.handshake(NOISE_XX);
+        SnowPair {
+            initiator,
+            responder,
+            payload: vec![0x5a; size],
+            wire: vec![0; size + 16],
+            plain: vec![0; 65535],
+        }
+    }
+
+    fn seal_open(&mut self) {
+        let n = self
+            .initiator
+            .write_message(black_box(&self.payload), &mut self.wire)
+            .unwrap();
+        let len = self
+            .responder
+            .read_message(&self.wire[..n], &mut self.plain)
+            .unwrap();
+        assert_eq!(len, self.payload.len());
+    }
+}
+
+fn criterion_benches(peers: &Peers, keys: &SnowKeys) {
+    let mut c = common::criterion();
+    let mut group = c.benchmark_group("seal+open");
+    for size in SIZES {
+        group.throughput(Throughput::Bytes(size.max(1) as u64));
+        let mut ours = PrivlinePair::new(peers, size);
+        group.bench_function(format!("privline/{size}"), |b| b.iter(|| ours.seal_open()));
+        let mut bare = BareAead::new(size);
+        group.bench_function(format!("chacha20poly1305/{size}"), |b| {
+            b.iter(|| bare.seal_open())
+        });
+        let mut snow = SnowPair::new(keys, size);
+        group.bench_function(format!("snow/{size}"), |b| b.iter(|| snow.seal_open()));
+    }
+    group.finish();
+    c.final_summary();
+}
+
+fn tables(peers: &Peers, keys: &SnowKeys) {
+    let timer = Timer::new();
+    let mut rows = Vec::new();
+    let mut detail = Vec::new();
+    let mut verdicts = Vec::new();
+    for size in SIZES {
+        let mut ours = PrivlinePair::new(peers, size);
+        let mut ours_seal_only = PrivlinePair::new(peers, size);
+        let mut bare = BareAead::new(size);
+        let mut bare_seal_only = BareAead::new(size);
+        let mut snow = SnowPair::new(keys, size);
+        let mut shaped = BareAead::record_shaped(size);
+        let source = vec![0x5au8; size];
+        let mut target = vec![0u8; size];
+        let times = timer.compare(&mut [
+            ("privline", &mut || ours.seal_open()),
+            ("bare", &mut || bare.seal_open()),
+            ("snow", &mut || snow.seal_open()),
+            ("privline seal", &mut || keep(ours_seal_only.seal())),
+            ("bare seal", &mut || keep(bare_seal_only.seal())),
+            ("memcpy", &mut || {
+                target.copy_from_slice(black_box(&source));
+                keep(&target);
+            }),
+            ("record-shaped AEAD", &mut || shaped.seal_open()),
+        ]);
+        let [privline, bare_ns, snow_ns, privline_seal, bare_seal, memcpy, shaped_ns] = times[..]
+        else {
+            unreachable!()
+        };
+        // Throughput ratio privline / other = other time / privline time.
+        let vs_bare = bare_ns / privline;
+        let vs_snow = snow_ns / privline;
+        rows.push(vec![
+            size.to_string(),
+            fmt_ns(privline),
+            fmt_ns(bare_ns),
+            fmt_ns(snow_ns),
+            fmt_rate(size, privline),
+            fmt_rate(size, bare_ns),
+            fmt_rate(size, snow_ns),
+            format!("{vs_bare:.3}"),
+            format!("{:.2}x", privline / bare_ns),
+            format!("{vs_snow:.3}"),
+        ]);
+        detail.push(vec![
+            size.to_string(),
+            fmt_ns(privline_seal),
+            fmt_ns(bare_seal),
+            fmt_ns(privline - privline_seal),
+            fmt_ns(bare_ns - bare_seal),
+            fmt_ns(memcpy),
+            fmt_ns(privline - bare_ns),
+            fmt_ns(shaped_ns - bare_ns),
+            fmt_ns(privline - shaped_ns),
+        ]);
+        result_line(&format!("rust_seal_open_ns_{size}"), privline);
+        result_line(&format!("rust_bare_aead_ns_{size}"), bare_ns);
+        if size >= 16 * 1024 {
+            verdicts.push(format!(
+                "{size} B: privline/bare throughput {vs_bare:.3} (target >= 0.95) -> {}; \
+                 privline/snow {vs_snow:.3} (target >= 1.00) -> {}",
+                verdict(vs_bare >= 0.95),
+                verdict(vs_snow >= 1.0)
+            ));
+        }
+        if size == 64 {
+            verdicts.push(format!(
+                "64 B: privline seal+open = {:.2}x bare AEAD (target <= 1.3x) -> {}",
+                privline / bare_ns,
+                verdict(privline / bare_ns <= 1.3)
+            ));
+        }
+    }
+    print_table(
+        "Item 3. One record sealed + opened (privline channel vs bare ChaCha20-Poly1305 vs snow transport)",
+        &[
+            "payload B",
+            "privline",
+            "bare AEAD",
+            "snow",
+            "privline rate",
+            "bare rate",
+            "snow rate",
+            "privline/bare (throughput)",
+            "privline time / bare time",
+            "privline/snow (throughput)",
+        ],
+        &rows,
+    );
+    print_table(
+        "Where the time goes (seal and open separated; open = seal+open - seal)",
+        &[
+            "payload B",
+            "privline seal",
+            "bare encrypt",
+            "privline open",
+            "bare decrypt",
+            "memcpy of the payload",
+            "privline - bare (seal+open)",
+            "of which the record format (type byte, 2-byte AD, offset 2)",
+            "of which the library (copies, checks, framing)",
+        ],
+        &detail,
+    );
+    println!();
+    for line in verdicts {
+        println!("target: {line}");
+    }
+    println!(
+        "poly1305 backend: {}",
+        if cfg!(target_feature = "avx2") {
+            "AVX2 enabled at compile time (e.g. -C target-cpu=native)"
+        } else {
+            "chosen at run time (AVX2 when the CPU has it) unless built with --cfg poly1305_force_soft"
+        }
+    );
+}
+
+fn main() {
+    let peers = Peers::new();
+    let keys = SnowKeys::new();
+    let mode = mode();
+    if mode == Mode::Bench || mode == Mode::Test {
+        criterion_benches(&peers, &keys);
+    }
+    if mode != Mode::Test {
+        tables(&peers, &keys);
+    }
+}

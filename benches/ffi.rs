@@ -1,0 +1,497 @@
+//! Item 4 of the benchmark plan: the cost of the C ABI boundary.
+//!
+//! The same handshake and seal + open benchmarks three ways in one run:
+//! through the Rust API, through the `extern "C"` functions called from
+//! Rust (the crate is an rlib too, so this isolates the boundary: pointer
+//! checks, the panic guard, result conversion), and from C: the program
+//! benches/c/bench.c, which this bench compiles against the static library
+//! cargo built next to it (`libprivline.a`) and runs. Without a C compiler
+//! (`cc`, or `$CC`) the C column is left out.
+//!
+//! `cargo bench --bench ffi`.
+
+mod common;
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::ptr;
+
+use privline::ffi::{
+    privline_channel, privline_channel_free, privline_channel_open, privline_channel_peer_closed,
+    privline_channel_seal, privline_handshake, privline_handshake_authorize,
+    privline_handshake_into_channel, privline_handshake_new_client, privline_handshake_new_server,
+    privline_handshake_status, privline_handshake_step, privline_record_type, privline_result,
+    privline_sealed_len,
+};
+use privline::{Channel, Opened};
+
+use common::{
+    fmt_ns, keep, mode, print_table, result_line, verdict, Mode, Peers, Timer, CLIENT_SEED,
+    NETWORK_KEY, SERVER_SEED,
+};
+
+const SIZES: [usize; 5] = [0, 64, 1024, 16 * 1024, 65518];
+/// C ABI calls in one handshake, both roles: new_client, new_server, six
+/// steps, authorize, two into_channel, two channel_free.
+const HANDSHAKE_CALLS: f64 = 13.0;
+
+fn ok(result: privline_result) {
+    assert_eq!(result, privline_result::PRIVLINE_RESULT_OK);
+}
+
+/// One handshake through the `extern "C"` functions, as a C caller does it.
+fn ffi_handshake(server_public: &[u8; 32]) -> (*mut privline_channel, *mut privline_channel) {
+    let mut client: *mut privline_handshake = ptr::null_mut();
+    let mut server: *mut privline_handshake = ptr::null_mut();
+    let mut a = [0u8; privline::HANDSHAKE_MAX_MESSAGE_LEN];
+    let mut b = [0u8; privline::HANDSHAKE_MAX_MESSAGE_LEN];
+    let mut used = 0usize;
+    let mut status = privline_handshake_status::PRIVLINE_HANDSHAKE_NEED_INPUT;
+    let (mut client_channel, mut server_channel) = (ptr::null_mut(), ptr::null_mut());
+    // SAFETY: every pointer is valid for the lengths passed.
+    unsafe {
+        ok(privline_handshake_new_client(
+            NETWORK_KEY.as_ptr(),
+            CLIENT_SEED.as_ptr(),
+            server_public.as_ptr(),
+            &mut client,
+        ));
+        ok(privline_handshake_new_server(
+            NETWORK_KEY.as_ptr(),
+            SERVER_SEED.as_ptr(),
+            &mut server,
+        ));
+        let mut a_len = a.len();
+        ok(privline_handshake_step(
+            client,
+            ptr::null(),
+            0,
+            &mut used,
+            a.as_mut_ptr(),
+            &mut a_len,
+            &mut status,
+        ));
+        let mut b_len = b.len();
+        ok(privline_handshake_step(
+            server,
+            a.as_ptr(),
+            a_len,
+            &mut used,
+            b.as_mut_ptr(),
+            &mut b_len,
+            &mut status,
+        ));
+        a_len = a.len();
+        ok(privline_handshake_step(
+            client,
+            b.as_ptr(),
+            b_len,
+            &mut used,
+            a.as_mut_ptr(),
+            &mut a_len,
+            &mut status,
+        ));
+        b_len = b.len();
+        ok(privline_handshake_step(
+            server,
+            a.as_ptr(),
+            a_len,
+            &mut used,
+            b.as_mut_ptr(),
+            &mut b_len,
+            &mut status,
+        ));
+        assert_eq!(
+            status,
+            privline_handshake_status::PRIVLINE_HANDSHAKE_AUTHORIZE_PEER
+        );
+        ok(privline_handshake_authorize(server, true));
+        b_len = b.len();
+        ok(privline_handshake_step(
+            server,
+            ptr::null(),
+            0,
+            &mut used,
+            b.as_mut_ptr(),
+            &mut b_len,
+            &mut status,
+        ));
+        a_len = a.len();
+        ok(privline_handshake_step(
+            client,
+            b.as_ptr(),
+            b_len,
+            &mut used,
+            a.as_mut_ptr(),
+            &mut a_len,
+            &mut status,
+        ));
+        assert_eq!(status, privline_handshake_status::PRIVLINE_HANDSHAKE_DONE);
+        ok(privline_handshake_into_channel(
+            &mut client,
+            &mut client_channel,
+        ));
+        ok(privline_handshake_into_channel(
+            &mut server,
+            &mut server_channel,
+        ));
+    }
+    (client_channel, server_channel)
+}
+
+/// A channel pair behind C handles, with buffers.
+struct FfiPair {
+    client: *mut privline_channel,
+    server: *mut privline_channel,
+    payload: Vec<u8>,
+    wire: Vec<u8>,
+    plain: Vec<u8>,
+}
+
+impl FfiPair {
+    fn new(server_public: &[u8; 32], size: usize) -> FfiPair {
+        let (client, server) = ffi_handshake(server_public);
+        FfiPair {
+            client,
+            server,
+            payload: vec![0x5a; size],
+            wire: vec![0; privline::sealed_len(size).unwrap()],
+            plain: vec![0; privline::RECORD_MAX_INNER_LEN],
+        }
+    }
+
+    fn seal_open(&mut self) {
+        let mut wire_len = self.wire.len();
+        let mut used = 0;
+        let mut plain_len = self.plain.len();
+        let mut kind = privline_record_type::PRIVLINE_RECORD_NONE;
+        // SAFETY: live handles and buffers of the stated lengths.
+        unsafe {
+            ok(privline_channel_seal(
+                self.client,
+                black_box(self.payload.as_ptr()),
+                self.payload.len(),
+                0,
+                self.wire.as_mut_ptr(),
+                &mut wire_len,
+            ));
+            ok(privline_channel_open(
+                self.server,
+                self.wire.as_ptr(),
+                wire_len,
+                &mut used,
+                self.plain.as_mut_ptr(),
+                &mut plain_len,
+                &mut kind,
+            ));
+        }
+        assert_eq!(kind, privline_record_type::PRIVLINE_RECORD_DATA);
+        assert_eq!(plain_len, self.payload.len());
+    }
+
+    fn peer_closed(&self) -> bool {
+        let mut closed = false;
+        // SAFETY: a live handle and a valid out-pointer.
+        unsafe { ok(privline_channel_peer_closed(self.client, &mut closed)) };
+        closed
+    }
+}
+
+impl Drop for FfiPair {
+    fn drop(&mut self) {
+        // SAFETY: handles made by ffi_handshake, freed once.
+        unsafe {
+            privline_channel_free(self.client);
+            privline_channel_free(self.server);
+        }
+    }
+}
+
+/// The same through the Rust API.
+struct RustPair {
+    client: Channel,
+    server: Channel,
+    payload: Vec<u8>,
+    wire: Vec<u8>,
+    plain: Vec<u8>,
+}
+
+impl RustPair {
+    fn new(peers: &Peers, size: usize) -> RustPair {
+        let (client, server) = peers.handshake();
+        RustPair {
+            client,
+            server,
+            payload: vec![0x5a; size],
+            wire: vec![0; privline::sealed_len(size).unwrap()],
+            plain: vec![0; privline::RECORD_MAX_INNER_LEN],
+        }
+    }
+
+    fn seal_open(&mut self) {
+        let n = self
+            .client
+            .seal(black_box(&self.payload), 0, &mut self.wire)
+            .unwrap();
+        match self.server.open(&self.wire[..n], &mut self.plain).unwrap() {
+            Opened::Data { len, .. } => assert_eq!(len, self.payload.len()),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+fn free_pair(pair: (*mut privline_channel, *mut privline_channel)) {
+    // SAFETY: handles made by ffi_handshake, freed once.
+    unsafe {
+        privline_channel_free(pair.0);
+        privline_channel_free(pair.1);
+    }
+}
+
+fn criterion_benches(peers: &Peers) {
+    let server_public = *peers.bob_public.as_bytes();
+    let mut c = common::criterion();
+    {
+        let mut group = c.benchmark_group("ffi handshake");
+        group.bench_function("Rust API (identities reused)", |b| {
+            b.iter(|| peers.handshake())
+        });
+        group.bench_function("Rust API (identities from seeds)", |b| {
+            b.iter(|| peers.handshake_from_seeds())
+        });
+        group.bench_function("extern \"C\" from Rust", |b| {
+            b.iter(|| free_pair(ffi_handshake(&server_public)))
+        });
+        group.finish();
+    }
+    {
+        let mut group = c.benchmark_group("ffi seal+open");
+        for size in [0usize, 64, 65518] {
+            let mut rust = RustPair::new(peers, size);
+            group.bench_function(format!("Rust API/{size}"), |b| b.iter(|| rust.seal_open()));
+            let mut ffi = FfiPair::new(&server_public, size);
+            group.bench_function(format!("extern \"C\"/{size}"), |b| {
+                b.iter(|| ffi.seal_open())
+            });
+        }
+        group.finish();
+    }
+    c.final_summary();
+}
+
+/// Builds benches/c/bench.c against the static library next to this bench
+/// binary and returns the program's path, or why it could not.
+fn build_c_bench() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let deps = exe.parent().ok_or("no parent directory")?;
+    let lib = std::env::var_os("PRIVLINE_STATICLIB")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([
+            deps.join("libprivline.a"),
+            deps.join("..").join("libprivline.a"),
+        ])
+        .find(|p| p.exists())
+        .ok_or("no libprivline.a next to the bench binary (set PRIVLINE_STATICLIB)")?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = deps.join("..").join("privline-bench-c");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
+    let status = Command::new(&cc)
+        .args(["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-I"])
+        .arg(root.join("include"))
+        .arg(root.join("benches/c/bench.c"))
+        .arg(&lib)
+        .args(["-lpthread", "-ldl", "-lm", "-o"])
+        .arg(&out)
+        .status()
+        .map_err(|e| format!("{cc}: {e}"))?;
+    if !status.success() {
+        return Err(format!("{cc} failed ({status})"));
+    }
+    Ok(out)
+}
+
+/// Runs the C program and returns its `RESULT key value` pairs.
+fn run_c_bench(program: &Path, quick: bool) -> Result<Vec<(String, f64)>, String> {
+    let mut command = Command::new(program);
+    if quick {
+        command.arg("--quick");
+    }
+    let output = command.output().map_err(|e| e.to_string())?;
+    if !output.status.success() {
+        return Err(format!(
+            "{} failed: {}",
+            program.display(),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.split_whitespace();
+            (parts.next() == Some("RESULT")).then_some(())?;
+            let key = parts.next()?.to_string();
+            let value = parts.next()?.parse().ok()?;
+            Some((key, value))
+        })
+        .collect())
+}
+
+fn tables(peers: &Peers) {
+    let timer = Timer::new();
+    let server_public = *peers.bob_public.as_bytes();
+
+    // Rust API and extern "C" from Rust, interleaved.
+    let hs = timer.compare(&mut [
+        ("rust", &mut || keep(peers.handshake())),
+        ("rust from seeds", &mut || {
+            keep(peers.handshake_from_seeds())
+        }),
+        ("extern C", &mut || free_pair(ffi_handshake(&server_public))),
+    ]);
+    let mut channel_times = Vec::new();
+    for size in SIZES {
+        let mut rust = RustPair::new(peers, size);
+        let mut ffi = FfiPair::new(&server_public, size);
+        let t = timer.compare(&mut [
+            ("rust", &mut || rust.seal_open()),
+            ("extern C", &mut || ffi.seal_open()),
+        ]);
+        channel_times.push((size, t[0], t[1]));
+    }
+    let probe = FfiPair::new(&server_public, 0);
+    let (rust_probe, _) = peers.handshake();
+    let calls = timer.compare(&mut [
+        ("rust sealed_len", &mut || {
+            keep(privline::sealed_len(black_box(64)))
+        }),
+        ("extern sealed_len", &mut || {
+            keep(privline_sealed_len(black_box(64)))
+        }),
+        ("rust peer_closed", &mut || keep(rust_probe.peer_closed())),
+        ("extern peer_closed", &mut || keep(probe.peer_closed())),
+    ]);
+
+    // C, from the static library.
+    let c_results = if mode() == Mode::Test {
+        Err("not run in test mode".to_string())
+    } else {
+        build_c_bench().and_then(|program| run_c_bench(&program, common::quick()))
+    };
+    let c = |key: &str| -> Option<f64> {
+        c_results
+            .as_ref()
+            .ok()
+            .and_then(|r| r.iter().find(|(k, _)| k == key).map(|(_, v)| *v))
+    };
+    let opt = |v: Option<f64>| v.map(fmt_ns).unwrap_or_else(|| "n/a".into());
+    let per_call = |a: Option<f64>, b: f64, calls: f64| {
+        a.map(|a| format!("{:.1} ns", (a - b) / calls))
+            .unwrap_or_else(|| "n/a".into())
+    };
+
+    let mut rows = vec![vec![
+        "handshake (C ABI derives both identities from seeds)".to_string(),
+        format!("{} / {}", fmt_ns(hs[0]), fmt_ns(hs[1])),
+        fmt_ns(hs[2]),
+        opt(c("c_handshake_ns")),
+        format!("{:.1} ns", (hs[2] - hs[1]) / HANDSHAKE_CALLS),
+        per_call(c("c_handshake_ns"), hs[1], HANDSHAKE_CALLS),
+    ]];
+    let mut worst_per_call: f64 = 0.0;
+    for &(size, rust, ffi) in &channel_times {
+        let c_ns = c(&format!("c_seal_open_ns_{size}"));
+        let from_rust = (ffi - rust) / 2.0;
+        if size <= 1024 {
+            worst_per_call = worst_per_call.max(from_rust);
+        }
+        rows.push(vec![
+            format!("seal + open, {size} B"),
+            fmt_ns(rust),
+            fmt_ns(ffi),
+            opt(c_ns),
+            format!("{from_rust:.1} ns"),
+            per_call(c_ns, rust, 2.0),
+        ]);
+    }
+    rows.push(vec![
+        "sealed_len (no handle)".into(),
+        fmt_ns(calls[0]),
+        fmt_ns(calls[1]),
+        opt(c("c_call_ns_sealed_len")),
+        format!("{:.1} ns", calls[1] - calls[0]),
+        per_call(c("c_call_ns_sealed_len"), calls[0], 1.0),
+    ]);
+    rows.push(vec![
+        "channel_peer_closed (a handle)".into(),
+        fmt_ns(calls[2]),
+        fmt_ns(calls[3]),
+        opt(c("c_call_ns_peer_closed")),
+        format!("{:.1} ns", calls[3] - calls[2]),
+        per_call(c("c_call_ns_peer_closed"), calls[2], 1.0),
+    ]);
+    print_table(
+        "Item 4. The C ABI boundary (Rust API vs extern \"C\" from Rust vs C program, one run)",
+        &[
+            "operation",
+            "Rust API",
+            "extern \"C\" from Rust",
+            "from C (static lib)",
+            "boundary per call (extern \"C\" - Rust)",
+            "(C - Rust) per call, separate process",
+        ],
+        &rows,
+    );
+    println!();
+    println!(
+        "handshake: the Rust API with identities reused takes {} ; the C ABI has no identity \
+         handle, so every privline_handshake_new_* derives its identity from the seed again \
+         ({} per handshake, {:.1} % of it)",
+        fmt_ns(hs[0]),
+        fmt_ns(hs[1] - hs[0]),
+        100.0 * (hs[1] - hs[0]) / hs[1]
+    );
+    let c_call = c("c_call_ns_peer_closed");
+    println!(
+        "the C column is a separate process measured after the Rust ones: its differences \
+         from the Rust API are within run-to-run noise (about 1 %); the per-call boundary \
+         cost is read from the interleaved extern \"C\" column and from the trivial calls"
+    );
+    match (&c_results, c_call) {
+        (Ok(_), Some(c_call)) => println!(
+            "target: C ABI overhead <= 50 ns per call: extern \"C\" seal/open from Rust (up to 1 KiB) \
+             worst {worst_per_call:.1} ns per call, a whole call from C (privline_channel_peer_closed) \
+             {c_call:.1} ns -> {}",
+            verdict(worst_per_call <= 50.0 && c_call <= 50.0)
+        ),
+        (Err(why), _) => println!(
+            "C program not run ({why}); extern \"C\" from Rust: worst {worst_per_call:.1} ns per call -> {}",
+            verdict(worst_per_call <= 50.0)
+        ),
+        (Ok(_), None) => println!("C program gave no call timing"),
+    }
+    if let Ok(c_results) = &c_results {
+        for (key, value) in c_results {
+            result_line(key, *value);
+        }
+    }
+    result_line("rust_handshake_ns", hs[0]);
+    result_line("rust_handshake_from_seeds_ns", hs[1]);
+    result_line("ffi_handshake_ns", hs[2]);
+    for &(size, rust, ffi) in &channel_times {
+        result_line(&format!("rust_seal_open_ns_{size}"), rust);
+        result_line(&format!("ffi_seal_open_ns_{size}"), ffi);
+    }
+}
+
+fn main() {
+    let peers = Peers::new();
+    let mode = mode();
+    if mode == Mode::Bench || mode == Mode::Test {
+        criterion_benches(&peers);
+    }
+    if mode != Mode::Test {
+        tables(&peers);
+    }
+}
