@@ -27,7 +27,10 @@ echo "== test_capi against the static library"
 echo "== test_capi against the shared library"
 "$CC" "${CFLAGS[@]}" -g -o "$OUT/test_capi_shared" tests/c/test_capi.c \
     -L"$LIBDIR" -lprivline -Wl,-rpath,"$LIBDIR"
-if ! ldd "$OUT/test_capi_shared" | grep -q "libprivline\.so"; then
+# ldd's output is captured first: with pipefail, `ldd | grep -q` fails at
+# random when grep exits early and ldd dies of SIGPIPE.
+linked="$(ldd "$OUT/test_capi_shared")"
+if ! grep -q "libprivline\.so" <<<"$linked"; then
     echo "run.sh: $OUT/test_capi_shared is not linked against libprivline.so" >&2
     exit 1
 fi
