@@ -8,60 +8,16 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::ptr;
 
 use privline::{Channel, Handshake, Identity, Opened};
 
 use common::{print_table, verdict, Peers, SnowKeys, NOISE_XK, NOISE_XX};
 
-/// Counts the allocations (and reallocations) made by each thread.
-struct CountingAllocator;
+#[path = "../tests/support/counting_allocator.rs"]
+mod counting_allocator;
 
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-    static BYTES: Cell<usize> = const { Cell::new(0) };
-}
-
-fn record(bytes: usize) {
-    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-    let _ = BYTES.try_with(|c| c.set(c.get() + bytes));
-}
-
-// SAFETY: defers to the system allocator, only counting.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        record(layout.size());
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        record(new_size);
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: CountingAllocator = CountingAllocator;
-
-/// (result, allocations, bytes) of `work` on this thread.
-fn count<T>(work: impl FnOnce() -> T) -> (T, usize, usize) {
-    let (calls, bytes) = (ALLOCATIONS.with(Cell::get), BYTES.with(Cell::get));
-    let result = work();
-    (
-        result,
-        ALLOCATIONS.with(Cell::get) - calls,
-        BYTES.with(Cell::get) - bytes,
-    )
-}
+use counting_allocator::count;
 
 /// Seals and opens every size with and without padding, then a key update
 /// and a close; returns (allocations, bytes, records).

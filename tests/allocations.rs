@@ -1,53 +1,12 @@
 //! Heap use: sealing and opening on an established channel allocate
 //! nothing; a handshake's allocations and the state sizes are reported.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use privline::{Channel, Handshake, Identity, NetworkKey, Opened, Status};
 
-/// Counts allocations (and reallocations) made by each thread, so the test
-/// harness's own allocations on other threads do not count.
-struct CountingAllocator;
+#[path = "support/counting_allocator.rs"]
+mod counting_allocator;
 
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-    static BYTES_ALLOCATED: Cell<usize> = const { Cell::new(0) };
-}
-
-fn record(bytes: usize) {
-    // `try_with`: the thread-local may already be gone while a thread exits.
-    let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
-    let _ = BYTES_ALLOCATED.try_with(|total| total.set(total.get() + bytes));
-}
-
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        record(layout.size());
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        record(new_size);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: CountingAllocator = CountingAllocator;
-
-/// (allocations, bytes) made by this thread while `work` ran.
-fn count<T>(work: impl FnOnce() -> T) -> (T, usize, usize) {
-    let (calls, bytes) = (ALLOCATIONS.with(Cell::get), BYTES_ALLOCATED.with(Cell::get));
-    let result = work();
-    let calls = ALLOCATIONS.with(Cell::get) - calls;
-    let bytes = BYTES_ALLOCATED.with(Cell::get) - bytes;
-    (result, calls, bytes)
-}
+use counting_allocator::count;
 
 fn handshake_pair(alice: &Identity, bob: &Identity) -> (Channel, Channel) {
     let network_key = NetworkKey::new([9; 32]);
