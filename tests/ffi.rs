@@ -672,6 +672,21 @@ fn lengths_beyond_isize_max_are_invalid_not_a_crash() {
             PRIVLINE_RESULT_INVALID_ARGUMENT
         );
         assert_eq!(privline_sealed_len(usize::MAX), usize::MAX);
+        // An out-of-range pad_block is refused like any invalid argument:
+        // nothing is written, the in/out length keeps the caller's capacity.
+        len = buf.len();
+        assert_eq!(
+            privline_channel_seal(
+                channel,
+                buf.as_ptr(),
+                1,
+                usize::MAX,
+                buf.as_mut_ptr(),
+                &mut len
+            ),
+            PRIVLINE_RESULT_INVALID_ARGUMENT
+        );
+        assert_eq!(len, buf.len());
         privline_channel_free(channel);
         privline_channel_free(peer);
     }

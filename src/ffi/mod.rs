@@ -13,6 +13,7 @@
 //!   retry with a bigger buffer). Input and output buffers must not overlap.
 //! - A NULL pointer where one is required returns
 //!   `PRIVLINE_RESULT_NULL_ARGUMENT`; a NULL buffer is allowed with length 0.
+//!   NULL_ARGUMENT and INVALID_ARGUMENT write nothing at all.
 //! - No panic crosses the boundary: one is reported as
 //!   `PRIVLINE_RESULT_INTERNAL_ERROR`.
 //! - After a fatal result a handle refuses every later call with that same
@@ -591,7 +592,8 @@ pub unsafe extern "C" fn privline_handshake_free(handshake: *mut privline_handsh
 }
 
 /// Reports a call's written length through the in/out `*output_len`: the
-/// bytes written on success, the bytes needed on BUFFER_TOO_SMALL, else 0.
+/// bytes written on success, the bytes needed on BUFFER_TOO_SMALL, nothing
+/// for an invalid argument (as when a pointer is NULL), else 0.
 fn report_len(output_len: &mut usize, result: Result<usize, Error>) -> Result<(), Error> {
     match result {
         Ok(written) => {
@@ -599,10 +601,13 @@ fn report_len(output_len: &mut usize, result: Result<usize, Error>) -> Result<()
             Ok(())
         }
         Err(error) => {
-            *output_len = match error {
-                Error::BufferTooSmall { needed } => needed,
-                _ => 0,
-            };
+            match error {
+                Error::BufferTooSmall { needed } => *output_len = needed,
+                // An invalid argument is refused before anything happens,
+                // whichever argument it was: nothing is written.
+                Error::NullArgument | Error::InvalidArgument => {}
+                _ => *output_len = 0,
+            }
             Err(error)
         }
     }
