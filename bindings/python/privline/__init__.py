@@ -77,6 +77,7 @@ from .errors import (
 )
 from .sockets import SecureSocket, Server, accept, connect, serve, wrap_client
 from . import aio  # noqa: E402  (privline.aio)
+from . import errors as _errors
 
 __version__ = "0.1.0"
 
@@ -136,37 +137,7 @@ __all__ = [
     "wrap_client",
     "accept",
     "serve",
-    "Error",
-    "HandshakeError",
-    "ChannelError",
-    "Truncated",
-    "Timeout",
-    "BufferTooSmall",
-    "NullArgument",
-    "InvalidArgument",
-    "WrongState",
-    "RngFailure",
-    "InternalError",
-    "InvalidServerKey",
-    "M1BadMac",
-    "M2BadMac",
-    "LowOrderPoint",
-    "M3DoesNotOpen",
-    "M3InvalidClientKey",
-    "M3BadClientSignature",
-    "ClientRefused",
-    "M4DoesNotOpen",
-    "M4BadServerSignature",
-    "RecordTooShort",
-    "RecordDoesNotOpen",
-    "RecordAllZeros",
-    "UnknownRecordType",
-    "ControlRecordWithPayload",
-    "RecordAfterClose",
-    "CounterExhausted",
-    "AlreadyClosed",
-    "ERRORS_BY_RESULT",
-    "error_class",
-    "error_from_result",
+    # Every error class and helper, as privline.errors lists them.
+    *(name for name in _errors.__all__ if name != "result_message"),
     *_CONSTANTS,
 ]
