@@ -34,6 +34,9 @@ pub enum Error {
     RngFailure,
     /// A panic was caught at the C boundary; this is a bug in privline.
     Internal,
+    /// The protocol of this channel has no such operation (SHS1 has no key
+    /// update, no padding and no session id). Nothing changed.
+    NotSupported,
 
     /// The server public key given to a client is not a valid identity key
     /// (not a canonical encoding, of small order, or not torsion-free).
@@ -74,6 +77,8 @@ pub enum Error {
     RecordAfterClose,
     /// A record counter would pass 2^64 − 1.
     CounterExhausted,
+    /// A box-stream header announces a body over 4096 bytes (SHS1).
+    RecordTooLong,
     /// This side already sent close, so it seals nothing more. Not fatal:
     /// the channel can still open the peer's records.
     AlreadyClosed,
@@ -88,6 +93,7 @@ impl Error {
                 | Error::NullArgument
                 | Error::InvalidArgument
                 | Error::WrongState
+                | Error::NotSupported
                 | Error::AlreadyClosed
         )
     }
@@ -110,6 +116,9 @@ impl Error {
             Error::WrongState => "call not allowed in the current state; nothing changed\0",
             Error::RngFailure => "the operating system's random number generator failed\0",
             Error::Internal => "internal error (a bug in privline; please report it)\0",
+            Error::NotSupported => {
+                "this channel's protocol has no such operation (SHS1: no key update, padding or session id)\0"
+            }
             Error::InvalidServerKey => "server public key is not a valid identity key\0",
             Error::M1BadMac => "M1: bad MAC (the peer does not know the network key)\0",
             Error::M2BadMac => "M2: bad MAC (the peer does not know the network key)\0",
@@ -131,6 +140,7 @@ impl Error {
             Error::ControlRecordWithPayload => "close or key update with a payload\0",
             Error::RecordAfterClose => "record after the peer's close\0",
             Error::CounterExhausted => "record counter exhausted\0",
+            Error::RecordTooLong => "box-stream header announces a body over 4096 bytes\0",
             Error::AlreadyClosed => "this side already sent close and seals nothing more\0",
         }
     }

@@ -1,4 +1,6 @@
-//! The privline/1 handshake state machine, both roles, sans-IO.
+//! The handshake, either protocol: the public [`Handshake`] that both the
+//! safe API and the C ABI drive, dispatching to the privline/1 or the SHS1
+//! state machine chosen when it was created.
 //!
 //! The caller moves bytes; [`Handshake::step`] takes whatever arrived and
 //! writes whatever must be sent. Each call writes at most one message and
@@ -6,19 +8,30 @@
 //! follow the last handshake message (the peer's first records) are never
 //! taken.
 
-use rand_core::{OsRng, RngCore};
 use x25519_dalek::StaticSecret;
-use zeroize::Zeroizing;
 
-use crate::channel::{Channel, Role, SessionKeys};
+use crate::channel::Channel;
 use crate::error::Error;
 use crate::identity::{Identity, NetworkKey, PublicKey};
-use crate::proto::{
-    dummy_identity_key_check, dummy_verification, hash, hkdf, mac, mac_matches, open_in_place,
-    seal_in_place, x25519, x25519_public, Secret32, ValidIdentityKey, ANSWER_LEN, GREETING_LEN,
-    HANDSHAKE_MAX_MESSAGE_LEN, L_K3, L_K4, L_KEYS, L_M1, L_M2, L_SIG_C, L_SIG_S, M1_LEN, M2_LEN,
-    M3_LEN, M4_LEN, PROTO, SIGNATURE_LEN, TAG_LEN, X25519_LEN,
-};
+use crate::privline1_handshake::{random_x25519_secret, Privline1Handshake};
+use crate::shs1_handshake::Shs1Handshake;
+
+// One output buffer of HANDSHAKE_MAX_MESSAGE_LEN serves either protocol.
+const _: () = assert!(
+    crate::proto::HANDSHAKE_MAX_MESSAGE_LEN >= crate::shs1_proto::SHS1_HANDSHAKE_MAX_MESSAGE_LEN
+);
+
+/// Which wire protocol a handshake speaks (and so its channel).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// privline/1, as `PROTOCOL.md` specifies it. The default.
+    #[default]
+    Privline1,
+    /// Scuttlebutt's secret-handshake v1 followed by box-stream, for talking
+    /// to Scuttlebutt peers. Its channel has no key update, no padding and
+    /// no session id ([`Error::NotSupported`]).
+    Shs1,
+}
 
 /// What the handshake waits for after a [`Handshake::step`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,103 +61,98 @@ pub struct Step {
     pub status: Status,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Stage {
-    ClientSendM1,
-    ClientAwaitM2,
-    ClientAwaitM4,
-    ServerAwaitM1,
-    ServerAwaitM3,
-    ServerAuthorize,
-    ServerSendM4,
-    Done,
+enum Machine {
+    Privline1(Privline1Handshake),
+    Shs1(Shs1Handshake),
 }
 
-/// The secrets of a handshake. Each is wiped when its slot is emptied
-/// (assigning `None` drops it in place) and when the block is dropped.
-struct HandshakeSecrets {
-    network_key: NetworkKey,
-    /// Our first ephemeral secret (`ec` or `es`).
-    first_secret: Option<StaticSecret>,
-    /// Our second ephemeral secret (`fc` or `fs`).
-    second_secret: Option<StaticSecret>,
-    ee: Option<Secret32>,
-    eb: Option<Secret32>,
-    ae: Option<Secret32>,
-    k3: Option<Secret32>,
-    keys: Option<SessionKeys>,
-}
-
-/// A privline/1 handshake in progress, in either role.
+/// A handshake in progress, in either role and either [`Protocol`].
 ///
-/// Create one with [`Handshake::client`] or [`Handshake::server`], drive it
-/// with [`Handshake::step`], and turn it into a [`Channel`] when it reports
-/// [`Status::Done`]. After any fatal error every later call returns that same
-/// error. Every secret it holds is wiped when it is no longer needed and, at
-/// the latest, when the handshake is dropped.
+/// Create one with [`Handshake::client`] or [`Handshake::server`] (privline/1)
+/// or their `_with_protocol` forms, drive it with [`Handshake::step`], and
+/// turn it into a [`Channel`] when it reports [`Status::Done`]. After any
+/// fatal error every later call returns that same error. Every secret it
+/// holds is wiped when it is no longer needed and, at the latest, when the
+/// handshake is dropped.
 pub struct Handshake {
-    role: Role,
-    stage: Stage,
-    failed: Option<Error>,
-    /// Every secret of the handshake, in a heap block of its own: moving
-    /// the `Handshake` (out of a `Box`, into a `Vec`) then moves only this
-    /// pointer, and the block is wiped in place when the handshake drops.
-    /// Inline secrets would be left behind, unwiped, in the memory a move
-    /// frees.
-    secrets: Box<HandshakeSecrets>,
-    identity: Identity,
-    /// The peer's identity key: the server's from the start for a client,
-    /// the client's once M3 has been checked for a server.
-    peer: Option<ValidIdentityKey>,
-    /// The running transcript hash h0 .. h4.
-    transcript: [u8; 32],
-    /// The public half of our first ephemeral secret (`EC` or `ES`).
-    first_public: [u8; X25519_LEN],
-    /// The peer's first ephemeral key (`EC` for a server, `ES` for a client).
-    peer_first: [u8; X25519_LEN],
-    /// The peer's second ephemeral key (`FC`, known to a server after M3).
-    peer_second: [u8; X25519_LEN],
-    /// `H(G)`, which the server signs and the client checks in M4.
-    greeting_hash: [u8; 32],
-    /// M4, built when the server application accepts, until it is written.
-    pending_m4: [u8; M4_LEN],
-    /// The partial message received so far.
-    inbound: [u8; HANDSHAKE_MAX_MESSAGE_LEN],
-    inbound_len: usize,
+    machine: Machine,
 }
 
-fn random_x25519_secret() -> Result<StaticSecret, Error> {
-    let mut bytes = Zeroizing::new([0u8; 32]);
-    OsRng
-        .try_fill_bytes(bytes.as_mut())
-        .map_err(|_| Error::RngFailure)?;
-    Ok(StaticSecret::from(*bytes))
+/// Calls the same method on whichever state machine is inside.
+macro_rules! dispatch {
+    ($self:expr, $machine:ident => $call:expr) => {
+        match $self {
+            Machine::Privline1($machine) => $call,
+            Machine::Shs1($machine) => $call,
+        }
+    };
 }
 
 impl Handshake {
-    /// Starts a client (Alice) that dials the server whose identity key is
-    /// `server_key`. Fails with [`Error::InvalidServerKey`] when that key is
-    /// not a valid identity key.
+    /// Starts a privline/1 client (Alice) that dials the server whose
+    /// identity key is `server_key`. Fails with [`Error::InvalidServerKey`]
+    /// when that key is not a valid identity key.
     pub fn client(
         network_key: &NetworkKey,
         identity: &Identity,
         server_key: &PublicKey,
     ) -> Result<Handshake, Error> {
-        let ec = random_x25519_secret()?;
-        let fc = random_x25519_secret()?;
-        Self::new_client(network_key, identity, server_key, ec, fc)
+        Self::client_with_protocol(Protocol::Privline1, network_key, identity, server_key)
     }
 
-    /// Starts a server (Bob) that answers clients with `identity`.
+    /// Starts a privline/1 server (Bob) that answers clients with `identity`.
     pub fn server(network_key: &NetworkKey, identity: &Identity) -> Result<Handshake, Error> {
-        let es = random_x25519_secret()?;
-        let fs = random_x25519_secret()?;
-        Ok(Self::new_server(network_key, identity, es, fs))
+        Self::server_with_protocol(Protocol::Privline1, network_key, identity)
     }
 
-    /// Test vectors only: a client whose ephemeral secrets are `ec` and `fc`
-    /// instead of fresh random ones. Reusing ephemeral secrets destroys
-    /// forward secrecy; never use this outside tests. Not in the C ABI.
+    /// Starts a client speaking `protocol`. For [`Protocol::Shs1`] the
+    /// network key is the Scuttlebutt network identifier (the main network's
+    /// is `d4a1cb88…9ffb`).
+    pub fn client_with_protocol(
+        protocol: Protocol,
+        network_key: &NetworkKey,
+        identity: &Identity,
+        server_key: &PublicKey,
+    ) -> Result<Handshake, Error> {
+        let machine = match protocol {
+            Protocol::Privline1 => Machine::Privline1(Privline1Handshake::client(
+                network_key,
+                identity,
+                server_key,
+            )?),
+            Protocol::Shs1 => Machine::Shs1(Shs1Handshake::client(
+                network_key,
+                identity,
+                server_key,
+                random_x25519_secret()?,
+            )?),
+        };
+        Ok(Handshake { machine })
+    }
+
+    /// Starts a server speaking `protocol`.
+    pub fn server_with_protocol(
+        protocol: Protocol,
+        network_key: &NetworkKey,
+        identity: &Identity,
+    ) -> Result<Handshake, Error> {
+        let machine = match protocol {
+            Protocol::Privline1 => {
+                Machine::Privline1(Privline1Handshake::server(network_key, identity)?)
+            }
+            Protocol::Shs1 => Machine::Shs1(Shs1Handshake::server(
+                network_key,
+                identity,
+                random_x25519_secret()?,
+            )),
+        };
+        Ok(Handshake { machine })
+    }
+
+    /// Test vectors only: a privline/1 client whose ephemeral secrets are
+    /// `ec` and `fc` instead of fresh random ones. Reusing ephemeral secrets
+    /// destroys forward secrecy; never use this outside tests. Not in the C
+    /// ABI.
     #[doc(hidden)]
     pub fn client_with_ephemerals_for_tests(
         network_key: &NetworkKey,
@@ -153,17 +161,19 @@ impl Handshake {
         ec: [u8; 32],
         fc: [u8; 32],
     ) -> Result<Handshake, Error> {
-        Self::new_client(
-            network_key,
-            identity,
-            server_key,
-            StaticSecret::from(ec),
-            StaticSecret::from(fc),
-        )
+        Ok(Handshake {
+            machine: Machine::Privline1(Privline1Handshake::client_with_ephemerals_for_tests(
+                network_key,
+                identity,
+                server_key,
+                ec,
+                fc,
+            )?),
+        })
     }
 
-    /// Test vectors only: a server whose ephemeral secrets are `es` and `fs`.
-    /// See [`Handshake::client_with_ephemerals_for_tests`].
+    /// Test vectors only: a privline/1 server whose ephemeral secrets are
+    /// `es` and `fs`. See [`Handshake::client_with_ephemerals_for_tests`].
     #[doc(hidden)]
     pub fn server_with_ephemerals_for_tests(
         network_key: &NetworkKey,
@@ -171,242 +181,103 @@ impl Handshake {
         es: [u8; 32],
         fs: [u8; 32],
     ) -> Handshake {
-        Self::new_server(
-            network_key,
-            identity,
-            StaticSecret::from(es),
-            StaticSecret::from(fs),
-        )
+        Handshake {
+            machine: Machine::Privline1(Privline1Handshake::server_with_ephemerals_for_tests(
+                network_key,
+                identity,
+                es,
+                fs,
+            )),
+        }
     }
 
-    fn new_client(
+    /// Test vectors only: an SHS1 client whose ephemeral X25519 secret is
+    /// `ephemeral`. Never use this outside tests. Not in the C ABI.
+    #[doc(hidden)]
+    pub fn shs1_client_with_ephemeral_for_tests(
         network_key: &NetworkKey,
         identity: &Identity,
         server_key: &PublicKey,
-        ec: StaticSecret,
-        fc: StaticSecret,
+        ephemeral: [u8; 32],
     ) -> Result<Handshake, Error> {
-        let server =
-            ValidIdentityKey::check(server_key.as_bytes()).ok_or(Error::InvalidServerKey)?;
-        let mut handshake = Self::new(Role::Client, network_key, identity, ec, fc);
-        handshake.peer = Some(server);
-        Ok(handshake)
+        Ok(Handshake {
+            machine: Machine::Shs1(Shs1Handshake::client(
+                network_key,
+                identity,
+                server_key,
+                StaticSecret::from(ephemeral),
+            )?),
+        })
     }
 
-    fn new_server(
+    /// Test vectors only: an SHS1 server whose ephemeral X25519 secret is
+    /// `ephemeral`. Never use this outside tests. Not in the C ABI.
+    #[doc(hidden)]
+    pub fn shs1_server_with_ephemeral_for_tests(
         network_key: &NetworkKey,
         identity: &Identity,
-        es: StaticSecret,
-        fs: StaticSecret,
+        ephemeral: [u8; 32],
     ) -> Handshake {
-        Self::new(Role::Server, network_key, identity, es, fs)
+        Handshake {
+            machine: Machine::Shs1(Shs1Handshake::server(
+                network_key,
+                identity,
+                StaticSecret::from(ephemeral),
+            )),
+        }
     }
 
-    fn new(
-        role: Role,
-        network_key: &NetworkKey,
-        identity: &Identity,
-        first: StaticSecret,
-        second: StaticSecret,
-    ) -> Self {
-        let first_public = x25519_public(&first);
-        Handshake {
-            role,
-            stage: match role {
-                Role::Client => Stage::ClientSendM1,
-                Role::Server => Stage::ServerAwaitM1,
-            },
-            failed: None,
-            secrets: Box::new(HandshakeSecrets {
-                network_key: NetworkKey::new(*network_key.bytes()),
-                first_secret: Some(first),
-                second_secret: Some(second),
-                ee: None,
-                eb: None,
-                ae: None,
-                k3: None,
-                keys: None,
-            }),
-            identity: identity.share(),
-            peer: None,
-            transcript: hash(&[PROTO, network_key.bytes()]),
-            first_public,
-            peer_first: [0; X25519_LEN],
-            peer_second: [0; X25519_LEN],
-            greeting_hash: [0; 32],
-            pending_m4: [0; M4_LEN],
-            inbound: [0; HANDSHAKE_MAX_MESSAGE_LEN],
-            inbound_len: 0,
+    /// The protocol this handshake speaks.
+    pub fn protocol(&self) -> Protocol {
+        match self.machine {
+            Machine::Privline1(_) => Protocol::Privline1,
+            Machine::Shs1(_) => Protocol::Shs1,
         }
     }
 
     /// True for a client handshake, false for a server one.
     pub fn is_client(&self) -> bool {
-        self.role == Role::Client
+        dispatch!(&self.machine, m => m.is_client())
     }
 
     /// The fatal error that ended this handshake, if one did.
     pub fn failure(&self) -> Option<Error> {
-        self.failed
+        dispatch!(&self.machine, m => m.failure())
     }
 
     /// True once the handshake is complete and can become a channel.
     pub fn is_done(&self) -> bool {
-        self.failed.is_none() && self.stage == Stage::Done
+        dispatch!(&self.machine, m => m.is_done())
     }
 
     /// Advances the handshake: consumes bytes of `input` (what arrived from
     /// the peer, in any fragmentation) and writes at most one message into
     /// `output`.
     ///
-    /// An output buffer of [`HANDSHAKE_MAX_MESSAGE_LEN`] bytes is always
-    /// enough. With a smaller one the call may fail with
-    /// [`Error::BufferTooSmall`], having consumed and changed nothing.
-    /// Call again until the status is [`Status::Done`]; a call that neither
-    /// consumes nor writes needs more input. Stepping a finished handshake
-    /// returns [`Error::WrongState`].
+    /// An output buffer of [`crate::HANDSHAKE_MAX_MESSAGE_LEN`] bytes is
+    /// always enough (for either protocol). With a smaller one the call may
+    /// fail with [`Error::BufferTooSmall`], having consumed and changed
+    /// nothing. Call again until the status is [`Status::Done`]; a call that
+    /// neither consumes nor writes needs more input. Stepping a finished
+    /// handshake returns [`Error::WrongState`].
     pub fn step(&mut self, input: &[u8], output: &mut [u8]) -> Result<Step, Error> {
-        if let Some(error) = self.failed {
-            return Err(error);
-        }
-        let result = self.step_inner(input, output);
-        if let Err(error) = result {
-            if error.is_fatal() {
-                self.fail(error);
-            }
-        }
-        result
-    }
-
-    fn step_inner(&mut self, input: &[u8], output: &mut [u8]) -> Result<Step, Error> {
-        let (expected_len, reply_len) = match self.stage {
-            Stage::ClientSendM1 => {
-                let out = output
-                    .get_mut(..M1_LEN)
-                    .ok_or(Error::BufferTooSmall { needed: M1_LEN })?;
-                self.write_m1(out);
-                self.stage = Stage::ClientAwaitM2;
-                return Ok(Step {
-                    consumed: 0,
-                    written: M1_LEN,
-                    status: Status::NeedInput,
-                });
-            }
-            Stage::ServerSendM4 => {
-                let out = output
-                    .get_mut(..M4_LEN)
-                    .ok_or(Error::BufferTooSmall { needed: M4_LEN })?;
-                out.copy_from_slice(&self.pending_m4);
-                self.stage = Stage::Done;
-                return Ok(Step {
-                    consumed: 0,
-                    written: M4_LEN,
-                    status: Status::Done,
-                });
-            }
-            Stage::ServerAuthorize => {
-                return Ok(Step {
-                    consumed: 0,
-                    written: 0,
-                    status: Status::AuthorizePeer,
-                });
-            }
-            Stage::Done => return Err(Error::WrongState),
-            Stage::ClientAwaitM2 => (M2_LEN, M3_LEN),
-            Stage::ClientAwaitM4 => (M4_LEN, 0),
-            Stage::ServerAwaitM1 => (M1_LEN, M2_LEN),
-            Stage::ServerAwaitM3 => (M3_LEN, 0),
-        };
-
-        let take = input.len().min(expected_len - self.inbound_len);
-        let completes = self.inbound_len + take == expected_len;
-        if completes && output.len() < reply_len {
-            return Err(Error::BufferTooSmall { needed: reply_len });
-        }
-        self.inbound[self.inbound_len..self.inbound_len + take].copy_from_slice(&input[..take]);
-        self.inbound_len += take;
-        if !completes {
-            return Ok(Step {
-                consumed: take,
-                written: 0,
-                status: Status::NeedInput,
-            });
-        }
-
-        let mut message = [0u8; HANDSHAKE_MAX_MESSAGE_LEN];
-        message[..expected_len].copy_from_slice(&self.inbound[..expected_len]);
-        self.inbound_len = 0;
-        let message = &message[..expected_len];
-        let (written, status) = match self.stage {
-            Stage::ClientAwaitM2 => {
-                self.read_m2_write_m3(message, &mut output[..M3_LEN])?;
-                self.stage = Stage::ClientAwaitM4;
-                (M3_LEN, Status::NeedInput)
-            }
-            Stage::ClientAwaitM4 => {
-                self.read_m4(message)?;
-                self.stage = Stage::Done;
-                (0, Status::Done)
-            }
-            Stage::ServerAwaitM1 => {
-                self.read_m1_write_m2(message, &mut output[..M2_LEN])?;
-                self.stage = Stage::ServerAwaitM3;
-                (M2_LEN, Status::NeedInput)
-            }
-            Stage::ServerAwaitM3 => {
-                self.read_m3(message)?;
-                self.stage = Stage::ServerAuthorize;
-                (0, Status::AuthorizePeer)
-            }
-            _ => return Err(Error::Internal),
-        };
-        Ok(Step {
-            consumed: take,
-            written,
-            status,
-        })
+        dispatch!(&mut self.machine, m => m.step(input, output))
     }
 
     /// The peer's identity public key: for a client, the server key it was
-    /// created with; for a server, the client's key once M3 has been checked
-    /// (from [`Status::AuthorizePeer`] on). Before that,
+    /// created with; for a server, the client's key once the client's proof
+    /// has been checked (from [`Status::AuthorizePeer`] on). Before that,
     /// [`Error::WrongState`].
     pub fn peer_key(&self) -> Result<PublicKey, Error> {
-        if let Some(error) = self.failed {
-            return Err(error);
-        }
-        self.peer
-            .as_ref()
-            .map(|key| PublicKey(*key.bytes()))
-            .ok_or(Error::WrongState)
+        dispatch!(&self.machine, m => m.peer_key())
     }
 
     /// Server only, at [`Status::AuthorizePeer`]: the application's decision
     /// on the client key [`Handshake::peer_key`] reports. Refusing ends the
     /// handshake with [`Error::ClientRefused`] and nothing is sent; accepting
-    /// prepares M4, which the next [`Handshake::step`] writes.
+    /// prepares the last message, which the next [`Handshake::step`] writes.
     pub fn authorize(&mut self, accept: bool) -> Result<(), Error> {
-        if let Some(error) = self.failed {
-            return Err(error);
-        }
-        if self.stage != Stage::ServerAuthorize {
-            return Err(Error::WrongState);
-        }
-        let result = if accept {
-            self.build_m4()
-        } else {
-            Err(Error::ClientRefused)
-        };
-        match result {
-            Ok(()) => {
-                self.stage = Stage::ServerSendM4;
-                Ok(())
-            }
-            Err(error) => {
-                self.fail(error);
-                Err(error)
-            }
-        }
+        dispatch!(&mut self.machine, m => m.authorize(accept))
     }
 
     /// Turns a finished handshake into a channel. Fails with
@@ -422,401 +293,21 @@ impl Handshake {
     /// stays where its `Drop` wipes it, also when the handshake lives on the
     /// heap behind a C handle.
     pub(crate) fn to_channel(&self) -> Result<Channel, Error> {
-        if let Some(error) = self.failed {
-            return Err(error);
+        match &self.machine {
+            Machine::Privline1(m) => m.to_channel().map(Channel::from_records),
+            Machine::Shs1(m) => m.to_channel().map(Channel::from_box_stream),
         }
-        if self.stage != Stage::Done {
-            return Err(Error::WrongState);
-        }
-        let keys = self.secrets.keys.as_ref().ok_or(Error::Internal)?;
-        let peer = self
-            .peer
-            .as_ref()
-            .map(|key| PublicKey(*key.bytes()))
-            .ok_or(Error::Internal)?;
-        Ok(Channel::new(self.role, keys.duplicate(), peer))
     }
 
     /// Ends the handshake as if by an internal error (the C boundary caught
     /// a panic inside a call on it).
     pub(crate) fn poison(&mut self) {
-        self.fail(Error::Internal);
-    }
-
-    /// Ends the handshake with `error` and wipes every secret at once.
-    fn fail(&mut self, error: Error) {
-        self.failed = Some(error);
-        self.secrets.first_secret = None;
-        self.secrets.second_secret = None;
-        self.secrets.ee = None;
-        self.secrets.eb = None;
-        self.secrets.ae = None;
-        self.secrets.k3 = None;
-        self.secrets.keys = None;
-        self.pending_m4 = [0; M4_LEN];
-        self.inbound = [0; HANDSHAKE_MAX_MESSAGE_LEN];
-        self.inbound_len = 0;
-    }
-
-    fn first_secret(&self) -> Result<&StaticSecret, Error> {
-        self.secrets.first_secret.as_ref().ok_or(Error::Internal)
-    }
-
-    fn second_secret(&self) -> Result<&StaticSecret, Error> {
-        self.secrets.second_secret.as_ref().ok_or(Error::Internal)
-    }
-
-    fn peer_identity(&self) -> Result<&ValidIdentityKey, Error> {
-        self.peer.as_ref().ok_or(Error::Internal)
-    }
-
-    /// Client: `M1 = EC ‖ MAC(N, L_M1 ‖ EC)`.
-    fn write_m1(&mut self, out: &mut [u8]) {
-        let ec_public = self.first_public;
-        out[..X25519_LEN].copy_from_slice(&ec_public);
-        out[X25519_LEN..M1_LEN]
-            .copy_from_slice(&mac(self.secrets.network_key.bytes(), &[L_M1, &ec_public]));
-        self.transcript = hash(&[&self.transcript, &out[..M1_LEN]]);
-    }
-
-    /// Server: check M1, compute `ee` and `eb`, write M2, derive `k3`.
-    fn read_m1_write_m2(&mut self, m1: &[u8], out: &mut [u8]) -> Result<(), Error> {
-        let (ec_public, m1_mac) = m1.split_at(X25519_LEN);
-        let expected = mac(self.secrets.network_key.bytes(), &[L_M1, ec_public]);
-        if !mac_matches(&expected, m1_mac) {
-            return Err(Error::M1BadMac);
-        }
-        self.peer_first.copy_from_slice(ec_public);
-        let h1 = hash(&[&self.transcript, m1]);
-
-        let ee = x25519(self.first_secret()?, &self.peer_first)?;
-        let eb = x25519(self.identity.x25519_secret(), &self.peer_first)?;
-
-        let es_public = self.first_public;
-        out[..X25519_LEN].copy_from_slice(&es_public);
-        out[X25519_LEN..M2_LEN].copy_from_slice(&mac(
-            self.secrets.network_key.bytes(),
-            &[L_M2, &self.peer_first, &es_public],
-        ));
-        let h2 = hash(&[&h1, &out[..M2_LEN]]);
-
-        let mut k3 = Zeroizing::new([0u8; 32]);
-        hkdf(&h2, &[ee.as_ref(), eb.as_ref()], L_K3, k3.as_mut());
-        self.transcript = h2;
-        self.secrets.ee = Some(ee);
-        self.secrets.eb = Some(eb);
-        self.secrets.k3 = Some(k3);
-        Ok(())
-    }
-
-    /// Client: check M2, compute `ee`, `eb` and `ae`, sign and seal the
-    /// greeting as M3.
-    fn read_m2_write_m3(&mut self, m2: &[u8], out: &mut [u8]) -> Result<(), Error> {
-        let (es_public, m2_mac) = m2.split_at(X25519_LEN);
-        let expected = mac(
-            self.secrets.network_key.bytes(),
-            &[L_M2, &self.first_public, es_public],
-        );
-        if !mac_matches(&expected, m2_mac) {
-            return Err(Error::M2BadMac);
-        }
-        self.peer_first.copy_from_slice(es_public);
-        let h2 = hash(&[&self.transcript, m2]);
-
-        let server = *self.peer_identity()?;
-        let ee = x25519(self.first_secret()?, &self.peer_first)?;
-        let eb = x25519(self.first_secret()?, &server.mont())?;
-        let ae = x25519(self.identity.x25519_secret(), &self.peer_first)?;
-        // `ec` has done all its work.
-        self.secrets.first_secret = None;
-
-        let mut k3 = Zeroizing::new([0u8; 32]);
-        hkdf(&h2, &[ee.as_ref(), eb.as_ref()], L_K3, k3.as_mut());
-
-        let fc_public = x25519_public(self.second_secret()?);
-        let sig_c = self
-            .identity
-            .sign(&[L_SIG_C, &h2, server.bytes(), &fc_public]);
-        let (greeting, tag) = out.split_at_mut(GREETING_LEN);
-        greeting[..32].copy_from_slice(self.identity.valid_public().bytes());
-        greeting[32..64].copy_from_slice(&fc_public);
-        greeting[64..].copy_from_slice(&sig_c);
-        self.greeting_hash = hash(&[greeting]);
-        let m3_tag = seal_in_place(&k3, 0, &h2, greeting);
-        tag.copy_from_slice(&m3_tag);
-
-        self.transcript = hash(&[&h2, &out[..M3_LEN]]);
-        self.secrets.ee = Some(ee);
-        self.secrets.eb = Some(eb);
-        self.secrets.ae = Some(ae);
-        Ok(())
-    }
-
-    /// Server: open M3 and check the client's key and signature. Every
-    /// failure path does the same cryptographic work as success (one
-    /// identity key check, one strict verification).
-    fn read_m3(&mut self, m3: &[u8]) -> Result<(), Error> {
-        let h2 = self.transcript;
-        let mut greeting = [0u8; GREETING_LEN];
-        greeting.copy_from_slice(&m3[..GREETING_LEN]);
-        let mut tag = [0u8; TAG_LEN];
-        tag.copy_from_slice(&m3[GREETING_LEN..M3_LEN]);
-        let opened = open_in_place(secret(&self.secrets.k3)?, 0, &h2, &mut greeting, &tag);
-        self.secrets.k3 = None;
-        if !opened {
-            // The work of success: one identity key check, one verification.
-            core::hint::black_box(dummy_identity_key_check());
-            core::hint::black_box(dummy_verification());
-            return Err(Error::M3DoesNotOpen);
-        }
-
-        let mut client_key = [0u8; 32];
-        client_key.copy_from_slice(&greeting[..32]);
-        let Some(client) = ValidIdentityKey::check(&client_key) else {
-            // The (constant-work) check of the client key has been done;
-            // the verification it skips is done on dummy values.
-            core::hint::black_box(dummy_verification());
-            return Err(Error::M3InvalidClientKey);
-        };
-        let mut sig_c = [0u8; SIGNATURE_LEN];
-        sig_c.copy_from_slice(&greeting[64..]);
-        let fc_public = &greeting[32..64];
-        if !client.verify_strict(
-            &[
-                L_SIG_C,
-                &h2,
-                self.identity.valid_public().bytes(),
-                fc_public,
-            ],
-            &sig_c,
-        ) {
-            return Err(Error::M3BadClientSignature);
-        }
-
-        self.peer_second.copy_from_slice(fc_public);
-        self.greeting_hash = hash(&[&greeting]);
-        self.transcript = hash(&[&h2, m3]);
-        self.peer = Some(client);
-        Ok(())
-    }
-
-    /// Server, after the application accepted: compute `ae`, `k4` and `ff`,
-    /// sign and seal the answer as M4, derive the session keys.
-    fn build_m4(&mut self) -> Result<(), Error> {
-        let h3 = self.transcript;
-        let client = *self.peer_identity()?;
-        let ae = x25519(self.first_secret()?, &client.mont())?;
-        self.secrets.first_secret = None;
-        let (ee, eb) = (secret(&self.secrets.ee)?, secret(&self.secrets.eb)?);
-
-        let mut k4 = Zeroizing::new([0u8; 32]);
-        hkdf(
-            &h3,
-            &[ee.as_ref(), eb.as_ref(), ae.as_ref()],
-            L_K4,
-            k4.as_mut(),
-        );
-        let ff = x25519(self.second_secret()?, &self.peer_second)?;
-        let fs_public = x25519_public(self.second_secret()?);
-        self.secrets.second_secret = None;
-
-        let sig_s = self
-            .identity
-            .sign(&[L_SIG_S, &h3, &self.greeting_hash, &fs_public]);
-        let mut m4 = [0u8; M4_LEN];
-        let (answer, tag) = m4.split_at_mut(ANSWER_LEN);
-        answer[..32].copy_from_slice(&fs_public);
-        answer[32..].copy_from_slice(&sig_s);
-        let m4_tag = seal_in_place(&k4, 0, &h3, answer);
-        tag.copy_from_slice(&m4_tag);
-
-        let h4 = hash(&[&h3, &m4]);
-        let keys = derive_session_keys(&h4, &ff, ee, eb, &ae);
-        self.secrets.keys = Some(keys);
-        self.secrets.ee = None;
-        self.secrets.eb = None;
-        self.pending_m4 = m4;
-        self.transcript = h4;
-        Ok(())
-    }
-
-    /// Client: open M4, check the server's signature, compute `ff`, derive
-    /// the session keys.
-    fn read_m4(&mut self, m4: &[u8]) -> Result<(), Error> {
-        let h3 = self.transcript;
-        let (ee, eb, ae) = (
-            secret(&self.secrets.ee)?,
-            secret(&self.secrets.eb)?,
-            secret(&self.secrets.ae)?,
-        );
-        let mut k4 = Zeroizing::new([0u8; 32]);
-        hkdf(
-            &h3,
-            &[ee.as_ref(), eb.as_ref(), ae.as_ref()],
-            L_K4,
-            k4.as_mut(),
-        );
-
-        let mut answer = [0u8; ANSWER_LEN];
-        answer.copy_from_slice(&m4[..ANSWER_LEN]);
-        let mut tag = [0u8; TAG_LEN];
-        tag.copy_from_slice(&m4[ANSWER_LEN..M4_LEN]);
-        if !open_in_place(&k4, 0, &h3, &mut answer, &tag) {
-            return Err(Error::M4DoesNotOpen);
-        }
-        drop(k4);
-        let mut fs_public = [0u8; X25519_LEN];
-        fs_public.copy_from_slice(&answer[..32]);
-        let mut sig_s = [0u8; SIGNATURE_LEN];
-        sig_s.copy_from_slice(&answer[32..]);
-        let server = *self.peer_identity()?;
-        if !server.verify_strict(&[L_SIG_S, &h3, &self.greeting_hash, &fs_public], &sig_s) {
-            return Err(Error::M4BadServerSignature);
-        }
-        let ff = x25519(self.second_secret()?, &fs_public)?;
-        self.secrets.second_secret = None;
-
-        let h4 = hash(&[&h3, m4]);
-        let keys = derive_session_keys(&h4, &ff, ee, eb, ae);
-        self.secrets.keys = Some(keys);
-        self.secrets.ee = None;
-        self.secrets.eb = None;
-        self.secrets.ae = None;
-        self.transcript = h4;
-        Ok(())
-    }
-}
-
-/// The secret in `slot`, which the state machine guarantees is set.
-///
-/// Secrets are borrowed, never moved out of their slot: moving a value out
-/// of an `Option` leaves its bytes behind unwiped. A slot is emptied by
-/// assigning `None`, which drops (and so wipes) the value in place.
-fn secret(slot: &Option<Secret32>) -> Result<&Secret32, Error> {
-    slot.as_ref().ok_or(Error::Internal)
-}
-
-/// `okm = HKDF(h4, ff ‖ ee ‖ eb ‖ ae, L_KEYS, 96)`, split into the two
-/// traffic keys and the session id; `okm` is wiped.
-fn derive_session_keys(
-    h4: &[u8; 32],
-    ff: &Secret32,
-    ee: &Secret32,
-    eb: &Secret32,
-    ae: &Secret32,
-) -> SessionKeys {
-    let mut okm = Zeroizing::new([0u8; 96]);
-    hkdf(
-        h4,
-        &[ff.as_ref(), ee.as_ref(), eb.as_ref(), ae.as_ref()],
-        L_KEYS,
-        okm.as_mut(),
-    );
-    let mut key_c2s = Zeroizing::new([0u8; 32]);
-    let mut key_s2c = Zeroizing::new([0u8; 32]);
-    let mut session_id = Zeroizing::new([0u8; 32]);
-    key_c2s.copy_from_slice(&okm[..32]);
-    key_s2c.copy_from_slice(&okm[32..64]);
-    session_id.copy_from_slice(&okm[64..]);
-    SessionKeys {
-        key_c2s,
-        key_s2c,
-        session_id,
+        dispatch!(&mut self.machine, m => m.poison())
     }
 }
 
 impl core::fmt::Debug for Handshake {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Handshake")
-            .field("role", &self.role)
-            .field("stage", &self.stage)
-            .field("failed", &self.failed)
-            .finish_non_exhaustive()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::proto::work;
-    use serde_json::Value;
-
-    fn unhex32(value: &Value) -> [u8; 32] {
-        let text = value.as_str().unwrap();
-        let bytes: Vec<u8> = (0..text.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-            .collect();
-        bytes.try_into().unwrap()
-    }
-
-    fn unhex(value: &Value) -> Vec<u8> {
-        let text = value.as_str().unwrap();
-        (0..text.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-            .collect()
-    }
-
-    /// The work a server does on a negative vector's M3: (identity key
-    /// checks, full strict verifications), and the outcome.
-    fn m3_work(case_name: &str) -> ((u32, u32), Result<Status, Error>) {
-        let vectors: Value =
-            serde_json::from_str(include_str!("../tests/vectors/privline1.json")).unwrap();
-        let case = vectors["negative"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|case| case["name"] == case_name)
-            .unwrap();
-        let inputs = &case["inputs"];
-        let mut server = Handshake::server_with_ephemerals_for_tests(
-            &NetworkKey::new(unhex32(&inputs["network_key"])),
-            &Identity::from_seed(&unhex32(&inputs["server_seed"])),
-            unhex32(&inputs["es"]),
-            unhex32(&inputs["fs"]),
-        );
-        let mut out = [0u8; HANDSHAKE_MAX_MESSAGE_LEN];
-        let inbound = case["inbound"].as_array().unwrap();
-        server.step(&unhex(&inbound[0]["hex"]), &mut out).unwrap();
-        work::take();
-        let outcome = server
-            .step(&unhex(&inbound[1]["hex"]), &mut out)
-            .map(|step| step.status);
-        (work::take(), outcome)
-    }
-
-    #[test]
-    fn every_m3_failure_path_does_the_work_of_success() {
-        // Success up to the authorization decision: the client key is
-        // checked and its signature fully verified.
-        let (success, outcome) = m3_work("m3_refused");
-        assert_eq!(outcome, Ok(Status::AuthorizePeer));
-        assert_eq!(success, (1, 1));
-        for (name, error) in [
-            ("m3_bit_flip", Error::M3DoesNotOpen),
-            ("m3_wrong_server_key", Error::M3DoesNotOpen),
-            ("m3_replayed", Error::M3DoesNotOpen),
-            ("m3_noncanonical_s", Error::M3BadClientSignature),
-            ("m3_small_order_r", Error::M3BadClientSignature),
-            ("m3_cofactored_only", Error::M3BadClientSignature),
-        ] {
-            let (work, outcome) = m3_work(name);
-            assert_eq!(outcome, Err(error), "{name}");
-            assert_eq!(
-                work, success,
-                "{name}: (identity key checks, full verifications)"
-            );
-        }
-        for name in [
-            "m3_small_order_client_key",
-            "m3_small_order_client_key_order8",
-            "m3_torsion_client_key",
-            "m3_noncanonical_client_key",
-        ] {
-            let (work, outcome) = m3_work(name);
-            assert_eq!(outcome, Err(Error::M3InvalidClientKey), "{name}");
-            assert_eq!(work, success, "{name}");
-        }
+        dispatch!(&self.machine, m => m.fmt(f))
     }
 }

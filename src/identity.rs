@@ -12,6 +12,10 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::error::Error;
 use crate::proto::{self, ValidIdentityKey, PUBLIC_KEY_LEN, SEED_LEN, SIGNATURE_LEN};
 
+/// Bytes of a libsodium / Scuttlebutt identity secret: the seed, then the
+/// public key.
+pub const KEYPAIR_LEN: usize = SEED_LEN + PUBLIC_KEY_LEN;
+
 /// A public identity key (an Ed25519 public key), as it travels and as
 /// applications store it. Public keys are not secret, so this type is
 /// `Copy`, comparable and printable (as hex).
@@ -91,6 +95,34 @@ impl Identity {
                 public,
             }),
         }
+    }
+
+    /// The identity whose secret is `secret`: a 32-byte RFC 8032 seed, or
+    /// the 64-byte form libsodium and Scuttlebutt store (seed, then public
+    /// key). The public half of a 64-byte secret must belong to its seed,
+    /// else [`Error::InvalidArgument`]; any other length is
+    /// [`Error::InvalidArgument`] too. The caller's bytes are only read.
+    pub fn from_secret_bytes(secret: &[u8]) -> Result<Identity, Error> {
+        let mut seed = Zeroizing::new([0u8; SEED_LEN]);
+        match secret.len() {
+            SEED_LEN => seed.copy_from_slice(secret),
+            KEYPAIR_LEN => {
+                seed.copy_from_slice(&secret[..SEED_LEN]);
+                let identity = Identity::from_seed(&seed);
+                let matches = identity
+                    .public_key()
+                    .as_bytes()
+                    .ct_eq(&secret[SEED_LEN..])
+                    .into();
+                return if matches {
+                    Ok(identity)
+                } else {
+                    Err(Error::InvalidArgument)
+                };
+            }
+            _ => return Err(Error::InvalidArgument),
+        }
+        Ok(Identity::from_seed(&seed))
     }
 
     /// This identity's public key.

@@ -33,7 +33,7 @@ use boundary::{
 
 use crate::channel::{sealed_len, Channel, Opened};
 use crate::error::Error;
-use crate::handshake::{Handshake, Status};
+use crate::handshake::{Handshake, Protocol, Status};
 use crate::identity::{Identity, NetworkKey, PublicKey};
 
 /// Bytes in a network key.
@@ -57,6 +57,39 @@ pub const PRIVLINE_RECORD_MAX_PAYLOAD_LEN: usize = 65518;
 pub const PRIVLINE_RECORD_MAX_LEN: usize = 65537;
 /// An output buffer this large is always enough for `privline_channel_open`.
 pub const PRIVLINE_OPEN_MAX_OUTPUT_LEN: usize = 65519;
+/// Bytes of an identity secret in the libsodium / Scuttlebutt form: the
+/// seed, then the public key (`privline_identity_new` takes this or a seed).
+pub const PRIVLINE_IDENTITY_KEYPAIR_LEN: usize = 64;
+/// SHS1: most payload bytes in one box-stream body; longer writes are split.
+pub const PRIVLINE_SHS1_MAX_BODY_LEN: usize = 4096;
+/// SHS1: bytes of an encrypted box-stream header (one per body, and the
+/// goodbye).
+pub const PRIVLINE_SHS1_HEADER_LEN: usize = 34;
+/// SHS1: bytes `privline_channel_export_shs1_keys` writes.
+pub const PRIVLINE_SHS1_KEYS_LEN: usize = 112;
+
+/// The wire protocols a handshake can speak. Functions take the value as a
+/// `uint32_t` so that any integer is safe to pass; unknown values are
+/// `PRIVLINE_RESULT_INVALID_ARGUMENT`.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum privline_protocol {
+    /// privline/1 (PROTOCOL.md), the default.
+    PRIVLINE_PROTOCOL_PRIVLINE1 = 1,
+    /// Scuttlebutt secret-handshake v1 followed by box-stream. Its channel
+    /// has no key update, padding or session id
+    /// (`PRIVLINE_RESULT_NOT_SUPPORTED`).
+    PRIVLINE_PROTOCOL_SHS1 = 2,
+}
+
+/// The protocol a raw `privline_protocol` value names.
+fn protocol_of(value: u32) -> Result<Protocol, Error> {
+    match value {
+        x if x == privline_protocol::PRIVLINE_PROTOCOL_PRIVLINE1 as u32 => Ok(Protocol::Privline1),
+        x if x == privline_protocol::PRIVLINE_PROTOCOL_SHS1 as u32 => Ok(Protocol::Shs1),
+        _ => Err(Error::InvalidArgument),
+    }
+}
 
 /// Every outcome of a privline call. `privline_result_str` describes each.
 #[repr(u32)]
@@ -79,6 +112,10 @@ pub enum privline_result {
     /// A bug in privline (a caught panic). Fatal: the handle the call was
     /// made on refuses every later call with this result.
     PRIVLINE_RESULT_INTERNAL_ERROR = 6,
+    /// The channel's protocol has no such operation (SHS1: key update,
+    /// padding, session id; privline/1: exporting SHS1 keys). Nothing
+    /// changed.
+    PRIVLINE_RESULT_NOT_SUPPORTED = 7,
     /// Fatal: the server public key is not a valid identity key.
     PRIVLINE_RESULT_INVALID_SERVER_KEY = 20,
     /// Fatal: M1's MAC does not verify (wrong network key).
@@ -116,6 +153,8 @@ pub enum privline_result {
     /// This side already sent close and seals nothing more (not fatal: it
     /// can still open the peer's records).
     PRIVLINE_RESULT_ALREADY_CLOSED = 47,
+    /// Fatal (SHS1): a box-stream header announces a body over 4096 bytes.
+    PRIVLINE_RESULT_RECORD_TOO_LONG = 48,
 }
 
 impl From<Error> for privline_result {
@@ -128,6 +167,7 @@ impl From<Error> for privline_result {
             Error::WrongState => PRIVLINE_RESULT_WRONG_STATE,
             Error::RngFailure => PRIVLINE_RESULT_RNG_FAILURE,
             Error::Internal => PRIVLINE_RESULT_INTERNAL_ERROR,
+            Error::NotSupported => PRIVLINE_RESULT_NOT_SUPPORTED,
             Error::InvalidServerKey => PRIVLINE_RESULT_INVALID_SERVER_KEY,
             Error::M1BadMac => PRIVLINE_RESULT_M1_BAD_MAC,
             Error::M2BadMac => PRIVLINE_RESULT_M2_BAD_MAC,
@@ -146,12 +186,13 @@ impl From<Error> for privline_result {
             Error::RecordAfterClose => PRIVLINE_RESULT_RECORD_AFTER_CLOSE,
             Error::CounterExhausted => PRIVLINE_RESULT_COUNTER_EXHAUSTED,
             Error::AlreadyClosed => PRIVLINE_RESULT_ALREADY_CLOSED,
+            Error::RecordTooLong => PRIVLINE_RESULT_RECORD_TOO_LONG,
         }
     }
 }
 
 /// Every result value, in order (used by `privline_result_str` and tests).
-pub const ALL_RESULTS: [privline_result; 25] = {
+pub const ALL_RESULTS: [privline_result; 27] = {
     use privline_result::*;
     [
         PRIVLINE_RESULT_OK,
@@ -161,6 +202,7 @@ pub const ALL_RESULTS: [privline_result; 25] = {
         PRIVLINE_RESULT_WRONG_STATE,
         PRIVLINE_RESULT_RNG_FAILURE,
         PRIVLINE_RESULT_INTERNAL_ERROR,
+        PRIVLINE_RESULT_NOT_SUPPORTED,
         PRIVLINE_RESULT_INVALID_SERVER_KEY,
         PRIVLINE_RESULT_M1_BAD_MAC,
         PRIVLINE_RESULT_M2_BAD_MAC,
@@ -179,6 +221,7 @@ pub const ALL_RESULTS: [privline_result; 25] = {
         PRIVLINE_RESULT_RECORD_AFTER_CLOSE,
         PRIVLINE_RESULT_COUNTER_EXHAUSTED,
         PRIVLINE_RESULT_ALREADY_CLOSED,
+        PRIVLINE_RESULT_RECORD_TOO_LONG,
     ]
 };
 
@@ -194,6 +237,7 @@ fn error_of(result: privline_result) -> Option<Error> {
         PRIVLINE_RESULT_WRONG_STATE => Error::WrongState,
         PRIVLINE_RESULT_RNG_FAILURE => Error::RngFailure,
         PRIVLINE_RESULT_INTERNAL_ERROR => Error::Internal,
+        PRIVLINE_RESULT_NOT_SUPPORTED => Error::NotSupported,
         PRIVLINE_RESULT_INVALID_SERVER_KEY => Error::InvalidServerKey,
         PRIVLINE_RESULT_M1_BAD_MAC => Error::M1BadMac,
         PRIVLINE_RESULT_M2_BAD_MAC => Error::M2BadMac,
@@ -212,6 +256,7 @@ fn error_of(result: privline_result) -> Option<Error> {
         PRIVLINE_RESULT_RECORD_AFTER_CLOSE => Error::RecordAfterClose,
         PRIVLINE_RESULT_COUNTER_EXHAUSTED => Error::CounterExhausted,
         PRIVLINE_RESULT_ALREADY_CLOSED => Error::AlreadyClosed,
+        PRIVLINE_RESULT_RECORD_TOO_LONG => Error::RecordTooLong,
     })
 }
 
@@ -260,6 +305,15 @@ pub struct privline_handshake {
 
 /// An established channel (opaque). Free with `privline_channel_free`.
 pub struct privline_channel {
+    _private: [u8; 0],
+}
+
+/// A long-term identity, its secret kept inside the library (opaque).
+/// Create with `privline_identity_new`, free with `privline_identity_free`.
+/// One identity serves any number of handshakes, also after it is freed
+/// (each handshake holds its own reference), and may be shared between
+/// threads for creating handshakes.
+pub struct privline_identity {
     _private: [u8; 0],
 }
 
@@ -399,6 +453,116 @@ pub unsafe extern "C" fn privline_identity_public_from_seed(
         let seed = zeroize::Zeroizing::new(unsafe { array::<PRIVLINE_SEED_LEN>(seed)? });
         let public_out = unsafe { array_out::<PRIVLINE_PUBLIC_KEY_LEN>(public_out)? };
         public_out.copy_from_slice(Identity::from_seed(&seed).public_key().as_bytes());
+        Ok(())
+    })
+}
+
+/// Creates an identity from its secret: `secret_len` is PRIVLINE_SEED_LEN
+/// (an Ed25519 seed) or PRIVLINE_IDENTITY_KEYPAIR_LEN (seed then public
+/// key, as libsodium and Scuttlebutt store it; the public half must belong
+/// to the seed, else `PRIVLINE_RESULT_INVALID_ARGUMENT`). The secret is
+/// copied; the caller keeps (and should wipe) its own.
+///
+/// On success `*identity_out` receives a new handle the caller owns (free
+/// it with `privline_identity_free`); on error it is left untouched.
+/// Creating a handshake from an identity skips re-deriving the keys from
+/// the seed every time.
+#[no_mangle]
+pub unsafe extern "C" fn privline_identity_new(
+    secret: *const u8,
+    secret_len: usize,
+    identity_out: *mut *mut privline_identity,
+) -> privline_result {
+    guard(|| {
+        // SAFETY: `secret_len` readable bytes and a valid out-pointer.
+        let secret = unsafe { boundary::input(secret, secret_len)? };
+        let slot = unsafe { place(identity_out)? };
+        let identity = Identity::from_secret_bytes(secret)?;
+        *slot = into_handle::<privline_identity, Identity>(identity);
+        Ok(())
+    })
+}
+
+/// Writes the identity's public key (PRIVLINE_PUBLIC_KEY_LEN bytes) to
+/// `public_out`.
+#[no_mangle]
+pub unsafe extern "C" fn privline_identity_public_key(
+    identity: *const privline_identity,
+    public_out: *mut u8,
+) -> privline_result {
+    guard(|| {
+        // SAFETY: a live handle and PRIVLINE_PUBLIC_KEY_LEN writable bytes.
+        let identity: &Identity = unsafe { object_ref(identity)? };
+        let public_out = unsafe { array_out::<PRIVLINE_PUBLIC_KEY_LEN>(public_out)? };
+        public_out.copy_from_slice(identity.public_key().as_bytes());
+        Ok(())
+    })
+}
+
+/// Frees an identity handle. Its secret is wiped once the last handshake
+/// created from it is gone too. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn privline_identity_free(identity: *mut privline_identity) {
+    // SAFETY: NULL or a live handle, never used again by the caller.
+    guard_value((), || unsafe {
+        free_handle::<privline_identity, Identity>(identity)
+    })
+}
+
+/// Creates a client handshake speaking `protocol` (a `privline_protocol`
+/// value) that dials the server whose public key is `server_public`
+/// (PRIVLINE_PUBLIC_KEY_LEN bytes) on the network `network_key`
+/// (PRIVLINE_NETWORK_KEY_LEN bytes; for SHS1 the Scuttlebutt network
+/// identifier), as `client`. The keys are copied; the identity is shared,
+/// and may be freed before the handshake.
+///
+/// On success `*handshake_out` receives a new handle the caller owns; on
+/// error it is left untouched. An unknown `protocol` is
+/// `PRIVLINE_RESULT_INVALID_ARGUMENT`; `PRIVLINE_RESULT_INVALID_SERVER_KEY`
+/// means `server_public` fails the identity key check.
+#[no_mangle]
+pub unsafe extern "C" fn privline_handshake_new_client_with_identity(
+    protocol: u32,
+    network_key: *const u8,
+    client: *const privline_identity,
+    server_public: *const u8,
+    handshake_out: *mut *mut privline_handshake,
+) -> privline_result {
+    guard(|| {
+        // SAFETY: arrays of the documented lengths, a live identity handle
+        // and a valid out-pointer.
+        let network_key =
+            NetworkKey::new(unsafe { array::<PRIVLINE_NETWORK_KEY_LEN>(network_key)? });
+        let client: &Identity = unsafe { object_ref(client)? };
+        let server_public = PublicKey(unsafe { array::<PRIVLINE_PUBLIC_KEY_LEN>(server_public)? });
+        let slot = unsafe { place(handshake_out)? };
+        let protocol = protocol_of(protocol)?;
+        let handshake =
+            Handshake::client_with_protocol(protocol, &network_key, client, &server_public)?;
+        *slot = into_handle::<privline_handshake, Handshake>(handshake);
+        Ok(())
+    })
+}
+
+/// Creates a server handshake speaking `protocol` (a `privline_protocol`
+/// value) on the network `network_key` (PRIVLINE_NETWORK_KEY_LEN bytes) as
+/// `server`. As for `privline_handshake_new_client_with_identity`.
+#[no_mangle]
+pub unsafe extern "C" fn privline_handshake_new_server_with_identity(
+    protocol: u32,
+    network_key: *const u8,
+    server: *const privline_identity,
+    handshake_out: *mut *mut privline_handshake,
+) -> privline_result {
+    guard(|| {
+        // SAFETY: as for privline_handshake_new_client_with_identity.
+        let network_key =
+            NetworkKey::new(unsafe { array::<PRIVLINE_NETWORK_KEY_LEN>(network_key)? });
+        let server: &Identity = unsafe { object_ref(server)? };
+        let slot = unsafe { place(handshake_out)? };
+        let protocol = protocol_of(protocol)?;
+        let handshake = Handshake::server_with_protocol(protocol, &network_key, server)?;
+        *slot = into_handle::<privline_handshake, Handshake>(handshake);
         Ok(())
     })
 }
@@ -795,6 +959,68 @@ pub unsafe extern "C" fn privline_channel_peer_closed(
     })
 }
 
+/// The exact bytes `privline_channel_seal` writes on this channel for
+/// `payload_len` bytes with `pad_block`, right now (privline/1: with the
+/// automatic key-update record when one is due; SHS1: one
+/// PRIVLINE_SHS1_HEADER_LEN header per PRIVLINE_SHS1_MAX_BODY_LEN bytes, 0
+/// for an empty payload). SIZE_MAX when `channel` is NULL, the size does not
+/// fit in `size_t`, or the padding is not possible.
+#[no_mangle]
+pub unsafe extern "C" fn privline_channel_sealed_len(
+    channel: *const privline_channel,
+    payload_len: usize,
+    pad_block: usize,
+) -> usize {
+    guard_value(usize::MAX, || {
+        // SAFETY: NULL or a live handle.
+        match unsafe { object_ref::<_, Channel>(channel) } {
+            Ok(channel) => channel
+                .sealed_len(payload_len, pad_block)
+                .unwrap_or(usize::MAX),
+            Err(_) => usize::MAX,
+        }
+    })
+}
+
+/// Writes to `*protocol_out` the `privline_protocol` this channel speaks.
+#[no_mangle]
+pub unsafe extern "C" fn privline_channel_protocol(
+    channel: *const privline_channel,
+    protocol_out: *mut u32,
+) -> privline_result {
+    guard(|| {
+        // SAFETY: a live handle and a valid out-pointer.
+        let channel: &Channel = unsafe { object_ref(channel)? };
+        let protocol_out = unsafe { place(protocol_out)? };
+        *protocol_out = match channel.protocol() {
+            Protocol::Privline1 => privline_protocol::PRIVLINE_PROTOCOL_PRIVLINE1,
+            Protocol::Shs1 => privline_protocol::PRIVLINE_PROTOCOL_SHS1,
+        } as u32;
+        Ok(())
+    })
+}
+
+/// SHS1 only: writes the current box-stream keys and nonces
+/// (PRIVLINE_SHS1_KEYS_LEN bytes: encryption key (32), encryption nonce
+/// (24), decryption key (32), decryption nonce (24)) to `keys_out`, for
+/// interoperability tests such as shs1-test that compare them. Whoever
+/// holds them reads and forges the channel: never log or send them, and
+/// wipe the copy. A privline/1 channel returns
+/// `PRIVLINE_RESULT_NOT_SUPPORTED`.
+#[no_mangle]
+pub unsafe extern "C" fn privline_channel_export_shs1_keys(
+    channel: *const privline_channel,
+    keys_out: *mut u8,
+) -> privline_result {
+    guard(|| {
+        // SAFETY: a live handle and PRIVLINE_SHS1_KEYS_LEN writable bytes.
+        let channel: &Channel = unsafe { object_ref(channel)? };
+        let keys_out = unsafe { array_out::<PRIVLINE_SHS1_KEYS_LEN>(keys_out)? };
+        keys_out.copy_from_slice(channel.export_shs1_keys()?.as_ref());
+        Ok(())
+    })
+}
+
 /// Frees a channel and wipes its keys. NULL is a no-op. The handle must not
 /// be used afterwards.
 #[no_mangle]
@@ -828,6 +1054,10 @@ mod tests {
         );
         assert_eq!(PRIVLINE_RECORD_MAX_LEN, proto::RECORD_MAX_LEN);
         assert_eq!(PRIVLINE_OPEN_MAX_OUTPUT_LEN, proto::RECORD_MAX_INNER_LEN);
+        assert_eq!(PRIVLINE_IDENTITY_KEYPAIR_LEN, crate::KEYPAIR_LEN);
+        assert_eq!(PRIVLINE_SHS1_MAX_BODY_LEN, crate::SHS1_MAX_BODY_LEN);
+        assert_eq!(PRIVLINE_SHS1_HEADER_LEN, crate::SHS1_HEADER_LEN);
+        assert_eq!(PRIVLINE_SHS1_KEYS_LEN, crate::SHS1_KEYS_LEN);
     }
 
     #[test]
