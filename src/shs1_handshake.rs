@@ -543,3 +543,127 @@ impl core::fmt::Debug for Shs1Handshake {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::work;
+
+    /// A server that has answered a client's hello, the client's auth key
+    /// and what a client would put in its auth: the server's view after two
+    /// messages, and the means to box any auth plaintext for it.
+    fn server_awaiting_auth() -> (Shs1Handshake, Secret32, [u8; CLIENT_AUTH_PLAIN_LEN]) {
+        let network_key = NetworkKey::new([0x42; 32]);
+        let alice = Identity::from_seed(&[1; 32]);
+        let bob = Identity::from_seed(&[2; 32]);
+        let mut client = Shs1Handshake::client(
+            &network_key,
+            &alice,
+            &bob.public_key(),
+            StaticSecret::from([3; 32]),
+        )
+        .unwrap();
+        let mut server = Shs1Handshake::server(&network_key, &bob, StaticSecret::from([4; 32]));
+        let mut out = [0u8; SHS1_HANDSHAKE_MAX_MESSAGE_LEN];
+        let step = client.step(&[], &mut out).unwrap();
+        let hello = out[..step.written].to_vec();
+        let step = server.step(&hello, &mut out).unwrap();
+        let server_hello = out[..step.written].to_vec();
+        // The client's auth key, taken before the client moves on.
+        client.read_server_hello(&server_hello).unwrap();
+        let key = client.client_auth_key().unwrap();
+        let mut plain = [0u8; CLIENT_AUTH_PLAIN_LEN];
+        let signature = alice.sign(&[
+            network_key.bytes(),
+            bob.public_key().as_bytes(),
+            client.secrets.ab_hash.as_ref().unwrap().as_ref(),
+        ]);
+        plain[..SIGNATURE_LEN].copy_from_slice(&signature);
+        plain[SIGNATURE_LEN..].copy_from_slice(alice.public_key().as_bytes());
+        (server, key, plain)
+    }
+
+    fn boxed(key: &Secret32, plain: &[u8; CLIENT_AUTH_PLAIN_LEN]) -> Vec<u8> {
+        let mut body = *plain;
+        let tag = box_seal(key, &ZERO_NONCE, &mut body);
+        let mut message = tag.to_vec();
+        message.extend_from_slice(&body);
+        message
+    }
+
+    /// (identity key checks, full verifications) the server does on `auth`.
+    fn work_on(
+        auth: impl FnOnce(&Secret32, [u8; CLIENT_AUTH_PLAIN_LEN]) -> Vec<u8>,
+    ) -> ((u32, u32), Result<Status, Error>) {
+        let (mut server, key, plain) = server_awaiting_auth();
+        let message = auth(&key, plain);
+        let mut out = [0u8; SHS1_HANDSHAKE_MAX_MESSAGE_LEN];
+        work::take();
+        let outcome = server.step(&message, &mut out).map(|step| step.status);
+        (work::take(), outcome)
+    }
+
+    #[test]
+    fn every_client_auth_failure_does_the_work_of_success() {
+        let (success, outcome) = work_on(|key, plain| boxed(key, &plain));
+        assert_eq!(outcome, Ok(Status::AuthorizePeer));
+        assert_eq!(success, (1, 1));
+
+        let cases: [(
+            &str,
+            Error,
+            fn(&Secret32, [u8; CLIENT_AUTH_PLAIN_LEN]) -> Vec<u8>,
+        ); 5] = [
+            ("does not open", Error::M3DoesNotOpen, |key, plain| {
+                let mut message = boxed(key, &plain);
+                message[20] ^= 1;
+                message
+            }),
+            (
+                "small-order client key",
+                Error::M3InvalidClientKey,
+                |key, mut plain| {
+                    // The identity point (0, 1): of order one.
+                    plain[SIGNATURE_LEN..].copy_from_slice(&{
+                        let mut point = [0u8; 32];
+                        point[0] = 1;
+                        point
+                    });
+                    boxed(key, &plain)
+                },
+            ),
+            (
+                "wrong signature",
+                Error::M3BadClientSignature,
+                |key, mut plain| {
+                    plain[10] ^= 1;
+                    boxed(key, &plain)
+                },
+            ),
+            (
+                "non-canonical S",
+                Error::M3BadClientSignature,
+                |key, mut plain| {
+                    plain[32..SIGNATURE_LEN].fill(0xff);
+                    boxed(key, &plain)
+                },
+            ),
+            (
+                "R that does not decode",
+                Error::M3BadClientSignature,
+                |key, mut plain| {
+                    plain[..32].fill(0xff);
+                    boxed(key, &plain)
+                },
+            ),
+        ];
+        for (name, error, auth) in cases {
+            let (work, outcome) = work_on(auth);
+            assert_eq!(outcome, Err(error), "{name}");
+            assert_eq!(
+                work, success,
+                "{name}: (identity key checks, full verifications)"
+            );
+        }
+    }
+}
