@@ -1,7 +1,7 @@
 //! Long-term identities: Ed25519 key pairs whose secret is a 32-byte seed.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use ed25519_dalek::{Signer, SigningKey};
 use rand_core::{OsRng, RngCore};
@@ -58,6 +58,12 @@ struct IdentityKeys {
     /// `xsk(seed)`: the X25519 secret of this identity.
     x25519_secret: StaticSecret,
     public: ValidIdentityKey,
+    /// The last server key a client handshake of this identity checked.
+    /// The identity key check costs a full scalar multiplication, and a
+    /// client usually dials the same server again and again; the check is a
+    /// function of public bytes only, so remembering its result changes
+    /// nothing but the time.
+    last_server_checked: Mutex<Option<ValidIdentityKey>>,
 }
 
 /// A long-term identity: an Ed25519 key pair.
@@ -93,6 +99,7 @@ impl Identity {
                 signing_key,
                 x25519_secret,
                 public,
+                last_server_checked: Mutex::new(None),
             }),
         }
     }
@@ -142,6 +149,24 @@ impl Identity {
         Identity {
             keys: Arc::clone(&self.keys),
         }
+    }
+
+    /// The identity key check of a server key this identity is about to
+    /// dial; `None` when the key fails it. The result for the last key
+    /// checked is remembered (see `last_server_checked`).
+    pub(crate) fn check_server_key(&self, server_key: &PublicKey) -> Option<ValidIdentityKey> {
+        if let Ok(last) = self.keys.last_server_checked.lock() {
+            if let Some(known) = *last {
+                if known.bytes() == server_key.as_bytes() {
+                    return Some(known);
+                }
+            }
+        }
+        let checked = ValidIdentityKey::check(server_key.as_bytes())?;
+        if let Ok(mut last) = self.keys.last_server_checked.lock() {
+            *last = Some(checked);
+        }
+        Some(checked)
     }
 
     pub(crate) fn valid_public(&self) -> &ValidIdentityKey {
@@ -223,5 +248,46 @@ impl From<[u8; 32]> for NetworkKey {
 impl fmt::Debug for NetworkKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("NetworkKey(<secret>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::work;
+
+    #[test]
+    fn a_server_key_dialled_again_is_not_checked_again_and_others_still_are() {
+        let alice = Identity::from_seed(&[1; 32]);
+        let bob = Identity::from_seed(&[2; 32]).public_key();
+        let carol = Identity::from_seed(&[3; 32]).public_key();
+        // The identity point: of small order, so never a valid server key.
+        let mut small_order = [0u8; 32];
+        small_order[0] = 1;
+        work::take();
+        assert_eq!(
+            alice.check_server_key(&bob).map(|k| *k.bytes()),
+            Some(bob.0)
+        );
+        assert_eq!(work::take().0, 1, "first dial: checked");
+        assert_eq!(
+            alice.check_server_key(&bob).map(|k| *k.bytes()),
+            Some(bob.0)
+        );
+        assert_eq!(work::take().0, 0, "same server again: remembered");
+        assert!(alice.check_server_key(&PublicKey(small_order)).is_none());
+        assert_eq!(work::take().0, 1, "another key: checked, and refused");
+        assert_eq!(
+            alice.check_server_key(&carol).map(|k| *k.bytes()),
+            Some(carol.0)
+        );
+        assert_eq!(
+            alice.check_server_key(&bob).map(|k| *k.bytes()),
+            Some(bob.0)
+        );
+        assert_eq!(work::take().0, 2, "only the last key is remembered");
+        assert!(alice.check_server_key(&PublicKey(small_order)).is_none());
+        assert!(alice.check_server_key(&PublicKey(small_order)).is_none());
+        assert_eq!(work::take().0, 2, "a refused key is never remembered");
     }
 }

@@ -164,8 +164,9 @@ impl Privline1Handshake {
         ec: StaticSecret,
         fc: StaticSecret,
     ) -> Result<Privline1Handshake, Error> {
-        let server =
-            ValidIdentityKey::check(server_key.as_bytes()).ok_or(Error::InvalidServerKey)?;
+        let server = identity
+            .check_server_key(server_key)
+            .ok_or(Error::InvalidServerKey)?;
         let mut handshake = Self::new(Role::Client, network_key, identity, ec, fc);
         handshake.peer = Some(server);
         Ok(handshake)

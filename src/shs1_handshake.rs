@@ -95,8 +95,9 @@ impl Shs1Handshake {
         server_key: &PublicKey,
         ephemeral: StaticSecret,
     ) -> Result<Shs1Handshake, Error> {
-        let server =
-            ValidIdentityKey::check(server_key.as_bytes()).ok_or(Error::InvalidServerKey)?;
+        let server = identity
+            .check_server_key(server_key)
+            .ok_or(Error::InvalidServerKey)?;
         let mut handshake = Self::new(Role::Client, network_key, identity, ephemeral);
         handshake.peer = Some(server);
         Ok(handshake)
