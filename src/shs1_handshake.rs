@@ -592,6 +592,9 @@ mod tests {
         message
     }
 
+    /// Builds a client auth message from the auth key and a genuine plaintext.
+    type ForgeAuth = fn(&Secret32, [u8; CLIENT_AUTH_PLAIN_LEN]) -> Vec<u8>;
+
     /// (identity key checks, full verifications) the server does on `auth`.
     fn work_on(
         auth: impl FnOnce(&Secret32, [u8; CLIENT_AUTH_PLAIN_LEN]) -> Vec<u8>,
@@ -610,11 +613,7 @@ mod tests {
         assert_eq!(outcome, Ok(Status::AuthorizePeer));
         assert_eq!(success, (1, 1));
 
-        let cases: [(
-            &str,
-            Error,
-            fn(&Secret32, [u8; CLIENT_AUTH_PLAIN_LEN]) -> Vec<u8>,
-        ); 5] = [
+        let cases: [(&str, Error, ForgeAuth); 5] = [
             ("does not open", Error::M3DoesNotOpen, |key, plain| {
                 let mut message = boxed(key, &plain);
                 message[20] ^= 1;
