@@ -61,9 +61,13 @@ pub struct Step {
     pub status: Status,
 }
 
+/// Each state machine in a heap block of its own size: inline, the smaller
+/// variant would leave the rest of the enum uninitialized, and moving it
+/// into a heap block (a C handle, a `Box`) would carry whatever the stack
+/// held there, secrets of earlier calls included, into that block.
 enum Machine {
-    Privline1(Privline1Handshake),
-    Shs1(Shs1Handshake),
+    Privline1(Box<Privline1Handshake>),
+    Shs1(Box<Shs1Handshake>),
 }
 
 /// A handshake in progress, in either role and either [`Protocol`].
@@ -115,17 +119,17 @@ impl Handshake {
         server_key: &PublicKey,
     ) -> Result<Handshake, Error> {
         let machine = match protocol {
-            Protocol::Privline1 => Machine::Privline1(Privline1Handshake::client(
+            Protocol::Privline1 => Machine::Privline1(Box::new(Privline1Handshake::client(
                 network_key,
                 identity,
                 server_key,
-            )?),
-            Protocol::Shs1 => Machine::Shs1(Shs1Handshake::client(
+            )?)),
+            Protocol::Shs1 => Machine::Shs1(Box::new(Shs1Handshake::client(
                 network_key,
                 identity,
                 server_key,
                 random_x25519_secret()?,
-            )?),
+            )?)),
         };
         Ok(Handshake { machine })
     }
@@ -138,13 +142,13 @@ impl Handshake {
     ) -> Result<Handshake, Error> {
         let machine = match protocol {
             Protocol::Privline1 => {
-                Machine::Privline1(Privline1Handshake::server(network_key, identity)?)
+                Machine::Privline1(Box::new(Privline1Handshake::server(network_key, identity)?))
             }
-            Protocol::Shs1 => Machine::Shs1(Shs1Handshake::server(
+            Protocol::Shs1 => Machine::Shs1(Box::new(Shs1Handshake::server(
                 network_key,
                 identity,
                 random_x25519_secret()?,
-            )),
+            ))),
         };
         Ok(Handshake { machine })
     }
@@ -162,13 +166,15 @@ impl Handshake {
         fc: [u8; 32],
     ) -> Result<Handshake, Error> {
         Ok(Handshake {
-            machine: Machine::Privline1(Privline1Handshake::client_with_ephemerals_for_tests(
-                network_key,
-                identity,
-                server_key,
-                ec,
-                fc,
-            )?),
+            machine: Machine::Privline1(Box::new(
+                Privline1Handshake::client_with_ephemerals_for_tests(
+                    network_key,
+                    identity,
+                    server_key,
+                    ec,
+                    fc,
+                )?,
+            )),
         })
     }
 
@@ -182,11 +188,8 @@ impl Handshake {
         fs: [u8; 32],
     ) -> Handshake {
         Handshake {
-            machine: Machine::Privline1(Privline1Handshake::server_with_ephemerals_for_tests(
-                network_key,
-                identity,
-                es,
-                fs,
+            machine: Machine::Privline1(Box::new(
+                Privline1Handshake::server_with_ephemerals_for_tests(network_key, identity, es, fs),
             )),
         }
     }
@@ -201,12 +204,12 @@ impl Handshake {
         ephemeral: [u8; 32],
     ) -> Result<Handshake, Error> {
         Ok(Handshake {
-            machine: Machine::Shs1(Shs1Handshake::client(
+            machine: Machine::Shs1(Box::new(Shs1Handshake::client(
                 network_key,
                 identity,
                 server_key,
                 StaticSecret::from(ephemeral),
-            )?),
+            )?)),
         })
     }
 
@@ -219,11 +222,11 @@ impl Handshake {
         ephemeral: [u8; 32],
     ) -> Handshake {
         Handshake {
-            machine: Machine::Shs1(Shs1Handshake::server(
+            machine: Machine::Shs1(Box::new(Shs1Handshake::server(
                 network_key,
                 identity,
                 StaticSecret::from(ephemeral),
-            )),
+            ))),
         }
     }
 

@@ -99,7 +99,9 @@ impl Identity {
                 signing_key,
                 x25519_secret,
                 public,
-                last_server_checked: Mutex::new(None),
+                // Starts as our own (valid) key rather than `None`, so that
+                // the slot holds initialized bytes, never stale heap contents.
+                last_server_checked: Mutex::new(Some(public)),
             }),
         }
     }

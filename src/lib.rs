@@ -66,6 +66,7 @@ mod proto;
 mod records;
 mod shs1_handshake;
 mod shs1_proto;
+mod slot;
 
 pub mod ffi;
 

@@ -22,6 +22,7 @@ use crate::proto::{
     M3_LEN, M4_LEN, PROTO, SIGNATURE_LEN, TAG_LEN, X25519_LEN,
 };
 use crate::records::{RecordChannel, SessionKeys};
+use crate::slot::{Known, Slot};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Stage {
@@ -40,14 +41,14 @@ enum Stage {
 struct HandshakeSecrets {
     network_key: NetworkKey,
     /// Our first ephemeral secret (`ec` or `es`).
-    first_secret: Option<StaticSecret>,
+    first_secret: Slot<StaticSecret>,
     /// Our second ephemeral secret (`fc` or `fs`).
-    second_secret: Option<StaticSecret>,
-    ee: Option<Secret32>,
-    eb: Option<Secret32>,
-    ae: Option<Secret32>,
-    k3: Option<Secret32>,
-    keys: Option<SessionKeys>,
+    second_secret: Slot<StaticSecret>,
+    ee: Slot<Secret32>,
+    eb: Slot<Secret32>,
+    ae: Slot<Secret32>,
+    k3: Slot<Secret32>,
+    keys: Slot<SessionKeys>,
 }
 
 /// A privline/1 handshake in progress, in either role.
@@ -70,7 +71,7 @@ pub(crate) struct Privline1Handshake {
     identity: Identity,
     /// The peer's identity key: the server's from the start for a client,
     /// the client's once M3 has been checked for a server.
-    peer: Option<ValidIdentityKey>,
+    peer: Known<ValidIdentityKey>,
     /// The running transcript hash h0 .. h4.
     transcript: [u8; 32],
     /// The public half of our first ephemeral secret (`EC` or `ES`).
@@ -168,7 +169,7 @@ impl Privline1Handshake {
             .check_server_key(server_key)
             .ok_or(Error::InvalidServerKey)?;
         let mut handshake = Self::new(Role::Client, network_key, identity, ec, fc);
-        handshake.peer = Some(server);
+        handshake.peer.set(server);
         Ok(handshake)
     }
 
@@ -198,16 +199,16 @@ impl Privline1Handshake {
             failed: None,
             secrets: Box::new(HandshakeSecrets {
                 network_key: NetworkKey::new(*network_key.bytes()),
-                first_secret: Some(first),
-                second_secret: Some(second),
-                ee: None,
-                eb: None,
-                ae: None,
-                k3: None,
-                keys: None,
+                first_secret: Slot::holding(first),
+                second_secret: Slot::holding(second),
+                ee: Slot::empty(Zeroizing::new([0; 32])),
+                eb: Slot::empty(Zeroizing::new([0; 32])),
+                ae: Slot::empty(Zeroizing::new([0; 32])),
+                k3: Slot::empty(Zeroizing::new([0; 32])),
+                keys: Slot::empty(SessionKeys::zeroed()),
             }),
             identity: identity.share(),
-            peer: None,
+            peer: Known::unknown(*identity.valid_public()),
             transcript: hash(&[PROTO, network_key.bytes()]),
             first_public,
             peer_first: [0; X25519_LEN],
@@ -355,7 +356,7 @@ impl Privline1Handshake {
             return Err(error);
         }
         self.peer
-            .as_ref()
+            .get()
             .map(|key| PublicKey(*key.bytes()))
             .ok_or(Error::WrongState)
     }
@@ -399,10 +400,10 @@ impl Privline1Handshake {
         if self.stage != Stage::Done {
             return Err(Error::WrongState);
         }
-        let keys = self.secrets.keys.as_ref().ok_or(Error::Internal)?;
+        let keys = self.secrets.keys.get()?;
         let peer = self
             .peer
-            .as_ref()
+            .get()
             .map(|key| PublicKey(*key.bytes()))
             .ok_or(Error::Internal)?;
         Ok(RecordChannel::new(self.role, keys.duplicate(), peer))
@@ -417,28 +418,28 @@ impl Privline1Handshake {
     /// Ends the handshake with `error` and wipes every secret at once.
     fn fail(&mut self, error: Error) {
         self.failed = Some(error);
-        self.secrets.first_secret = None;
-        self.secrets.second_secret = None;
-        self.secrets.ee = None;
-        self.secrets.eb = None;
-        self.secrets.ae = None;
-        self.secrets.k3 = None;
-        self.secrets.keys = None;
+        self.secrets.first_secret.clear();
+        self.secrets.second_secret.clear();
+        self.secrets.ee.clear();
+        self.secrets.eb.clear();
+        self.secrets.ae.clear();
+        self.secrets.k3.clear();
+        self.secrets.keys.clear();
         self.pending_m4 = [0; M4_LEN];
         self.inbound = [0; HANDSHAKE_MAX_MESSAGE_LEN];
         self.inbound_len = 0;
     }
 
     fn first_secret(&self) -> Result<&StaticSecret, Error> {
-        self.secrets.first_secret.as_ref().ok_or(Error::Internal)
+        self.secrets.first_secret.get()
     }
 
     fn second_secret(&self) -> Result<&StaticSecret, Error> {
-        self.secrets.second_secret.as_ref().ok_or(Error::Internal)
+        self.secrets.second_secret.get()
     }
 
-    fn peer_identity(&self) -> Result<&ValidIdentityKey, Error> {
-        self.peer.as_ref().ok_or(Error::Internal)
+    fn peer_identity(&self) -> Result<ValidIdentityKey, Error> {
+        self.peer.get().ok_or(Error::Internal)
     }
 
     /// Client: `M1 = EC ‖ MAC(N, L_M1 ‖ EC)`.
@@ -474,9 +475,9 @@ impl Privline1Handshake {
         let mut k3 = Zeroizing::new([0u8; 32]);
         hkdf(&h2, &[ee.as_ref(), eb.as_ref()], L_K3, k3.as_mut());
         self.transcript = h2;
-        self.secrets.ee = Some(ee);
-        self.secrets.eb = Some(eb);
-        self.secrets.k3 = Some(k3);
+        self.secrets.ee.set(ee);
+        self.secrets.eb.set(eb);
+        self.secrets.k3.set(k3);
         Ok(())
     }
 
@@ -494,12 +495,12 @@ impl Privline1Handshake {
         self.peer_first.copy_from_slice(es_public);
         let h2 = hash(&[&self.transcript, m2]);
 
-        let server = *self.peer_identity()?;
+        let server = self.peer_identity()?;
         let ee = x25519(self.first_secret()?, &self.peer_first)?;
         let eb = x25519(self.first_secret()?, &server.mont())?;
         let ae = x25519(self.identity.x25519_secret(), &self.peer_first)?;
         // `ec` has done all its work.
-        self.secrets.first_secret = None;
+        self.secrets.first_secret.clear();
 
         let mut k3 = Zeroizing::new([0u8; 32]);
         hkdf(&h2, &[ee.as_ref(), eb.as_ref()], L_K3, k3.as_mut());
@@ -517,9 +518,9 @@ impl Privline1Handshake {
         tag.copy_from_slice(&m3_tag);
 
         self.transcript = hash(&[&h2, &out[..M3_LEN]]);
-        self.secrets.ee = Some(ee);
-        self.secrets.eb = Some(eb);
-        self.secrets.ae = Some(ae);
+        self.secrets.ee.set(ee);
+        self.secrets.eb.set(eb);
+        self.secrets.ae.set(ae);
         Ok(())
     }
 
@@ -533,7 +534,7 @@ impl Privline1Handshake {
         let mut tag = [0u8; TAG_LEN];
         tag.copy_from_slice(&m3[GREETING_LEN..M3_LEN]);
         let opened = open_in_place(secret(&self.secrets.k3)?, 0, &h2, &mut greeting, &tag);
-        self.secrets.k3 = None;
+        self.secrets.k3.clear();
         if !opened {
             // The work of success: one identity key check, one verification.
             core::hint::black_box(dummy_identity_key_check());
@@ -567,7 +568,7 @@ impl Privline1Handshake {
         self.peer_second.copy_from_slice(fc_public);
         self.greeting_hash = hash(&[&greeting]);
         self.transcript = hash(&[&h2, m3]);
-        self.peer = Some(client);
+        self.peer.set(client);
         Ok(())
     }
 
@@ -575,9 +576,9 @@ impl Privline1Handshake {
     /// sign and seal the answer as M4, derive the session keys.
     fn build_m4(&mut self) -> Result<(), Error> {
         let h3 = self.transcript;
-        let client = *self.peer_identity()?;
+        let client = self.peer_identity()?;
         let ae = x25519(self.first_secret()?, &client.mont())?;
-        self.secrets.first_secret = None;
+        self.secrets.first_secret.clear();
         let (ee, eb) = (secret(&self.secrets.ee)?, secret(&self.secrets.eb)?);
 
         let mut k4 = Zeroizing::new([0u8; 32]);
@@ -589,7 +590,7 @@ impl Privline1Handshake {
         );
         let ff = x25519(self.second_secret()?, &self.peer_second)?;
         let fs_public = x25519_public(self.second_secret()?);
-        self.secrets.second_secret = None;
+        self.secrets.second_secret.clear();
 
         let sig_s = self
             .identity
@@ -603,9 +604,9 @@ impl Privline1Handshake {
 
         let h4 = hash(&[&h3, &m4]);
         let keys = derive_session_keys(&h4, &ff, ee, eb, &ae);
-        self.secrets.keys = Some(keys);
-        self.secrets.ee = None;
-        self.secrets.eb = None;
+        self.secrets.keys.set(keys);
+        self.secrets.ee.clear();
+        self.secrets.eb.clear();
         self.pending_m4 = m4;
         self.transcript = h4;
         Ok(())
@@ -640,19 +641,19 @@ impl Privline1Handshake {
         fs_public.copy_from_slice(&answer[..32]);
         let mut sig_s = [0u8; SIGNATURE_LEN];
         sig_s.copy_from_slice(&answer[32..]);
-        let server = *self.peer_identity()?;
+        let server = self.peer_identity()?;
         if !server.verify_strict(&[L_SIG_S, &h3, &self.greeting_hash, &fs_public], &sig_s) {
             return Err(Error::M4BadServerSignature);
         }
         let ff = x25519(self.second_secret()?, &fs_public)?;
-        self.secrets.second_secret = None;
+        self.secrets.second_secret.clear();
 
         let h4 = hash(&[&h3, m4]);
         let keys = derive_session_keys(&h4, &ff, ee, eb, ae);
-        self.secrets.keys = Some(keys);
-        self.secrets.ee = None;
-        self.secrets.eb = None;
-        self.secrets.ae = None;
+        self.secrets.keys.set(keys);
+        self.secrets.ee.clear();
+        self.secrets.eb.clear();
+        self.secrets.ae.clear();
         self.transcript = h4;
         Ok(())
     }
@@ -661,10 +662,10 @@ impl Privline1Handshake {
 /// The secret in `slot`, which the state machine guarantees is set.
 ///
 /// Secrets are borrowed, never moved out of their slot: moving a value out
-/// of an `Option` leaves its bytes behind unwiped. A slot is emptied by
-/// assigning `None`, which drops (and so wipes) the value in place.
-fn secret(slot: &Option<Secret32>) -> Result<&Secret32, Error> {
-    slot.as_ref().ok_or(Error::Internal)
+/// leaves its bytes behind unwiped. A slot is emptied by `clear`, which
+/// wipes the value in place.
+fn secret(slot: &Slot<Secret32>) -> Result<&Secret32, Error> {
+    slot.get()
 }
 
 /// `okm = HKDF(h4, ff ‖ ee ‖ eb ‖ ae, L_KEYS, 96)`, split into the two

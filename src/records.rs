@@ -19,7 +19,24 @@ pub(crate) struct SessionKeys {
     pub(crate) session_id: Secret32,
 }
 
+impl Zeroize for SessionKeys {
+    fn zeroize(&mut self) {
+        self.key_c2s.zeroize();
+        self.key_s2c.zeroize();
+        self.session_id.zeroize();
+    }
+}
+
 impl SessionKeys {
+    /// All zeros: the filler of an empty slot.
+    pub(crate) fn zeroed() -> SessionKeys {
+        SessionKeys {
+            key_c2s: Zeroizing::new([0; 32]),
+            key_s2c: Zeroizing::new([0; 32]),
+            session_id: Zeroizing::new([0; 32]),
+        }
+    }
+
     /// A second copy, for a channel made from a handshake that keeps (and
     /// wipes) its own. Not `Clone`: copies of secrets are made on purpose.
     pub(crate) fn duplicate(&self) -> SessionKeys {

@@ -28,6 +28,7 @@ use crate::shs1_proto::{
     BOX_TAG_LEN, SHS1_CLIENT_AUTH_LEN, SHS1_HANDSHAKE_MAX_MESSAGE_LEN, SHS1_HELLO_LEN,
     SHS1_SERVER_ACCEPT_LEN,
 };
+use crate::slot::{Known, Slot};
 
 /// The handshake boxes use the all-zero nonce (each key boxes one message).
 const ZERO_NONCE: BoxNonce = [0; BOX_NONCE_LEN];
@@ -50,18 +51,18 @@ enum Stage {
 /// place (see the privline/1 handshake for why).
 struct Shs1Secrets {
     network_key: NetworkKey,
-    ephemeral: Option<StaticSecret>,
+    ephemeral: Slot<StaticSecret>,
     /// `sha256(ab)`: signed by both sides, so it binds the signatures to
     /// this session.
-    ab_hash: Option<Secret32>,
+    ab_hash: Slot<Secret32>,
     /// `ab`, then `aB`: kept until `k3` is derived.
-    ab: Option<Secret32>,
-    a_b_long: Option<Secret32>,
+    ab: Slot<Secret32>,
+    a_b_long: Slot<Secret32>,
     /// `sha256(K ‖ ab ‖ aB ‖ Ab)`, the key of the server's acceptance.
-    k3: Option<Secret32>,
+    k3: Slot<Secret32>,
     /// The client's signature, which the server signs in turn.
     client_signature: [u8; SIGNATURE_LEN],
-    keys: Option<BoxStreamKeys>,
+    keys: Slot<BoxStreamKeys>,
 }
 
 /// An SHS1 handshake in progress, in either role.
@@ -73,7 +74,7 @@ pub(crate) struct Shs1Handshake {
     identity: Identity,
     /// The server's key from the start for a client; the client's once its
     /// auth has been checked for a server.
-    peer: Option<ValidIdentityKey>,
+    peer: Known<ValidIdentityKey>,
     ephemeral_public: [u8; X25519_LEN],
     own_hello_mac: [u8; AUTH_LEN],
     peer_ephemeral: [u8; X25519_LEN],
@@ -83,8 +84,8 @@ pub(crate) struct Shs1Handshake {
     inbound_len: usize,
 }
 
-fn secret(slot: &Option<Secret32>) -> Result<&Secret32, Error> {
-    slot.as_ref().ok_or(Error::Internal)
+fn secret(slot: &Slot<Secret32>) -> Result<&Secret32, Error> {
+    slot.get()
 }
 
 impl Shs1Handshake {
@@ -99,7 +100,7 @@ impl Shs1Handshake {
             .check_server_key(server_key)
             .ok_or(Error::InvalidServerKey)?;
         let mut handshake = Self::new(Role::Client, network_key, identity, ephemeral);
-        handshake.peer = Some(server);
+        handshake.peer.set(server);
         Ok(handshake)
     }
 
@@ -129,16 +130,16 @@ impl Shs1Handshake {
             failed: None,
             secrets: Box::new(Shs1Secrets {
                 network_key: NetworkKey::new(*network_key.bytes()),
-                ephemeral: Some(ephemeral),
-                ab_hash: None,
-                ab: None,
-                a_b_long: None,
-                k3: None,
+                ephemeral: Slot::holding(ephemeral),
+                ab_hash: Slot::empty(Zeroizing::new([0; 32])),
+                ab: Slot::empty(Zeroizing::new([0; 32])),
+                a_b_long: Slot::empty(Zeroizing::new([0; 32])),
+                k3: Slot::empty(Zeroizing::new([0; 32])),
                 client_signature: [0; SIGNATURE_LEN],
-                keys: None,
+                keys: Slot::empty(BoxStreamKeys::zeroed()),
             }),
             identity: identity.share(),
-            peer: None,
+            peer: Known::unknown(*identity.valid_public()),
             ephemeral_public,
             own_hello_mac,
             peer_ephemeral: [0; X25519_LEN],
@@ -275,7 +276,7 @@ impl Shs1Handshake {
             return Err(error);
         }
         self.peer
-            .as_ref()
+            .get()
             .map(|key| PublicKey(*key.bytes()))
             .ok_or(Error::WrongState)
     }
@@ -312,10 +313,10 @@ impl Shs1Handshake {
         if self.stage != Stage::Done {
             return Err(Error::WrongState);
         }
-        let keys = self.secrets.keys.as_ref().ok_or(Error::Internal)?;
+        let keys = self.secrets.keys.get()?;
         let peer = self
             .peer
-            .as_ref()
+            .get()
             .map(|key| PublicKey(*key.bytes()))
             .ok_or(Error::Internal)?;
         Ok(BoxStream::new(self.role, keys.duplicate(), peer))
@@ -329,24 +330,24 @@ impl Shs1Handshake {
     fn fail(&mut self, error: Error) {
         self.failed = Some(error);
         let secrets = &mut *self.secrets;
-        secrets.ephemeral = None;
-        secrets.ab_hash = None;
-        secrets.ab = None;
-        secrets.a_b_long = None;
-        secrets.k3 = None;
+        secrets.ephemeral.clear();
+        secrets.ab_hash.clear();
+        secrets.ab.clear();
+        secrets.a_b_long.clear();
+        secrets.k3.clear();
         secrets.client_signature = [0; SIGNATURE_LEN];
-        secrets.keys = None;
+        secrets.keys.clear();
         self.pending_accept = [0; SHS1_SERVER_ACCEPT_LEN];
         self.inbound = [0; SHS1_HANDSHAKE_MAX_MESSAGE_LEN];
         self.inbound_len = 0;
     }
 
     fn ephemeral(&self) -> Result<&StaticSecret, Error> {
-        self.secrets.ephemeral.as_ref().ok_or(Error::Internal)
+        self.secrets.ephemeral.get()
     }
 
     fn peer_identity(&self) -> Result<ValidIdentityKey, Error> {
-        self.peer.ok_or(Error::Internal)
+        self.peer.get().ok_or(Error::Internal)
     }
 
     /// Either side: `auth(K, x) ‖ x` for our ephemeral key `x`.
@@ -365,8 +366,10 @@ impl Shs1Handshake {
         self.peer_hello_mac.copy_from_slice(mac);
         self.peer_ephemeral.copy_from_slice(ephemeral);
         let ab = x25519(self.ephemeral()?, &self.peer_ephemeral)?;
-        self.secrets.ab_hash = Some(Zeroizing::new(hash(&[ab.as_ref()])));
-        self.secrets.ab = Some(ab);
+        self.secrets
+            .ab_hash
+            .set(Zeroizing::new(hash(&[ab.as_ref()])));
+        self.secrets.ab.set(ab);
         Ok(())
     }
 
@@ -374,14 +377,18 @@ impl Shs1Handshake {
     fn read_server_hello(&mut self, hello: &[u8]) -> Result<(), Error> {
         self.read_hello(hello, Error::M2BadMac)?;
         let server_mont = self.peer_identity()?.mont();
-        self.secrets.a_b_long = Some(x25519(self.ephemeral()?, &server_mont)?);
+        self.secrets
+            .a_b_long
+            .set(x25519(self.ephemeral()?, &server_mont)?);
         Ok(())
     }
 
     /// Server: checks the client's hello and computes `aB` (as `B·a`).
     fn read_client_hello(&mut self, hello: &[u8]) -> Result<(), Error> {
         self.read_hello(hello, Error::M1BadMac)?;
-        self.secrets.a_b_long = Some(x25519(self.identity.x25519_secret(), &self.peer_ephemeral)?);
+        self.secrets
+            .a_b_long
+            .set(x25519(self.identity.x25519_secret(), &self.peer_ephemeral)?);
         Ok(())
     }
 
@@ -402,9 +409,9 @@ impl Shs1Handshake {
             secret(&self.secrets.a_b_long)?.as_ref(),
             a_long_b.as_ref(),
         ]);
-        self.secrets.k3 = Some(Zeroizing::new(k3));
-        self.secrets.ab = None;
-        self.secrets.a_b_long = None;
+        self.secrets.k3.set(Zeroizing::new(k3));
+        self.secrets.ab.clear();
+        self.secrets.a_b_long.clear();
         Ok(())
     }
 
@@ -427,7 +434,7 @@ impl Shs1Handshake {
 
         let a_long_b = x25519(self.identity.x25519_secret(), &self.peer_ephemeral)?;
         self.derive_k3(&a_long_b)?;
-        self.secrets.ephemeral = None;
+        self.secrets.ephemeral.clear();
         Ok(())
     }
 
@@ -466,9 +473,9 @@ impl Shs1Handshake {
         }
         let a_long_b = x25519(self.ephemeral()?, &client.mont())?;
         self.derive_k3(&a_long_b)?;
-        self.secrets.ephemeral = None;
+        self.secrets.ephemeral.clear();
         self.secrets.client_signature = signature;
-        self.peer = Some(client);
+        self.peer.set(client);
         Ok(())
     }
 
@@ -527,9 +534,9 @@ impl Shs1Handshake {
             &self.own_hello_mac,
             &self.peer_hello_mac,
         );
-        self.secrets.keys = Some(keys);
-        self.secrets.k3 = None;
-        self.secrets.ab_hash = None;
+        self.secrets.keys.set(keys);
+        self.secrets.k3.clear();
+        self.secrets.ab_hash.clear();
         self.secrets.client_signature = [0; SIGNATURE_LEN];
         Ok(())
     }
@@ -577,7 +584,7 @@ mod tests {
         let signature = alice.sign(&[
             network_key.bytes(),
             bob.public_key().as_bytes(),
-            client.secrets.ab_hash.as_ref().unwrap().as_ref(),
+            client.secrets.ab_hash.get().unwrap().as_ref(),
         ]);
         plain[..SIGNATURE_LEN].copy_from_slice(&signature);
         plain[SIGNATURE_LEN..].copy_from_slice(alice.public_key().as_bytes());

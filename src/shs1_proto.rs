@@ -108,6 +108,16 @@ pub(crate) struct BoxStreamKeys {
 }
 
 impl BoxStreamKeys {
+    /// All zeros: the filler of an empty slot.
+    pub(crate) fn zeroed() -> BoxStreamKeys {
+        BoxStreamKeys {
+            encrypt_key: [0; 32],
+            encrypt_nonce: [0; BOX_NONCE_LEN],
+            decrypt_key: [0; 32],
+            decrypt_nonce: [0; BOX_NONCE_LEN],
+        }
+    }
+
     /// The session keys from the handshake's last box key
     /// `k3 = sha256(K ‖ ab ‖ aB ‖ Ab)`, with `secret = sha256(k3)`. Each
     /// side encrypts with

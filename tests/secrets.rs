@@ -1055,7 +1055,7 @@ fn c_into_channel(mut handshake: *mut privline_handshake) -> *mut privline_chann
 }
 
 fn c_seal(channel: *mut privline_channel, payload: &[u8]) -> Vec<u8> {
-    let mut wire = vec![0u8; privline_sealed_len(payload.len())];
+    let mut wire = vec![0u8; unsafe { privline_channel_sealed_len(channel, payload.len(), 0) }];
     let mut len = wire.len();
     let result = unsafe {
         privline_channel_seal(
@@ -2044,4 +2044,251 @@ fn debug_output_prints_no_secret() {
 
 fn hex_string(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+// ---------------------------------------------------------------------------
+// SHS1
+// ---------------------------------------------------------------------------
+
+/// Every secret of an SHS1 session between case1's identities with the
+/// ephemeral secrets `a` (client) and `b` (server), computed here from the
+/// SHS1 definition: the DH results, the box keys of the client auth and the
+/// server accept, `sha256(ab)`, and the four box-stream keys and secret.
+fn register_shs1_needles(case: &Case, a: &[u8; 32], b: &[u8; 32]) {
+    use x25519_dalek::{x25519, X25519_BASEPOINT_BYTES};
+    register_identity_needles(case);
+    register("SHS1 client ephemeral a (raw)", a);
+    register("SHS1 client ephemeral a (clamped)", &clamp(*a));
+    register("SHS1 server ephemeral b (raw)", b);
+    register("SHS1 server ephemeral b (clamped)", &clamp(*b));
+    let a_pub = x25519(*a, X25519_BASEPOINT_BYTES);
+    let b_pub = x25519(*b, X25519_BASEPOINT_BYTES);
+    let client_public = Identity::from_seed(&case.client_seed).public_key();
+    let server_public = Identity::from_seed(&case.server_seed).public_key();
+    let server_mont = privline::identity_key_to_x25519(server_public.as_bytes()).unwrap();
+    let [client_xsk, _, _, _] = identity_secrets(&case.client_seed);
+    let ab = x25519(*a, b_pub);
+    let a_long_b = x25519(*a, server_mont);
+    let long_a_b = x25519(client_xsk, b_pub);
+    let k = &case.network_key;
+    let auth_key = sha256(&[k, &ab, &a_long_b]);
+    let k3 = sha256(&[k, &ab, &a_long_b, &long_a_b]);
+    let secret = sha256(&[&k3]);
+    register("SHS1 ab", &ab);
+    register("SHS1 aB", &a_long_b);
+    register("SHS1 Ab", &long_a_b);
+    register("SHS1 sha256(ab)", &sha256(&[&ab]));
+    register("SHS1 client auth key", &auth_key);
+    register("SHS1 k3 (server accept key)", &k3);
+    register("SHS1 box-stream secret", &secret);
+    register(
+        "SHS1 key client to server",
+        &sha256(&[&secret, server_public.as_bytes()]),
+    );
+    register(
+        "SHS1 key server to client",
+        &sha256(&[&secret, client_public.as_bytes()]),
+    );
+}
+
+fn shs1_pair(case: &Case, a: [u8; 32], b: [u8; 32]) -> (Handshake, Handshake) {
+    let network = NetworkKey::new(case.network_key);
+    let client_identity = Identity::from_seed(&case.client_seed);
+    let server_identity = Identity::from_seed(&case.server_seed);
+    let client = Handshake::shs1_client_with_ephemeral_for_tests(
+        &network,
+        &client_identity,
+        &server_identity.public_key(),
+        a,
+    )
+    .unwrap();
+    let server = Handshake::shs1_server_with_ephemeral_for_tests(&network, &server_identity, b);
+    (client, server)
+}
+
+#[test]
+fn an_shs1_session_leaves_no_secret_in_freed_memory() {
+    let _serial = serial();
+    let case = case1();
+    let (a, b) = ([0x51u8; 32], [0x5bu8; 32]);
+    forget_needles();
+    register_shs1_needles(&case, &a, &b);
+
+    let mut watches = Vec::new();
+    watches.push(watch(
+        "SHS1 session: handshakes and channels in Boxes",
+        false,
+        || {
+            let (client, server) = shs1_pair(&case, a, b);
+            let (mut client, mut server) = (Box::new(client), Box::new(server));
+            let hello = rust_step(&mut client, &[], Status::NeedInput);
+            let server_hello = rust_step(&mut server, &hello, Status::NeedInput);
+            let auth = rust_step(&mut client, &server_hello, Status::NeedInput);
+            assert!(rust_step(&mut server, &auth, Status::AuthorizePeer).is_empty());
+            server.authorize(true).unwrap();
+            let accept = rust_step(&mut server, &[], Status::Done);
+            assert!(rust_step(&mut client, &accept, Status::Done).is_empty());
+            let mut client_channel = Box::new(client.into_channel().unwrap());
+            let mut server_channel = Box::new(server.into_channel().unwrap());
+            let mut wire = vec![0u8; 10_000];
+            let mut plain = vec![0u8; 4096];
+            for payload in [&b"hello"[..], &[7u8; 5000][..]] {
+                let n = client_channel.seal(payload, 0, &mut wire).unwrap();
+                let mut rest = &wire[..n];
+                while !rest.is_empty() {
+                    let opened = server_channel.open(rest, &mut plain).unwrap();
+                    rest = &rest[opened.consumed()..];
+                }
+            }
+            let n = server_channel.close(0, &mut wire).unwrap();
+            assert_eq!(
+                client_channel.open(&wire[..n], &mut plain),
+                Ok(Opened::Close { consumed: n })
+            );
+            plain.zeroize();
+            drop(client_channel);
+            drop(server_channel);
+        },
+    ));
+    assert!(watches[0].channel_blocks() >= 2, "{}", watches[0].summary());
+
+    watches.push(watch(
+        "SHS1: Boxed handshakes dropped at every stage",
+        false,
+        || {
+            for stop in 0..=5 {
+                let (client, server) = shs1_pair(&case, a, b);
+                let (mut client, mut server) = (Box::new(client), Box::new(server));
+                let mut m = Vec::new();
+                if stop > 0 {
+                    m = rust_step(&mut client, &[], Status::NeedInput);
+                }
+                if stop > 1 {
+                    m = rust_step(&mut server, &m, Status::NeedInput);
+                }
+                if stop > 2 {
+                    m = rust_step(&mut client, &m, Status::NeedInput);
+                }
+                if stop > 3 {
+                    assert!(rust_step(&mut server, &m, Status::AuthorizePeer).is_empty());
+                }
+                if stop > 4 {
+                    assert_eq!(server.authorize(false), Err(Error::ClientRefused));
+                }
+                drop(client);
+                drop(server);
+            }
+        },
+    ));
+    assert_clean(&watches);
+    forget_needles();
+}
+
+#[test]
+fn shs1_through_c_abi_identity_handles_leaves_no_key_in_freed_memory() {
+    // Both sides through the C ABI with random ephemerals: the identities
+    // and network key are known up front, the box-stream keys once the
+    // channels export them; freed blocks are captured and searched again at
+    // the end.
+    let _serial = serial();
+    let case = case1();
+    forget_needles();
+    register_identity_needles(&case);
+    let mut watches = Vec::new();
+    watches.push(watch("SHS1 through the C ABI", true, || unsafe {
+        let mut client_identity = null_mut();
+        let mut server_identity = null_mut();
+        assert_eq!(
+            privline_identity_new(case.client_seed.as_ptr(), 32, &mut client_identity),
+            PRIVLINE_RESULT_OK
+        );
+        assert_eq!(
+            privline_identity_new(case.server_seed.as_ptr(), 32, &mut server_identity),
+            PRIVLINE_RESULT_OK
+        );
+        let mut server_public = [0u8; 32];
+        assert_eq!(
+            privline_identity_public_key(server_identity, server_public.as_mut_ptr()),
+            PRIVLINE_RESULT_OK
+        );
+        let shs1 = privline_protocol::PRIVLINE_PROTOCOL_SHS1 as u32;
+        let mut client = null_mut();
+        let mut server = null_mut();
+        assert_eq!(
+            privline_handshake_new_client_with_identity(
+                shs1,
+                case.network_key.as_ptr(),
+                client_identity,
+                server_public.as_ptr(),
+                &mut client
+            ),
+            PRIVLINE_RESULT_OK
+        );
+        assert_eq!(
+            privline_handshake_new_server_with_identity(
+                shs1,
+                case.network_key.as_ptr(),
+                server_identity,
+                &mut server
+            ),
+            PRIVLINE_RESULT_OK
+        );
+        privline_identity_free(client_identity);
+        privline_identity_free(server_identity);
+        let need = privline_handshake_status::PRIVLINE_HANDSHAKE_NEED_INPUT;
+        let hello = c_ok_step(client, &[], need);
+        let server_hello = c_ok_step(server, &hello, need);
+        let auth = c_ok_step(client, &server_hello, need);
+        c_ok_step(
+            server,
+            &auth,
+            privline_handshake_status::PRIVLINE_HANDSHAKE_AUTHORIZE_PEER,
+        );
+        assert_eq!(
+            privline_handshake_authorize(server, true),
+            PRIVLINE_RESULT_OK
+        );
+        let accept = c_ok_step(
+            server,
+            &[],
+            privline_handshake_status::PRIVLINE_HANDSHAKE_DONE,
+        );
+        c_ok_step(
+            client,
+            &accept,
+            privline_handshake_status::PRIVLINE_HANDSHAKE_DONE,
+        );
+        let client_channel = c_into_channel(client);
+        let server_channel = c_into_channel(server);
+        let mut keys = [0u8; PRIVLINE_SHS1_KEYS_LEN];
+        assert_eq!(
+            privline_channel_export_shs1_keys(client_channel, keys.as_mut_ptr()),
+            PRIVLINE_RESULT_OK
+        );
+        let mut send_key = [0u8; 32];
+        let mut receive_key = [0u8; 32];
+        send_key.copy_from_slice(&keys[..32]);
+        receive_key.copy_from_slice(&keys[56..88]);
+        keys.zeroize();
+        register("SHS1 key client to server (C ABI)", &send_key);
+        register("SHS1 key server to client (C ABI)", &receive_key);
+        send_key.zeroize();
+        receive_key.zeroize();
+        let sealed = c_seal(client_channel, b"hello");
+        assert_eq!(c_open(server_channel, &sealed), (PRIVLINE_RESULT_OK, DATA));
+        let goodbye = c_control(client_channel, true);
+        assert_eq!(
+            c_open(server_channel, &goodbye),
+            (PRIVLINE_RESULT_OK, CLOSE)
+        );
+        privline_channel_free(client_channel);
+        privline_channel_free(server_channel);
+    }));
+    assert!(
+        watches[0].handshake_blocks() >= 2 && watches[0].channel_blocks() >= 2,
+        "{}",
+        watches[0].summary()
+    );
+    assert_clean(&watches);
+    forget_needles();
 }
