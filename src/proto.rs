@@ -7,9 +7,9 @@
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce, Tag};
 use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
-use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::edwards::CompressedEdwardsY;
 use curve25519_dalek::Scalar;
-use ed25519_dalek::{Signature, VerifyingKey};
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -189,10 +189,16 @@ pub(crate) fn x25519_public(secret: &StaticSecret) -> [u8; 32] {
 
 /// An identity public key that passed the identity key check: a canonical
 /// encoding of a point that is not of small order and is torsion-free.
+///
+/// It is kept as the ed25519-dalek key (the received bytes and the decoded
+/// point), built once when the key is checked, so that each verification
+/// uses it as it is instead of compressing the point again.
 #[derive(Clone, Copy)]
 pub(crate) struct ValidIdentityKey {
-    bytes: [u8; PUBLIC_KEY_LEN],
-    point: EdwardsPoint,
+    /// Its bytes are the canonical compression of its point (the key check
+    /// compares them with the received ones), and the point is neither of
+    /// small order nor has a torsion component.
+    key: VerifyingKey,
 }
 
 impl ValidIdentityKey {
@@ -207,51 +213,58 @@ impl ValidIdentityKey {
         let decoded = CompressedEdwardsY(*bytes).decompress();
         let decodes = decoded.is_some();
         let point = decoded.unwrap_or(ED25519_BASEPOINT_POINT);
-        // RFC 8032 decoding made canonical: compressing the point again
-        // gives the same bytes (rejects y >= p, and x = 0 with the sign bit).
-        let canonical = point.compress().as_bytes() == bytes;
+        // The key made of the point and its canonical compression (the one
+        // compression of the check). RFC 8032 decoding made canonical:
+        // compressing the point again gives the same bytes (rejects y >= p,
+        // and x = 0 with the sign bit).
+        let key = VerifyingKey::from(point);
+        let canonical = key.as_bytes() == bytes;
         let small_order = point.is_small_order();
         let torsion_free = point.is_torsion_free();
         if decodes && canonical && !small_order && torsion_free {
-            Some(ValidIdentityKey {
-                bytes: *bytes,
-                point,
-            })
+            Some(ValidIdentityKey { key })
         } else {
             None
         }
     }
 
     /// Wraps the public key of one of our own seeds, which is valid by
-    /// construction (a multiple of the base point).
+    /// construction (a nonzero multiple of the base point: canonically
+    /// encoded, of prime order).
     pub(crate) fn from_own(verifying_key: &VerifyingKey) -> Self {
+        debug_assert!(!verifying_key.is_weak());
         ValidIdentityKey {
-            bytes: verifying_key.to_bytes(),
-            point: verifying_key.to_edwards(),
+            key: *verifying_key,
         }
     }
 
     pub(crate) fn bytes(&self) -> &[u8; PUBLIC_KEY_LEN] {
-        &self.bytes
+        self.key.as_bytes()
     }
 
     /// `mont(P)`: the X25519 public key of this identity.
     pub(crate) fn mont(&self) -> [u8; 32] {
-        self.point.to_montgomery().to_bytes()
+        self.key.to_montgomery().to_bytes()
     }
 
     /// Strict Ed25519 verification of `sig` over the concatenation of
     /// `message_parts`, doing the same work whether it succeeds or fails.
     ///
-    /// This key is canonical and not of small order (checked on
-    /// construction). ed25519-dalek's `verify_strict` rejects a small-order
-    /// R, an S at or above L, and uses the cofactorless equation; it compares
-    /// the recomputed R, which is always canonically encoded, with the
-    /// received R byte for byte, so a non-canonical R encoding fails too.
+    /// It accepts exactly the signatures ed25519-dalek's `verify_strict`
+    /// accepts, doing each of its steps once: that is an S below L, an R
+    /// that decodes to a point not of small order, a key not of small order,
+    /// and the cofactorless equation, the recomputed R (always canonically
+    /// encoded) compared with the received R byte for byte, so that a
+    /// non-canonical R encoding fails too. `signature_is_well_formed` checks
+    /// S and R (decompressing R, once), the key is canonical and not of
+    /// small order (checked on construction, and kept as decoded then), and
+    /// what is left of `verify_strict` is exactly ed25519-dalek's plain
+    /// `verify`: S below L again (cheap), then the equation and the byte
+    /// comparison, without decompressing R again or recompressing the key.
     ///
     /// A malformed signature (S ≥ L, an R that does not decode or is of
-    /// small order) would make `verify_strict` give up within microseconds,
-    /// where a well-formed wrong one costs the whole equation. So that the
+    /// small order) is rejected by `signature_is_well_formed` within
+    /// microseconds, where a well-formed wrong one costs the whole equation. So that the
     /// time taken does not tell a client whose M3 opened (and so who knew
     /// the server key) anything, a malformed signature is answered with a
     /// full verification of the fixed dummy values instead.
@@ -268,16 +281,17 @@ impl ValidIdentityKey {
         }
         #[cfg(test)]
         work::count(&work::FULL_VERIFICATIONS);
-        let verifying_key = VerifyingKey::from(self.point);
-        let signature = Signature::from_bytes(sig);
-        verifying_key
-            .verify_strict(&message[..used], &signature)
+        // Not `verify_strict`: its checks beyond `verify` are made above
+        // (see the doc comment), and it would decompress R a second time.
+        self.key
+            .verify(&message[..used], &Signature::from_bytes(sig))
             .is_ok()
     }
 }
 
 /// The checks `verify_strict` makes before its equation: S below the group
-/// order, R a point (not of small order).
+/// order, R a point (not of small order). The key's own check (not of small
+/// order) is made once, when a `ValidIdentityKey` is built.
 fn signature_is_well_formed(sig: &[u8; SIGNATURE_LEN]) -> bool {
     let mut r_bytes = [0u8; 32];
     let mut s_bytes = [0u8; 32];
@@ -331,14 +345,12 @@ fn dummy_key() -> &'static ValidIdentityKey {
     static DUMMY_KEY: OnceLock<ValidIdentityKey> = OnceLock::new();
     DUMMY_KEY.get_or_init(|| {
         // The dummy key is the public key of a seed, so it decodes; a unit
-        // test checks it passes the identity key check.
-        let point = CompressedEdwardsY(dummy::DUMMY_PUBLIC_KEY)
-            .decompress()
-            .unwrap_or(ED25519_BASEPOINT_POINT);
-        ValidIdentityKey {
-            bytes: dummy::DUMMY_PUBLIC_KEY,
-            point,
-        }
+        // test checks it passes the identity key check. (Not through
+        // `ValidIdentityKey::check`, whose test-only work counter would
+        // count this one-off decoding in whichever test came first.)
+        let key = VerifyingKey::from_bytes(&dummy::DUMMY_PUBLIC_KEY)
+            .unwrap_or_else(|_| VerifyingKey::from(ED25519_BASEPOINT_POINT));
+        ValidIdentityKey { key }
     })
 }
 
@@ -403,6 +415,168 @@ mod tests {
         );
         assert!(dummy_identity_key_check());
         assert!(dummy_verification());
+    }
+
+    /// ed25519-dalek's own strict verification: the reference
+    /// `ValidIdentityKey::verify_strict` must agree with on every input.
+    fn reference_verify_strict(public: &[u8; 32], message: &[u8], sig: &[u8; 64]) -> bool {
+        VerifyingKey::from_bytes(public).is_ok_and(|key| {
+            key.verify_strict(message, &Signature::from_bytes(sig))
+                .is_ok()
+        })
+    }
+
+    /// Every encoding of the eight points of small order: canonical or not
+    /// (y + p where y < 19), with either sign bit.
+    fn small_order_encodings() -> Vec<[u8; 32]> {
+        let mut encodings = Vec::new();
+        for point in curve25519_dalek::constants::EIGHT_TORSION {
+            let canonical = point.compress().to_bytes();
+            for sign in [0u8, 0x80] {
+                let mut encoding = canonical;
+                encoding[31] = (encoding[31] & 0x7f) | sign;
+                encodings.push(encoding);
+                let y_below_19 = encoding[1..31].iter().all(|&b| b == 0)
+                    && encoding[31] & 0x7f == 0
+                    && encoding[0] < 19;
+                if y_below_19 {
+                    let mut plus_p = [0xff; 32];
+                    plus_p[0] = 0xed + encoding[0];
+                    plus_p[31] = 0x7f | sign;
+                    encodings.push(plus_p);
+                }
+            }
+        }
+        encodings
+    }
+
+    /// `s + L` as 32 little-endian bytes (below 2^253, so it fits).
+    fn plus_group_order(s: &[u8]) -> [u8; 32] {
+        const L: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut out = [0u8; 32];
+        let mut carry = 0u16;
+        for i in 0..32 {
+            let sum = u16::from(s[i]) + u16::from(L[i]) + carry;
+            out[i] = sum as u8;
+            carry = sum >> 8;
+        }
+        out
+    }
+
+    #[test]
+    fn verification_decides_as_dalek_verify_strict_with_one_full_verification_each() {
+        let tail: Vec<u8> = (0..96u8).collect();
+        let message = [L_SIG_C, &tail[..]].concat();
+        let parts: [&[u8]; 3] = [L_SIG_C, &tail[..40], &tail[40..]];
+        let (mut accepted, mut rejected) = (0, 0);
+        for seed in [[0x01u8; 32], [0x02; 32], [0x5a; 32]] {
+            let signing_key = SigningKey::from_bytes(&seed);
+            let public = signing_key.verifying_key().to_bytes();
+            let checked = ValidIdentityKey::check(&public).unwrap();
+            let own = ValidIdentityKey::from_own(&signing_key.verifying_key());
+            assert_eq!(checked.bytes(), own.bytes());
+            assert_eq!(checked.mont(), own.mont());
+            let valid = signing_key.sign(&message).to_bytes();
+
+            let mut signatures = vec![valid];
+            // Every single-bit change.
+            for bit in 0..512 {
+                let mut sig = valid;
+                sig[bit / 8] ^= 1 << (bit % 8);
+                signatures.push(sig);
+            }
+            // S + L: the same scalar, not canonically encoded.
+            let mut sig = valid;
+            sig[32..].copy_from_slice(&plus_group_order(&valid[32..]));
+            signatures.push(sig);
+            // R of small order, in every encoding; and R + T for each T of
+            // small order (what only a cofactored equation could accept).
+            let r = CompressedEdwardsY(valid[..32].try_into().unwrap())
+                .decompress()
+                .unwrap();
+            for encoding in small_order_encodings() {
+                let mut sig = valid;
+                sig[..32].copy_from_slice(&encoding);
+                signatures.push(sig);
+            }
+            for torsion in curve25519_dalek::constants::EIGHT_TORSION {
+                let mut sig = valid;
+                sig[..32].copy_from_slice((r + torsion).compress().as_bytes());
+                signatures.push(sig);
+            }
+            // R the identity with S = k·a: the cofactorless equation holds,
+            // so only the small-order check of R rejects it (plain `verify`
+            // accepts it).
+            let mut sig = [0u8; 64];
+            sig[0] = 0x01;
+            let k = Scalar::from_bytes_mod_order_wide(
+                &sha2::Sha512::new()
+                    .chain_update(&sig[..32])
+                    .chain_update(public)
+                    .chain_update(&message)
+                    .finalize()
+                    .into(),
+            );
+            sig[32..].copy_from_slice(&(k * signing_key.to_scalar()).to_bytes());
+            assert!(signing_key
+                .verifying_key()
+                .verify(&message, &Signature::from_bytes(&sig))
+                .is_ok());
+            signatures.push(sig);
+            // Non-canonical encodings (y + p) of the points with y < 19,
+            // whether or not of small order.
+            for y in 0..19u8 {
+                for sign in [0u8, 0x80] {
+                    let mut sig = valid;
+                    sig[..32].fill(0xff);
+                    sig[0] = 0xed + y;
+                    sig[31] = 0x7f | sign;
+                    signatures.push(sig);
+                }
+            }
+            // Arbitrary bytes: R decodes about half the time; S is made
+            // canonical in half of them so that the equation is reached.
+            for i in 0..64u8 {
+                let mut sig = [0u8; 64];
+                sig[..32].copy_from_slice(&hash(&[&seed, &[i, 0]]));
+                sig[32..].copy_from_slice(&hash(&[&seed, &[i, 1]]));
+                if i % 2 == 0 {
+                    sig[63] &= 0x0f;
+                }
+                signatures.push(sig);
+            }
+            // Valid, but under another key or over another message.
+            signatures.push(
+                SigningKey::from_bytes(&[0x03; 32])
+                    .sign(&message)
+                    .to_bytes(),
+            );
+            signatures.push(signing_key.sign(&tail).to_bytes());
+
+            for sig in &signatures {
+                work::take();
+                let ours = checked.verify_strict(&parts, sig);
+                assert_eq!(work::take(), (0, 1), "one full verification: {sig:02x?}");
+                assert_eq!(own.verify_strict(&parts, sig), ours);
+                assert_eq!(
+                    ours,
+                    reference_verify_strict(&public, &message, sig),
+                    "{sig:02x?}"
+                );
+                if ours {
+                    accepted += 1;
+                } else {
+                    rejected += 1;
+                }
+            }
+        }
+        // Per key: the valid signature, and itself again as R + T with T
+        // the identity (the first of the eight).
+        assert_eq!(accepted, 3 * 2);
+        assert!(rejected > 3 * 600);
     }
 
     #[test]
