@@ -271,11 +271,21 @@ impl RecordChannel {
         pad_block: usize,
     ) -> Option<usize> {
         let records = payload_len.div_ceil(RECORD_MAX_PAYLOAD_LEN).max(1);
-        // The key update happens before the first record whose counter would
-        // reach 2^32; a key-update record itself never triggers one.
-        let auto_update = record_type != TYPE_KEY_UPDATE
-            && self.keys.send.counter.saturating_add(records as u64 - 1) >= AUTO_KEY_UPDATE_COUNTER;
-        let mut needed = if auto_update { RECORD_OVERHEAD_LEN } else { 0 };
+        // A key update happens before each record whose counter would reach
+        // 2^32 (the counter then restarts at 0, so one more every 2^32
+        // records); a key-update record itself never triggers one.
+        let counter = u128::from(self.keys.send.counter);
+        let limit = u128::from(AUTO_KEY_UPDATE_COUNTER);
+        let last = records as u128 - 1;
+        let auto_updates = if record_type == TYPE_KEY_UPDATE || counter + last < limit {
+            0
+        } else {
+            // The first before record `first` (counter + first = 2^32, or
+            // at once past it), then one every 2^32 records.
+            let first = limit.saturating_sub(counter);
+            usize::try_from(1 + (last - first) / limit).ok()?
+        };
+        let mut needed = auto_updates.checked_mul(RECORD_OVERHEAD_LEN)?;
         let full_records = payload_len / RECORD_MAX_PAYLOAD_LEN;
         let full_len =
             RECORD_HEADER_LEN + padded_inner_len(RECORD_MAX_PAYLOAD_LEN, pad_block) + TAG_LEN;

@@ -520,3 +520,41 @@ fn a_client_refuses_an_invalid_server_key_at_creation() {
     );
     assert_eq!(created.unwrap_err(), Error::InvalidServerKey);
 }
+
+#[test]
+fn sealed_len_counts_one_key_update_per_2_pow_32_records_and_matches_seal() {
+    let peers = peers();
+    let (mut client, _server) = connect_with_chunks(&peers, 1 << 20);
+    const MAX: usize = privline::RECORD_MAX_PAYLOAD_LEN;
+    const ONE: usize = privline::RECORD_OVERHEAD_LEN;
+    const LIMIT: u64 = privline::AUTO_KEY_UPDATE_COUNTER;
+    let records = |n: u64| n as usize * MAX;
+    let plain = |n: u64| n as usize * (MAX + ONE);
+    let cases = [
+        // (counter before the seal, records sealed, key updates written)
+        (LIMIT - 1, 1, 0),
+        (LIMIT - 1, 2, 1),
+        (LIMIT, 1, 1),
+        (0, LIMIT, 0),
+        (0, LIMIT + 1, 1),
+        (0, 2 * LIMIT, 1),
+        (0, 2 * LIMIT + 1, 2),
+        (5, 3 * LIMIT, 3),
+    ];
+    for (counter, count, updates) in cases {
+        client.set_counters_for_tests(counter, 0);
+        assert_eq!(
+            client.sealed_len(records(count), 0),
+            Some(plain(count) + updates * ONE),
+            "counter {counter}, {count} records"
+        );
+    }
+    // Where the size is small enough to seal, seal writes exactly that.
+    for (counter, count) in [(LIMIT - 1, 2u64), (LIMIT, 1), (LIMIT - 3, 5)] {
+        client.set_counters_for_tests(counter, 0);
+        let payload = vec![7u8; records(count)];
+        let needed = client.sealed_len(payload.len(), 0).unwrap();
+        let mut wire = vec![0u8; needed];
+        assert_eq!(client.seal(&payload, 0, &mut wire), Ok(needed));
+    }
+}

@@ -2061,7 +2061,6 @@ fn register_shs1_needles(case: &Case, a: &[u8; 32], b: &[u8; 32]) {
     register("SHS1 client ephemeral a (clamped)", &clamp(*a));
     register("SHS1 server ephemeral b (raw)", b);
     register("SHS1 server ephemeral b (clamped)", &clamp(*b));
-    let a_pub = x25519(*a, X25519_BASEPOINT_BYTES);
     let b_pub = x25519(*b, X25519_BASEPOINT_BYTES);
     let client_public = Identity::from_seed(&case.client_seed).public_key();
     let server_public = Identity::from_seed(&case.server_seed).public_key();
