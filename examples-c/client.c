@@ -1,9 +1,9 @@
 /*
- * privline-client: sends stdin through a privline/1 channel and writes what
- * comes back to stdout.
+ * privline-client: sends stdin through a privline/1 (or SHS1) channel and
+ * writes what comes back to stdout.
  *
  *   privline-client --connect HOST:PORT --network-key HEX --secret HEX
- *                   --server-key HEX
+ *                   --server-key HEX [--protocol privline1|shs1]
  *
  * Runs the handshake with the server whose public key is --server-key,
  * sends all of stdin as data records, then close, and writes every payload
@@ -11,10 +11,17 @@
  * socket are served together by one poll() loop, so a large echo cannot
  * deadlock.
  *
- * Exit status: 0 after the server's clean close; 1 with a one-line reason on
- * stderr on any failure (handshake failed, the server hung up without close,
- * a bad record, the server silent for 10 seconds while we wait for it);
- * 2 for bad arguments.
+ * --protocol shs1 speaks Scuttlebutt's secret-handshake v1 and box-stream
+ * instead (--network-key is then the network identifier, e.g. the main
+ * network's d4a1cb88...9ffb): stdin goes out as boxes of at most 4096 bytes,
+ * then the goodbye, and the server's goodbye counts as its clean close.
+ * --secret takes the 32-byte seed (64 hex digits) or the 64-byte libsodium /
+ * Scuttlebutt secret (128 hex digits: seed, then public key).
+ *
+ * Exit status: 0 after the server's clean close (goodbye); 1 with a one-line
+ * reason on stderr on any failure (handshake failed, the server hung up
+ * without close, a bad record, the server silent for 10 seconds while we
+ * wait for it); 2 for bad arguments.
  */
 
 #define _POSIX_C_SOURCE 200809L
@@ -42,30 +49,42 @@
 
 static const char usage_text[] =
     "usage: privline-client --connect HOST:PORT --network-key HEX --secret HEX --server-key HEX\n"
+    "                       [--protocol privline1|shs1]\n"
     "  --connect HOST:PORT   the server's address\n"
-    "  --network-key HEX     the 32-byte network key, 64 hex digits\n"
-    "  --secret HEX          this client's identity secret, 64 hex digits\n"
+    "  --network-key HEX     the 32-byte network key, 64 hex digits (for shs1 the\n"
+    "                        network identifier)\n"
+    "  --secret HEX          this client's identity secret: the 32-byte seed (64 hex\n"
+    "                        digits) or the 64-byte libsodium/Scuttlebutt secret,\n"
+    "                        seed then public key (128 hex digits)\n"
     "  --server-key HEX      the server's public key, 64 hex digits\n"
+    "  --protocol NAME       privline1 (privline/1, the default) or shs1\n"
+    "                        (Scuttlebutt secret-handshake v1 and box-stream)\n"
     "Sends stdin, writes the server's answer to stdout; exit 0 after the server's\n"
-    "clean close, 1 on any failure, 2 for bad arguments.\n";
+    "clean close (shs1: goodbye), 1 on any failure, 2 for bad arguments.\n";
 
 /* Everything to free on the way out. */
 static struct {
     char *host;
     const char *port;
     uint8_t network_key[PRIVLINE_NETWORK_KEY_LEN];
-    uint8_t secret[PRIVLINE_SEED_LEN];
+    uint8_t secret[PRIVLINE_IDENTITY_KEYPAIR_LEN];
+    size_t secret_len; /* PRIVLINE_SEED_LEN or PRIVLINE_IDENTITY_KEYPAIR_LEN */
+    uint32_t protocol; /* a privline_protocol value */
     uint8_t server_key[PRIVLINE_PUBLIC_KEY_LEN];
     int fd;
+    privline_identity *identity;
     privline_handshake *handshake;
     privline_channel *channel;
     buffer_t in, out;
     uint8_t *payload; /* PRIVLINE_OPEN_MAX_OUTPUT_LEN bytes for opened records */
     uint8_t *chunk;   /* READ_CHUNK bytes of stdin */
-} g = {NULL, NULL, {0}, {0}, {0}, -1, NULL, NULL, {NULL, 0, 0, 0}, {NULL, 0, 0, 0}, NULL, NULL};
+} g = {NULL, NULL, {0}, {0}, 0, PRIVLINE_PROTOCOL_PRIVLINE1, {0}, -1, NULL, NULL, NULL, {NULL, 0, 0, 0},
+       {NULL, 0, 0, 0}, NULL, NULL};
 
 static void cleanup(void)
 {
+    privline_identity_free(g.identity);
+    g.identity = NULL;
     privline_handshake_free(g.handshake);
     g.handshake = NULL;
     privline_channel_free(g.channel);
@@ -113,6 +132,7 @@ static void usage_error(const char *message, const char *detail)
 static void parse_args(int argc, char **argv)
 {
     bool have_connect = false, have_network_key = false, have_secret = false, have_server_key = false;
+    bool have_protocol = false;
     int i;
 
     for (i = 1; i < argc; i++) {
@@ -123,7 +143,7 @@ static void parse_args(int argc, char **argv)
             exit(0);
         }
         if (strcmp(arg, "--connect") != 0 && strcmp(arg, "--network-key") != 0 && strcmp(arg, "--secret") != 0
-            && strcmp(arg, "--server-key") != 0)
+            && strcmp(arg, "--server-key") != 0 && strcmp(arg, "--protocol") != 0)
             usage_error("unknown argument", arg);
         if (i + 1 >= argc)
             usage_error("missing value after", arg);
@@ -137,9 +157,13 @@ static void parse_args(int argc, char **argv)
                 usage_error("--network-key must be given once, as 64 hex digits", NULL);
             have_network_key = true;
         } else if (strcmp(arg, "--secret") == 0) {
-            if (have_secret || !hex_decode(value, g.secret, sizeof g.secret))
-                usage_error("--secret must be given once, as 64 hex digits", NULL);
+            if (have_secret || !parse_secret(value, g.secret, &g.secret_len))
+                usage_error("--secret must be given once, as 64 or 128 hex digits", NULL);
             have_secret = true;
+        } else if (strcmp(arg, "--protocol") == 0) {
+            if (have_protocol || !parse_protocol(value, &g.protocol))
+                usage_error("--protocol must be given once, as privline1 or shs1", value);
+            have_protocol = true;
         } else {
             if (have_server_key || !hex_decode(value, g.server_key, sizeof g.server_key))
                 usage_error("--server-key must be given once, as 64 hex digits", value);
@@ -230,30 +254,13 @@ static void write_stdout(const uint8_t *bytes, size_t len)
     }
 }
 
-/* Seals a data record (or, with `close_record`, this side's close) onto the
- * output. */
+/* Seals a data record (or, with `close_record`, this side's close or
+ * goodbye) onto the output. */
 static void queue_record(const uint8_t *payload, size_t len, bool close_record)
 {
-    size_t need = close_record ? PRIVLINE_RECORD_OVERHEAD_LEN : privline_sealed_len(len);
-    for (;;) {
-        uint8_t *room = buffer_reserve(&g.out, need);
-        size_t written = need;
-        privline_result result;
-        if (room == NULL)
-            fail("out of memory");
-        if (close_record)
-            result = privline_channel_close(g.channel, 0, room, &written);
-        else
-            result = privline_channel_seal(g.channel, payload, len, 0, room, &written);
-        if (result == PRIVLINE_RESULT_BUFFER_TOO_SMALL && written > need) {
-            need = written; /* an automatic key update needs 19 bytes more */
-            continue;
-        }
-        if (result != PRIVLINE_RESULT_OK)
-            fail("cannot seal: %s", privline_result_str(result));
-        buffer_commit(&g.out, written);
-        return;
-    }
+    const char *failure = queue_sealed(&g.out, g.channel, payload, len, close_record);
+    if (failure != NULL)
+        fail("cannot seal: %s", failure);
 }
 
 /* Opens the records that have arrived. Returns true once the server's
@@ -279,7 +286,7 @@ static bool channel_process(size_t *received)
             write_stdout(g.payload, len);
             *received += len;
             break;
-        case PRIVLINE_RECORD_CLOSE:
+        case PRIVLINE_RECORD_CLOSE: /* privline/1 close, or the SHS1 goodbye */
             return true;
         case PRIVLINE_RECORD_KEY_UPDATE:
             break;
@@ -338,12 +345,21 @@ int main(int argc, char **argv)
     if (g.payload == NULL || g.chunk == NULL)
         fail("out of memory");
 
-    result = privline_handshake_new_client(g.network_key, g.secret, g.server_key, &g.handshake);
+    result = privline_identity_new(g.secret, g.secret_len, &g.identity);
+    wipe(g.secret, sizeof g.secret); /* the identity has its own copy */
+    if (result == PRIVLINE_RESULT_INVALID_ARGUMENT)
+        usage_error("--secret: the public key half does not belong to the seed", NULL);
+    if (result != PRIVLINE_RESULT_OK)
+        fail("cannot make the identity: %s", privline_result_str(result));
+    result = privline_handshake_new_client_with_identity(g.protocol, g.network_key, g.identity, g.server_key,
+                                                         &g.handshake);
     if (result == PRIVLINE_RESULT_INVALID_SERVER_KEY)
         usage_error("--server-key is not a valid identity public key", NULL);
     if (result != PRIVLINE_RESULT_OK)
         fail("cannot start the handshake: %s", privline_result_str(result));
-    wipe(g.secret, sizeof g.secret); /* the handshake has its own copy */
+    /* The handshake holds its own reference to the identity. */
+    privline_identity_free(g.identity);
+    g.identity = NULL;
 
     connect_to_server();
     if (handshake_process()) /* writes M1 */
@@ -393,7 +409,7 @@ int main(int argc, char **argv)
                     fail("handshake failed: the server hung up after M2 (wrong --server-key, or this client "
                          "is not allowed)");
                 /* Records that arrived whole were opened already. */
-                fail("truncated: the server hung up without close");
+                fail("truncated: the server hung up without %s", close_name(g.protocol));
             }
             if (n > 0) {
                 buffer_commit(&g.in, (size_t)n);

@@ -50,6 +50,45 @@ void hex_encode(const uint8_t *bytes, size_t len, char *text)
     text[2 * len] = '\0';
 }
 
+bool parse_protocol(const char *text, uint32_t *protocol_out)
+{
+    if (text != NULL && strcmp(text, "privline1") == 0) {
+        *protocol_out = PRIVLINE_PROTOCOL_PRIVLINE1;
+        return true;
+    }
+    if (text != NULL && strcmp(text, "shs1") == 0) {
+        *protocol_out = PRIVLINE_PROTOCOL_SHS1;
+        return true;
+    }
+    return false;
+}
+
+const char *protocol_name(uint32_t protocol)
+{
+    return protocol == PRIVLINE_PROTOCOL_SHS1 ? "shs1" : "privline1";
+}
+
+const char *close_name(uint32_t protocol)
+{
+    return protocol == PRIVLINE_PROTOCOL_SHS1 ? "goodbye" : "close";
+}
+
+bool parse_secret(const char *text, uint8_t *out, size_t *len_out)
+{
+    if (text == NULL)
+        return false;
+    if (strlen(text) == 2 * PRIVLINE_SEED_LEN && hex_decode(text, out, PRIVLINE_SEED_LEN)) {
+        *len_out = PRIVLINE_SEED_LEN;
+        return true;
+    }
+    if (strlen(text) == 2 * PRIVLINE_IDENTITY_KEYPAIR_LEN && hex_decode(text, out, PRIVLINE_IDENTITY_KEYPAIR_LEN)) {
+        *len_out = PRIVLINE_IDENTITY_KEYPAIR_LEN;
+        return true;
+    }
+    wipe(out, PRIVLINE_IDENTITY_KEYPAIR_LEN); /* a half-decoded secret */
+    return false;
+}
+
 bool split_host_port(const char *text, char **host_out, const char **port_out)
 {
     const char *host, *host_end, *port;
@@ -185,6 +224,39 @@ void buffer_free(buffer_t *buffer)
     free(buffer->data);
     buffer->data = NULL;
     buffer->start = buffer->len = buffer->cap = 0;
+}
+
+const char *queue_sealed(buffer_t *out, privline_channel *channel, const uint8_t *payload, size_t len,
+                         bool close_record)
+{
+    /* Data: the exact size from the library (with an automatic privline/1
+     * key update when one is due; box-stream splits into 4096-byte bodies).
+     * Close: a zero-capacity call reports the size without closing. */
+    size_t need = close_record ? 0 : privline_channel_sealed_len(channel, len, 0);
+    if (need == SIZE_MAX)
+        return "the payload is too large to seal";
+    for (;;) {
+        uint8_t *room = NULL;
+        size_t written = need;
+        privline_result result;
+        if (need > 0) {
+            room = buffer_reserve(out, need);
+            if (room == NULL)
+                return "out of memory";
+        }
+        if (close_record)
+            result = privline_channel_close(channel, 0, room, &written);
+        else
+            result = privline_channel_seal(channel, payload, len, 0, room, &written);
+        if (result == PRIVLINE_RESULT_BUFFER_TOO_SMALL && written > need) {
+            need = written;
+            continue;
+        }
+        if (result != PRIVLINE_RESULT_OK)
+            return privline_result_str(result);
+        buffer_commit(out, written);
+        return NULL;
+    }
 }
 
 void wipe(void *bytes, size_t len)

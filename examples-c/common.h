@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "privline.h"
+
 /* Exit statuses shared by the peers. */
 #define EXIT_FAILED 1 /* the connection or the exchange failed */
 #define EXIT_USAGE 2  /* bad command-line arguments */
@@ -30,6 +32,24 @@ void hex_encode(const uint8_t *bytes, size_t len, char *text);
  * host (the caller frees it) and a port string pointing into `text`.
  * Returns false if `text` does not have that shape. */
 bool split_host_port(const char *text, char **host_out, const char **port_out);
+
+/* Parses --protocol: "privline1" (privline/1) or "shs1" (Scuttlebutt
+ * secret-handshake v1 with box-stream) into a privline_protocol value.
+ * Returns false for anything else. */
+bool parse_protocol(const char *text, uint32_t *protocol_out);
+
+/* The --protocol spelling of a privline_protocol value. */
+const char *protocol_name(uint32_t protocol);
+
+/* What this side sends to end its half of the stream, for messages:
+ * "close" (privline/1) or "goodbye" (SHS1). */
+const char *close_name(uint32_t protocol);
+
+/* Parses --secret: 64 hex digits (the 32-byte Ed25519 seed) or 128 hex
+ * digits (the 64-byte libsodium / Scuttlebutt secret: the seed, then the
+ * public key) into `out` (PRIVLINE_IDENTITY_KEYPAIR_LEN bytes of room);
+ * `*len_out` receives 32 or 64. Returns false if `text` is neither. */
+bool parse_secret(const char *text, uint8_t *out, size_t *len_out);
 
 /* Parses a positive, finite number of seconds ("10", "0.5"). */
 bool parse_seconds(const char *text, double *seconds_out);
@@ -75,6 +95,13 @@ uint8_t *buffer_head(const buffer_t *buffer);
 
 /* Wipes and frees the storage; the buffer is empty and reusable afterwards. */
 void buffer_free(buffer_t *buffer);
+
+/* Seals `len` payload bytes (NULL allowed when 0) as data onto `out`, or
+ * with `close_record` this side's close (privline/1) or goodbye (SHS1),
+ * asking the library for the exact size first. Returns NULL on success,
+ * else a static description of the failure. */
+const char *queue_sealed(buffer_t *out, privline_channel *channel, const uint8_t *payload, size_t len,
+                         bool close_record);
 
 /* Overwrites secrets in a way the compiler does not drop. */
 void wipe(void *bytes, size_t len);

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The privline TCP demo, run by `make -C examples-c demo`: two identities from
 # privline-keygen, a random network key, privline-server on 127.0.0.1 (port 0:
-# any free port) with --once, and privline-client sending it one message.
-# Prints what happened and ends with "demo: OK".
+# any free port) with --once, and privline-client sending it one message;
+# then the same again with --protocol shs1 (Scuttlebutt secret-handshake v1
+# and box-stream) on the main Scuttlebutt network key, the client's secret
+# given in the 64-byte libsodium form. Prints what happened and ends with
+# "demo: OK".
 #
 #   bash examples-c/demo.sh [BINDIR]     BINDIR defaults to examples-c/build
 set -euo pipefail
@@ -40,70 +43,85 @@ SERVER_PUBLIC="$(field public "$WORK/server.keys")"
 CLIENT_SECRET="$(field secret "$WORK/client.keys")"
 CLIENT_PUBLIC="$(field public "$WORK/client.keys")"
 NETWORK_KEY="$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
+# The main Scuttlebutt network's identifier, the network key of the SHS1 round.
+SSB_NETWORK_KEY=d4a1cb88a66f02f8db635ce26441cc5dac1b08420ceaac230839b755845a9ffb
 echo "server public key: $SERVER_PUBLIC"
 echo "client public key: $CLIENT_PUBLIC"
 echo "network key:       $(short "$NETWORK_KEY") (32 random bytes; secrets not shown)"
+echo "shs1 network key:  $(short "$SSB_NETWORK_KEY") (the main Scuttlebutt network)"
 
-echo
-echo "== privline-server --listen 127.0.0.1:0 --once --allow <client key>"
-# Created before the server starts: its redirection happens in the background
-# job, which may run after the loop below first reads the file.
-: > "$WORK/server.err"
-"$BIN/privline-server" --listen 127.0.0.1:0 --network-key "$NETWORK_KEY" --secret "$SERVER_SECRET" \
-    --allow "$CLIENT_PUBLIC" --once 2> "$WORK/server.err" &
-SERVER_PID=$!
-ADDRESS=""
-for _ in $(seq 100); do
-    ADDRESS="$(awk '$1 == "listening" { print $2; exit }' "$WORK/server.err")"
-    [ -n "$ADDRESS" ] && break
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-        break
+# round PROTOCOL NETWORK_KEY CLIENT_SECRET: privline-server --once --allow
+# <client key> speaking PROTOCOL, and privline-client sending it $MESSAGE.
+# Prints what happened; sets FAILED=1 on any problem.
+round() {
+    local protocol="$1" network_key="$2" client_secret="$3" address="" client_status server_status echoed
+    echo
+    echo "== privline-server --protocol $protocol --listen 127.0.0.1:0 --once --allow <client key>"
+    # Created before the server starts: its redirection happens in the
+    # background job, which may run after the loop below first reads the file.
+    : > "$WORK/server.err"
+    "$BIN/privline-server" --protocol "$protocol" --listen 127.0.0.1:0 --network-key "$network_key" \
+        --secret "$SERVER_SECRET" --allow "$CLIENT_PUBLIC" --once 2> "$WORK/server.err" &
+    SERVER_PID=$!
+    for _ in $(seq 100); do
+        address="$(awk '$1 == "listening" { print $2; exit }' "$WORK/server.err")"
+        [ -n "$address" ] && break
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            break
+        fi
+        sleep 0.05
+    done
+    if [ -z "$address" ]; then
+        echo "demo: the server did not start:" >&2
+        cat "$WORK/server.err" >&2
+        exit 1
     fi
-    sleep 0.05
-done
-if [ -z "$ADDRESS" ]; then
-    echo "demo: the server did not start:" >&2
-    cat "$WORK/server.err" >&2
-    exit 1
-fi
-echo "server: listening $ADDRESS"
+    echo "server: listening $address"
 
-echo
-echo "== printf '%s' \"$MESSAGE\" | privline-client --connect $ADDRESS"
-set +e
-printf '%s' "$MESSAGE" | "$BIN/privline-client" --connect "$ADDRESS" --network-key "$NETWORK_KEY" \
-    --secret "$CLIENT_SECRET" --server-key "$SERVER_PUBLIC" > "$WORK/client.out" 2> "$WORK/client.err"
-CLIENT_STATUS=$?
-wait "$SERVER_PID"
-SERVER_STATUS=$?
-set -e
-SERVER_PID=""
-ECHOED="$(cat "$WORK/client.out")"
+    echo
+    echo "== printf '%s' \"$MESSAGE\" | privline-client --protocol $protocol --connect $address"
+    set +e
+    printf '%s' "$MESSAGE" | "$BIN/privline-client" --protocol "$protocol" --connect "$address" \
+        --network-key "$network_key" --secret "$client_secret" --server-key "$SERVER_PUBLIC" \
+        > "$WORK/client.out" 2> "$WORK/client.err"
+    client_status=$?
+    wait "$SERVER_PID"
+    server_status=$?
+    set -e
+    SERVER_PID=""
+    echoed="$(cat "$WORK/client.out")"
 
-echo "server said:"
-sed 's/^/    /' "$WORK/server.err"
-if [ -s "$WORK/client.err" ]; then
-    echo "client said:"
-    sed 's/^/    /' "$WORK/client.err"
-fi
-echo "client sent:     \"$MESSAGE\" ($(printf '%s' "$MESSAGE" | wc -c) bytes)"
-echo "server echoed:   \"$ECHOED\" ($(wc -c < "$WORK/client.out") bytes)"
-echo "client exit status: $CLIENT_STATUS"
-echo "server exit status: $SERVER_STATUS (--once: 0 = handshake and clean close)"
+    echo "server said:"
+    sed 's/^/    /' "$WORK/server.err"
+    if [ -s "$WORK/client.err" ]; then
+        echo "client said:"
+        sed 's/^/    /' "$WORK/client.err"
+    fi
+    echo "client sent:     \"$MESSAGE\" ($(printf '%s' "$MESSAGE" | wc -c) bytes)"
+    echo "server echoed:   \"$echoed\" ($(wc -c < "$WORK/client.out") bytes)"
+    echo "client exit status: $client_status"
+    echo "server exit status: $server_status (--once: 0 = handshake and clean close)"
+
+    if [ "$client_status" -ne 0 ] || [ "$server_status" -ne 0 ]; then
+        echo "demo ($protocol): a peer failed" >&2
+        FAILED=1
+    fi
+    if [ "$echoed" != "$MESSAGE" ]; then
+        echo "demo ($protocol): the echo differs from the message" >&2
+        FAILED=1
+    fi
+    if ! grep -qx "accepted $CLIENT_PUBLIC" "$WORK/server.err"; then
+        echo "demo ($protocol): the server did not report accepting the client's key" >&2
+        FAILED=1
+    fi
+}
 
 FAILED=0
-if [ "$CLIENT_STATUS" -ne 0 ] || [ "$SERVER_STATUS" -ne 0 ]; then
-    echo "demo: a peer failed" >&2
-    FAILED=1
-fi
-if [ "$ECHOED" != "$MESSAGE" ]; then
-    echo "demo: the echo differs from the message" >&2
-    FAILED=1
-fi
-if ! grep -qx "accepted $CLIENT_PUBLIC" "$WORK/server.err"; then
-    echo "demo: the server did not report accepting the client's key" >&2
-    FAILED=1
-fi
+# privline/1 with a random network key and the client's 32-byte seed.
+round privline1 "$NETWORK_KEY" "$CLIENT_SECRET"
+# SHS1 (Scuttlebutt secret-handshake v1 + box-stream) on the main Scuttlebutt
+# network, the client's secret in the 64-byte libsodium form (seed, public).
+round shs1 "$SSB_NETWORK_KEY" "$CLIENT_SECRET$CLIENT_PUBLIC"
 if [ "$FAILED" -ne 0 ]; then
     echo "demo: FAILED" >&2
     exit 1

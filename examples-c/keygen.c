@@ -6,7 +6,10 @@
  *
  * The secret is the 32-byte seed that privline-server and privline-client
  * take with --secret; the public key is what peers pass to --server-key or
- * --allow. Keep the secret line secret.
+ * --allow. The same identity serves both protocols (--protocol privline1 or
+ * shs1); for tools that want Scuttlebutt's 64-byte secret, it is the secret
+ * followed by the public key (the peers take that form too). Keep the secret
+ * line secret.
  */
 
 #include "common.h"

@@ -1,14 +1,24 @@
 /*
- * privline-server: a privline/1 echo server.
+ * privline-server: a privline/1 (or SHS1) echo server.
  *
  *   privline-server --listen HOST:PORT --network-key HEX --secret HEX
- *                   [--allow PUBHEX]... [--once] [--handshake-timeout SECONDS]
+ *                   [--protocol privline1|shs1] [--allow PUBHEX]... [--once]
+ *                   [--handshake-timeout SECONDS]
  *
  * One thread serves every client with a poll() event loop over non-blocking
  * sockets, the way a C server would integrate privline. For each client it
  * runs the handshake (accepting only --allow keys if any are given), then
  * echoes each data record's payload back as a data record; when the client
  * sends close it answers with close and ends the connection.
+ *
+ * --protocol shs1 speaks Scuttlebutt's secret-handshake v1 and box-stream
+ * instead (--network-key is then the network identifier, e.g. the main
+ * network's d4a1cb88...9ffb): each box is echoed as boxes of at most 4096
+ * bytes, and the client's goodbye is answered with a goodbye, exactly like
+ * close. --secret takes the 32-byte seed (64 hex digits) or the 64-byte
+ * libsodium / Scuttlebutt secret (128 hex digits: seed, then public key).
+ * The identity is made once at start-up (privline_identity_new) and every
+ * handshake is created from it.
  *
  * stderr: "listening HOST:PORT" once bound (the real port, so port 0 works),
  * "accepted <client public hex>" per accepted client, and one line with the
@@ -50,10 +60,16 @@
 
 static const char usage_text[] =
     "usage: privline-server --listen HOST:PORT --network-key HEX --secret HEX\n"
-    "                       [--allow PUBHEX]... [--once] [--handshake-timeout SECONDS]\n"
+    "                       [--protocol privline1|shs1] [--allow PUBHEX]... [--once]\n"
+    "                       [--handshake-timeout SECONDS]\n"
     "  --listen HOST:PORT        address to listen on (port 0: any free port)\n"
-    "  --network-key HEX         the 32-byte network key, 64 hex digits\n"
-    "  --secret HEX              the server's identity secret, 64 hex digits\n"
+    "  --network-key HEX         the 32-byte network key, 64 hex digits (for shs1 the\n"
+    "                            network identifier)\n"
+    "  --secret HEX              the server's identity secret: the 32-byte seed (64 hex\n"
+    "                            digits) or the 64-byte libsodium/Scuttlebutt secret,\n"
+    "                            seed then public key (128 hex digits)\n"
+    "  --protocol NAME           privline1 (privline/1, the default) or shs1\n"
+    "                            (Scuttlebutt secret-handshake v1 and box-stream)\n"
     "  --allow PUBHEX            accept only these client public keys (repeatable;\n"
     "                            without any, every client is accepted)\n"
     "  --once                    exit after the first connection: 0 if it completed\n"
@@ -83,7 +99,9 @@ typedef struct {
 
 typedef struct {
     uint8_t network_key[PRIVLINE_NETWORK_KEY_LEN];
-    uint8_t secret[PRIVLINE_SEED_LEN];
+    uint8_t secret[PRIVLINE_IDENTITY_KEYPAIR_LEN];
+    size_t secret_len; /* PRIVLINE_SEED_LEN or PRIVLINE_IDENTITY_KEYPAIR_LEN */
+    uint32_t protocol; /* a privline_protocol value */
     uint8_t (*allow)[PRIVLINE_PUBLIC_KEY_LEN];
     size_t allow_count;
     double handshake_timeout;
@@ -91,6 +109,7 @@ typedef struct {
 } config_t;
 
 static config_t config;
+static privline_identity *identity; /* made once from config.secret */
 static char *listen_host; /* from --listen; freed on every exit path */
 static const char *listen_port;
 static conn_t **conns;
@@ -130,15 +149,18 @@ static const char *option_value(int argc, char **argv, int *i)
 static void parse_args(int argc, char **argv)
 {
     bool have_listen = false, have_network_key = false, have_secret = false, have_timeout = false;
+    bool have_protocol = false;
     int i;
 
     config.handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
+    config.protocol = PRIVLINE_PROTOCOL_PRIVLINE1;
     for (i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
             fputs(usage_text, stdout);
             free(config.allow);
             free(listen_host);
+            wipe(config.secret, sizeof config.secret);
             exit(0);
         } else if (strcmp(arg, "--listen") == 0) {
             const char *value = option_value(argc, argv, &i);
@@ -154,9 +176,14 @@ static void parse_args(int argc, char **argv)
             have_network_key = true;
         } else if (strcmp(arg, "--secret") == 0) {
             const char *value = option_value(argc, argv, &i);
-            if (have_secret || !hex_decode(value, config.secret, sizeof config.secret))
-                usage_error("--secret must be given once, as 64 hex digits", NULL);
+            if (have_secret || !parse_secret(value, config.secret, &config.secret_len))
+                usage_error("--secret must be given once, as 64 or 128 hex digits", NULL);
             have_secret = true;
+        } else if (strcmp(arg, "--protocol") == 0) {
+            const char *value = option_value(argc, argv, &i);
+            if (have_protocol || !parse_protocol(value, &config.protocol))
+                usage_error("--protocol must be given once, as privline1 or shs1", value);
+            have_protocol = true;
         } else if (strcmp(arg, "--allow") == 0) {
             const char *value = option_value(argc, argv, &i);
             void *grown = realloc(config.allow, (config.allow_count + 1) * sizeof *config.allow);
@@ -179,6 +206,21 @@ static void parse_args(int argc, char **argv)
     }
     if (!have_listen || !have_network_key || !have_secret)
         usage_error("--listen, --network-key and --secret are required", NULL);
+}
+
+/* Makes the server's identity from --secret, once; the secret is wiped. */
+static void make_identity(void)
+{
+    privline_result result = privline_identity_new(config.secret, config.secret_len, &identity);
+    wipe(config.secret, sizeof config.secret);
+    if (result == PRIVLINE_RESULT_INVALID_ARGUMENT)
+        usage_error("--secret: the public key half does not belong to the seed", NULL);
+    if (result != PRIVLINE_RESULT_OK) {
+        fprintf(stderr, "privline-server: cannot make the identity: %s\n", privline_result_str(result));
+        free(config.allow);
+        free(listen_host);
+        exit(EXIT_FAILED);
+    }
 }
 
 /* Binds and listens; prints "listening HOST:PORT". Returns false on failure
@@ -298,31 +340,6 @@ static bool client_allowed(const uint8_t *key)
     return false;
 }
 
-/* Seals `len` payload bytes (a data record, or close when `close` is set)
- * onto the connection's output. */
-static privline_result queue_record(conn_t *conn, const uint8_t *payload, size_t len, bool close_record)
-{
-    size_t need = close_record ? PRIVLINE_RECORD_OVERHEAD_LEN : privline_sealed_len(len);
-    for (;;) {
-        uint8_t *room = buffer_reserve(&conn->out, need);
-        size_t written = need;
-        privline_result result;
-        if (room == NULL)
-            return PRIVLINE_RESULT_INTERNAL_ERROR;
-        if (close_record)
-            result = privline_channel_close(conn->channel, 0, room, &written);
-        else
-            result = privline_channel_seal(conn->channel, payload, len, 0, room, &written);
-        if (result == PRIVLINE_RESULT_BUFFER_TOO_SMALL && written > need) {
-            need = written; /* an automatic key update needs 19 bytes more */
-            continue;
-        }
-        if (result == PRIVLINE_RESULT_OK)
-            buffer_commit(&conn->out, written);
-        return result;
-    }
-}
-
 /* Opens the records that have arrived and queues the echoes, while the
  * output backlog allows. */
 static void channel_process(conn_t *conn)
@@ -331,6 +348,7 @@ static void channel_process(conn_t *conn)
         size_t consumed = 0, len = sizeof scratch;
         privline_record_type type = PRIVLINE_RECORD_NONE;
         privline_result result;
+        const char *failure;
 
         if (conn->in.len == 0) {
             type = PRIVLINE_RECORD_NONE;
@@ -346,20 +364,24 @@ static void channel_process(conn_t *conn)
         switch (type) {
         case PRIVLINE_RECORD_NONE: /* need more input */
             if (conn->peer_eof)
-                conn_fail(conn, "truncated", "the client hung up without close");
+                conn_fail(conn, "truncated",
+                          config.protocol == PRIVLINE_PROTOCOL_SHS1 ? "the client hung up without goodbye"
+                                                                    : "the client hung up without close");
             return;
         case PRIVLINE_RECORD_DATA:
-            result = queue_record(conn, scratch, len, false);
+            failure = queue_sealed(&conn->out, conn->channel, scratch, len, false);
             wipe(scratch, len);
-            if (result != PRIVLINE_RESULT_OK) {
-                conn_fail(conn, "cannot seal the echo", privline_result_str(result));
+            if (failure != NULL) {
+                conn_fail(conn, "cannot seal the echo", failure);
                 return;
             }
             break;
-        case PRIVLINE_RECORD_CLOSE:
-            result = queue_record(conn, NULL, 0, true);
-            if (result != PRIVLINE_RESULT_OK) {
-                conn_fail(conn, "cannot seal close", privline_result_str(result));
+        case PRIVLINE_RECORD_CLOSE: /* privline/1 close, or the SHS1 goodbye */
+            failure = queue_sealed(&conn->out, conn->channel, NULL, 0, true);
+            if (failure != NULL) {
+                conn_fail(conn, config.protocol == PRIVLINE_PROTOCOL_SHS1 ? "cannot seal the goodbye"
+                                                                          : "cannot seal close",
+                          failure);
                 return;
             }
             /* Anything after the client's close would be an error; it sends
@@ -584,7 +606,8 @@ static size_t accept_clients(double now, bool *out_of_fds)
         conn->deadline = now + config.handshake_timeout;
         describe_peer((struct sockaddr *)&sa, sa_len, conn->addr, sizeof conn->addr);
         conn->state = CONN_HANDSHAKE;
-        result = privline_handshake_new_server(config.network_key, config.secret, &conn->handshake);
+        result = privline_handshake_new_server_with_identity(config.protocol, config.network_key, identity,
+                                                             &conn->handshake);
         if (result != PRIVLINE_RESULT_OK)
             handshake_fail(conn, "handshake", privline_result_str(result));
         accepted++;
@@ -604,6 +627,7 @@ int main(int argc, char **argv)
     size_t i;
 
     parse_args(argc, argv);
+    make_identity();
 
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_IGN;
@@ -612,6 +636,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "privline-server: pipe: %s\n", strerror(errno));
         free(listen_host);
         free(config.allow);
+        privline_identity_free(identity);
         return EXIT_FAILED;
     }
     sa.sa_handler = on_signal;
@@ -624,7 +649,7 @@ int main(int argc, char **argv)
         free(config.allow);
         close(signal_pipe[0]);
         close(signal_pipe[1]);
-        wipe(config.secret, sizeof config.secret);
+        privline_identity_free(identity);
         return EXIT_FAILED;
     }
     free(listen_host);
@@ -747,7 +772,7 @@ int main(int argc, char **argv)
         close(listen_fd);
     close(signal_pipe[0]);
     close(signal_pipe[1]);
-    wipe(config.secret, sizeof config.secret);
+    privline_identity_free(identity);
     wipe(config.network_key, sizeof config.network_key);
 
     if (config.once)
