@@ -1,6 +1,7 @@
 //! The C ABI called directly from Rust (the crate is also an rlib): a full
-//! exchange through the extern functions, and NULL for every pointer
-//! parameter of every function.
+//! exchange through the extern functions (privline/1 and SHS1), NULL for
+//! every pointer parameter of every function, identity handles that outlive
+//! nothing, and protocol mismatches.
 
 use std::ffi::CStr;
 use std::ptr::{null, null_mut};
@@ -10,6 +11,10 @@ use privline::ffi::*;
 use privline_result::*;
 
 const NETWORK_KEY: [u8; 32] = [0x33; 32];
+const PRIVLINE1: u32 = privline_protocol::PRIVLINE_PROTOCOL_PRIVLINE1 as u32;
+const SHS1: u32 = privline_protocol::PRIVLINE_PROTOCOL_SHS1 as u32;
+const AUTHORIZE_PEER: u32 = privline_handshake_status::PRIVLINE_HANDSHAKE_AUTHORIZE_PEER as u32;
+const DONE: u32 = privline_handshake_status::PRIVLINE_HANDSHAKE_DONE as u32;
 
 struct Keys {
     client_seed: [u8; 32],
@@ -67,6 +72,52 @@ fn new_server(keys: &Keys) -> *mut privline_handshake {
     handshake
 }
 
+fn new_identity(secret: &[u8]) -> *mut privline_identity {
+    let mut identity = null_mut();
+    let result = unsafe { privline_identity_new(secret.as_ptr(), secret.len(), &mut identity) };
+    assert_eq!(result, PRIVLINE_RESULT_OK);
+    assert!(!identity.is_null());
+    identity
+}
+
+/// A client and a server handshake speaking `protocol`, from identity
+/// handles that are freed before the handshakes are used.
+fn new_pair_with_identity(
+    keys: &Keys,
+    protocol: u32,
+) -> (*mut privline_handshake, *mut privline_handshake) {
+    let client_identity = new_identity(&keys.client_seed);
+    let mut keypair = keys.server_seed.to_vec();
+    keypair.extend_from_slice(&keys.server_public);
+    let server_identity = new_identity(&keypair);
+    let mut client = null_mut();
+    let mut server = null_mut();
+    unsafe {
+        assert_eq!(
+            privline_handshake_new_client_with_identity(
+                protocol,
+                NETWORK_KEY.as_ptr(),
+                client_identity,
+                keys.server_public.as_ptr(),
+                &mut client
+            ),
+            PRIVLINE_RESULT_OK
+        );
+        assert_eq!(
+            privline_handshake_new_server_with_identity(
+                protocol,
+                NETWORK_KEY.as_ptr(),
+                server_identity,
+                &mut server
+            ),
+            PRIVLINE_RESULT_OK
+        );
+        privline_identity_free(client_identity);
+        privline_identity_free(server_identity);
+    }
+    (client, server)
+}
+
 /// One step; returns (result, consumed, written bytes, status).
 fn step(
     handshake: *mut privline_handshake,
@@ -98,8 +149,16 @@ fn step(
 
 /// Runs a whole handshake through the C ABI; returns the two channels.
 fn connect(keys: &Keys) -> (*mut privline_channel, *mut privline_channel) {
-    let mut client = new_client(keys);
-    let mut server = new_server(keys);
+    finish(new_client(keys), new_server(keys), 112)
+}
+
+/// Runs the handshake of `client` and `server` (whose last message is
+/// `m4_len` bytes) and turns both into channels.
+fn finish(
+    mut client: *mut privline_handshake,
+    mut server: *mut privline_handshake,
+    m4_len: usize,
+) -> (*mut privline_channel, *mut privline_channel) {
     let (_, _, m1, _) = step(client, &[], 144);
     let (_, _, m2, _) = step(server, &m1, 144);
     let (_, _, m3, _) = step(client, &m2, 144);
@@ -120,11 +179,12 @@ fn connect(keys: &Keys) -> (*mut privline_channel, *mut privline_channel) {
         status,
         privline_handshake_status::PRIVLINE_HANDSHAKE_DONE as u32
     );
+    assert_eq!(m4.len(), m4_len);
     let (_, consumed, _, status) = step(client, &m4, 144);
     assert_eq!(
         (consumed, status),
         (
-            112,
+            m4_len,
             privline_handshake_status::PRIVLINE_HANDSHAKE_DONE as u32
         )
     );
@@ -383,11 +443,108 @@ fn null_for_every_pointer_parameter_is_refused() {
     let mut out_channel = null_mut();
     let handshake = new_client(&keys);
     let (channel, peer) = connect(&keys);
+    let identity = new_identity(&keys.client_seed);
+    let mut out_identity = null_mut();
+    let mut protocol = 0u32;
     let b = buf.as_mut_ptr();
     let null_u8: *const u8 = null();
     let null_mut_u8: *mut u8 = null_mut();
     unsafe {
         let cases: Vec<(&str, privline_result)> = vec![
+            (
+                "identity_new secret",
+                privline_identity_new(null_u8, 32, &mut out_identity),
+            ),
+            (
+                "identity_new out",
+                privline_identity_new(seed, 32, null_mut()),
+            ),
+            (
+                "identity_public_key identity",
+                privline_identity_public_key(null(), b),
+            ),
+            (
+                "identity_public_key out",
+                privline_identity_public_key(identity, null_mut_u8),
+            ),
+            (
+                "new_client_with_identity key",
+                privline_handshake_new_client_with_identity(
+                    SHS1,
+                    null_u8,
+                    identity,
+                    public,
+                    &mut out_handshake,
+                ),
+            ),
+            (
+                "new_client_with_identity identity",
+                privline_handshake_new_client_with_identity(
+                    SHS1,
+                    key,
+                    null(),
+                    public,
+                    &mut out_handshake,
+                ),
+            ),
+            (
+                "new_client_with_identity server",
+                privline_handshake_new_client_with_identity(
+                    SHS1,
+                    key,
+                    identity,
+                    null_u8,
+                    &mut out_handshake,
+                ),
+            ),
+            (
+                "new_client_with_identity out",
+                privline_handshake_new_client_with_identity(
+                    PRIVLINE1,
+                    key,
+                    identity,
+                    public,
+                    null_mut(),
+                ),
+            ),
+            (
+                "new_server_with_identity key",
+                privline_handshake_new_server_with_identity(
+                    SHS1,
+                    null_u8,
+                    identity,
+                    &mut out_handshake,
+                ),
+            ),
+            (
+                "new_server_with_identity identity",
+                privline_handshake_new_server_with_identity(
+                    PRIVLINE1,
+                    key,
+                    null(),
+                    &mut out_handshake,
+                ),
+            ),
+            (
+                "new_server_with_identity out",
+                privline_handshake_new_server_with_identity(SHS1, key, identity, null_mut()),
+            ),
+            (
+                "channel_protocol channel",
+                privline_channel_protocol(null(), &mut protocol),
+            ),
+            (
+                "channel_protocol out",
+                privline_channel_protocol(channel, null_mut()),
+            ),
+            (
+                "export_shs1_keys channel",
+                privline_channel_export_shs1_keys(null(), b),
+            ),
+            (
+                "export_shs1_keys out",
+                privline_channel_export_shs1_keys(channel, null_mut_u8),
+            ),
             (
                 "identity_generate seed",
                 privline_identity_generate(null_mut_u8, b),
@@ -616,7 +773,9 @@ fn null_for_every_pointer_parameter_is_refused() {
         for (name, result) in cases {
             assert_eq!(result, PRIVLINE_RESULT_NULL_ARGUMENT, "{name}");
         }
-        assert!(out_handshake.is_null() && out_channel.is_null());
+        assert!(out_handshake.is_null() && out_channel.is_null() && out_identity.is_null());
+        assert_eq!(protocol, 0);
+        assert_eq!(privline_channel_sealed_len(null(), 1, 0), usize::MAX);
         // None of those calls disturbed the live handles.
         let (result, _, m1, _) = step(handshake, &[], 144);
         assert_eq!((result, m1.len()), (PRIVLINE_RESULT_OK, 64));
@@ -627,6 +786,8 @@ fn null_for_every_pointer_parameter_is_refused() {
         );
         privline_handshake_free(null_mut());
         privline_channel_free(null_mut());
+        privline_identity_free(null_mut());
+        privline_identity_free(identity);
         privline_handshake_free(handshake);
         privline_channel_free(channel);
         privline_channel_free(peer);
@@ -721,4 +882,270 @@ fn every_result_has_a_description_and_sizes_match_their_defines() {
     assert_eq!(privline_sealed_len(0), 19);
     assert_eq!(privline_sealed_len(65518), 65537);
     assert_eq!(privline_sealed_len(65519), 65519 + 38);
+}
+
+/// Seals `payload` on `channel` (either protocol) with exactly the room
+/// `privline_channel_sealed_len` reports.
+fn seal_all(channel: *mut privline_channel, payload: &[u8]) -> Vec<u8> {
+    let need = unsafe { privline_channel_sealed_len(channel, payload.len(), 0) };
+    let mut wire = vec![0u8; need];
+    let mut wire_len = need;
+    let result = unsafe {
+        privline_channel_seal(
+            channel,
+            payload.as_ptr(),
+            payload.len(),
+            0,
+            wire.as_mut_ptr(),
+            &mut wire_len,
+        )
+    };
+    assert_eq!((result, wire_len), (PRIVLINE_RESULT_OK, need));
+    wire
+}
+
+/// Opens every record or box in `wire`; returns (result of the last call,
+/// the payloads joined, the record types seen).
+fn open_all(channel: *mut privline_channel, wire: &[u8]) -> (privline_result, Vec<u8>, Vec<u32>) {
+    let mut plain = vec![0u8; PRIVLINE_OPEN_MAX_OUTPUT_LEN];
+    let mut joined = Vec::new();
+    let mut kinds = Vec::new();
+    let mut rest = wire;
+    loop {
+        let mut plain_len = plain.len();
+        let mut consumed = 0;
+        let mut kind = privline_record_type::PRIVLINE_RECORD_NONE;
+        let result = unsafe {
+            privline_channel_open(
+                channel,
+                rest.as_ptr(),
+                rest.len(),
+                &mut consumed,
+                plain.as_mut_ptr(),
+                &mut plain_len,
+                &mut kind,
+            )
+        };
+        if result != PRIVLINE_RESULT_OK {
+            return (result, joined, kinds);
+        }
+        if kind == privline_record_type::PRIVLINE_RECORD_NONE {
+            assert_eq!(consumed, 0);
+            return (result, joined, kinds);
+        }
+        kinds.push(kind as u32);
+        joined.extend_from_slice(&plain[..plain_len]);
+        rest = &rest[consumed..];
+    }
+}
+
+fn close_all(channel: *mut privline_channel) -> (privline_result, Vec<u8>) {
+    let mut wire = vec![0u8; 64];
+    let mut wire_len = wire.len();
+    let result = unsafe { privline_channel_close(channel, 0, wire.as_mut_ptr(), &mut wire_len) };
+    wire.truncate(if result == PRIVLINE_RESULT_OK {
+        wire_len
+    } else {
+        0
+    });
+    (result, wire)
+}
+
+#[test]
+fn an_shs1_exchange_through_the_c_abi() {
+    const DATA: u32 = privline_record_type::PRIVLINE_RECORD_DATA as u32;
+    const CLOSE: u32 = privline_record_type::PRIVLINE_RECORD_CLOSE as u32;
+    let keys = keys();
+    let (client_hs, server_hs) = new_pair_with_identity(&keys, SHS1);
+    let (client, server) = finish(client_hs, server_hs, 80);
+    let mut protocol = 0;
+    assert_eq!(
+        unsafe { privline_channel_protocol(client, &mut protocol) },
+        PRIVLINE_RESULT_OK
+    );
+    assert_eq!(protocol, SHS1);
+    for len in [1usize, 4096, 4097, 100_000] {
+        let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        for (from, to) in [(client, server), (server, client)] {
+            let wire = seal_all(from, &payload);
+            assert_eq!(wire.len(), len + len.div_ceil(4096) * 34);
+            let (result, joined, kinds) = open_all(to, &wire);
+            assert_eq!(result, PRIVLINE_RESULT_OK);
+            assert_eq!(joined, payload);
+            assert_eq!(kinds, vec![DATA; len.div_ceil(4096)]);
+        }
+    }
+    // An empty payload writes nothing.
+    assert!(seal_all(client, b"").is_empty());
+    // Goodbye both ways.
+    let (result, goodbye) = close_all(client);
+    assert_eq!((result, goodbye.len()), (PRIVLINE_RESULT_OK, 34));
+    assert_eq!(
+        open_all(server, &goodbye),
+        (PRIVLINE_RESULT_OK, vec![], vec![CLOSE])
+    );
+    let wire = seal_all(server, b"after your goodbye");
+    assert_eq!(
+        open_all(client, &wire),
+        (
+            PRIVLINE_RESULT_OK,
+            b"after your goodbye".to_vec(),
+            vec![DATA]
+        )
+    );
+    let (result, goodbye) = close_all(server);
+    assert_eq!(result, PRIVLINE_RESULT_OK);
+    assert_eq!(
+        open_all(client, &goodbye),
+        (PRIVLINE_RESULT_OK, vec![], vec![CLOSE])
+    );
+    for channel in [client, server] {
+        let mut closed = false;
+        assert_eq!(
+            unsafe { privline_channel_peer_closed(channel, &mut closed) },
+            PRIVLINE_RESULT_OK
+        );
+        assert!(closed);
+        assert_eq!(close_all(channel).0, PRIVLINE_RESULT_ALREADY_CLOSED);
+    }
+    unsafe {
+        privline_channel_free(client);
+        privline_channel_free(server);
+    }
+}
+
+#[test]
+fn an_identity_handle_may_be_freed_before_its_handshakes() {
+    let keys = keys();
+    for protocol in [PRIVLINE1, SHS1] {
+        // new_pair_with_identity frees both identities before returning.
+        let (client_hs, server_hs) = new_pair_with_identity(&keys, protocol);
+        let m4_len = if protocol == SHS1 { 80 } else { 112 };
+        let (client, server) = finish(client_hs, server_hs, m4_len);
+        let wire = seal_all(client, b"still me");
+        assert_eq!(open_all(server, &wire).1, b"still me");
+        let mut peer = [0u8; 32];
+        assert_eq!(
+            unsafe { privline_channel_peer_key(client, peer.as_mut_ptr()) },
+            PRIVLINE_RESULT_OK
+        );
+        assert_eq!(peer, keys.server_public);
+        unsafe {
+            privline_channel_free(client);
+            privline_channel_free(server);
+        }
+    }
+    // An identity from a seed and a handshake from the same seed speak
+    // privline/1 to each other.
+    let client_identity = new_identity(&keys.client_seed);
+    let mut client = null_mut();
+    unsafe {
+        assert_eq!(
+            privline_handshake_new_client_with_identity(
+                PRIVLINE1,
+                NETWORK_KEY.as_ptr(),
+                client_identity,
+                keys.server_public.as_ptr(),
+                &mut client
+            ),
+            PRIVLINE_RESULT_OK
+        );
+        privline_identity_free(client_identity);
+    }
+    let (client, server) = finish(client, new_server(&keys), 112);
+    assert_eq!(open_all(server, &seal_all(client, b"mixed")).1, b"mixed");
+    unsafe {
+        privline_channel_free(client);
+        privline_channel_free(server);
+    }
+}
+
+#[test]
+fn a_protocol_mismatch_fails_with_a_clear_result_and_never_panics() {
+    let keys = keys();
+    // An SHS1 client against a privline/1 server, and the other way round:
+    // the server refuses the first message (its MAC is the other
+    // protocol's) and answers nothing.
+    for (client_protocol, server_protocol) in [(SHS1, PRIVLINE1), (PRIVLINE1, SHS1)] {
+        let (client, unused_server) = new_pair_with_identity(&keys, client_protocol);
+        let (unused_client, server) = new_pair_with_identity(&keys, server_protocol);
+        let (result, _, m1, _) = step(client, &[], 144);
+        assert_eq!((result, m1.len()), (PRIVLINE_RESULT_OK, 64));
+        let (result, consumed, reply, _) = step(server, &m1, 144);
+        assert_eq!(
+            (result, consumed, reply.len()),
+            (PRIVLINE_RESULT_M1_BAD_MAC, 0, 0)
+        );
+        unsafe {
+            for handshake in [client, server, unused_client, unused_server] {
+                privline_handshake_free(handshake);
+            }
+        }
+    }
+    // A client given the other protocol's server hello: M2_BAD_MAC.
+    for (client_protocol, other) in [(SHS1, PRIVLINE1), (PRIVLINE1, SHS1)] {
+        let (client, unused_server) = new_pair_with_identity(&keys, client_protocol);
+        let (other_client, other_server) = new_pair_with_identity(&keys, other);
+        let (_, _, m1, _) = step(client, &[], 144);
+        let (_, _, other_m1, _) = step(other_client, &[], 144);
+        let (_, _, other_m2, _) = step(other_server, &other_m1, 144);
+        assert_eq!(other_m2.len(), 64);
+        assert_eq!(m1.len(), 64);
+        let (result, consumed, reply, _) = step(client, &other_m2, 144);
+        assert_eq!(
+            (result, consumed, reply.len()),
+            (PRIVLINE_RESULT_M2_BAD_MAC, 0, 0)
+        );
+        unsafe {
+            for handshake in [client, unused_server, other_client, other_server] {
+                privline_handshake_free(handshake);
+            }
+        }
+    }
+    // One protocol's records fed to the other's channel: a fatal result,
+    // no plaintext, no panic (INTERNAL_ERROR). More than the largest record
+    // is fed, so that no length field can leave the channel waiting.
+    let (p_client, p_server) = connect(&keys);
+    let (s_client_hs, s_server_hs) = new_pair_with_identity(&keys, SHS1);
+    let (s_client, s_server) = finish(s_client_hs, s_server_hs, 80);
+    let privline1_records = seal_all(p_client, &[0x5a; 200_000]);
+    let boxes = seal_all(s_client, &[0x5a; 200_000]);
+    for (channel, foreign) in [(s_server, &privline1_records), (p_server, &boxes)] {
+        let (result, joined, kinds) = open_all(channel, foreign);
+        assert!(
+            result != PRIVLINE_RESULT_OK && result != PRIVLINE_RESULT_INTERNAL_ERROR,
+            "{result:?}"
+        );
+        assert!(joined.is_empty() && kinds.is_empty());
+        let mut closed = false;
+        assert_eq!(
+            unsafe { privline_channel_peer_closed(channel, &mut closed) },
+            result,
+            "the failure is fatal"
+        );
+    }
+    unsafe {
+        for channel in [p_client, p_server, s_client, s_server] {
+            privline_channel_free(channel);
+        }
+    }
+    // The status after M3 is the same in both protocols.
+    for protocol in [PRIVLINE1, SHS1] {
+        let (client, server) = new_pair_with_identity(&keys, protocol);
+        let (_, _, m1, _) = step(client, &[], 144);
+        let (_, _, m2, _) = step(server, &m1, 144);
+        let (_, _, m3, _) = step(client, &m2, 144);
+        let (result, _, _, status) = step(server, &m3, 144);
+        assert_eq!((result, status), (PRIVLINE_RESULT_OK, AUTHORIZE_PEER));
+        assert_eq!(
+            unsafe { privline_handshake_authorize(server, true) },
+            PRIVLINE_RESULT_OK
+        );
+        let (result, _, _, status) = step(server, &[], 144);
+        assert_eq!((result, status), (PRIVLINE_RESULT_OK, DONE));
+        unsafe {
+            privline_handshake_free(client);
+            privline_handshake_free(server);
+        }
+    }
 }

@@ -93,6 +93,35 @@ const COVERAGE: &[(&str, &[&str])] = &[
         &["identity_functions_refuse_null_and_leave_outputs_untouched"],
     ),
     (
+        "privline_identity_new",
+        &["identity_new_refuses_null_bad_lengths_and_mismatched_halves"],
+    ),
+    (
+        "privline_identity_public_key",
+        &["identity_new_refuses_null_bad_lengths_and_mismatched_halves"],
+    ),
+    (
+        "privline_identity_free",
+        &[
+            "identity_new_refuses_null_bad_lengths_and_mismatched_halves",
+            "identities_outlive_nothing_and_serve_many_handshakes",
+        ],
+    ),
+    (
+        "privline_handshake_new_client_with_identity",
+        &[
+            "with_identity_constructors_refuse_null_unknown_protocols_and_bad_keys",
+            "identities_outlive_nothing_and_serve_many_handshakes",
+        ],
+    ),
+    (
+        "privline_handshake_new_server_with_identity",
+        &[
+            "with_identity_constructors_refuse_null_unknown_protocols_and_bad_keys",
+            "identities_outlive_nothing_and_serve_many_handshakes",
+        ],
+    ),
+    (
         "privline_handshake_new_client",
         &["handshake_constructors_refuse_null_and_invalid_keys"],
     ),
@@ -108,6 +137,7 @@ const COVERAGE: &[(&str, &[&str])] = &[
             "handshake_step_size_max_lengths",
             "handshake_stepped_after_it_finished",
             "handshake_used_after_a_fatal_error",
+            "shs1_handshake_used_after_a_fatal_error",
         ],
     ),
     (
@@ -147,6 +177,9 @@ const COVERAGE: &[(&str, &[&str])] = &[
             "channel_size_max_lengths_and_pad_blocks",
             "double_close_and_calls_after_close",
             "channel_used_after_a_fatal_error",
+            "shs1_unsupported_operations_change_nothing",
+            "shs1_double_goodbye_and_calls_after_goodbye",
+            "shs1_channel_used_after_a_fatal_error",
         ],
     ),
     (
@@ -157,6 +190,9 @@ const COVERAGE: &[(&str, &[&str])] = &[
             "channel_size_max_lengths_and_pad_blocks",
             "double_close_and_calls_after_close",
             "channel_used_after_a_fatal_error",
+            "shs1_unsupported_operations_change_nothing",
+            "shs1_double_goodbye_and_calls_after_goodbye",
+            "shs1_channel_used_after_a_fatal_error",
         ],
     ),
     (
@@ -167,6 +203,8 @@ const COVERAGE: &[(&str, &[&str])] = &[
             "channel_size_max_lengths_and_pad_blocks",
             "double_close_and_calls_after_close",
             "channel_used_after_a_fatal_error",
+            "shs1_unsupported_operations_change_nothing",
+            "shs1_channel_used_after_a_fatal_error",
         ],
     ),
     (
@@ -177,6 +215,8 @@ const COVERAGE: &[(&str, &[&str])] = &[
             "channel_size_max_lengths_and_pad_blocks",
             "open_after_the_peers_close",
             "channel_used_after_a_fatal_error",
+            "shs1_double_goodbye_and_calls_after_goodbye",
+            "shs1_channel_used_after_a_fatal_error",
         ],
     ),
     (
@@ -185,6 +225,8 @@ const COVERAGE: &[(&str, &[&str])] = &[
             "channel_null_for_each_pointer_argument",
             "double_close_and_calls_after_close",
             "channel_used_after_a_fatal_error",
+            "shs1_unsupported_operations_change_nothing",
+            "shs1_channel_used_after_a_fatal_error",
         ],
     ),
     (
@@ -201,6 +243,21 @@ const COVERAGE: &[(&str, &[&str])] = &[
             "channel_null_for_each_pointer_argument",
             "double_close_and_calls_after_close",
             "channel_used_after_a_fatal_error",
+        ],
+    ),
+    (
+        "privline_channel_sealed_len",
+        &["channel_sealed_len_is_exact_and_size_max_where_nothing_fits"],
+    ),
+    (
+        "privline_channel_protocol",
+        &["channel_protocol_and_export_shs1_keys_misuse"],
+    ),
+    (
+        "privline_channel_export_shs1_keys",
+        &[
+            "channel_protocol_and_export_shs1_keys_misuse",
+            "shs1_channel_used_after_a_fatal_error",
         ],
     ),
     (
@@ -229,6 +286,8 @@ const RECORD_NONE: u32 = privline_record_type::PRIVLINE_RECORD_NONE as u32;
 const RECORD_DATA: u32 = privline_record_type::PRIVLINE_RECORD_DATA as u32;
 const RECORD_CLOSE: u32 = privline_record_type::PRIVLINE_RECORD_CLOSE as u32;
 const RECORD_KEY_UPDATE: u32 = privline_record_type::PRIVLINE_RECORD_KEY_UPDATE as u32;
+const PRIVLINE1: u32 = privline_protocol::PRIVLINE_PROTOCOL_PRIVLINE1 as u32;
+const SHS1: u32 = privline_protocol::PRIVLINE_PROTOCOL_SHS1 as u32;
 
 /// A length no real buffer has: one past `isize::MAX`.
 const BEYOND_ISIZE: usize = isize::MAX as usize + 1;
@@ -477,6 +536,33 @@ fn public_of(seed: &[u8; 32]) -> [u8; 32] {
     public
 }
 
+fn sentinel_identity() -> *mut privline_identity {
+    0x3000 as *mut privline_identity
+}
+
+/// The 64-byte libsodium / Scuttlebutt form of a secret: seed, then public.
+fn keypair_of(seed: &[u8; 32]) -> [u8; 64] {
+    let mut keypair = [0u8; 64];
+    keypair[..32].copy_from_slice(seed);
+    keypair[32..].copy_from_slice(&public_of(seed));
+    keypair
+}
+
+/// An identity handle from a 32- or 64-byte secret, which must be valid.
+fn identity(secret: &[u8]) -> *mut privline_identity {
+    let mut handle = null_mut();
+    let result = unsafe { privline_identity_new(secret.as_ptr(), secret.len(), &mut handle) };
+    assert_eq!(result, PRIVLINE_RESULT_OK);
+    assert!(!handle.is_null());
+    handle
+}
+
+fn identity_public(identity: *const privline_identity) -> (privline_result, [u8; 32]) {
+    let mut public = [FILL; 32];
+    let result = unsafe { privline_identity_public_key(identity, public.as_mut_ptr()) };
+    (result, public)
+}
+
 fn new_client() -> *mut privline_handshake {
     let server_public = public_of(&SERVER_SEED);
     let mut handshake = null_mut();
@@ -576,6 +662,8 @@ enum Stage {
 /// A client and a server handshake through the C ABI, and the messages so far.
 struct Flight {
     stage: Stage,
+    /// The `privline_protocol` value both sides speak.
+    protocol: u32,
     client: *mut privline_handshake,
     server: *mut privline_handshake,
     m1: Vec<u8>,
@@ -588,6 +676,7 @@ impl Flight {
     fn new() -> Flight {
         Flight {
             stage: Stage::Fresh,
+            protocol: PRIVLINE1,
             client: new_client(),
             server: new_server(),
             m1: Vec::new(),
@@ -601,6 +690,65 @@ impl Flight {
         let mut flight = Flight::new();
         flight.advance_to(stage);
         flight
+    }
+
+    /// Handshakes speaking `protocol`, made from identity handles that are
+    /// freed at once (each handshake holds its own reference).
+    fn with_protocol(protocol: u32) -> Flight {
+        let client_identity = identity(&CLIENT_SEED);
+        let server_identity = identity(&keypair_of(&SERVER_SEED));
+        let server_public = public_of(&SERVER_SEED);
+        let mut client = null_mut();
+        let mut server = null_mut();
+        unsafe {
+            assert_eq!(
+                privline_handshake_new_client_with_identity(
+                    protocol,
+                    NETWORK_KEY.as_ptr(),
+                    client_identity,
+                    server_public.as_ptr(),
+                    &mut client
+                ),
+                PRIVLINE_RESULT_OK
+            );
+            assert_eq!(
+                privline_handshake_new_server_with_identity(
+                    protocol,
+                    NETWORK_KEY.as_ptr(),
+                    server_identity,
+                    &mut server
+                ),
+                PRIVLINE_RESULT_OK
+            );
+            privline_identity_free(client_identity);
+            privline_identity_free(server_identity);
+        }
+        assert!(!client.is_null() && !server.is_null());
+        Flight {
+            stage: Stage::Fresh,
+            protocol,
+            client,
+            server,
+            m1: Vec::new(),
+            m2: Vec::new(),
+            m3: Vec::new(),
+            m4: Vec::new(),
+        }
+    }
+
+    fn shs1_at(stage: Stage) -> Flight {
+        let mut flight = Flight::with_protocol(SHS1);
+        flight.advance_to(stage);
+        flight
+    }
+
+    /// The lengths of M3 and M4 in this flight's protocol.
+    fn m3_m4_len(&self) -> (usize, usize) {
+        if self.protocol == SHS1 {
+            (112, 80)
+        } else {
+            (144, 112)
+        }
     }
 
     fn advance(&mut self) {
@@ -617,7 +765,7 @@ impl Flight {
             }
             Stage::M2Written => {
                 self.m3 = ok_step(self.client, &self.m2, NEED_INPUT);
-                assert_eq!(self.m3.len(), 144);
+                assert_eq!(self.m3.len(), self.m3_m4_len().0);
                 self.stage = Stage::M3Written;
             }
             Stage::M3Written => {
@@ -632,7 +780,7 @@ impl Flight {
             }
             Stage::ServerAccepted => {
                 self.m4 = ok_step(self.server, &[], DONE);
-                assert_eq!(self.m4.len(), 112);
+                assert_eq!(self.m4.len(), self.m3_m4_len().1);
                 self.stage = Stage::M4Written;
             }
             Stage::M4Written => {
@@ -681,6 +829,11 @@ impl Flight {
 /// Two connected channels: (client, server).
 fn connect() -> (*mut privline_channel, *mut privline_channel) {
     Flight::new().into_channels()
+}
+
+/// Two connected SHS1 channels: (client, server).
+fn connect_shs1() -> (*mut privline_channel, *mut privline_channel) {
+    Flight::with_protocol(SHS1).into_channels()
 }
 
 /// What one `privline_channel_seal`/`_close`/`_update_key` call reported.
@@ -751,6 +904,16 @@ fn update_key(channel: *mut privline_channel, pad_block: usize, capacity: usize)
     }
 }
 
+/// Seals on a channel of either protocol, with exactly the room
+/// `privline_channel_sealed_len` says.
+fn box_ok(channel: *mut privline_channel, payload: &[u8]) -> Vec<u8> {
+    let need = unsafe { privline_channel_sealed_len(channel, payload.len(), 0) };
+    let sealed = seal(channel, payload, 0, need);
+    assert_eq!(sealed.result, PRIVLINE_RESULT_OK, "{sealed:?}");
+    assert_eq!(sealed.out.len(), need);
+    sealed.out
+}
+
 fn seal_ok(channel: *mut privline_channel, payload: &[u8]) -> Vec<u8> {
     let sealed = seal(channel, payload, 0, privline_sealed_len(payload.len()));
     assert_eq!(sealed.result, PRIVLINE_RESULT_OK, "{sealed:?}");
@@ -810,6 +973,26 @@ fn assert_round_trip(client: *mut privline_channel, server: *mut privline_channe
     assert_eq!(open_ok(server, &record, RECORD_DATA), b"ping");
     let record = seal_ok(server, b"pong");
     assert_eq!(open_ok(client, &record, RECORD_DATA), b"pong");
+}
+
+/// `assert_round_trip` for channels of either protocol.
+fn assert_round_trip_any(client: *mut privline_channel, server: *mut privline_channel) {
+    let record = box_ok(client, b"ping");
+    assert_eq!(open_ok(server, &record, RECORD_DATA), b"ping");
+    let record = box_ok(server, b"pong");
+    assert_eq!(open_ok(client, &record, RECORD_DATA), b"pong");
+}
+
+fn export_keys(channel: *const privline_channel) -> (privline_result, [u8; 112]) {
+    let mut keys = [FILL; 112];
+    let result = unsafe { privline_channel_export_shs1_keys(channel, keys.as_mut_ptr()) };
+    (result, keys)
+}
+
+fn channel_protocol(channel: *const privline_channel) -> (privline_result, u32) {
+    let mut protocol = UNSET_U32;
+    let result = unsafe { privline_channel_protocol(channel, &mut protocol) };
+    (result, protocol)
 }
 
 fn session_id(channel: *const privline_channel) -> (privline_result, [u8; 32]) {
@@ -1092,10 +1275,30 @@ fn version_result_str_and_size_functions() {
         assert_eq!(defines.get(define), Some(&from_function), "{define}");
         assert_eq!(from_function, from_const, "{define}");
     }
+    // The #defines of the 64-byte secret form and of SHS1 have no size
+    // function (yet); they equal the Rust consts.
+    let without_function: [(&str, usize, usize); 4] = [
+        (
+            "PRIVLINE_IDENTITY_KEYPAIR_LEN",
+            PRIVLINE_IDENTITY_KEYPAIR_LEN,
+            64,
+        ),
+        (
+            "PRIVLINE_SHS1_MAX_BODY_LEN",
+            PRIVLINE_SHS1_MAX_BODY_LEN,
+            4096,
+        ),
+        ("PRIVLINE_SHS1_HEADER_LEN", PRIVLINE_SHS1_HEADER_LEN, 34),
+        ("PRIVLINE_SHS1_KEYS_LEN", PRIVLINE_SHS1_KEYS_LEN, 112),
+    ];
+    for (define, from_const, value) in without_function {
+        assert_eq!(defines.get(define), Some(&from_const), "{define}");
+        assert_eq!(from_const, value, "{define}");
+    }
     assert_eq!(
         defines.len(),
-        sizes.len(),
-        "a #define without a size function: {defines:?}"
+        sizes.len() + without_function.len(),
+        "a #define neither with a size function nor listed: {defines:?}"
     );
     assert_eq!(
         (
@@ -1333,6 +1536,7 @@ fn handshake_constructors_refuse_null_and_invalid_keys() {
         server_seed_copy.fill(0);
         let mut flight = Flight {
             stage: Stage::Fresh,
+            protocol: PRIVLINE1,
             client,
             server,
             m1: Vec::new(),
@@ -2859,5 +3063,996 @@ fn channel_free_null_and_in_every_state() {
         privline_channel_free(client);
         privline_channel_free(server);
         privline_channel_free(null_mut());
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Identity handles, protocols and SHS1
+// ---------------------------------------------------------------------------
+
+#[test]
+fn identity_new_refuses_null_bad_lengths_and_mismatched_halves() {
+    let keypair = keypair_of(&CLIENT_SEED);
+    let client_public = public_of(&CLIENT_SEED);
+    let mut slot = sentinel_identity();
+    unsafe {
+        // NULL for each pointer (and both).
+        for (label, result) in [
+            ("secret, 32", privline_identity_new(null(), 32, &mut slot)),
+            ("secret, 64", privline_identity_new(null(), 64, &mut slot)),
+            (
+                "identity_out",
+                privline_identity_new(CLIENT_SEED.as_ptr(), 32, null_mut()),
+            ),
+            (
+                "identity_out, 64",
+                privline_identity_new(keypair.as_ptr(), 64, null_mut()),
+            ),
+            ("both", privline_identity_new(null(), 32, null_mut())),
+        ] {
+            assert_eq!(result, PRIVLINE_RESULT_NULL_ARGUMENT, "NULL {label}");
+            assert_eq!(
+                slot,
+                sentinel_identity(),
+                "NULL {label}: identity_out written"
+            );
+        }
+        // A NULL secret of length 0 is an empty secret: the wrong length.
+        assert_eq!(
+            privline_identity_new(null(), 0, &mut slot),
+            PRIVLINE_RESULT_INVALID_ARGUMENT
+        );
+        // Every length but 32 and 64, up to 200, and beyond isize::MAX.
+        let long = [0x42u8; 200];
+        for len in (0..=200).filter(|&len| len != 32 && len != 64) {
+            assert_eq!(
+                privline_identity_new(long.as_ptr(), len, &mut slot),
+                PRIVLINE_RESULT_INVALID_ARGUMENT,
+                "secret_len {len}"
+            );
+        }
+        for huge in [usize::MAX, BEYOND_ISIZE] {
+            assert_eq!(
+                privline_identity_new(long.as_ptr(), huge, &mut slot),
+                PRIVLINE_RESULT_INVALID_ARGUMENT,
+                "secret_len {huge}"
+            );
+            assert_eq!(
+                privline_identity_new(long.as_ptr(), huge, null_mut()),
+                PRIVLINE_RESULT_INVALID_ARGUMENT,
+                "secret_len {huge}, NULL identity_out"
+            );
+        }
+        assert_eq!(slot, sentinel_identity(), "a bad length wrote identity_out");
+
+        // A 64-byte secret whose halves disagree: every single-bit flip of
+        // the public half, a flipped seed bit, another identity's public
+        // key, all zeros. INVALID_ARGUMENT, nothing written.
+        let mut wrong_secrets = Vec::new();
+        for bit in 0..256 {
+            let mut wrong = keypair;
+            wrong[32 + bit / 8] ^= 1 << (bit % 8);
+            wrong_secrets.push(wrong);
+        }
+        let mut wrong = keypair;
+        wrong[0] ^= 1;
+        wrong_secrets.push(wrong);
+        let mut wrong = keypair;
+        wrong[32..].copy_from_slice(&public_of(&SERVER_SEED));
+        wrong_secrets.push(wrong);
+        let mut wrong = keypair;
+        wrong[32..].fill(0);
+        wrong_secrets.push(wrong);
+        for (i, wrong) in wrong_secrets.iter().enumerate() {
+            assert_eq!(
+                privline_identity_new(wrong.as_ptr(), 64, &mut slot),
+                PRIVLINE_RESULT_INVALID_ARGUMENT,
+                "mismatched secret #{i}"
+            );
+            assert_eq!(slot, sentinel_identity(), "mismatched secret #{i}");
+        }
+
+        // The two good forms make the same identity; the secret is only read.
+        let from_seed = identity(&CLIENT_SEED);
+        let keypair_copy = keypair;
+        let from_keypair = identity(&keypair_copy);
+        assert_eq!(keypair_copy, keypair);
+        assert_eq!(
+            identity_public(from_seed),
+            (PRIVLINE_RESULT_OK, client_public)
+        );
+        assert_eq!(
+            identity_public(from_keypair),
+            (PRIVLINE_RESULT_OK, client_public)
+        );
+        // Any 32 bytes are a seed.
+        for edge in [[0u8; 32], [0xff; 32]] {
+            let handle = identity(&edge);
+            assert_eq!(
+                identity_public(handle),
+                (PRIVLINE_RESULT_OK, public_of(&edge))
+            );
+            privline_identity_free(handle);
+        }
+
+        // privline_identity_public_key: NULL for each pointer.
+        assert_eq!(
+            identity_public(null()),
+            (PRIVLINE_RESULT_NULL_ARGUMENT, [FILL; 32])
+        );
+        assert_eq!(
+            privline_identity_public_key(from_seed, null_mut()),
+            PRIVLINE_RESULT_NULL_ARGUMENT
+        );
+        assert_eq!(
+            privline_identity_public_key(null(), null_mut()),
+            PRIVLINE_RESULT_NULL_ARGUMENT
+        );
+        // Still fine afterwards.
+        assert_eq!(
+            identity_public(from_seed),
+            (PRIVLINE_RESULT_OK, client_public)
+        );
+
+        privline_identity_free(from_seed);
+        privline_identity_free(from_keypair);
+        privline_identity_free(null_mut());
+    }
+}
+
+#[test]
+fn with_identity_constructors_refuse_null_unknown_protocols_and_bad_keys() {
+    let client_identity = identity(&CLIENT_SEED);
+    let server_identity = identity(&SERVER_SEED);
+    let server_public = public_of(&SERVER_SEED);
+    let key = NETWORK_KEY.as_ptr();
+    let public = server_public.as_ptr();
+    let mut slot = sentinel_handshake();
+    unsafe {
+        for protocol in [PRIVLINE1, SHS1] {
+            let cases = [
+                (
+                    "client: network_key",
+                    privline_handshake_new_client_with_identity(
+                        protocol,
+                        null(),
+                        client_identity,
+                        public,
+                        &mut slot,
+                    ),
+                ),
+                (
+                    "client: identity",
+                    privline_handshake_new_client_with_identity(
+                        protocol,
+                        key,
+                        null(),
+                        public,
+                        &mut slot,
+                    ),
+                ),
+                (
+                    "client: server_public",
+                    privline_handshake_new_client_with_identity(
+                        protocol,
+                        key,
+                        client_identity,
+                        null(),
+                        &mut slot,
+                    ),
+                ),
+                (
+                    "client: handshake_out",
+                    privline_handshake_new_client_with_identity(
+                        protocol,
+                        key,
+                        client_identity,
+                        public,
+                        null_mut(),
+                    ),
+                ),
+                (
+                    "client: all",
+                    privline_handshake_new_client_with_identity(
+                        protocol,
+                        null(),
+                        null(),
+                        null(),
+                        null_mut(),
+                    ),
+                ),
+                (
+                    "server: network_key",
+                    privline_handshake_new_server_with_identity(
+                        protocol,
+                        null(),
+                        server_identity,
+                        &mut slot,
+                    ),
+                ),
+                (
+                    "server: identity",
+                    privline_handshake_new_server_with_identity(protocol, key, null(), &mut slot),
+                ),
+                (
+                    "server: handshake_out",
+                    privline_handshake_new_server_with_identity(
+                        protocol,
+                        key,
+                        server_identity,
+                        null_mut(),
+                    ),
+                ),
+                (
+                    "server: all",
+                    privline_handshake_new_server_with_identity(
+                        protocol,
+                        null(),
+                        null(),
+                        null_mut(),
+                    ),
+                ),
+            ];
+            for (label, result) in cases {
+                assert_eq!(
+                    result, PRIVLINE_RESULT_NULL_ARGUMENT,
+                    "protocol {protocol}, NULL {label}"
+                );
+                assert_eq!(slot, sentinel_handshake(), "{label}: handshake_out written");
+            }
+            // Server keys that fail the identity key check, in both protocols.
+            let mut small_order = [0u8; 32];
+            small_order[0] = 1;
+            let mut noncanonical = [0xffu8; 32];
+            noncanonical[31] = 0x7f;
+            for bad in [small_order, noncanonical, [0u8; 32]] {
+                assert_eq!(
+                    privline_handshake_new_client_with_identity(
+                        protocol,
+                        key,
+                        client_identity,
+                        bad.as_ptr(),
+                        &mut slot
+                    ),
+                    PRIVLINE_RESULT_INVALID_SERVER_KEY,
+                    "protocol {protocol}"
+                );
+                assert_eq!(slot, sentinel_handshake());
+            }
+        }
+        // Unknown protocol values: INVALID_ARGUMENT, nothing written.
+        for protocol in [0, 3, 4, 255, 256, 1 << 31, u32::MAX - 1, u32::MAX] {
+            assert_eq!(
+                privline_handshake_new_client_with_identity(
+                    protocol,
+                    key,
+                    client_identity,
+                    public,
+                    &mut slot
+                ),
+                PRIVLINE_RESULT_INVALID_ARGUMENT,
+                "client, protocol {protocol}"
+            );
+            assert_eq!(
+                privline_handshake_new_server_with_identity(
+                    protocol,
+                    key,
+                    server_identity,
+                    &mut slot
+                ),
+                PRIVLINE_RESULT_INVALID_ARGUMENT,
+                "server, protocol {protocol}"
+            );
+            assert_eq!(slot, sentinel_handshake(), "protocol {protocol}");
+        }
+        // The keys are copied: changing them afterwards changes nothing.
+        for protocol in [PRIVLINE1, SHS1] {
+            let mut key_copy = NETWORK_KEY;
+            let mut public_copy = server_public;
+            let mut client = null_mut();
+            let mut server = null_mut();
+            assert_eq!(
+                privline_handshake_new_client_with_identity(
+                    protocol,
+                    key_copy.as_ptr(),
+                    client_identity,
+                    public_copy.as_ptr(),
+                    &mut client
+                ),
+                PRIVLINE_RESULT_OK
+            );
+            assert_eq!(
+                privline_handshake_new_server_with_identity(
+                    protocol,
+                    key_copy.as_ptr(),
+                    server_identity,
+                    &mut server
+                ),
+                PRIVLINE_RESULT_OK
+            );
+            key_copy.fill(0);
+            public_copy.fill(0);
+            let flight = Flight {
+                stage: Stage::Fresh,
+                protocol,
+                client,
+                server,
+                m1: Vec::new(),
+                m2: Vec::new(),
+                m3: Vec::new(),
+                m4: Vec::new(),
+            };
+            let (client_channel, server_channel) = flight.into_channels();
+            assert_eq!(
+                channel_protocol(client_channel),
+                (PRIVLINE_RESULT_OK, protocol)
+            );
+            assert_round_trip_any(client_channel, server_channel);
+            privline_channel_free(client_channel);
+            privline_channel_free(server_channel);
+        }
+        privline_identity_free(client_identity);
+        privline_identity_free(server_identity);
+    }
+}
+
+#[test]
+fn identities_outlive_nothing_and_serve_many_handshakes() {
+    // One identity, many handshakes of both protocols; the identity is
+    // freed while they are half-way, and they still finish.
+    let client_identity = identity(&keypair_of(&CLIENT_SEED));
+    let server_identity = identity(&SERVER_SEED);
+    let server_public = public_of(&SERVER_SEED);
+    let mut flights = Vec::new();
+    for protocol in [PRIVLINE1, SHS1, SHS1, PRIVLINE1] {
+        let mut client = null_mut();
+        let mut server = null_mut();
+        unsafe {
+            assert_eq!(
+                privline_handshake_new_client_with_identity(
+                    protocol,
+                    NETWORK_KEY.as_ptr(),
+                    client_identity,
+                    server_public.as_ptr(),
+                    &mut client
+                ),
+                PRIVLINE_RESULT_OK
+            );
+            assert_eq!(
+                privline_handshake_new_server_with_identity(
+                    protocol,
+                    NETWORK_KEY.as_ptr(),
+                    server_identity,
+                    &mut server
+                ),
+                PRIVLINE_RESULT_OK
+            );
+        }
+        let mut flight = Flight {
+            stage: Stage::Fresh,
+            protocol,
+            client,
+            server,
+            m1: Vec::new(),
+            m2: Vec::new(),
+            m3: Vec::new(),
+            m4: Vec::new(),
+        };
+        flight.advance_to(Stage::M2Written);
+        flights.push(flight);
+    }
+    unsafe {
+        privline_identity_free(client_identity);
+        privline_identity_free(server_identity);
+    }
+    for flight in flights {
+        let protocol = flight.protocol;
+        let (client, server) = flight.into_channels();
+        assert_eq!(channel_protocol(server), (PRIVLINE_RESULT_OK, protocol));
+        assert_eq!(
+            channel_peer_key(client),
+            (PRIVLINE_RESULT_OK, server_public)
+        );
+        assert_eq!(
+            channel_peer_key(server),
+            (PRIVLINE_RESULT_OK, public_of(&CLIENT_SEED))
+        );
+        assert_round_trip_any(client, server);
+        unsafe {
+            privline_channel_free(client);
+            privline_channel_free(server);
+        }
+    }
+    // A handshake freed before it finishes releases its reference too.
+    let client_identity = identity(&CLIENT_SEED);
+    let mut client = null_mut();
+    unsafe {
+        assert_eq!(
+            privline_handshake_new_client_with_identity(
+                SHS1,
+                NETWORK_KEY.as_ptr(),
+                client_identity,
+                server_public.as_ptr(),
+                &mut client
+            ),
+            PRIVLINE_RESULT_OK
+        );
+        privline_handshake_free(client);
+        assert_eq!(
+            identity_public(client_identity),
+            (PRIVLINE_RESULT_OK, public_of(&CLIENT_SEED))
+        );
+        privline_identity_free(client_identity);
+    }
+}
+
+/// `sealed_len` of a box-stream, computed exactly; `None` beyond `usize`.
+fn box_stream_len_model(payload_len: usize) -> Option<usize> {
+    let n = payload_len as u128;
+    usize::try_from(n + 34 * n.div_ceil(4096)).ok()
+}
+
+#[test]
+fn channel_sealed_len_is_exact_and_size_max_where_nothing_fits() {
+    unsafe {
+        for pad_block in [0, 1, 64] {
+            assert_eq!(
+                privline_channel_sealed_len(null(), 10, pad_block),
+                usize::MAX
+            );
+        }
+    }
+    let (client, server) = connect();
+    let (shs1_client, shs1_server) = connect_shs1();
+    let payload: Vec<u8> = (0..140_000u32).map(|i| (i * 7 + 3) as u8).collect();
+    unsafe {
+        // privline/1: equal to what seal writes, with and without padding.
+        for len in [
+            0, 1, 100, 4096, 65517, 65518, 65519, 131_036, 131_037, 140_000,
+        ] {
+            for pad_block in [0, 1, 2, 17, 256, 4096, PRIVLINE_OPEN_MAX_OUTPUT_LEN] {
+                let predicted = privline_channel_sealed_len(client, len, pad_block);
+                if pad_block <= 1 {
+                    assert_eq!(predicted, privline_sealed_len(len), "{len}");
+                }
+                let sealed = seal(client, &payload[..len], pad_block, predicted);
+                assert_eq!(
+                    (sealed.result, sealed.output_len),
+                    (PRIVLINE_RESULT_OK, predicted),
+                    "privline/1, {len} bytes, pad {pad_block}"
+                );
+                // One byte less is too small, and says so.
+                let short = seal(client, &payload[..len], pad_block, predicted - 1);
+                assert_eq!(
+                    (short.result, short.output_len),
+                    (PRIVLINE_RESULT_BUFFER_TOO_SMALL, predicted)
+                );
+                let mut rest = &sealed.out[..];
+                let mut opened = Vec::new();
+                while !rest.is_empty() {
+                    let record = open(server, rest, PRIVLINE_OPEN_MAX_OUTPUT_LEN);
+                    assert_eq!(
+                        (record.result, record.kind),
+                        (PRIVLINE_RESULT_OK, RECORD_DATA)
+                    );
+                    opened.extend_from_slice(&record.out);
+                    rest = &rest[record.consumed..];
+                }
+                assert_eq!(opened, &payload[..len]);
+            }
+        }
+        // SHS1: one 34-byte header per 4096 bytes, nothing for nothing.
+        for len in [0, 1, 4095, 4096, 4097, 8192, 8193, 65519, 140_000] {
+            let predicted = privline_channel_sealed_len(shs1_client, len, 0);
+            assert_eq!(Some(predicted), box_stream_len_model(len), "{len}");
+            assert_eq!(privline_channel_sealed_len(shs1_client, len, 1), predicted);
+            let sealed = seal(shs1_client, &payload[..len], 0, predicted);
+            assert_eq!(
+                (sealed.result, sealed.output_len),
+                (PRIVLINE_RESULT_OK, predicted),
+                "SHS1, {len} bytes"
+            );
+            if predicted > 0 {
+                let short = seal(shs1_client, &payload[..len], 0, predicted - 1);
+                assert_eq!(
+                    (short.result, short.output_len),
+                    (PRIVLINE_RESULT_BUFFER_TOO_SMALL, predicted)
+                );
+            }
+            let mut rest = &sealed.out[..];
+            let mut opened = Vec::new();
+            while !rest.is_empty() {
+                let boxed = open(shs1_server, rest, 4096);
+                assert_eq!(
+                    (boxed.result, boxed.kind),
+                    (PRIVLINE_RESULT_OK, RECORD_DATA)
+                );
+                assert!(boxed.output_len >= 1 && boxed.output_len <= 4096);
+                opened.extend_from_slice(&boxed.out);
+                rest = &rest[boxed.consumed..];
+            }
+            assert_eq!(opened, &payload[..len]);
+        }
+        // Where nothing fits: SIZE_MAX, for both protocols.
+        for channel in [client, shs1_client] {
+            for len in [
+                usize::MAX,
+                usize::MAX - 1,
+                usize::MAX - 19,
+                usize::MAX - 4096,
+            ] {
+                assert_eq!(privline_channel_sealed_len(channel, len, 0), usize::MAX);
+            }
+        }
+        for pad_block in [PRIVLINE_OPEN_MAX_OUTPUT_LEN + 1, BEYOND_ISIZE, usize::MAX] {
+            assert_eq!(
+                privline_channel_sealed_len(client, 10, pad_block),
+                usize::MAX
+            );
+        }
+        // SHS1 cannot pad.
+        for pad_block in [2, 16, 4096, PRIVLINE_OPEN_MAX_OUTPUT_LEN, usize::MAX] {
+            assert_eq!(
+                privline_channel_sealed_len(shs1_client, 10, pad_block),
+                usize::MAX
+            );
+        }
+        // The largest lengths that still fit agree with the models.
+        let fits = (0..64)
+            .map(|shift| usize::MAX >> shift)
+            .find(|&len| box_stream_len_model(len).is_some())
+            .unwrap();
+        assert_eq!(
+            Some(privline_channel_sealed_len(shs1_client, fits, 0)),
+            box_stream_len_model(fits)
+        );
+        // privline/1 at that size also counts the automatic key update
+        // (more than 2^32 records): at least the model, and not SIZE_MAX.
+        let fits = (0..64)
+            .map(|shift| usize::MAX >> shift)
+            .find(|&len| sealed_len_model(len).is_some())
+            .unwrap();
+        let predicted = privline_channel_sealed_len(client, fits, 0);
+        assert!(predicted != usize::MAX && Some(predicted) >= sealed_len_model(fits));
+    }
+    // Asking changed nothing.
+    assert_round_trip(client, server);
+    assert_round_trip_any(shs1_client, shs1_server);
+    unsafe {
+        privline_channel_free(client);
+        privline_channel_free(server);
+        privline_channel_free(shs1_client);
+        privline_channel_free(shs1_server);
+    }
+}
+
+#[test]
+fn channel_protocol_and_export_shs1_keys_misuse() {
+    let (client, server) = connect();
+    let (shs1_client, shs1_server) = connect_shs1();
+    unsafe {
+        // NULL for each pointer: nothing written.
+        assert_eq!(
+            channel_protocol(null()),
+            (PRIVLINE_RESULT_NULL_ARGUMENT, UNSET_U32)
+        );
+        assert_eq!(
+            privline_channel_protocol(client, null_mut()),
+            PRIVLINE_RESULT_NULL_ARGUMENT
+        );
+        assert_eq!(
+            privline_channel_protocol(null(), null_mut()),
+            PRIVLINE_RESULT_NULL_ARGUMENT
+        );
+        assert_eq!(
+            export_keys(null()),
+            (PRIVLINE_RESULT_NULL_ARGUMENT, [FILL; 112])
+        );
+        assert_eq!(
+            privline_channel_export_shs1_keys(shs1_client, null_mut()),
+            PRIVLINE_RESULT_NULL_ARGUMENT
+        );
+        assert_eq!(
+            privline_channel_export_shs1_keys(null(), null_mut()),
+            PRIVLINE_RESULT_NULL_ARGUMENT
+        );
+    }
+    assert_eq!(channel_protocol(client), (PRIVLINE_RESULT_OK, PRIVLINE1));
+    assert_eq!(channel_protocol(server), (PRIVLINE_RESULT_OK, PRIVLINE1));
+    assert_eq!(channel_protocol(shs1_client), (PRIVLINE_RESULT_OK, SHS1));
+    assert_eq!(channel_protocol(shs1_server), (PRIVLINE_RESULT_OK, SHS1));
+
+    // privline/1 has no box-stream keys: NOT_SUPPORTED, nothing written,
+    // not fatal.
+    for channel in [client, server] {
+        assert_eq!(
+            export_keys(channel),
+            (PRIVLINE_RESULT_NOT_SUPPORTED, [FILL; 112])
+        );
+    }
+    assert_round_trip(client, server);
+
+    // SHS1: the two ends' keys cross-match, before and after traffic, and
+    // exporting changes nothing.
+    for _ in 0..2 {
+        let (result, client_keys) = export_keys(shs1_client);
+        assert_eq!(result, PRIVLINE_RESULT_OK);
+        let (result, server_keys) = export_keys(shs1_server);
+        assert_eq!(result, PRIVLINE_RESULT_OK);
+        assert_eq!(client_keys[..56], server_keys[56..]);
+        assert_eq!(server_keys[..56], client_keys[56..]);
+        assert_ne!(client_keys[..32], client_keys[56..88]);
+        assert_round_trip_any(shs1_client, shs1_server);
+    }
+    // The nonce moves by two per box.
+    let (_, before) = export_keys(shs1_client);
+    let record = box_ok(shs1_client, b"one box");
+    let (_, after) = export_keys(shs1_client);
+    assert_eq!(before[..32], after[..32]);
+    assert_ne!(before[32..56], after[32..56]);
+    assert_eq!(before[56..], after[56..]);
+    assert_eq!(open_ok(shs1_server, &record, RECORD_DATA), b"one box");
+    let (_, server_keys) = export_keys(shs1_server);
+    assert_eq!(after[..56], server_keys[56..]);
+    unsafe {
+        privline_channel_free(client);
+        privline_channel_free(server);
+        privline_channel_free(shs1_client);
+        privline_channel_free(shs1_server);
+    }
+}
+
+#[test]
+fn shs1_unsupported_operations_change_nothing() {
+    let (client, server) = connect_shs1();
+    let (_, keys_before) = export_keys(client);
+    let payload = [5u8; 100];
+    for capacity in [0, 64, 256] {
+        let updated = update_key(client, 0, capacity);
+        assert_eq!(
+            (updated.result, updated.output_len),
+            (PRIVLINE_RESULT_NOT_SUPPORTED, 0),
+            "update_key, capacity {capacity}"
+        );
+        assert!(updated.out.iter().all(|&b| b == FILL));
+        for pad_block in [2, 16, 4096, PRIVLINE_OPEN_MAX_OUTPUT_LEN] {
+            let sealed = seal(client, &payload, pad_block, capacity);
+            assert_eq!(
+                (sealed.result, sealed.output_len),
+                (PRIVLINE_RESULT_NOT_SUPPORTED, 0),
+                "seal, pad {pad_block}, capacity {capacity}"
+            );
+            assert!(sealed.out.iter().all(|&b| b == FILL));
+            let closed = close(client, pad_block, capacity);
+            assert_eq!(
+                (closed.result, closed.output_len),
+                (PRIVLINE_RESULT_NOT_SUPPORTED, 0),
+                "close, pad {pad_block}, capacity {capacity}"
+            );
+            assert!(closed.out.iter().all(|&b| b == FILL));
+        }
+    }
+    for channel in [client, server] {
+        assert_eq!(
+            session_id(channel),
+            (PRIVLINE_RESULT_NOT_SUPPORTED, [FILL; 32])
+        );
+    }
+    // Not fatal, nothing moved: same keys and nonces, not closed, and the
+    // next box opens.
+    assert_eq!(export_keys(client), (PRIVLINE_RESULT_OK, keys_before));
+    assert_eq!(peer_closed(server), (PRIVLINE_RESULT_OK, 0));
+    assert_round_trip_any(client, server);
+    // Pad blocks 0 and 1 mean no padding.
+    for pad_block in [0, 1] {
+        let sealed = seal(client, b"abc", pad_block, 64);
+        assert_eq!(
+            (sealed.result, sealed.output_len),
+            (PRIVLINE_RESULT_OK, 34 + 3)
+        );
+        assert_eq!(open_ok(server, &sealed.out, RECORD_DATA), b"abc");
+    }
+    unsafe {
+        privline_channel_free(client);
+        privline_channel_free(server);
+    }
+}
+
+#[test]
+fn shs1_double_goodbye_and_calls_after_goodbye() {
+    let (client, server) = connect_shs1();
+    let server_public = public_of(&SERVER_SEED);
+    let goodbye = close(client, 0, 64);
+    assert_eq!(
+        (goodbye.result, goodbye.output_len),
+        (PRIVLINE_RESULT_OK, 34)
+    );
+    for capacity in [64, 0] {
+        let again = close(client, 0, capacity);
+        assert_eq!(again.result, PRIVLINE_RESULT_ALREADY_CLOSED);
+        assert!(again.out.iter().all(|&b| b == FILL));
+        for payload in [&b""[..], b"more"] {
+            let sealed = seal(client, payload, 0, capacity);
+            assert_eq!(
+                sealed.result,
+                PRIVLINE_RESULT_ALREADY_CLOSED,
+                "seal {} bytes, capacity {capacity}",
+                payload.len()
+            );
+            assert!(sealed.out.iter().all(|&b| b == FILL));
+        }
+        // A key update is unsupported in every state, after the goodbye too.
+        assert_eq!(
+            update_key(client, 0, capacity).result,
+            PRIVLINE_RESULT_NOT_SUPPORTED
+        );
+    }
+    // The closed side still answers and opens the server's boxes.
+    assert_eq!(
+        channel_peer_key(client),
+        (PRIVLINE_RESULT_OK, server_public)
+    );
+    assert_eq!(peer_closed(client), (PRIVLINE_RESULT_OK, 0));
+    // The goodbye in pieces: NONE until whole.
+    let partial = open(server, &goodbye.out[..33], 64);
+    assert_eq!(
+        (partial.result, partial.consumed, partial.kind),
+        (PRIVLINE_RESULT_OK, 0, RECORD_NONE)
+    );
+    assert_eq!(open_ok(server, &goodbye.out, RECORD_CLOSE), b"");
+    assert_eq!(peer_closed(server), (PRIVLINE_RESULT_OK, 1));
+    let nothing = open(server, &[], 64);
+    assert_eq!(
+        (nothing.result, nothing.consumed, nothing.kind),
+        (PRIVLINE_RESULT_OK, 0, RECORD_NONE)
+    );
+    let record = box_ok(server, b"still listening?");
+    assert_eq!(open_ok(client, &record, RECORD_DATA), b"still listening?");
+    let last = close(server, 0, 64);
+    assert_eq!(last.result, PRIVLINE_RESULT_OK);
+    assert_eq!(open_ok(client, &last.out, RECORD_CLOSE), b"");
+    assert_eq!(peer_closed(client), (PRIVLINE_RESULT_OK, 1));
+    assert_eq!(close(server, 0, 64).result, PRIVLINE_RESULT_ALREADY_CLOSED);
+    // A replay of the goodbye after the goodbye: RECORD_AFTER_CLOSE, fatal.
+    let replay = open(client, &last.out, 64);
+    assert_eq!(
+        (replay.result, replay.consumed, replay.kind),
+        (PRIVLINE_RESULT_RECORD_AFTER_CLOSE, 0, UNSET_U32)
+    );
+    assert_channel_dead(
+        client,
+        PRIVLINE_RESULT_RECORD_AFTER_CLOSE,
+        &last.out,
+        "SHS1 after goodbye",
+    );
+    unsafe {
+        privline_channel_free(client);
+        privline_channel_free(server);
+    }
+}
+
+/// A box-stream header sealed with the sender's exported key and nonce,
+/// announcing `body_len` bytes with an arbitrary body tag.
+fn forged_header(sender: *const privline_channel, body_len: u16) -> Vec<u8> {
+    use crypto_secretbox::aead::{AeadInPlace, KeyInit};
+    use crypto_secretbox::{Key, Nonce, XSalsa20Poly1305};
+    let (result, keys) = export_keys(sender);
+    assert_eq!(result, PRIVLINE_RESULT_OK);
+    let cipher = XSalsa20Poly1305::new(Key::from_slice(&keys[..32]));
+    let mut plain = [0x77u8; 18];
+    plain[..2].copy_from_slice(&body_len.to_be_bytes());
+    let tag = cipher
+        .encrypt_in_place_detached(Nonce::from_slice(&keys[32..56]), b"", &mut plain)
+        .expect("secretbox");
+    let mut header = tag.to_vec();
+    header.extend_from_slice(&plain);
+    header
+}
+
+#[test]
+fn shs1_channel_used_after_a_fatal_error() {
+    // A damaged header, a damaged body.
+    for offset in [0, 20, 34 + 3] {
+        let (client, server) = connect_shs1();
+        let mut record = box_ok(client, b"damaged");
+        record[offset] ^= 0x10;
+        let opened = open(server, &record, 256);
+        assert_eq!(
+            (
+                opened.result,
+                opened.consumed,
+                opened.output_len,
+                opened.kind
+            ),
+            (PRIVLINE_RESULT_RECORD_DOES_NOT_OPEN, 0, 0, UNSET_U32),
+            "flipped byte {offset}"
+        );
+        assert!(
+            !opened.out.windows(7).any(|w| w == b"damaged"),
+            "a damaged box yielded plaintext"
+        );
+        let fresh = box_ok(client, b"fresh");
+        assert_channel_dead(
+            server,
+            PRIVLINE_RESULT_RECORD_DOES_NOT_OPEN,
+            &fresh,
+            "SHS1 does not open",
+        );
+        assert_eq!(
+            export_keys(server),
+            (PRIVLINE_RESULT_RECORD_DOES_NOT_OPEN, [FILL; 112])
+        );
+        // The sender is unaffected.
+        assert_eq!(export_keys(client).0, PRIVLINE_RESULT_OK);
+        unsafe {
+            privline_channel_free(client);
+            privline_channel_free(server);
+        }
+    }
+
+    // A header announcing more than 4096 bytes: RECORD_TOO_LONG as soon as
+    // the header is in, fatal. A forged header of exactly 4096 is fine
+    // until its body fails to open.
+    for body_len in [4097u16, 8192, u16::MAX] {
+        let (client, server) = connect_shs1();
+        let header = forged_header(client, body_len);
+        let opened = open(server, &header, PRIVLINE_OPEN_MAX_OUTPUT_LEN);
+        assert_eq!(
+            (opened.result, opened.consumed, opened.kind),
+            (PRIVLINE_RESULT_RECORD_TOO_LONG, 0, UNSET_U32),
+            "announced {body_len}"
+        );
+        let fresh = box_ok(client, b"fresh");
+        assert_channel_dead(server, PRIVLINE_RESULT_RECORD_TOO_LONG, &fresh, "too long");
+        assert_eq!(
+            export_keys(server),
+            (PRIVLINE_RESULT_RECORD_TOO_LONG, [FILL; 112])
+        );
+        unsafe {
+            privline_channel_free(client);
+            privline_channel_free(server);
+        }
+    }
+    let (client, server) = connect_shs1();
+    let mut forged = forged_header(client, 4096);
+    let waiting = open(server, &forged, PRIVLINE_OPEN_MAX_OUTPUT_LEN);
+    assert_eq!(
+        (waiting.result, waiting.consumed, waiting.kind),
+        (PRIVLINE_RESULT_OK, 0, RECORD_NONE)
+    );
+    forged.extend_from_slice(&[0u8; 4096]);
+    let opened = open(server, &forged, PRIVLINE_OPEN_MAX_OUTPUT_LEN);
+    assert_eq!(opened.result, PRIVLINE_RESULT_RECORD_DOES_NOT_OPEN);
+    unsafe {
+        privline_channel_free(client);
+        privline_channel_free(server);
+    }
+
+    // A replayed box, after this side's goodbye: the fatal result wins
+    // over ALREADY_CLOSED.
+    let (client, server) = connect_shs1();
+    let record = box_ok(server, b"once");
+    assert_eq!(open_ok(client, &record, RECORD_DATA), b"once");
+    assert_eq!(close(client, 0, 64).result, PRIVLINE_RESULT_OK);
+    assert_eq!(
+        open(client, &record, 256).result,
+        PRIVLINE_RESULT_RECORD_DOES_NOT_OPEN
+    );
+    let fresh = box_ok(server, b"fresh");
+    assert_channel_dead(
+        client,
+        PRIVLINE_RESULT_RECORD_DOES_NOT_OPEN,
+        &fresh,
+        "SHS1 replay after goodbye",
+    );
+    unsafe {
+        privline_channel_free(client);
+        privline_channel_free(server);
+    }
+}
+
+#[test]
+fn shs1_handshake_used_after_a_fatal_error() {
+    // Server: a hello with a bad MAC (or privline/1's M1).
+    let flight = Flight::shs1_at(Stage::M1Written);
+    let mut bad = flight.m1.clone();
+    bad[3] ^= 1;
+    let stepped = step(flight.server, &bad, 144);
+    assert_eq!(
+        (
+            stepped.result,
+            stepped.consumed,
+            stepped.output_len,
+            stepped.status
+        ),
+        (PRIVLINE_RESULT_M1_BAD_MAC, 0, 0, UNSET_U32)
+    );
+    assert_handshake_dead(flight.server, PRIVLINE_RESULT_M1_BAD_MAC, "SHS1 M1 bad MAC");
+    flight.free();
+    let privline1 = Flight::at(Stage::M1Written);
+    let shs1 = Flight::with_protocol(SHS1);
+    assert_eq!(
+        step(shs1.server, &privline1.m1, 144).result,
+        PRIVLINE_RESULT_M1_BAD_MAC
+    );
+    privline1.free();
+    shs1.free();
+
+    // Client: a server hello with a bad MAC.
+    let flight = Flight::shs1_at(Stage::M2Written);
+    let mut bad = flight.m2.clone();
+    bad[0] ^= 1;
+    assert_eq!(
+        step(flight.client, &bad, 144).result,
+        PRIVLINE_RESULT_M2_BAD_MAC
+    );
+    assert_handshake_dead(flight.client, PRIVLINE_RESULT_M2_BAD_MAC, "SHS1 M2 bad MAC");
+    flight.free();
+
+    // Server: a client auth that does not open, in pieces.
+    let flight = Flight::shs1_at(Stage::M3Written);
+    let mut bad = flight.m3.clone();
+    bad[60] ^= 1;
+    assert_eq!(ok_step(flight.server, &bad[..50], NEED_INPUT), b"");
+    assert_eq!(
+        step(flight.server, &bad[50..], 144).result,
+        PRIVLINE_RESULT_M3_DOES_NOT_OPEN
+    );
+    assert_handshake_dead(
+        flight.server,
+        PRIVLINE_RESULT_M3_DOES_NOT_OPEN,
+        "SHS1 M3 does not open",
+    );
+    flight.free();
+
+    // Server: the application refuses the client.
+    let flight = Flight::shs1_at(Stage::ServerAuthorize);
+    assert_eq!(
+        handshake_peer_key(flight.server),
+        (PRIVLINE_RESULT_OK, public_of(&CLIENT_SEED))
+    );
+    assert_eq!(
+        unsafe { privline_handshake_authorize(flight.server, false) },
+        PRIVLINE_RESULT_CLIENT_REFUSED
+    );
+    assert_handshake_dead(
+        flight.server,
+        PRIVLINE_RESULT_CLIENT_REFUSED,
+        "SHS1 refused",
+    );
+    flight.free();
+
+    // Client: a server accept that does not open.
+    let flight = Flight::shs1_at(Stage::M4Written);
+    let mut bad = flight.m4.clone();
+    bad[79] ^= 1;
+    assert_eq!(
+        step(flight.client, &bad, 144).result,
+        PRIVLINE_RESULT_M4_DOES_NOT_OPEN
+    );
+    assert_handshake_dead(
+        flight.client,
+        PRIVLINE_RESULT_M4_DOES_NOT_OPEN,
+        "SHS1 M4 does not open",
+    );
+    flight.free();
+
+    // Finished: stepping again is WRONG_STATE, with or without input.
+    let mut flight = Flight::with_protocol(SHS1);
+    flight.advance_to(Stage::Done);
+    for handshake in [flight.client, flight.server] {
+        for input in [&[][..], &[1u8, 2, 3][..]] {
+            let stepped = step(handshake, input, 144);
+            assert_eq!(
+                (stepped.result, stepped.consumed, stepped.status),
+                (PRIVLINE_RESULT_WRONG_STATE, 0, UNSET_U32)
+            );
+        }
+    }
+    let (client, server) = flight.into_channels();
+    assert_round_trip_any(client, server);
+    unsafe {
+        privline_channel_free(client);
+        privline_channel_free(server);
     }
 }

@@ -52,12 +52,16 @@ static const char *ok_text(void)
     privline_result result = PRIVLINE_RESULT_OK;
     privline_handshake_status status = PRIVLINE_HANDSHAKE_DONE;
     privline_record_type type = PRIVLINE_RECORD_NONE;
+    privline_protocol protocol = PRIVLINE_PROTOCOL_SHS1;
     privline_handshake *handshake = NULL;
     privline_channel *channel = NULL;
+    privline_identity *identity = NULL;
     (void)status;
     (void)type;
+    (void)protocol;
     privline_handshake_free(handshake);
     privline_channel_free(channel);
+    privline_identity_free(identity);
     return privline_result_str(result);
 }
 

@@ -1,7 +1,8 @@
 /*
  * test_capi.c: the privline C ABI, exercised from C exactly as a C user would
  * call it (include/privline.h only), entirely in memory: two byte queues
- * stand in for the network.
+ * stand in for the network. Both protocols: privline/1, and SHS1
+ * (Scuttlebutt secret-handshake v1 + box-stream) through identity handles.
  *
  * Build (tests/c/run.sh does this):
  *   gcc -std=c99 -Wall -Wextra -Werror -pedantic -Iinclude \
@@ -156,11 +157,17 @@ static uint8_t client_seed[PRIVLINE_SEED_LEN];
 static uint8_t client_public[PRIVLINE_PUBLIC_KEY_LEN];
 static uint8_t server_seed[PRIVLINE_SEED_LEN];
 static uint8_t server_public[PRIVLINE_PUBLIC_KEY_LEN];
+/* Identity handles for the same two identities: the client's made from its
+ * 32-byte seed, the server's from its 64-byte secret (seed, then public). */
+static privline_identity *client_identity;
+static privline_identity *server_identity;
 
 /* Something that is not a handle, to see out-pointers left untouched. */
 static int not_a_handle;
 #define SENTINEL_HANDSHAKE ((privline_handshake *)(void *)&not_a_handle)
 #define SENTINEL_CHANNEL ((privline_channel *)(void *)&not_a_handle)
+#define SENTINEL_IDENTITY ((privline_identity *)(void *)&not_a_handle)
+#define SENTINEL_PROTOCOL 0xC0DEu
 #define SENTINEL_STATUS ((privline_handshake_status)0xDEADu)
 #define SENTINEL_TYPE ((privline_record_type)0xBEEFu)
 #define SENTINEL_LEN ((size_t)0x5A5Au)
@@ -177,6 +184,18 @@ static void setup_identities(void)
     CHECK_OK(privline_identity_public_from_seed(server_seed, derived));
     CHECK(memcmp(derived, server_public, sizeof derived) == 0);
     fill_pattern(network_key, sizeof network_key, 0x4e4b);
+    {
+        uint8_t keypair[PRIVLINE_IDENTITY_KEYPAIR_LEN];
+        memcpy(keypair, server_seed, PRIVLINE_SEED_LEN);
+        memcpy(keypair + PRIVLINE_SEED_LEN, server_public, PRIVLINE_PUBLIC_KEY_LEN);
+        CHECK_OK(privline_identity_new(client_seed, sizeof client_seed, &client_identity));
+        CHECK_OK(privline_identity_new(keypair, sizeof keypair, &server_identity));
+        memset(keypair, 0, sizeof keypair);
+    }
+    if (client_identity == NULL || server_identity == NULL) {
+        fprintf(stderr, "cannot make the identity handles\n");
+        exit(2);
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -184,6 +203,7 @@ static void setup_identities(void)
 /* ------------------------------------------------------------------------ */
 
 typedef struct {
+    uint32_t protocol; /* 0 (privline/1 from seeds) or a privline_protocol value */
     privline_handshake *client;
     privline_handshake *server;
     queue c2s; /* sent by the client, not yet taken by the server */
@@ -206,6 +226,24 @@ static int new_pair(hs_pair *p)
     return CHECK(p->client != NULL && p->server != NULL);
 }
 
+/* A pair created from the identity handles, speaking `protocol`. */
+static int new_pair_protocol(hs_pair *p, uint32_t protocol)
+{
+    memset(p, 0, sizeof *p);
+    p->protocol = protocol;
+    if (!CHECK_OK(privline_handshake_new_client_with_identity(protocol, network_key, client_identity, server_public,
+                                                              &p->client)))
+        return 0;
+    if (!CHECK_OK(privline_handshake_new_server_with_identity(protocol, network_key, server_identity, &p->server)))
+        return 0;
+    return CHECK(p->client != NULL && p->server != NULL);
+}
+
+static int is_shs1(uint32_t protocol)
+{
+    return protocol == PRIVLINE_PROTOCOL_SHS1;
+}
+
 static void free_pair(hs_pair *p)
 {
     privline_handshake_free(p->client);
@@ -215,9 +253,10 @@ static void free_pair(hs_pair *p)
     q_free(&p->s2c);
 }
 
+/* privline/1: 64, 64, 144, 112; SHS1: 64, 64, 112, 80. */
 static int is_message_len(size_t n)
 {
-    return n == 64 || n == 112 || n == 144;
+    return n == 64 || n == 80 || n == 112 || n == 144;
 }
 
 /*
@@ -288,6 +327,8 @@ static int drive_handshake(hs_pair *p, size_t chunk, int tight, int hold_m4)
     privline_handshake_status st = SENTINEL_STATUS;
     int iterations = 0;
     size_t total;
+    const int shs1 = is_shs1(p->protocol);
+    const size_t m3_len = shs1 ? 112 : 144, m4_len = shs1 ? 80 : 112;
 
     /* The client's first step, with empty input, writes M1. */
     if (!CHECK_OK(pump(p->client, &p->s2c, &p->c2s, chunk, tight, &st, p->client_msgs, &p->n_client_msgs)))
@@ -338,12 +379,12 @@ static int drive_handshake(hs_pair *p, size_t chunk, int tight, int hold_m4)
     }
 
     /* One message per step: client M1, M3; server M2, M4. */
-    CHECK(p->n_client_msgs == 2 && p->client_msgs[0] == 64 && p->client_msgs[1] == 144);
-    CHECK(p->n_server_msgs == 2 && p->server_msgs[0] == 64 && p->server_msgs[1] == 112);
+    CHECK(p->n_client_msgs == 2 && p->client_msgs[0] == 64 && p->client_msgs[1] == m3_len);
+    CHECK(p->n_server_msgs == 2 && p->server_msgs[0] == 64 && p->server_msgs[1] == m4_len);
     total = p->client_msgs[0] + p->client_msgs[1] + p->server_msgs[0] + p->server_msgs[1];
-    CHECK(total == PRIVLINE_HANDSHAKE_TOTAL_LEN);
+    CHECK(total == (shs1 ? 64u + 64u + 112u + 80u : (size_t)PRIVLINE_HANDSHAKE_TOTAL_LEN));
     CHECK(p->c2s.len == 0);
-    CHECK(p->s2c.len == (hold_m4 ? 112u : 0u));
+    CHECK(p->s2c.len == (hold_m4 ? m4_len : 0u));
     return 1;
 }
 
@@ -376,12 +417,26 @@ static int establish(hs_pair *p, privline_channel **client_ch, privline_channel 
     CHECK(p->client == NULL && p->server == NULL);
     CHECK(*client_ch != NULL && *server_ch != NULL);
 
+    {
+        uint32_t want = is_shs1(p->protocol) ? PRIVLINE_PROTOCOL_SHS1 : PRIVLINE_PROTOCOL_PRIVLINE1;
+        uint32_t got_c = SENTINEL_PROTOCOL, got_s = SENTINEL_PROTOCOL;
+        CHECK_OK(privline_channel_protocol(*client_ch, &got_c));
+        CHECK_OK(privline_channel_protocol(*server_ch, &got_s));
+        CHECK(got_c == want && got_s == want);
+    }
     memset(sid_c, 0, sizeof sid_c);
     memset(sid_s, 0xFF, sizeof sid_s);
-    CHECK_OK(privline_channel_session_id(*client_ch, sid_c));
-    CHECK_OK(privline_channel_session_id(*server_ch, sid_s));
-    CHECK(memcmp(sid_c, sid_s, sizeof sid_c) == 0);
-    CHECK(!all_bytes_are(sid_c, sizeof sid_c, 0));
+    if (is_shs1(p->protocol)) {
+        /* SHS1 has no session id: NOT_SUPPORTED, nothing written. */
+        CHECK_R(privline_channel_session_id(*client_ch, sid_c), PRIVLINE_RESULT_NOT_SUPPORTED);
+        CHECK_R(privline_channel_session_id(*server_ch, sid_s), PRIVLINE_RESULT_NOT_SUPPORTED);
+        CHECK(all_bytes_are(sid_c, sizeof sid_c, 0) && all_bytes_are(sid_s, sizeof sid_s, 0xFF));
+    } else {
+        CHECK_OK(privline_channel_session_id(*client_ch, sid_c));
+        CHECK_OK(privline_channel_session_id(*server_ch, sid_s));
+        CHECK(memcmp(sid_c, sid_s, sizeof sid_c) == 0);
+        CHECK(!all_bytes_are(sid_c, sizeof sid_c, 0));
+    }
 
     CHECK_OK(privline_channel_peer_key(*client_ch, key));
     CHECK(memcmp(key, server_public, sizeof key) == 0);
@@ -405,6 +460,26 @@ static int connect_pair(size_t chunk, int tight, privline_channel **client_ch, p
     return ok;
 }
 
+/* The same from the identity handles, speaking `protocol`. */
+static int connect_pair_protocol(uint32_t protocol, size_t chunk, int tight, privline_channel **client_ch,
+                                 privline_channel **server_ch)
+{
+    hs_pair p;
+    int ok = new_pair_protocol(&p, protocol) && drive_handshake(&p, chunk, tight, 0)
+             && establish(&p, client_ch, server_ch);
+    free_pair(&p);
+    return ok;
+}
+
+/* The protocol a channel speaks (0 if the call fails). */
+static uint32_t protocol_of(const privline_channel *ch)
+{
+    uint32_t protocol = 0;
+    if (!CHECK_OK(privline_channel_protocol(ch, &protocol)))
+        return 0;
+    return protocol;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Channel helpers                                                          */
 /* ------------------------------------------------------------------------ */
@@ -416,10 +491,21 @@ static uint8_t *seal_exact(privline_channel *ch, const uint8_t *payload, size_t 
     size_t need = 0;
     size_t written;
     uint8_t *wire;
+    const size_t predicted = privline_channel_sealed_len(ch, n, pad);
+    if (predicted == 0) {
+        /* SHS1 writes nothing for an empty payload: OK with no room at all. */
+        CHECK(n == 0 && is_shs1(protocol_of(ch)));
+        if (!CHECK_OK(privline_channel_seal(ch, payload, n, pad, NULL, &need)))
+            return NULL;
+        CHECK(need == 0);
+        *wire_len = 0;
+        return (uint8_t *)xmalloc(0);
+    }
     /* A zero-capacity (NULL) buffer asks for the size. */
     if (!CHECK_R(privline_channel_seal(ch, payload, n, pad, NULL, &need), PRIVLINE_RESULT_BUFFER_TOO_SMALL))
         return NULL;
-    if (pad <= 1)
+    CHECK(need == predicted); /* the exact size, for both protocols */
+    if (pad <= 1 && !is_shs1(protocol_of(ch)))
         CHECK(need == privline_sealed_len(n));
     wire = (uint8_t *)xmalloc(need);
     written = need;
@@ -492,8 +578,12 @@ static void deliver(privline_channel *to, const uint8_t *wire, size_t wire_len, 
     free(out);
 }
 
-static size_t records_for(size_t n)
+/* Records (privline/1) or boxes (SHS1, none for an empty payload) that
+ * sealing `n` bytes writes. */
+static size_t records_for(uint32_t protocol, size_t n)
 {
+    if (is_shs1(protocol))
+        return (n + PRIVLINE_SHS1_MAX_BODY_LEN - 1) / PRIVLINE_SHS1_MAX_BODY_LEN;
     return n == 0 ? 1 : (n + PRIVLINE_RECORD_MAX_PAYLOAD_LEN - 1) / PRIVLINE_RECORD_MAX_PAYLOAD_LEN;
 }
 
@@ -506,7 +596,7 @@ static void transfer(privline_channel *from, privline_channel *to, size_t n, siz
     fill_pattern(payload, n, seed);
     wire = seal_exact(from, payload, n, pad, &wire_len);
     if (wire != NULL) {
-        deliver(to, wire, wire_len, chunk, PRIVLINE_RECORD_DATA, payload, n, records_for(n));
+        deliver(to, wire, wire_len, chunk, PRIVLINE_RECORD_DATA, payload, n, records_for(protocol_of(from), n));
         free(wire);
     }
     free(payload);
@@ -558,6 +648,14 @@ static void test_constants(void)
     CHECK(privline_sealed_len(65519) == 65519 + 38);
     CHECK(privline_sealed_len(200000) == 200000 + 4 * 19);
     CHECK(privline_sealed_len(SIZE_MAX) == SIZE_MAX);
+
+    /* SHS1 and the 64-byte identity secret. */
+    CHECK(PRIVLINE_IDENTITY_KEYPAIR_LEN == 64 && PRIVLINE_SHS1_MAX_BODY_LEN == 4096);
+    CHECK(PRIVLINE_SHS1_HEADER_LEN == 34 && PRIVLINE_SHS1_KEYS_LEN == 112);
+    CHECK(PRIVLINE_PROTOCOL_PRIVLINE1 == 1 && PRIVLINE_PROTOCOL_SHS1 == 2);
+    CHECK(PRIVLINE_RESULT_NOT_SUPPORTED == 7 && PRIVLINE_RESULT_RECORD_TOO_LONG == 48);
+    /* An SHS1 body always fits the largest open output. */
+    CHECK(PRIVLINE_SHS1_MAX_BODY_LEN <= PRIVLINE_OPEN_MAX_OUTPUT_LEN);
 }
 
 static void test_result_strings(void)
@@ -570,6 +668,7 @@ static void test_result_strings(void)
         PRIVLINE_RESULT_WRONG_STATE,
         PRIVLINE_RESULT_RNG_FAILURE,
         PRIVLINE_RESULT_INTERNAL_ERROR,
+        PRIVLINE_RESULT_NOT_SUPPORTED,
         PRIVLINE_RESULT_INVALID_SERVER_KEY,
         PRIVLINE_RESULT_M1_BAD_MAC,
         PRIVLINE_RESULT_M2_BAD_MAC,
@@ -588,8 +687,9 @@ static void test_result_strings(void)
         PRIVLINE_RESULT_RECORD_AFTER_CLOSE,
         PRIVLINE_RESULT_COUNTER_EXHAUSTED,
         PRIVLINE_RESULT_ALREADY_CLOSED,
+        PRIVLINE_RESULT_RECORD_TOO_LONG,
     };
-    static const uint32_t unknown[] = {7, 19, 30, 39, 48, 1000, 0x7FFFFFFFu, 0xFFFFFFFFu};
+    static const uint32_t unknown[] = {8, 19, 30, 39, 49, 1000, 0x7FFFFFFFu, 0xFFFFFFFFu};
     const size_t n_known = sizeof known / sizeof known[0];
     size_t i, j;
 
@@ -1450,6 +1550,600 @@ static void test_channel_arguments(void)
     privline_channel_free(s);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Identity handles, protocols, SHS1                                        */
+/* ------------------------------------------------------------------------ */
+
+/* privline_identity_new, _public_key and _free: the two secret forms, every
+ * other length, a keypair whose halves disagree, NULL pointers. */
+static void test_identity_handles(void)
+{
+    static const size_t bad_lengths[] = {0, 1, 16, 31, 33, 48, 63, 65, 96, 128};
+    uint8_t keypair[PRIVLINE_IDENTITY_KEYPAIR_LEN + 64], pub[PRIVLINE_PUBLIC_KEY_LEN];
+    privline_identity *id = SENTINEL_IDENTITY, *from_seed = NULL, *from_keypair = NULL;
+    size_t i;
+
+    memcpy(keypair, client_seed, PRIVLINE_SEED_LEN);
+    memcpy(keypair + PRIVLINE_SEED_LEN, client_public, PRIVLINE_PUBLIC_KEY_LEN);
+    fill_pattern(keypair + PRIVLINE_IDENTITY_KEYPAIR_LEN, 64, 0x1d);
+
+    /* 32 bytes (the seed) and 64 bytes (seed, then public): the same identity. */
+    if (CHECK_OK(privline_identity_new(client_seed, PRIVLINE_SEED_LEN, &from_seed)) && CHECK(from_seed != NULL)) {
+        memset(pub, 0, sizeof pub);
+        CHECK_OK(privline_identity_public_key(from_seed, pub));
+        CHECK(memcmp(pub, client_public, sizeof pub) == 0);
+    }
+    if (CHECK_OK(privline_identity_new(keypair, PRIVLINE_IDENTITY_KEYPAIR_LEN, &from_keypair))
+        && CHECK(from_keypair != NULL)) {
+        memset(pub, 0, sizeof pub);
+        CHECK_OK(privline_identity_public_key(from_keypair, pub));
+        CHECK(memcmp(pub, client_public, sizeof pub) == 0);
+    }
+    CHECK(from_seed != from_keypair);
+    CHECK(memcmp(keypair, client_seed, PRIVLINE_SEED_LEN) == 0); /* only read */
+
+    /* A 64-byte secret whose public half is not the seed's: the server's
+     * public key, one flipped bit, all zeros. Nothing is created. */
+    for (i = 0; i < 3; i++) {
+        uint8_t wrong[PRIVLINE_IDENTITY_KEYPAIR_LEN];
+        memcpy(wrong, keypair, sizeof wrong);
+        if (i == 0)
+            memcpy(wrong + PRIVLINE_SEED_LEN, server_public, PRIVLINE_PUBLIC_KEY_LEN);
+        else if (i == 1)
+            wrong[PRIVLINE_IDENTITY_KEYPAIR_LEN - 1] ^= 0x01;
+        else
+            memset(wrong + PRIVLINE_SEED_LEN, 0, PRIVLINE_PUBLIC_KEY_LEN);
+        id = SENTINEL_IDENTITY;
+        if (!CHECK_R(privline_identity_new(wrong, sizeof wrong, &id), PRIVLINE_RESULT_INVALID_ARGUMENT))
+            fprintf(stderr, "  (mismatched keypair #%lu)\n", (unsigned long)i);
+        CHECK(id == SENTINEL_IDENTITY);
+    }
+    /* The seed half wrong instead: as bad. */
+    {
+        uint8_t wrong[PRIVLINE_IDENTITY_KEYPAIR_LEN];
+        memcpy(wrong, keypair, sizeof wrong);
+        wrong[0] ^= 0x80;
+        id = SENTINEL_IDENTITY;
+        CHECK_R(privline_identity_new(wrong, sizeof wrong, &id), PRIVLINE_RESULT_INVALID_ARGUMENT);
+        CHECK(id == SENTINEL_IDENTITY);
+    }
+
+    /* Every other length: INVALID_ARGUMENT, untouched. */
+    for (i = 0; i < sizeof bad_lengths / sizeof bad_lengths[0]; i++) {
+        id = SENTINEL_IDENTITY;
+        if (!CHECK_R(privline_identity_new(keypair, bad_lengths[i], &id), PRIVLINE_RESULT_INVALID_ARGUMENT))
+            fprintf(stderr, "  (secret_len %lu)\n", (unsigned long)bad_lengths[i]);
+        CHECK(id == SENTINEL_IDENTITY);
+    }
+    id = SENTINEL_IDENTITY;
+    CHECK_R(privline_identity_new(keypair, SIZE_MAX, &id), PRIVLINE_RESULT_INVALID_ARGUMENT);
+    CHECK(id == SENTINEL_IDENTITY);
+
+    /* NULL pointers. */
+    CHECK_R(privline_identity_new(NULL, PRIVLINE_SEED_LEN, &id), PRIVLINE_RESULT_NULL_ARGUMENT);
+    CHECK_R(privline_identity_new(NULL, PRIVLINE_IDENTITY_KEYPAIR_LEN, &id), PRIVLINE_RESULT_NULL_ARGUMENT);
+    CHECK_R(privline_identity_new(client_seed, PRIVLINE_SEED_LEN, NULL), PRIVLINE_RESULT_NULL_ARGUMENT);
+    CHECK_R(privline_identity_new(NULL, PRIVLINE_SEED_LEN, NULL), PRIVLINE_RESULT_NULL_ARGUMENT);
+    CHECK(id == SENTINEL_IDENTITY);
+    memset(pub, 0x6B, sizeof pub);
+    CHECK_R(privline_identity_public_key(NULL, pub), PRIVLINE_RESULT_NULL_ARGUMENT);
+    CHECK(all_bytes_are(pub, sizeof pub, 0x6B));
+    if (from_seed != NULL)
+        CHECK_R(privline_identity_public_key(from_seed, NULL), PRIVLINE_RESULT_NULL_ARGUMENT);
+    CHECK_R(privline_identity_public_key(NULL, NULL), PRIVLINE_RESULT_NULL_ARGUMENT);
+
+    privline_identity_free(from_seed);
+    privline_identity_free(from_keypair);
+    privline_identity_free(NULL); /* a no-op */
+    CHECK(1);
+}
+
+/* Both _with_identity constructors, both protocols: NULL for each pointer,
+ * unknown protocols, a bad server key; the out-pointer stays untouched. */
+static void test_with_identity_constructors(void)
+{
+    static const uint32_t protocols[] = {PRIVLINE_PROTOCOL_PRIVLINE1, PRIVLINE_PROTOCOL_SHS1};
+    static const uint32_t unknown[] = {0, 3, 4, 100, 0x7FFFFFFFu, 0xFFFFFFFFu};
+    uint8_t bad_key[PRIVLINE_PUBLIC_KEY_LEN];
+    size_t i;
+
+    memset(bad_key, 0, sizeof bad_key);
+    bad_key[0] = 1; /* the identity point: fails the identity key check */
+    for (i = 0; i < 2; i++) {
+        const uint32_t protocol = protocols[i];
+        privline_handshake *hs = SENTINEL_HANDSHAKE;
+        CHECK_R(privline_handshake_new_client_with_identity(protocol, NULL, client_identity, server_public, &hs),
+                PRIVLINE_RESULT_NULL_ARGUMENT);
+        CHECK_R(privline_handshake_new_client_with_identity(protocol, network_key, NULL, server_public, &hs),
+                PRIVLINE_RESULT_NULL_ARGUMENT);
+        CHECK_R(privline_handshake_new_client_with_identity(protocol, network_key, client_identity, NULL, &hs),
+                PRIVLINE_RESULT_NULL_ARGUMENT);
+        CHECK_R(privline_handshake_new_client_with_identity(protocol, network_key, client_identity, server_public,
+                                                            NULL),
+                PRIVLINE_RESULT_NULL_ARGUMENT);
+        CHECK_R(privline_handshake_new_server_with_identity(protocol, NULL, server_identity, &hs),
+                PRIVLINE_RESULT_NULL_ARGUMENT);
+        CHECK_R(privline_handshake_new_server_with_identity(protocol, network_key, NULL, &hs),
+                PRIVLINE_RESULT_NULL_ARGUMENT);
+        CHECK_R(privline_handshake_new_server_with_identity(protocol, network_key, server_identity, NULL),
+                PRIVLINE_RESULT_NULL_ARGUMENT);
+        CHECK_R(privline_handshake_new_client_with_identity(protocol, network_key, client_identity, bad_key, &hs),
+                PRIVLINE_RESULT_INVALID_SERVER_KEY);
+        CHECK(hs == SENTINEL_HANDSHAKE);
+
+        /* Success: a real handle, freed unused. */
+        hs = NULL;
+        CHECK_OK(privline_handshake_new_client_with_identity(protocol, network_key, client_identity, server_public,
+                                                             &hs));
+        CHECK(hs != NULL && hs != SENTINEL_HANDSHAKE);
+        privline_handshake_free(hs);
+        hs = NULL;
+        CHECK_OK(privline_handshake_new_server_with_identity(protocol, network_key, server_identity, &hs));
+        CHECK(hs != NULL && hs != SENTINEL_HANDSHAKE);
+        privline_handshake_free(hs);
+    }
+    for (i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        privline_handshake *hs = SENTINEL_HANDSHAKE;
+        if (!CHECK_R(privline_handshake_new_client_with_identity(unknown[i], network_key, client_identity,
+                                                                 server_public, &hs),
+                     PRIVLINE_RESULT_INVALID_ARGUMENT))
+            fprintf(stderr, "  (protocol %lu)\n", (unsigned long)unknown[i]);
+        if (!CHECK_R(privline_handshake_new_server_with_identity(unknown[i], network_key, server_identity, &hs),
+                     PRIVLINE_RESULT_INVALID_ARGUMENT))
+            fprintf(stderr, "  (protocol %lu)\n", (unsigned long)unknown[i]);
+        CHECK(hs == SENTINEL_HANDSHAKE);
+    }
+}
+
+/* An identity freed right after creating handshakes from it: they keep
+ * working (each holds a reference). A privline/1 handshake from an
+ * identity talks to one from a seed. */
+static void test_identity_outlived_by_handshakes(void)
+{
+    static const uint32_t protocols[] = {PRIVLINE_PROTOCOL_PRIVLINE1, PRIVLINE_PROTOCOL_SHS1};
+    size_t i;
+    for (i = 0; i < 2; i++) {
+        hs_pair p;
+        privline_identity *c_id = NULL, *s_id = NULL;
+        privline_channel *c = NULL, *s = NULL;
+        uint8_t seed_copy[PRIVLINE_SEED_LEN];
+        memset(&p, 0, sizeof p);
+        p.protocol = protocols[i];
+        memcpy(seed_copy, client_seed, sizeof seed_copy);
+        CHECK_OK(privline_identity_new(seed_copy, sizeof seed_copy, &c_id));
+        memset(seed_copy, 0, sizeof seed_copy); /* copied: the caller's may go */
+        CHECK_OK(privline_identity_new(server_seed, sizeof server_seed, &s_id));
+        CHECK_OK(privline_handshake_new_client_with_identity(p.protocol, network_key, c_id, server_public,
+                                                             &p.client));
+        CHECK_OK(privline_handshake_new_server_with_identity(p.protocol, network_key, s_id, &p.server));
+        privline_identity_free(c_id);
+        privline_identity_free(s_id);
+        if (p.client != NULL && p.server != NULL && drive_handshake(&p, 5, 0, 0) && establish(&p, &c, &s)) {
+            transfer(c, s, 5000, 0, SIZE_MAX, 300);
+            transfer(s, c, 5000, 0, SIZE_MAX, 301);
+        }
+        privline_channel_free(c);
+        privline_channel_free(s);
+        free_pair(&p);
+    }
+    /* privline/1: a client from an identity handle, a server from a seed. */
+    {
+        hs_pair p;
+        privline_channel *c = NULL, *s = NULL;
+        memset(&p, 0, sizeof p);
+        CHECK_OK(privline_handshake_new_client_with_identity(PRIVLINE_PROTOCOL_PRIVLINE1, network_key,
+                                                             client_identity, server_public, &p.client));
+        CHECK_OK(privline_handshake_new_server(network_key, server_seed, &p.server));
+        if (p.client != NULL && p.server != NULL && drive_handshake(&p, SIZE_MAX, 0, 0) && establish(&p, &c, &s))
+            transfer(c, s, 100, 0, SIZE_MAX, 302);
+        privline_channel_free(c);
+        privline_channel_free(s);
+        free_pair(&p);
+    }
+}
+
+/* The two ends' SHS1 keys: the client's encryption key and nonce are the
+ * server's decryption key and nonce, and the other way round. */
+static void check_shs1_keys_cross(privline_channel *c, privline_channel *s)
+{
+    uint8_t kc[PRIVLINE_SHS1_KEYS_LEN], ks[PRIVLINE_SHS1_KEYS_LEN];
+    memset(kc, 0, sizeof kc);
+    memset(ks, 0, sizeof ks);
+    if (!CHECK_OK(privline_channel_export_shs1_keys(c, kc)) || !CHECK_OK(privline_channel_export_shs1_keys(s, ks)))
+        return;
+    CHECK(memcmp(kc, ks + 56, 56) == 0); /* client enc key+nonce == server dec key+nonce */
+    CHECK(memcmp(ks, kc + 56, 56) == 0); /* server enc key+nonce == client dec key+nonce */
+    CHECK(memcmp(kc, kc + 56, 32) != 0); /* a key per direction */
+    CHECK(!all_bytes_are(kc, 32, 0) && !all_bytes_are(kc + 56, 32, 0));
+    memset(kc, 0, sizeof kc);
+    memset(ks, 0, sizeof ks);
+}
+
+/* A full SHS1 exchange through the C ABI: handshake fed `chunk` bytes at a
+ * time, data both ways, export keys, half-close with goodbyes. */
+static void test_shs1_exchange(size_t chunk, int tight)
+{
+    static const size_t sizes[] = {0, 1, 2, 4095, 4096, 4097, 8192, 8193, 65519, 100000};
+    privline_channel *c = NULL, *s = NULL;
+    size_t i;
+
+    if (!connect_pair_protocol(PRIVLINE_PROTOCOL_SHS1, chunk, tight, &c, &s))
+        goto done;
+    check_shs1_keys_cross(c, s);
+    for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        transfer(c, s, sizes[i], 0, chunk, (uint32_t)(400 + i));
+        transfer(s, c, sizes[i], 0, chunk, (uint32_t)(500 + i));
+    }
+    /* The nonces moved the same way on both ends. */
+    check_shs1_keys_cross(c, s);
+    /* pad_block 1 means no padding, as 0. */
+    {
+        uint8_t payload[10], wire[64];
+        size_t wire_len = sizeof wire;
+        fill_pattern(payload, sizeof payload, 9);
+        CHECK_OK(privline_channel_seal(c, payload, sizeof payload, 1, wire, &wire_len));
+        CHECK(wire_len == PRIVLINE_SHS1_HEADER_LEN + sizeof payload);
+        deliver(s, wire, wire_len, chunk, PRIVLINE_RECORD_DATA, payload, sizeof payload, 1);
+    }
+
+    /* The client says goodbye first; the server still sends. */
+    {
+        uint8_t wire[PRIVLINE_RECORD_MAX_LEN];
+        size_t len;
+        bool closed = true;
+        static const uint8_t one_byte[1] = {42};
+        control(c, s, 1, 0, PRIVLINE_SHS1_HEADER_LEN);
+        CHECK_OK(privline_channel_peer_closed(s, &closed));
+        CHECK(closed == true);
+        closed = true;
+        CHECK_OK(privline_channel_peer_closed(c, &closed));
+        CHECK(closed == false);
+        len = sizeof wire;
+        CHECK_R(privline_channel_seal(c, one_byte, 1, 0, wire, &len), PRIVLINE_RESULT_ALREADY_CLOSED);
+        len = sizeof wire;
+        CHECK_R(privline_channel_close(c, 0, wire, &len), PRIVLINE_RESULT_ALREADY_CLOSED);
+        transfer(s, c, 4097, 0, chunk, 600);
+        control(s, c, 1, 0, PRIVLINE_SHS1_HEADER_LEN);
+        CHECK_OK(privline_channel_peer_closed(c, &closed));
+        CHECK(closed == true);
+        len = sizeof wire;
+        CHECK_R(privline_channel_seal(s, one_byte, 1, 0, wire, &len), PRIVLINE_RESULT_ALREADY_CLOSED);
+        /* After the goodbye: empty input is NONE, not an error. */
+        {
+            size_t consumed = SENTINEL_LEN, out_len = sizeof wire;
+            privline_record_type type = SENTINEL_TYPE;
+            CHECK_OK(privline_channel_open(c, NULL, 0, &consumed, wire, &out_len, &type));
+            CHECK(type == PRIVLINE_RECORD_NONE && consumed == 0);
+            CHECK_OK(privline_channel_open(s, NULL, 0, &consumed, wire, &out_len, &type));
+            CHECK(type == PRIVLINE_RECORD_NONE && consumed == 0);
+        }
+    }
+done:
+    privline_channel_free(c);
+    privline_channel_free(s);
+}
+
+/* SHS1 has no key update, padding or session id: NOT_SUPPORTED, nothing
+ * written, nothing changed (the nonces did not move: data still opens). */
+static void test_shs1_not_supported(void)
+{
+    privline_channel *c = NULL, *s = NULL;
+    uint8_t out[256], keys_before[PRIVLINE_SHS1_KEYS_LEN], keys_after[PRIVLINE_SHS1_KEYS_LEN];
+    uint8_t sid[PRIVLINE_SESSION_ID_LEN];
+    size_t out_len;
+    static const uint8_t payload[5] = {1, 2, 3, 4, 5};
+
+    if (!connect_pair_protocol(PRIVLINE_PROTOCOL_SHS1, SIZE_MAX, 0, &c, &s))
+        goto done;
+    CHECK_OK(privline_channel_export_shs1_keys(c, keys_before));
+
+    memset(out, 0x3C, sizeof out);
+    out_len = sizeof out;
+    CHECK_R(privline_channel_update_key(c, 0, out, &out_len), PRIVLINE_RESULT_NOT_SUPPORTED);
+    CHECK(out_len == 0 && all_bytes_are(out, sizeof out, 0x3C));
+    out_len = 0;
+    CHECK_R(privline_channel_update_key(c, 0, NULL, &out_len), PRIVLINE_RESULT_NOT_SUPPORTED);
+    out_len = sizeof out;
+    CHECK_R(privline_channel_seal(c, payload, sizeof payload, 2, out, &out_len), PRIVLINE_RESULT_NOT_SUPPORTED);
+    CHECK(out_len == 0 && all_bytes_are(out, sizeof out, 0x3C));
+    out_len = sizeof out;
+    CHECK_R(privline_channel_seal(c, payload, sizeof payload, 64, out, &out_len), PRIVLINE_RESULT_NOT_SUPPORTED);
+    out_len = sizeof out;
+    CHECK_R(privline_channel_close(c, 16, out, &out_len), PRIVLINE_RESULT_NOT_SUPPORTED);
+    CHECK(out_len == 0 && all_bytes_are(out, sizeof out, 0x3C));
+    memset(sid, 0x3C, sizeof sid);
+    CHECK_R(privline_channel_session_id(c, sid), PRIVLINE_RESULT_NOT_SUPPORTED);
+    CHECK_R(privline_channel_session_id(s, sid), PRIVLINE_RESULT_NOT_SUPPORTED);
+    CHECK(all_bytes_are(sid, sizeof sid, 0x3C));
+    CHECK(privline_channel_sealed_len(c, 10, 2) == SIZE_MAX);
+    CHECK(privline_channel_sealed_len(c, 10, 4096) == SIZE_MAX);
+
+    /* Nothing changed: same keys and nonces, not closed, data flows both ways. */
+    CHECK_OK(privline_channel_export_shs1_keys(c, keys_after));
+    CHECK(memcmp(keys_before, keys_after, sizeof keys_before) == 0);
+    {
+        bool closed = true;
+        CHECK_OK(privline_channel_peer_closed(s, &closed));
+        CHECK(closed == false);
+    }
+    transfer(c, s, 10, 0, SIZE_MAX, 700);
+    transfer(s, c, 10, 0, SIZE_MAX, 701);
+    check_shs1_keys_cross(c, s);
+done:
+    privline_channel_free(c);
+    privline_channel_free(s);
+}
+
+/* privline_channel_export_shs1_keys and privline_channel_protocol: NULL
+ * arguments, and NOT_SUPPORTED on privline/1. */
+static void test_export_keys_and_protocol(void)
+{
+    privline_channel *c = NULL, *s = NULL, *pc = NULL, *ps = NULL;
+    uint8_t keys[PRIVLINE_SHS1_KEYS_LEN];
+    uint32_t protocol = SENTINEL_PROTOCOL;
+
+    if (connect_pair(SIZE_MAX, 0, &pc, &ps)) {
+        memset(keys, 0x4D, sizeof keys);
+        CHECK_R(privline_channel_export_shs1_keys(pc, keys), PRIVLINE_RESULT_NOT_SUPPORTED);
+        CHECK_R(privline_channel_export_shs1_keys(ps, keys), PRIVLINE_RESULT_NOT_SUPPORTED);
+        CHECK(all_bytes_are(keys, sizeof keys, 0x4D));
+        CHECK_OK(privline_channel_protocol(pc, &protocol));
+        CHECK(protocol == PRIVLINE_PROTOCOL_PRIVLINE1);
+        transfer(pc, ps, 10, 0, SIZE_MAX, 710); /* not fatal */
+    }
+    if (connect_pair_protocol(PRIVLINE_PROTOCOL_PRIVLINE1, SIZE_MAX, 0, &c, &s)) {
+        CHECK_R(privline_channel_export_shs1_keys(c, keys), PRIVLINE_RESULT_NOT_SUPPORTED);
+        privline_channel_free(c);
+        privline_channel_free(s);
+        c = s = NULL;
+    }
+    if (connect_pair_protocol(PRIVLINE_PROTOCOL_SHS1, SIZE_MAX, 0, &c, &s)) {
+        memset(keys, 0x4D, sizeof keys);
+        CHECK_R(privline_channel_export_shs1_keys(NULL, keys), PRIVLINE_RESULT_NULL_ARGUMENT);
+        CHECK_R(privline_channel_export_shs1_keys(c, NULL), PRIVLINE_RESULT_NULL_ARGUMENT);
+        CHECK(all_bytes_are(keys, sizeof keys, 0x4D));
+        protocol = SENTINEL_PROTOCOL;
+        CHECK_R(privline_channel_protocol(NULL, &protocol), PRIVLINE_RESULT_NULL_ARGUMENT);
+        CHECK_R(privline_channel_protocol(c, NULL), PRIVLINE_RESULT_NULL_ARGUMENT);
+        CHECK(protocol == SENTINEL_PROTOCOL);
+        CHECK_OK(privline_channel_protocol(s, &protocol));
+        CHECK(protocol == PRIVLINE_PROTOCOL_SHS1);
+        check_shs1_keys_cross(c, s);
+    }
+    privline_channel_free(c);
+    privline_channel_free(s);
+    privline_channel_free(pc);
+    privline_channel_free(ps);
+}
+
+/* privline_channel_sealed_len is what seal writes: both protocols, with and
+ * without padding for privline/1; SIZE_MAX where nothing fits. */
+static void test_channel_sealed_len(void)
+{
+    static const size_t sizes[] = {0, 1, 100, 4095, 4096, 4097, 65518, 65519, 100000, 200000};
+    static const size_t pads[] = {0, 1, 2, 16, 64, 4096, 65519};
+    privline_channel *c = NULL, *s = NULL, *sc = NULL, *ss = NULL;
+    uint8_t *payload = (uint8_t *)xmalloc(200000), *wire = (uint8_t *)xmalloc(300000);
+    size_t i, j;
+
+    fill_pattern(payload, 200000, 800);
+    CHECK(privline_channel_sealed_len(NULL, 10, 0) == SIZE_MAX);
+    if (connect_pair(SIZE_MAX, 0, &c, &s)) {
+        for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+            for (j = 0; j < sizeof pads / sizeof pads[0]; j++) {
+                size_t predicted = privline_channel_sealed_len(c, sizes[i], pads[j]);
+                size_t wire_len = 300000;
+                if (sizes[i] > 70000 && pads[j] == 65519)
+                    continue; /* 4 MiB of padding; covered by the smaller sizes */
+                if (!CHECK_OK(privline_channel_seal(c, payload, sizes[i], pads[j], wire, &wire_len)))
+                    continue;
+                if (!CHECK(wire_len == predicted))
+                    fprintf(stderr, "  (privline/1, %lu bytes, pad %lu: %lu predicted, %lu written)\n",
+                            (unsigned long)sizes[i], (unsigned long)pads[j], (unsigned long)predicted,
+                            (unsigned long)wire_len);
+                if (pads[j] <= 1)
+                    CHECK(predicted == privline_sealed_len(sizes[i]));
+                deliver(s, wire, wire_len, SIZE_MAX, PRIVLINE_RECORD_DATA, payload, sizes[i],
+                        records_for(PRIVLINE_PROTOCOL_PRIVLINE1, sizes[i]));
+            }
+        }
+        CHECK(privline_channel_sealed_len(c, 10, PRIVLINE_OPEN_MAX_OUTPUT_LEN + 1) == SIZE_MAX);
+        CHECK(privline_channel_sealed_len(c, SIZE_MAX, 0) == SIZE_MAX);
+        CHECK(privline_channel_sealed_len(c, SIZE_MAX - 10, 0) == SIZE_MAX);
+    }
+    if (connect_pair_protocol(PRIVLINE_PROTOCOL_SHS1, SIZE_MAX, 0, &sc, &ss)) {
+        for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+            size_t predicted = privline_channel_sealed_len(sc, sizes[i], 0);
+            size_t boxes = (sizes[i] + 4095) / 4096;
+            size_t wire_len = 300000;
+            CHECK(predicted == sizes[i] + boxes * PRIVLINE_SHS1_HEADER_LEN);
+            CHECK(privline_channel_sealed_len(sc, sizes[i], 1) == predicted);
+            if (!CHECK_OK(privline_channel_seal(sc, payload, sizes[i], 0, wire, &wire_len)))
+                continue;
+            CHECK(wire_len == predicted);
+            deliver(ss, wire, wire_len, SIZE_MAX, PRIVLINE_RECORD_DATA, payload, sizes[i], boxes);
+        }
+        CHECK(privline_channel_sealed_len(sc, SIZE_MAX, 0) == SIZE_MAX);
+        CHECK(privline_channel_sealed_len(sc, SIZE_MAX - 10, 0) == SIZE_MAX);
+    }
+    privline_channel_free(c);
+    privline_channel_free(s);
+    privline_channel_free(sc);
+    privline_channel_free(ss);
+    free(payload);
+    free(wire);
+}
+
+/* SHS1: too-small buffers for seal, close and open, each followed by a
+ * retry that proves nothing had changed. */
+static void test_shs1_buffer_too_small(void)
+{
+    privline_channel *c = NULL, *s = NULL;
+    uint8_t payload[5000], wire[6000], out[5000];
+    size_t need, wire_len, out_len, consumed;
+    privline_record_type type;
+
+    if (!connect_pair_protocol(PRIVLINE_PROTOCOL_SHS1, SIZE_MAX, 0, &c, &s))
+        goto done;
+    fill_pattern(payload, sizeof payload, 900);
+    need = privline_channel_sealed_len(c, sizeof payload, 0);
+    CHECK(need == sizeof payload + 2 * PRIVLINE_SHS1_HEADER_LEN);
+    memset(wire, 0xCC, sizeof wire);
+    wire_len = need - 1;
+    CHECK_R(privline_channel_seal(c, payload, sizeof payload, 0, wire, &wire_len), PRIVLINE_RESULT_BUFFER_TOO_SMALL);
+    CHECK(wire_len == need && all_bytes_are(wire, sizeof wire, 0xCC));
+    wire_len = 0;
+    CHECK_R(privline_channel_seal(c, payload, sizeof payload, 0, NULL, &wire_len), PRIVLINE_RESULT_BUFFER_TOO_SMALL);
+    CHECK(wire_len == need);
+    CHECK_OK(privline_channel_seal(c, payload, sizeof payload, 0, wire, &wire_len));
+    CHECK(wire_len == need);
+
+    /* Open: the first box needs room for its 4096-byte body. */
+    memset(out, 0xDD, sizeof out);
+    out_len = 4095;
+    consumed = SENTINEL_LEN;
+    type = SENTINEL_TYPE;
+    CHECK_R(privline_channel_open(s, wire, wire_len, &consumed, out, &out_len, &type),
+            PRIVLINE_RESULT_BUFFER_TOO_SMALL);
+    CHECK(out_len == 4096 && consumed == 0 && type == SENTINEL_TYPE);
+    CHECK(all_bytes_are(out, sizeof out, 0xDD));
+    CHECK_OK(privline_channel_open(s, wire, wire_len, &consumed, out, &out_len, &type));
+    CHECK(type == PRIVLINE_RECORD_DATA && consumed == PRIVLINE_SHS1_HEADER_LEN + 4096 && out_len == 4096);
+    CHECK(memcmp(out, payload, 4096) == 0);
+    /* A partial box: NONE, nothing consumed. */
+    out_len = sizeof out;
+    CHECK_OK(privline_channel_open(s, wire + consumed, 40, &consumed, out, &out_len, &type));
+    CHECK(type == PRIVLINE_RECORD_NONE && consumed == 0 && out_len == 0);
+    out_len = 5000 - 4096;
+    CHECK_OK(privline_channel_open(s, wire + PRIVLINE_SHS1_HEADER_LEN + 4096,
+                                   wire_len - PRIVLINE_SHS1_HEADER_LEN - 4096, &consumed, out, &out_len, &type));
+    CHECK(type == PRIVLINE_RECORD_DATA && out_len == 5000 - 4096);
+    CHECK(memcmp(out, payload + 4096, 5000 - 4096) == 0);
+
+    /* close: a too-small buffer does not say goodbye. */
+    wire_len = PRIVLINE_SHS1_HEADER_LEN - 1;
+    CHECK_R(privline_channel_close(c, 0, wire, &wire_len), PRIVLINE_RESULT_BUFFER_TOO_SMALL);
+    CHECK(wire_len == PRIVLINE_SHS1_HEADER_LEN);
+    wire_len = 0;
+    CHECK_R(privline_channel_close(c, 0, NULL, &wire_len), PRIVLINE_RESULT_BUFFER_TOO_SMALL);
+    CHECK(wire_len == PRIVLINE_SHS1_HEADER_LEN);
+    transfer(c, s, 100, 0, SIZE_MAX, 901);
+    control(c, s, 1, 0, PRIVLINE_SHS1_HEADER_LEN);
+done:
+    privline_channel_free(c);
+    privline_channel_free(s);
+}
+
+/* A damaged box (header or body), a replayed box, bytes after the goodbye:
+ * fatal, no plaintext, and the channel refuses everything afterwards. */
+static void test_shs1_tampered(void)
+{
+    static const uint8_t secret[] = "attack at dawn, bring the big map";
+    privline_channel *c = NULL, *s = NULL;
+    uint8_t wire[128], bad[128], out[PRIVLINE_OPEN_MAX_OUTPUT_LEN];
+    size_t wire_len, consumed, out_len, where;
+    privline_record_type type;
+
+    /* a flipped bit in the header's tag, its encrypted length, the body */
+    for (where = 0; where < 3; where++) {
+        static const size_t offsets[3] = {3, 17, PRIVLINE_SHS1_HEADER_LEN + 5};
+        if (!connect_pair_protocol(PRIVLINE_PROTOCOL_SHS1, SIZE_MAX, 0, &c, &s))
+            goto done;
+        wire_len = sizeof wire;
+        CHECK_OK(privline_channel_seal(c, secret, sizeof secret, 0, wire, &wire_len));
+        CHECK(wire_len == sizeof secret + PRIVLINE_SHS1_HEADER_LEN);
+        memcpy(bad, wire, wire_len);
+        bad[offsets[where]] ^= 0x40;
+        memset(out, 0, sizeof out);
+        consumed = SENTINEL_LEN;
+        out_len = sizeof out;
+        type = SENTINEL_TYPE;
+        CHECK_R(privline_channel_open(s, bad, wire_len, &consumed, out, &out_len, &type),
+                PRIVLINE_RESULT_RECORD_DOES_NOT_OPEN);
+        CHECK(consumed == 0 && out_len == 0 && type == SENTINEL_TYPE);
+        CHECK(!contains(out, sizeof out, secret, 8));
+        check_channel_dead(s, PRIVLINE_RESULT_RECORD_DOES_NOT_OPEN, wire, wire_len);
+        {
+            uint8_t keys[PRIVLINE_SHS1_KEYS_LEN];
+            uint32_t protocol = SENTINEL_PROTOCOL;
+            memset(keys, 0x4D, sizeof keys);
+            CHECK_R(privline_channel_export_shs1_keys(s, keys), PRIVLINE_RESULT_RECORD_DOES_NOT_OPEN);
+            CHECK(all_bytes_are(keys, sizeof keys, 0x4D));
+            /* Sizes and the protocol are no secret: still answered (or refused). */
+            (void)privline_channel_sealed_len(s, 10, 0);
+            (void)privline_channel_protocol(s, &protocol);
+        }
+        /* The sender is unaffected. */
+        wire_len = sizeof wire;
+        CHECK_OK(privline_channel_seal(c, secret, 5, 0, wire, &wire_len));
+        privline_channel_free(c);
+        privline_channel_free(s);
+        c = s = NULL;
+    }
+
+    /* a replayed box */
+    if (!connect_pair_protocol(PRIVLINE_PROTOCOL_SHS1, SIZE_MAX, 0, &c, &s))
+        goto done;
+    wire_len = sizeof wire;
+    CHECK_OK(privline_channel_seal(s, secret, 4, 0, wire, &wire_len));
+    out_len = sizeof out;
+    CHECK_OK(privline_channel_open(c, wire, wire_len, &consumed, out, &out_len, &type));
+    CHECK(type == PRIVLINE_RECORD_DATA && out_len == 4);
+    out_len = sizeof out;
+    CHECK_R(privline_channel_open(c, wire, wire_len, &consumed, out, &out_len, &type),
+            PRIVLINE_RESULT_RECORD_DOES_NOT_OPEN);
+    check_channel_dead(c, PRIVLINE_RESULT_RECORD_DOES_NOT_OPEN, wire, wire_len);
+    privline_channel_free(c);
+    privline_channel_free(s);
+    c = s = NULL;
+
+    /* bytes after the goodbye */
+    if (!connect_pair_protocol(PRIVLINE_PROTOCOL_SHS1, SIZE_MAX, 0, &c, &s))
+        goto done;
+    wire_len = sizeof wire;
+    CHECK_OK(privline_channel_close(c, 0, wire, &wire_len));
+    CHECK(wire_len == PRIVLINE_SHS1_HEADER_LEN);
+    wire[wire_len] = 0;
+    out_len = sizeof out;
+    CHECK_OK(privline_channel_open(s, wire, wire_len + 1, &consumed, out, &out_len, &type));
+    CHECK(type == PRIVLINE_RECORD_CLOSE && consumed == PRIVLINE_SHS1_HEADER_LEN && out_len == 0);
+    out_len = sizeof out;
+    CHECK_R(privline_channel_open(s, wire + consumed, 1, &consumed, out, &out_len, &type),
+            PRIVLINE_RESULT_RECORD_AFTER_CLOSE);
+    check_channel_dead(s, PRIVLINE_RESULT_RECORD_AFTER_CLOSE, wire, 1);
+done:
+    privline_channel_free(c);
+    privline_channel_free(s);
+}
+
+/* An SHS1 client against a privline/1 server, and the other way round:
+ * the server refuses M1 (its MAC is not privline/1's), nothing is sent. */
+static void test_protocol_mismatch(void)
+{
+    size_t k;
+    for (k = 0; k < 2; k++) {
+        hs_pair p;
+        privline_handshake_status st = SENTINEL_STATUS;
+        uint8_t out[PRIVLINE_HANDSHAKE_MAX_MESSAGE_LEN];
+        size_t consumed = SENTINEL_LEN, out_len = sizeof out;
+        const uint32_t client_protocol = k == 0 ? PRIVLINE_PROTOCOL_SHS1 : PRIVLINE_PROTOCOL_PRIVLINE1;
+        const uint32_t server_protocol = k == 0 ? PRIVLINE_PROTOCOL_PRIVLINE1 : PRIVLINE_PROTOCOL_SHS1;
+        memset(&p, 0, sizeof p);
+        CHECK_OK(privline_handshake_new_client_with_identity(client_protocol, network_key, client_identity,
+                                                             server_public, &p.client));
+        CHECK_OK(privline_handshake_new_server_with_identity(server_protocol, network_key, server_identity,
+                                                             &p.server));
+        if (p.client != NULL && p.server != NULL) {
+            CHECK_OK(pump(p.client, &p.s2c, &p.c2s, SIZE_MAX, 0, &st, p.client_msgs, &p.n_client_msgs));
+            CHECK(p.c2s.len == 64);
+            CHECK_R(privline_handshake_step(p.server, p.c2s.data, p.c2s.len, &consumed, out, &out_len, &st),
+                    PRIVLINE_RESULT_M1_BAD_MAC);
+            CHECK(consumed == 0 && out_len == 0);
+        }
+        free_pair(&p);
+    }
+}
+
 int main(void)
 {
     test_constants();
@@ -1472,6 +2166,22 @@ int main(void)
     test_full_exchange(1, 0);
     test_full_exchange(7, 1);
 
+    /* Identity handles, the protocol-aware constructors and SHS1. */
+    test_identity_handles();
+    test_with_identity_constructors();
+    test_identity_outlived_by_handshakes();
+    test_export_keys_and_protocol();
+    test_channel_sealed_len();
+    test_shs1_not_supported();
+    test_shs1_buffer_too_small();
+    test_shs1_tampered();
+    test_protocol_mismatch();
+    test_shs1_exchange(SIZE_MAX, 0);
+    test_shs1_exchange(1, 0);
+    test_shs1_exchange(7, 1);
+
+    privline_identity_free(client_identity);
+    privline_identity_free(server_identity);
     printf("%lu passed, %lu failed\n", checks_passed, checks_failed);
     return checks_failed == 0 ? 0 : 1;
 }

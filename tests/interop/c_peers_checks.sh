@@ -5,11 +5,13 @@
 #  1. builds the peers (make -C examples-c) and runs one C server (--once) +
 #     C client exchange of 64 KiB of random data with BOTH peers under
 #     valgrind --leak-check=full --errors-for-leak-kinds=all
-#     --error-exitcode=1, comparing SHA-256 of what went in and came back;
-#     then a wrong --server-key case under valgrind too;
+#     --error-exitcode=1, comparing SHA-256 of what went in and came back,
+#     once with privline/1 and once with --protocol shs1 (the main Scuttlebutt
+#     network key, the server's secret in its 64-byte form); then a wrong
+#     --server-key case under valgrind too;
 #  2. builds the peers with SANITIZE=1 (AddressSanitizer, LeakSanitizer,
 #     UndefinedBehaviorSanitizer; examples-c/build/sanitize/) and runs the
-#     same exchange plus the wrong --server-key case.
+#     same exchanges plus the wrong --server-key case.
 #
 # Fails on any error, leak, sanitizer report or wrong result. Works from any
 # directory; scratch files go to a temporary directory.
@@ -56,6 +58,7 @@ field() { awk -v name="$1" '$1 == name { print $2 }' "$2"; }
 NETWORK_KEY="$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
 SERVER_SECRET="$(field secret "$WORK/server.keys")"
 SERVER_PUBLIC="$(field public "$WORK/server.keys")"
+SSB_NETWORK_KEY=d4a1cb88a66f02f8db635ce26441cc5dac1b08420ceaac230839b755845a9ffb
 CLIENT_SECRET="$(field secret "$WORK/client.keys")"
 OTHER_PUBLIC="$(field public "$WORK/other.keys")"
 head -c 65536 /dev/urandom > "$WORK/input"
@@ -97,16 +100,22 @@ wait_server() {
     SERVER_PID=""
 }
 
-# exchange LABEL BINDIR WRAPPER...: 64 KiB through a server (--once) and a
-# client, both under WRAPPER (which may be empty).
+# exchange LABEL BINDIR PROTOCOL WRAPPER...: 64 KiB through a server (--once)
+# and a client speaking PROTOCOL (privline1 or shs1), both under WRAPPER
+# (which may be empty).
 exchange() {
-    local label="$1" bin="$2"
-    shift 2
-    start_server "$label" "$@" "$bin/privline-server" --listen 127.0.0.1:0 --network-key "$NETWORK_KEY" \
-        --secret "$SERVER_SECRET" --once
+    local label="$1" bin="$2" protocol="$3" network_key="$NETWORK_KEY" server_secret="$SERVER_SECRET"
+    shift 3
+    if [ "$protocol" = shs1 ]; then
+        network_key="$SSB_NETWORK_KEY"
+        server_secret="$SERVER_SECRET$SERVER_PUBLIC"
+    fi
+    start_server "$label" "$@" "$bin/privline-server" --protocol "$protocol" --listen 127.0.0.1:0 \
+        --network-key "$network_key" --secret "$server_secret" --once
     set +e
-    "$@" "$bin/privline-client" --connect "$ADDRESS" --network-key "$NETWORK_KEY" --secret "$CLIENT_SECRET" \
-        --server-key "$SERVER_PUBLIC" < "$WORK/input" > "$WORK/$label.out" 2> "$WORK/$label-client.err"
+    "$@" "$bin/privline-client" --protocol "$protocol" --connect "$ADDRESS" --network-key "$network_key" \
+        --secret "$CLIENT_SECRET" --server-key "$SERVER_PUBLIC" \
+        < "$WORK/input" > "$WORK/$label.out" 2> "$WORK/$label-client.err"
     local client_status=$?
     set -e
     wait_server
@@ -116,7 +125,7 @@ exchange() {
     grep -q '^accepted ' "$WORK/$label-server.err" || die "$label: no 'accepted' line"
     ! grep -Eq "$REPORT" "$WORK/$label-server.err" "$WORK/$label-client.err" \
         || die "$label: valgrind or sanitizer report"
-    echo "$label: 64 KiB echoed, sha256 matches, both peers exit 0, no errors"
+    echo "$label ($protocol): 64 KiB echoed, sha256 matches, both peers exit 0, no errors"
 }
 
 # wrong_server_key LABEL BINDIR WRAPPER...: the client dials with the wrong
@@ -147,13 +156,19 @@ wrong_server_key() {
 }
 
 step "valgrind: C server (--once) + C client, 64 KiB"
-exchange valgrind "$BIN" "${VALGRIND[@]}"
+exchange valgrind "$BIN" privline1 "${VALGRIND[@]}"
+
+step "valgrind: C server (--once) + C client, 64 KiB, --protocol shs1"
+exchange valgrind-shs1 "$BIN" shs1 "${VALGRIND[@]}"
 
 step "valgrind: wrong --server-key"
 wrong_server_key valgrind-negative "$BIN" "${VALGRIND[@]}"
 
 step "SANITIZE=1: C server (--once) + C client, 64 KiB"
-exchange sanitize "$SAN_BIN"
+exchange sanitize "$SAN_BIN" privline1
+
+step "SANITIZE=1: C server (--once) + C client, 64 KiB, --protocol shs1"
+exchange sanitize-shs1 "$SAN_BIN" shs1
 
 step "SANITIZE=1: wrong --server-key"
 wrong_server_key sanitize-negative "$SAN_BIN"
