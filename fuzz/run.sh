@@ -11,7 +11,8 @@
 #   AddressSanitizer needs the nightly-only `-Zsanitizer`); set
 #   FUZZ_SANITIZER=address with a nightly toolchain to use ASan;
 # - keeps each corpus in fuzz/corpus/<target>, seeded from fuzz/seeds/<target>
-#   (valid case1 messages and records, so coverage starts past the MACs);
+#   (valid case1 messages and records, and the fixed SHS1 session's messages
+#   and boxes, so coverage starts past the MACs);
 # - copies every crashing input (crash-*, oom-*, timeout-*, leak-*) from
 #   fuzz/artifacts/<target>/ to fuzz/regressions/<target>/, where
 #   `cargo test --test fuzz_regressions` replays it, and exits non-zero;
@@ -31,7 +32,8 @@ case "$seconds" in
         exit 2
         ;;
 esac
-all_targets=(server_handshake client_handshake channel_open mutated_session)
+all_targets=(server_handshake client_handshake channel_open mutated_session
+    shs1_server_handshake box_stream_open)
 if [ $# -gt 0 ]; then
     targets=("$@")
 else
@@ -41,12 +43,16 @@ sanitizer=${FUZZ_SANITIZER:-none}
 
 # Per-target input limits: the handshake targets need a few messages and
 # records, the channel target room for one largest record (2 + 65535 bytes
-# plus its two control bytes), the structure-aware target 7 bytes.
+# plus its two control bytes), the structure-aware target 7 bytes; the SHS1
+# server room for its 176 handshake bytes and a largest box (34 + 4096),
+# the box-stream target for three largest boxes and a goodbye.
 max_len() {
     case "$1" in
         server_handshake | client_handshake) echo 4096 ;;
         channel_open) echo 65600 ;;
         mutated_session) echo 16 ;;
+        shs1_server_handshake) echo 8192 ;;
+        box_stream_open) echo 16384 ;;
         *)
             echo "unknown fuzz target: $1" >&2
             exit 2

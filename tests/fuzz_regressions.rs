@@ -10,10 +10,12 @@
 //! - the seed corpus, `fuzz/seeds/<target>/<name>`, which must be exactly
 //!   what `seeds()` generates (`PRIVLINE_UPDATE_FUZZ_SEEDS=1 cargo test
 //!   --test fuzz_regressions` rewrites it) and must reach deep;
-//! - a sweep of the structure-aware target over every flight of a session.
+//! - a sweep of the structure-aware target over every flight of a session;
+//! - a sweep over every byte of the genuine SHS1 client hello and auth.
 //!
 //! It also checks the case1 constants and the reference record layer of the
-//! checks against `tests/vectors/privline1.json`.
+//! checks against `tests/vectors/privline1.json`, and that the checks'
+//! reference SHS1 session is the one privline's client and server make.
 
 #[path = "../fuzz/src/lib.rs"]
 mod checks;
@@ -236,6 +238,122 @@ fn the_seeds_get_past_the_macs() {
         script("script_wrong_counter_key_and_raw"),
         (1, false, Some(Error::RecordDoesNotOpen))
     );
+    // SHS1: the genuine client gets through, every kind of bad client
+    // message fails with its own error, and the box-stream behind it is
+    // read to the goodbye.
+    let shs1 = |name: &str| run("shs1_server_handshake", name);
+    assert_eq!(
+        shs1("hello_auth_boxes"),
+        Summary {
+            data_records: 3,
+            ..full.clone()
+        }
+    );
+    assert_eq!(
+        shs1("hello_auth_boxes_bytewise_tight"),
+        Summary {
+            data_records: 3,
+            ..full.clone()
+        }
+    );
+    assert_eq!(
+        shs1("sealed_genuine_boxes_fragments"),
+        Summary {
+            data_records: 3,
+            ..full.clone()
+        }
+    );
+    // X25519 ignores a key's top bit: the same client, another hello MAC.
+    assert_eq!(
+        shs1("sealed_ephemeral_top_bit_boxes"),
+        Summary {
+            data_records: 3,
+            ..full.clone()
+        }
+    );
+    assert_eq!(shs1("hello"), Summary::default());
+    assert_eq!(
+        shs1("hello_auth"),
+        Summary {
+            handshake_done: true,
+            ..Summary::default()
+        }
+    );
+    for (name, error) in [
+        ("hello_auth_refused", Error::ClientRefused),
+        ("bad_hello_mac", Error::M1BadMac),
+        ("auth_does_not_open", Error::M3DoesNotOpen),
+        ("sealed_low_order_zero", Error::LowOrderPoint),
+        ("sealed_low_order_one", Error::LowOrderPoint),
+        ("sealed_low_order_eight", Error::LowOrderPoint),
+        ("sealed_other_ephemeral", Error::M3BadClientSignature),
+        ("sealed_small_order_client_key", Error::M3InvalidClientKey),
+        ("sealed_client_key_not_a_point", Error::M3InvalidClientKey),
+        ("sealed_negated_client_key", Error::M3BadClientSignature),
+        (
+            "sealed_server_key_as_client_key",
+            Error::M3BadClientSignature,
+        ),
+        ("sealed_signature_s_plus_l", Error::M3BadClientSignature),
+        ("sealed_signature_flipped", Error::M3BadClientSignature),
+    ] {
+        assert_eq!(
+            shs1(name),
+            Summary {
+                error: Some(error),
+                ..Summary::default()
+            },
+            "{name}"
+        );
+    }
+    // Box-stream: (bodies delivered, goodbye seen, error).
+    let boxes = |name: &str| {
+        let s = run("box_stream_open", name);
+        assert!(s.handshake_done);
+        (s.data_records, s.peer_closed, s.error)
+    };
+    for (name, expected) in [
+        (
+            "server_1_4096_goodbye_then_data",
+            (2, true, Some(Error::RecordAfterClose)),
+        ),
+        (
+            "client_1_4096_goodbye_then_data_tight",
+            (2, true, Some(Error::RecordAfterClose)),
+        ),
+        ("server_bytewise", (2, true, None)),
+        ("script_boxes_and_goodbye", (2, true, None)),
+        ("script_empty_box", (2, false, None)),
+        ("script_too_long", (1, false, Some(Error::RecordTooLong))),
+        (
+            "script_longest_announced",
+            (0, false, Some(Error::RecordTooLong)),
+        ),
+        (
+            "script_lying_length",
+            (0, false, Some(Error::RecordDoesNotOpen)),
+        ),
+        (
+            "script_header_without_body",
+            (0, false, Some(Error::RecordDoesNotOpen)),
+        ),
+        (
+            "script_after_goodbye",
+            (1, true, Some(Error::RecordAfterClose)),
+        ),
+        ("script_skipped", (1, false, Some(Error::RecordDoesNotOpen))),
+        (
+            "script_reflected",
+            (1, false, Some(Error::RecordDoesNotOpen)),
+        ),
+        (
+            "script_replayed",
+            (1, false, Some(Error::RecordDoesNotOpen)),
+        ),
+        ("script_raw", (1, false, None)),
+    ] {
+        assert_eq!(boxes(name), expected, "{name}");
+    }
     let noop = run("mutated_session", "noop");
     assert_eq!(
         (noop.handshake_done, noop.peer_closed, noop.error),
@@ -320,5 +438,98 @@ fn a_no_op_change_gives_a_clean_session() {
         let summary = checks::mutated_session(&[flight, 0, 9, 0, 0, 0, 0]);
         assert_eq!(summary.error, None);
         assert!(summary.handshake_done && summary.peer_closed);
+    }
+}
+
+#[test]
+fn the_shs1_reference_and_privline_make_the_same_session() {
+    // privline's client and server, given the fixed secrets, write the
+    // reference's messages and derive its keys (`shs1_channel` asserts
+    // each); then each end reads what the other seals, and the reference
+    // reader reads it too.
+    let s = checks::shs1();
+    let mut client = checks::shs1_channel(true);
+    let mut server = checks::shs1_channel(false);
+    exchange(&mut client, &mut server, s.c2s);
+    exchange(&mut server, &mut client, s.s2c);
+}
+
+/// `from` seals 10 000 bytes and its goodbye; `to` and the reference reader
+/// (with `keys`) read the same bodies and the goodbye from it.
+fn exchange(from: &mut privline::Channel, to: &mut privline::Channel, keys: checks::BoxKeys) {
+    let payload: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+    let mut wire = vec![0u8; from.sealed_len(payload.len(), 0).unwrap()];
+    let n = from.seal(&payload, 0, &mut wire).unwrap();
+    let mut goodbye = [0u8; privline::SHS1_HEADER_LEN];
+    from.close(0, &mut goodbye).unwrap();
+    wire.truncate(n);
+    wire.extend_from_slice(&goodbye);
+    let mut reference = checks::RefBoxReader::new(keys);
+    let mut rest = &wire[..];
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let mut plain = vec![0u8; privline::SHS1_MAX_BODY_LEN];
+    loop {
+        let expected = reference.open(rest, plain.len());
+        let got = to.open(rest, &mut plain).unwrap();
+        assert_eq!(Ok(got), expected.result);
+        match got {
+            privline::Opened::Data { consumed, len } => {
+                ours.extend_from_slice(&plain[..len]);
+                theirs.extend(expected.body.unwrap());
+                rest = &rest[consumed..];
+            }
+            privline::Opened::Close { consumed } => {
+                assert_eq!(consumed, rest.len());
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(ours, payload);
+    assert_eq!(theirs, payload);
+}
+
+#[test]
+fn every_change_to_the_genuine_shs1_client_messages_fails() {
+    let s = checks::shs1();
+    let genuine = [&s.client_hello[..], &s.client_auth].concat();
+    for at in 0..genuine.len() {
+        for mask in [0x01u8, 0x80, 0xff] {
+            let mut input = vec![0x80];
+            input.extend_from_slice(&genuine);
+            input[1 + at] ^= mask;
+            let expected = if at < privline::SHS1_HELLO_LEN {
+                Error::M1BadMac
+            } else {
+                Error::M3DoesNotOpen
+            };
+            assert_eq!(
+                checks::run_target("shs1_server_handshake", &input).error,
+                Some(expected),
+                "byte {at} ^ {mask:#x}"
+            );
+        }
+    }
+    // Sealed: a changed ephemeral key (with a valid MAC) or auth plaintext
+    // (boxed under the right key) fails further in.
+    let masks = 32 + checks::SHS1_AUTH_PLAIN_LEN;
+    for at in 0..masks {
+        for mask in [0x01u8, 0x40] {
+            let mut input = vec![0xa0u8; 1 + masks];
+            input[1..].fill(0);
+            input[1 + at] = mask;
+            let error = checks::run_target("shs1_server_handshake", &input).error;
+            let allowed: &[Error] = if at < 32 {
+                &[Error::LowOrderPoint, Error::M3BadClientSignature]
+            } else if at < 32 + 64 {
+                &[Error::M3BadClientSignature]
+            } else {
+                &[Error::M3InvalidClientKey, Error::M3BadClientSignature]
+            };
+            assert!(
+                error.is_some_and(|e| allowed.contains(&e)),
+                "sealed byte {at} ^ {mask:#x}: {error:?}"
+            );
+        }
     }
 }

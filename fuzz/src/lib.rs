@@ -19,30 +19,47 @@
 //! checks that a change in flight never yields a plaintext from the changed
 //! bytes or anything after them.
 //!
+//! The SHS1 targets (Scuttlebutt secret-handshake v1 and box-stream) use one
+//! fixed session (fixed identities and ephemerals, [`shs1`]) and a
+//! reference written here from the Scuttlebutt protocol guide on the
+//! RustCrypto primitives: a reference server that decides each client
+//! message (MAC, low-order keys, the auth box, the client key check, strict
+//! signature verification) and computes the acceptance and the box-stream
+//! keys, and a reference box-stream reader on `crypto_secretbox`.
+//!
 //! Only `privline` and the crates it already depends on
-//! (`chacha20poly1305`, `hkdf`, `sha2`) are used, so the main crate's tests
-//! can compile this file without new dependencies.
+//! (`chacha20poly1305`, `hkdf`, `sha2`, `hmac`, `crypto_secretbox`,
+//! `x25519-dalek`, `curve25519-dalek`, `ed25519-dalek`) are used, so the main
+//! crate's tests can compile this file without new dependencies.
 
 use std::sync::OnceLock;
 
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
+use crypto_secretbox::XSalsa20Poly1305;
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use hkdf::Hkdf;
-use sha2::Sha256;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256, Sha512};
+use x25519_dalek::{x25519, X25519_BASEPOINT_BYTES};
 
 use privline::{
-    Channel, Error, Handshake, Identity, NetworkKey, Opened, PublicKey, Status,
+    Channel, Error, Handshake, Identity, NetworkKey, Opened, Protocol, PublicKey, Status,
     HANDSHAKE_MAX_MESSAGE_LEN, M1_LEN, M2_LEN, M3_LEN, M4_LEN, RECORD_HEADER_LEN,
-    RECORD_MAX_INNER_LEN, RECORD_MAX_PAYLOAD_LEN, RECORD_MIN_BODY_LEN, TAG_LEN,
+    RECORD_MAX_INNER_LEN, RECORD_MAX_PAYLOAD_LEN, RECORD_MIN_BODY_LEN, SHS1_CLIENT_AUTH_LEN,
+    SHS1_HEADER_LEN, SHS1_HELLO_LEN, SHS1_MAX_BODY_LEN, SHS1_SERVER_ACCEPT_LEN, TAG_LEN,
 };
 
 /// The fuzz targets, by name (also the names of their corpus, seed and
 /// regression directories).
-pub const TARGETS: [&str; 4] = [
+pub const TARGETS: [&str; 6] = [
     "server_handshake",
     "client_handshake",
     "channel_open",
     "mutated_session",
+    "shs1_server_handshake",
+    "box_stream_open",
 ];
 
 /// Runs the named target's checks on one input; panics on a violation.
@@ -52,6 +69,8 @@ pub fn run_target(name: &str, data: &[u8]) -> Summary {
         "client_handshake" => client_handshake(data),
         "channel_open" => channel_open(data),
         "mutated_session" => mutated_session(data),
+        "shs1_server_handshake" => shs1_server_handshake(data),
+        "box_stream_open" => box_stream_open(data),
         other => panic!("unknown fuzz target {other:?}"),
     }
 }
@@ -536,14 +555,43 @@ fn check_no_plaintext(out: &[u8], input: &[u8], inner: Option<&[u8]>) {
 // Handshake oracle.
 // ---------------------------------------------------------------------------
 
-/// What one side of the case1 handshake must do with the bytes it receives.
-struct HandshakeSpec {
-    /// The two messages it waits for, the error each gives when it is not
-    /// byte for byte the valid one, its reply to each and the status then.
-    incoming: [&'static [u8]; 2],
-    errors: [Error; 2],
-    replies: [&'static [u8]; 2],
+/// The verdict on one complete incoming handshake message (by its index):
+/// `Ok` when it must be answered, else the exact error it must fail with.
+/// Called once per complete message, in order.
+type Judge<'a> = Box<dyn FnMut(usize, &[u8]) -> Result<(), Error> + 'a>;
+
+/// What one side of a handshake must do with the bytes it receives.
+struct HandshakeSpec<'a> {
+    /// The lengths of the two messages it waits for, the verdict on each,
+    /// its reply to each valid one and the status then.
+    lens: [usize; 2],
+    judge: Judge<'a>,
+    replies: [&'a [u8]; 2],
     statuses: [Status; 2],
+}
+
+impl<'a> HandshakeSpec<'a> {
+    /// privline/1 with fixed ephemerals: a message is valid only when it is
+    /// byte for byte `incoming[i]`, and otherwise fails with `errors[i]`.
+    fn exact(
+        incoming: [&'a [u8]; 2],
+        errors: [Error; 2],
+        replies: [&'a [u8]; 2],
+        statuses: [Status; 2],
+    ) -> HandshakeSpec<'a> {
+        HandshakeSpec {
+            lens: [incoming[0].len(), incoming[1].len()],
+            judge: Box::new(move |index, message| {
+                if message == incoming[index] {
+                    Ok(())
+                } else {
+                    Err(errors[index])
+                }
+            }),
+            replies,
+            statuses,
+        }
+    }
 }
 
 enum HandshakeEnd {
@@ -582,7 +630,7 @@ fn assert_handshake_dead(hs: &mut Handshake, error: Error, rest: &[u8]) {
 /// buffers first, which must be refused without any change.
 fn drive_handshake(
     hs: &mut Handshake,
-    spec: &HandshakeSpec,
+    spec: &mut HandshakeSpec,
     stream: &[u8],
     frag: &mut Fragmenter,
     tight: bool,
@@ -594,7 +642,7 @@ fn drive_handshake(
     let mut arrived = 0;
     let mut full_buffer = !tight;
     loop {
-        if index == spec.incoming.len() {
+        if index == spec.lens.len() {
             return HandshakeEnd::Reached { offset };
         }
         if offset == arrived {
@@ -615,9 +663,9 @@ fn drive_handshake(
         out.fill(SENTINEL);
         let got = hs.step(input, &mut out[..out_len]);
 
-        let awaited = spec.incoming[index];
-        let take = input.len().min(awaited.len() - message.len());
-        let completes = message.len() + take == awaited.len();
+        let awaited_len = spec.lens[index];
+        let take = input.len().min(awaited_len - message.len());
+        let completes = message.len() + take == awaited_len;
         let reply = spec.replies[index];
         if completes && out_len < reply.len() {
             assert_eq!(
@@ -642,24 +690,29 @@ fn drive_handshake(
                     status: Status::NeedInput,
                 })
             );
-        } else if message == awaited {
-            assert_eq!(
-                got,
-                Ok(privline::Step {
-                    consumed: take,
-                    written: reply.len(),
-                    status: spec.statuses[index],
-                })
-            );
-            assert_eq!(&out[..reply.len()], reply, "reply to message {index}");
-            index += 1;
-            message.clear();
         } else {
-            let error = spec.errors[index];
-            assert_eq!(got, Err(error), "message {index} is not the valid one");
-            assert!(out.iter().all(|&b| b == SENTINEL), "a failing step wrote");
-            assert_handshake_dead(hs, error, &stream[offset..]);
-            return HandshakeEnd::Failed(error);
+            match (spec.judge)(index, &message) {
+                Ok(()) => {
+                    assert_eq!(
+                        got,
+                        Ok(privline::Step {
+                            consumed: take,
+                            written: reply.len(),
+                            status: spec.statuses[index],
+                        }),
+                        "message {index} is valid"
+                    );
+                    assert_eq!(&out[..reply.len()], reply, "reply to message {index}");
+                    index += 1;
+                    message.clear();
+                }
+                Err(error) => {
+                    assert_eq!(got, Err(error), "message {index} is not the valid one");
+                    assert!(out.iter().all(|&b| b == SENTINEL), "a failing step wrote");
+                    assert_handshake_dead(hs, error, &stream[offset..]);
+                    return HandshakeEnd::Failed(error);
+                }
+            }
         }
         assert!(
             out[got.map_or(0, |s| s.written)..]
@@ -700,15 +753,15 @@ pub fn server_handshake(data: &[u8]) -> Summary {
     };
     let (accept, tight, mut frag) = handshake_control(control);
     let c = case1();
-    let spec = HandshakeSpec {
-        incoming: [&c.m1, &c.m3],
-        errors: [Error::M1BadMac, Error::M3DoesNotOpen],
-        replies: [&c.m2, &[]],
-        statuses: [Status::NeedInput, Status::AuthorizePeer],
-    };
+    let mut spec = HandshakeSpec::exact(
+        [&c.m1, &c.m3],
+        [Error::M1BadMac, Error::M3DoesNotOpen],
+        [&c.m2, &[]],
+        [Status::NeedInput, Status::AuthorizePeer],
+    );
     let mut server = case1_server();
     assert_eq!(server.peer_key(), Err(Error::WrongState));
-    let offset = match drive_handshake(&mut server, &spec, stream, &mut frag, tight) {
+    let offset = match drive_handshake(&mut server, &mut spec, stream, &mut frag, tight) {
         HandshakeEnd::Reached { offset } => offset,
         HandshakeEnd::Starved => {
             assert_eq!(server.authorize(true), Err(Error::WrongState));
@@ -803,13 +856,13 @@ pub fn client_handshake(data: &[u8]) -> Summary {
         })
     );
     assert_eq!(out[..M1_LEN], c.m1);
-    let spec = HandshakeSpec {
-        incoming: [&c.m2, &c.m4],
-        errors: [Error::M2BadMac, Error::M4DoesNotOpen],
-        replies: [&c.m3, &[]],
-        statuses: [Status::NeedInput, Status::Done],
-    };
-    let offset = match drive_handshake(&mut client, &spec, stream, &mut frag, tight) {
+    let mut spec = HandshakeSpec::exact(
+        [&c.m2, &c.m4],
+        [Error::M2BadMac, Error::M4DoesNotOpen],
+        [&c.m3, &[]],
+        [Status::NeedInput, Status::Done],
+    );
+    let offset = match drive_handshake(&mut client, &mut spec, stream, &mut frag, tight) {
         HandshakeEnd::Reached { offset } => offset,
         HandshakeEnd::Starved => {
             assert_eq!(client.into_channel().err(), Some(Error::WrongState));
@@ -950,6 +1003,1067 @@ pub fn channel_open(data: &[u8]) -> Summary {
     let mut frag = Fragmenter::new(seed);
     let run = check_channel_stream(&mut channel, &mut reference, stream, &mut frag, tight);
     check_seal_after(&mut channel, &run, &send_key, 0);
+    Summary {
+        handshake_done: true,
+        data_records: run.delivered.len(),
+        peer_closed: run.peer_closed,
+        error: run.error,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// SHS1 and box-stream: a reference written from the Scuttlebutt protocol
+// guide on the RustCrypto primitives, and one fixed session.
+// ---------------------------------------------------------------------------
+
+/// The main Scuttlebutt network's key (`d4a1cb88…9ffb`), the network key of
+/// the fixed SHS1 session.
+pub const SSB_NETWORK_KEY: [u8; 32] = [
+    0xd4, 0xa1, 0xcb, 0x88, 0xa6, 0x6f, 0x02, 0xf8, 0xdb, 0x63, 0x5c, 0xe2, 0x64, 0x41, 0xcc, 0x5d,
+    0xac, 0x1b, 0x08, 0x42, 0x0c, 0xea, 0xac, 0x23, 0x08, 0x39, 0xb7, 0x55, 0x84, 0x5a, 0x9f, 0xfb,
+];
+
+/// Bytes of a box-stream header's plaintext: body length, body tag.
+const BOX_HEADER_PLAIN_LEN: usize = 18;
+/// Bytes of a secretbox tag.
+const BOX_TAG_LEN: usize = 16;
+/// The plaintext of the client's auth: `sig_A ‖ A`.
+pub const SHS1_AUTH_PLAIN_LEN: usize = 96;
+
+/// `sha256` of the concatenation of `parts`.
+fn sha256(parts: &[&[u8]]) -> [u8; 32] {
+    let mut hasher = <Sha256 as Digest>::new();
+    for part in parts {
+        Digest::update(&mut hasher, part);
+    }
+    hasher.finalize().into()
+}
+
+/// `crypto_auth`: HMAC-SHA-512 truncated to 32 bytes.
+pub fn shs1_mac(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
+    let mut hmac = <Hmac<Sha512> as Mac>::new_from_slice(key).expect("any key length");
+    Mac::update(&mut hmac, message);
+    let full = hmac.finalize().into_bytes();
+    full[..32].try_into().expect("32 bytes")
+}
+
+/// A hello: `auth(K, x) ‖ x` for the ephemeral public key `x`.
+pub fn shs1_hello(network_key: &[u8; 32], ephemeral_public: &[u8; 32]) -> [u8; SHS1_HELLO_LEN] {
+    let mut hello = [0u8; SHS1_HELLO_LEN];
+    hello[..32].copy_from_slice(&shs1_mac(network_key, ephemeral_public));
+    hello[32..].copy_from_slice(ephemeral_public);
+    hello
+}
+
+/// `X25519(k, base point)`.
+fn x25519_base(secret: &[u8; 32]) -> [u8; 32] {
+    x25519(*secret, X25519_BASEPOINT_BYTES)
+}
+
+/// The Ed25519 public key of a seed.
+fn ed25519_public(seed: &[u8; 32]) -> [u8; 32] {
+    SigningKey::from_bytes(seed).verifying_key().to_bytes()
+}
+
+/// The X25519 secret of an Ed25519 seed: the first half of `sha512(seed)`
+/// (X25519 clamps it).
+fn ed25519_x25519_secret(seed: &[u8; 32]) -> [u8; 32] {
+    let hash = <Sha512 as Digest>::digest(seed);
+    hash[..32].try_into().expect("32 bytes")
+}
+
+/// The identity key check, from its definition: a canonical encoding of a
+/// point that is neither of small order nor has a torsion component.
+pub fn ref_identity_key(bytes: &[u8; 32]) -> Option<EdwardsPoint> {
+    let point = CompressedEdwardsY(*bytes).decompress()?;
+    let canonical = point.compress().to_bytes() == *bytes;
+    (canonical && !point.is_small_order() && point.is_torsion_free()).then_some(point)
+}
+
+/// `crypto_secretbox`: the 16-byte tag, then the ciphertext.
+pub fn secretbox_seal(key: &[u8; 32], nonce: &[u8; 24], plain: &[u8]) -> Vec<u8> {
+    let mut body = plain.to_vec();
+    let tag = XSalsa20Poly1305::new(crypto_secretbox::Key::from_slice(key))
+        .encrypt_in_place_detached(crypto_secretbox::Nonce::from_slice(nonce), b"", &mut body)
+        .expect("seal");
+    let mut boxed = tag.to_vec();
+    boxed.extend_from_slice(&body);
+    boxed
+}
+
+/// `crypto_secretbox_open` of `tag ‖ ciphertext`.
+pub fn secretbox_open(key: &[u8; 32], nonce: &[u8; 24], boxed: &[u8]) -> Option<Vec<u8>> {
+    let (tag, ciphertext) = boxed.split_at(BOX_TAG_LEN);
+    let mut plain = ciphertext.to_vec();
+    XSalsa20Poly1305::new(crypto_secretbox::Key::from_slice(key))
+        .decrypt_in_place_detached(
+            crypto_secretbox::Nonce::from_slice(nonce),
+            b"",
+            &mut plain,
+            crypto_secretbox::Tag::from_slice(tag),
+        )
+        .ok()?;
+    Some(plain)
+}
+
+/// `nonce + delta`, both 24-byte big-endian numbers, modulo 2^192.
+fn nonce_add(nonce: &[u8; 24], delta: &[u8; 24]) -> [u8; 24] {
+    let mut sum = [0u8; 24];
+    let mut carry = 0u16;
+    for i in (0..24).rev() {
+        let total = u16::from(nonce[i]) + u16::from(delta[i]) + carry;
+        sum[i] = total as u8;
+        carry = total >> 8;
+    }
+    sum
+}
+
+/// `nonce + n`.
+pub fn nonce_plus(nonce: &[u8; 24], n: u8) -> [u8; 24] {
+    let mut delta = [0u8; 24];
+    delta[23] = n;
+    nonce_add(nonce, &delta)
+}
+
+/// `nonce - 2`.
+fn nonce_minus_two(nonce: &[u8; 24]) -> [u8; 24] {
+    let mut delta = [0xffu8; 24];
+    delta[23] = 0xfe;
+    nonce_add(nonce, &delta)
+}
+
+/// One direction of a box-stream: its key and next nonce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BoxKeys {
+    pub key: [u8; 32],
+    pub nonce: [u8; 24],
+}
+
+/// What the server learnt from a client hello whose MAC verified.
+#[derive(Clone, Copy)]
+struct Shs1HelloState {
+    client_ephemeral: [u8; 32],
+    client_mac: [u8; 32],
+    /// `ab` and `aB`, as the server computes them (`b·a`, `B·a`).
+    ab: [u8; 32],
+    a_b_long: [u8; 32],
+}
+
+/// What the server learnt from a client auth that verified.
+#[derive(Clone, Copy)]
+struct Shs1AuthState {
+    client_key: [u8; 32],
+    client_signature: [u8; 64],
+    /// `sha256(K ‖ ab ‖ aB ‖ Ab)`.
+    k3: [u8; 32],
+}
+
+/// The fixed SHS1 session of the SHS1 targets: fixed identities and
+/// ephemerals (derived from labels), and everything else computed by the
+/// reference in this file, never by privline. `tests/fuzz_regressions.rs`
+/// checks that privline's client and server, given the same secrets,
+/// produce the same messages and keys.
+pub struct Shs1Session {
+    pub network_key: [u8; 32],
+    pub client_seed: [u8; 32],
+    pub server_seed: [u8; 32],
+    pub client_ephemeral: [u8; 32],
+    pub server_ephemeral: [u8; 32],
+    pub client_public: [u8; 32],
+    pub server_public: [u8; 32],
+    pub client_ephemeral_public: [u8; 32],
+    pub client_hello: [u8; SHS1_HELLO_LEN],
+    pub server_hello: [u8; SHS1_HELLO_LEN],
+    /// `sig_A ‖ A`, and its box under `sha256(K ‖ ab ‖ aB)`.
+    pub client_auth_plain: [u8; SHS1_AUTH_PLAIN_LEN],
+    pub client_auth: [u8; SHS1_CLIENT_AUTH_LEN],
+    pub server_accept: [u8; SHS1_SERVER_ACCEPT_LEN],
+    /// The box-stream keys and first nonces, client to server and back.
+    pub c2s: BoxKeys,
+    pub s2c: BoxKeys,
+    /// The server's view of the genuine hello (to spare recomputing it).
+    genuine_hello: Shs1HelloState,
+    /// The server's X25519 secrets: ephemeral `b`, long-term `B`.
+    server_x25519: [u8; 32],
+}
+
+/// The fixed SHS1 session.
+pub fn shs1() -> &'static Shs1Session {
+    static SESSION: OnceLock<Shs1Session> = OnceLock::new();
+    SESSION.get_or_init(|| {
+        let label = |name: &str| sha256(&[b"privline fuzz shs1 ", name.as_bytes()]);
+        let network_key = SSB_NETWORK_KEY;
+        let (client_seed, server_seed) = (label("client seed"), label("server seed"));
+        let (a, b) = (label("client ephemeral"), label("server ephemeral"));
+        let (client_public, server_public) =
+            (ed25519_public(&client_seed), ed25519_public(&server_seed));
+        let (a_pub, b_pub) = (x25519_base(&a), x25519_base(&b));
+        let client_hello = shs1_hello(&network_key, &a_pub);
+        let server_hello = shs1_hello(&network_key, &b_pub);
+
+        // The client: ab, aB (with B's Montgomery form), its signature and
+        // its boxed auth; then Ab (with its own long-term X25519 secret).
+        let server_mont = ref_identity_key(&server_public)
+            .expect("a valid server key")
+            .to_montgomery()
+            .to_bytes();
+        let ab = x25519(a, b_pub);
+        let a_b_long = x25519(a, server_mont);
+        let signature = SigningKey::from_bytes(&client_seed)
+            .sign(&[&network_key[..], &server_public, &sha256(&[&ab])].concat())
+            .to_bytes();
+        let mut client_auth_plain = [0u8; SHS1_AUTH_PLAIN_LEN];
+        client_auth_plain[..64].copy_from_slice(&signature);
+        client_auth_plain[64..].copy_from_slice(&client_public);
+        let auth_key = sha256(&[&network_key, &ab, &a_b_long]);
+        let client_auth: [u8; SHS1_CLIENT_AUTH_LEN] =
+            secretbox_seal(&auth_key, &[0; 24], &client_auth_plain)
+                .try_into()
+                .expect("112 bytes");
+        let a_long_b = x25519(ed25519_x25519_secret(&client_seed), b_pub);
+        let client_k3 = sha256(&[&network_key, &ab, &a_b_long, &a_long_b]);
+
+        // The server, through the reference server below.
+        let server_x25519 = ed25519_x25519_secret(&server_seed);
+        let genuine_hello = ref_shs1_read_hello(&network_key, &b, &server_x25519, &client_hello)
+            .expect("the genuine hello");
+        let mut server = RefShs1Server {
+            hello: None,
+            auth: None,
+        };
+        let mut partial = Shs1Session {
+            network_key,
+            client_seed,
+            server_seed,
+            client_ephemeral: a,
+            server_ephemeral: b,
+            client_public,
+            server_public,
+            client_ephemeral_public: a_pub,
+            client_hello,
+            server_hello,
+            client_auth_plain,
+            client_auth,
+            server_accept: [0; SHS1_SERVER_ACCEPT_LEN],
+            c2s: BoxKeys {
+                key: [0; 32],
+                nonce: [0; 24],
+            },
+            s2c: BoxKeys {
+                key: [0; 32],
+                nonce: [0; 24],
+            },
+            genuine_hello,
+            server_x25519,
+        };
+        assert_eq!(genuine_hello.ab, ab);
+        assert_eq!(genuine_hello.a_b_long, a_b_long);
+        assert_eq!(server.judge(&partial, 0, &client_hello), Ok(()));
+        assert_eq!(server.judge(&partial, 1, &client_auth), Ok(()));
+        let auth = server.auth.expect("verified");
+        assert_eq!(auth.k3, client_k3, "client and server agree on k3");
+        let (accept, c2s, s2c) = server.accept(&partial);
+        partial.server_accept = accept;
+        partial.c2s = c2s;
+        partial.s2c = s2c;
+        partial
+    })
+}
+
+/// The server's reading of a client hello: the MAC under the network key,
+/// then `ab = X25519(b, a)` and `aB = X25519(B, a)`, neither all zero.
+fn ref_shs1_read_hello(
+    network_key: &[u8; 32],
+    server_ephemeral: &[u8; 32],
+    server_x25519: &[u8; 32],
+    hello: &[u8],
+) -> Result<Shs1HelloState, Error> {
+    let client_mac: [u8; 32] = hello[..32].try_into().expect("32 bytes");
+    let client_ephemeral: [u8; 32] = hello[32..64].try_into().expect("32 bytes");
+    if shs1_mac(network_key, &client_ephemeral) != client_mac {
+        return Err(Error::M1BadMac);
+    }
+    let ab = x25519(*server_ephemeral, client_ephemeral);
+    let a_b_long = x25519(*server_x25519, client_ephemeral);
+    if ab == [0; 32] || a_b_long == [0; 32] {
+        return Err(Error::LowOrderPoint);
+    }
+    Ok(Shs1HelloState {
+        client_ephemeral,
+        client_mac,
+        ab,
+        a_b_long,
+    })
+}
+
+/// The key of the client's auth box, from the server's view of the hello.
+fn ref_shs1_auth_key(session: &Shs1Session, client_ephemeral: &[u8; 32]) -> [u8; 32] {
+    let h = &session.genuine_hello;
+    let (ab, a_b_long) = if *client_ephemeral == h.client_ephemeral {
+        (h.ab, h.a_b_long)
+    } else {
+        (
+            x25519(session.server_ephemeral, *client_ephemeral),
+            x25519(session.server_x25519, *client_ephemeral),
+        )
+    };
+    sha256(&[&session.network_key, &ab, &a_b_long])
+}
+
+/// The reference SHS1 server: the verdict on each client message, and the
+/// acceptance and keys after an authorization.
+struct RefShs1Server {
+    hello: Option<Shs1HelloState>,
+    auth: Option<Shs1AuthState>,
+}
+
+impl RefShs1Server {
+    fn judge(&mut self, s: &Shs1Session, index: usize, message: &[u8]) -> Result<(), Error> {
+        if index == 0 {
+            let hello = if message == s.client_hello {
+                s.genuine_hello
+            } else {
+                ref_shs1_read_hello(
+                    &s.network_key,
+                    &s.server_ephemeral,
+                    &s.server_x25519,
+                    message,
+                )?
+            };
+            self.hello = Some(hello);
+            return Ok(());
+        }
+        let hello = self.hello.expect("a hello first");
+        let key = sha256(&[&s.network_key, &hello.ab, &hello.a_b_long]);
+        let plain = secretbox_open(&key, &[0; 24], message).ok_or(Error::M3DoesNotOpen)?;
+        let client_signature: [u8; 64] = plain[..64].try_into().expect("64 bytes");
+        let client_key: [u8; 32] = plain[64..].try_into().expect("32 bytes");
+        let point = ref_identity_key(&client_key).ok_or(Error::M3InvalidClientKey)?;
+        let signed = [&s.network_key[..], &s.server_public, &sha256(&[&hello.ab])].concat();
+        let verifies = VerifyingKey::from_bytes(&client_key).is_ok_and(|key| {
+            key.verify_strict(&signed, &Signature::from_bytes(&client_signature))
+                .is_ok()
+        });
+        if !verifies {
+            return Err(Error::M3BadClientSignature);
+        }
+        let a_long_b = x25519(s.server_ephemeral, point.to_montgomery().to_bytes());
+        if a_long_b == [0; 32] {
+            return Err(Error::LowOrderPoint);
+        }
+        if message == s.client_auth && hello.client_ephemeral == s.client_ephemeral_public {
+            assert_eq!(client_key, s.client_public);
+        }
+        self.auth = Some(Shs1AuthState {
+            client_key,
+            client_signature,
+            k3: sha256(&[&s.network_key, &hello.ab, &hello.a_b_long, &a_long_b]),
+        });
+        Ok(())
+    }
+
+    /// The server's acceptance `secretbox(k3, 0, sign_B(K ‖ sig_A ‖ A ‖
+    /// sha256(ab)))` and the box-stream keys: with `s = sha256(k3)`, client
+    /// to server `sha256(s ‖ B)` from the server hello's MAC, server to
+    /// client `sha256(s ‖ A)` from the client hello's MAC.
+    fn accept(&self, s: &Shs1Session) -> ([u8; SHS1_SERVER_ACCEPT_LEN], BoxKeys, BoxKeys) {
+        let hello = self.hello.expect("a hello");
+        let auth = self.auth.expect("an auth");
+        let signature = SigningKey::from_bytes(&s.server_seed)
+            .sign(
+                &[
+                    &s.network_key[..],
+                    &auth.client_signature,
+                    &auth.client_key,
+                    &sha256(&[&hello.ab]),
+                ]
+                .concat(),
+            )
+            .to_bytes();
+        let accept = secretbox_seal(&auth.k3, &[0; 24], &signature)
+            .try_into()
+            .expect("80 bytes");
+        let secret = sha256(&[&auth.k3]);
+        let nonce_of = |mac: &[u8]| -> [u8; 24] { mac[..24].try_into().expect("24 bytes") };
+        let c2s = BoxKeys {
+            key: sha256(&[&secret, &s.server_public]),
+            nonce: nonce_of(&s.server_hello[..32]),
+        };
+        let s2c = BoxKeys {
+            key: sha256(&[&secret, &auth.client_key]),
+            nonce: nonce_of(&hello.client_mac),
+        };
+        (accept, c2s, s2c)
+    }
+}
+
+/// One box as a sender at `nonce` seals it, with `announced` in its header
+/// (the body's true length for a genuine box): `secretbox(len ‖ body tag)`
+/// at `nonce`, then the body's ciphertext, boxed at `nonce + 1`.
+pub fn ref_seal_box(key: &[u8; 32], nonce: &[u8; 24], body: &[u8], announced: u16) -> Vec<u8> {
+    let boxed_body = secretbox_seal(key, &nonce_plus(nonce, 1), body);
+    let mut header_plain = announced.to_be_bytes().to_vec();
+    header_plain.extend_from_slice(&boxed_body[..BOX_TAG_LEN]);
+    let mut boxed = secretbox_seal(key, nonce, &header_plain);
+    boxed.extend_from_slice(&boxed_body[BOX_TAG_LEN..]);
+    boxed
+}
+
+/// A header alone: `secretbox(plain)` at `nonce` (the goodbye for 18 zero
+/// bytes).
+pub fn ref_seal_header(key: &[u8; 32], nonce: &[u8; 24], plain: &[u8; 18]) -> Vec<u8> {
+    secretbox_seal(key, nonce, plain)
+}
+
+/// Genuine boxes of `bodies` from the first nonce of `keys`, then the
+/// goodbye when `goodbye`.
+pub fn ref_box_stream(keys: &BoxKeys, bodies: &[&[u8]], goodbye: bool) -> Vec<u8> {
+    let mut nonce = keys.nonce;
+    let mut stream = Vec::new();
+    for body in bodies {
+        stream.extend(ref_seal_box(&keys.key, &nonce, body, body.len() as u16));
+        nonce = nonce_plus(&nonce, 2);
+    }
+    if goodbye {
+        stream.extend(ref_seal_header(&keys.key, &nonce, &[0; 18]));
+    }
+    stream
+}
+
+/// A box-stream reader as the protocol guide describes it: what
+/// `Channel::open` must return for any input.
+///
+/// A header must open at the current nonce `n`. Its 18 plaintext bytes all
+/// zero is the goodbye (34 bytes consumed; afterwards nothing may follow).
+/// Otherwise it is a body length (big-endian, at most 4096) and the body's
+/// tag; the body opens at `n + 1` and the next header is at `n + 2`. A
+/// length of 0 with a tag that verifies for the empty body is an empty box,
+/// as the reference implementations read it (they never write one). The
+/// output must hold the body; the box must have fully arrived before that
+/// is asked. Everything that does not open, a length over 4096 and anything
+/// after the goodbye is fatal, and every later call returns that error.
+pub struct RefBoxReader {
+    keys: BoxKeys,
+    peer_closed: bool,
+    failed: Option<Error>,
+}
+
+/// The prescribed result of one `open`, the body when it opened and, when
+/// a body did not open, its length (the output may then hold zeros or its
+/// ciphertext, never anything else).
+pub struct RefBoxOpen {
+    pub result: Result<Opened, Error>,
+    pub body: Option<Vec<u8>>,
+    pub failed_body_len: Option<usize>,
+}
+
+impl RefBoxReader {
+    pub fn new(keys: BoxKeys) -> RefBoxReader {
+        RefBoxReader {
+            keys,
+            peer_closed: false,
+            failed: None,
+        }
+    }
+
+    /// The key and the nonce of the next header.
+    pub fn keys(&self) -> BoxKeys {
+        self.keys
+    }
+
+    fn fail(&mut self, error: Error, failed_body_len: Option<usize>) -> RefBoxOpen {
+        self.failed = Some(error);
+        RefBoxOpen {
+            result: Err(error),
+            body: None,
+            failed_body_len,
+        }
+    }
+
+    /// `open(input)` with an output buffer of `out_len` bytes.
+    pub fn open(&mut self, input: &[u8], out_len: usize) -> RefBoxOpen {
+        let done = |result| RefBoxOpen {
+            result,
+            body: None,
+            failed_body_len: None,
+        };
+        if let Some(error) = self.failed {
+            return done(Err(error));
+        }
+        if self.peer_closed {
+            if input.is_empty() {
+                return done(Ok(Opened::Incomplete {
+                    needed: SHS1_HEADER_LEN,
+                }));
+            }
+            return self.fail(Error::RecordAfterClose, None);
+        }
+        if input.len() < SHS1_HEADER_LEN {
+            return done(Ok(Opened::Incomplete {
+                needed: SHS1_HEADER_LEN,
+            }));
+        }
+        let Some(header) =
+            secretbox_open(&self.keys.key, &self.keys.nonce, &input[..SHS1_HEADER_LEN])
+        else {
+            return self.fail(Error::RecordDoesNotOpen, None);
+        };
+        if header == [0; BOX_HEADER_PLAIN_LEN] {
+            self.peer_closed = true;
+            return done(Ok(Opened::Close {
+                consumed: SHS1_HEADER_LEN,
+            }));
+        }
+        let len = usize::from(u16::from_be_bytes([header[0], header[1]]));
+        if len > SHS1_MAX_BODY_LEN {
+            return self.fail(Error::RecordTooLong, None);
+        }
+        let box_len = SHS1_HEADER_LEN + len;
+        if input.len() < box_len {
+            return done(Ok(Opened::Incomplete { needed: box_len }));
+        }
+        if out_len < len {
+            return done(Err(Error::BufferTooSmall { needed: len }));
+        }
+        let mut boxed_body = header[2..].to_vec();
+        boxed_body.extend_from_slice(&input[SHS1_HEADER_LEN..box_len]);
+        let Some(body) = secretbox_open(
+            &self.keys.key,
+            &nonce_plus(&self.keys.nonce, 1),
+            &boxed_body,
+        ) else {
+            return self.fail(Error::RecordDoesNotOpen, Some(len));
+        };
+        self.keys.nonce = nonce_plus(&self.keys.nonce, 2);
+        RefBoxOpen {
+            result: Ok(Opened::Data {
+                consumed: box_len,
+                len,
+            }),
+            body: Some(body),
+            failed_body_len: None,
+        }
+    }
+}
+
+/// Asserts that a box-stream channel that failed with `error` refuses every
+/// later call with that error and writes nothing.
+fn assert_box_stream_dead(channel: &mut Channel, error: Error, rest: &[u8]) {
+    let mut out = vec![SENTINEL; SHS1_MAX_BODY_LEN + 64];
+    assert!(error.is_fatal(), "{error:?} must be fatal");
+    assert_eq!(
+        channel.open(rest, &mut out),
+        Err(error),
+        "open after {error:?}"
+    );
+    assert_eq!(
+        channel.open(&[], &mut out),
+        Err(error),
+        "open after {error:?}"
+    );
+    assert_eq!(
+        channel.seal(b"x", 0, &mut out),
+        Err(error),
+        "seal after {error:?}"
+    );
+    assert_eq!(
+        channel.close(0, &mut out),
+        Err(error),
+        "close after {error:?}"
+    );
+    assert_eq!(channel.update_key(0, &mut out), Err(error));
+    assert!(out.iter().all(|&b| b == SENTINEL), "a dead channel wrote");
+    assert_eq!(channel.peer_key().err(), Some(error));
+    assert_eq!(channel.session_id().err(), Some(error));
+    assert_eq!(channel.peer_closed().err(), Some(error));
+    assert_eq!(channel.export_shs1_keys().err(), Some(error));
+}
+
+/// Feeds `stream` to a box-stream `channel` in fragments, as an application
+/// reading a socket would, and checks every `open` against `reference`: the
+/// same result, the same body, nothing written beyond it, the receive nonce
+/// where the reference has it, no plaintext in the buffer after an error, a
+/// too-small buffer changes nothing (and a retry with the size it asked for
+/// works), a fatal error is final. With `tight`, calls use random, often
+/// too small, output buffers first. `send` is the untouched sending
+/// direction, which `export_shs1_keys` must keep reporting.
+pub fn check_box_stream(
+    channel: &mut Channel,
+    reference: &mut RefBoxReader,
+    send: &BoxKeys,
+    stream: &[u8],
+    frag: &mut Fragmenter,
+    tight: bool,
+) -> ChannelRun {
+    let mut run = ChannelRun::default();
+    let mut out = vec![SENTINEL; SHS1_MAX_BODY_LEN + 64];
+    let mut pending: Vec<u8> = Vec::new();
+    let mut offset = 0;
+    loop {
+        let mut retry_len = None;
+        loop {
+            let out_len = match retry_len.take() {
+                Some(needed) => needed,
+                None if !tight => SHS1_MAX_BODY_LEN,
+                None if frag.below(2) == 0 => frag.below(64),
+                None => frag.below(SHS1_MAX_BODY_LEN + 64),
+            };
+            out.fill(SENTINEL);
+            let expected = reference.open(&pending, out_len);
+            let got = channel.open(&pending, &mut out[..out_len]);
+            assert_eq!(got, expected.result, "open of {} bytes", pending.len());
+            match got {
+                Ok(Opened::Incomplete { .. }) => {
+                    assert!(
+                        out.iter().all(|&b| b == SENTINEL),
+                        "an incomplete open wrote"
+                    );
+                    break;
+                }
+                Ok(Opened::Data { consumed, len }) => {
+                    let body = expected.body.expect("an opened box");
+                    assert_eq!(out[..len], body[..], "body");
+                    assert!(
+                        out[len..].iter().all(|&b| b == SENTINEL),
+                        "open wrote past the body"
+                    );
+                    run.delivered.push(body);
+                    pending.drain(..consumed);
+                }
+                Ok(Opened::Close { consumed }) => {
+                    assert!(out.iter().all(|&b| b == SENTINEL), "the goodbye wrote");
+                    run.peer_closed = true;
+                    pending.drain(..consumed);
+                }
+                Ok(Opened::KeyUpdate { .. }) => unreachable!("the reference has none"),
+                Err(Error::BufferTooSmall { needed }) => {
+                    assert!(needed > out_len);
+                    assert!(out.iter().all(|&b| b == SENTINEL), "a refused open wrote");
+                    retry_len = Some(needed);
+                }
+                Err(error) => {
+                    let body_len = expected.failed_body_len.unwrap_or(0);
+                    let ciphertext = pending.get(SHS1_HEADER_LEN..).unwrap_or(&[]);
+                    for (i, &b) in out[..body_len].iter().enumerate() {
+                        assert!(
+                            b == SENTINEL || b == 0 || ciphertext.get(i) == Some(&b),
+                            "output byte {i} after a failed open is neither untouched, zero nor ciphertext"
+                        );
+                    }
+                    assert!(
+                        out[body_len..].iter().all(|&b| b == SENTINEL),
+                        "a failed open wrote past the body"
+                    );
+                    run.error = Some(error);
+                    assert_box_stream_dead(channel, error, &stream[offset..]);
+                    return run;
+                }
+            }
+            if got.is_ok() {
+                assert_eq!(channel.peer_closed(), Ok(run.peer_closed));
+                let keys = channel.export_shs1_keys().expect("a live channel");
+                let receive = reference.keys();
+                assert_eq!(keys[..32], send.key, "encryption key");
+                assert_eq!(keys[32..56], send.nonce, "encryption nonce");
+                assert_eq!(keys[56..88], receive.key, "decryption key");
+                assert_eq!(keys[88..], receive.nonce, "decryption nonce");
+            }
+        }
+        if offset == stream.len() {
+            return run;
+        }
+        let n = frag.next_len(stream.len() - offset);
+        pending.extend_from_slice(&stream[offset..offset + n]);
+        offset += n;
+    }
+}
+
+/// After a stream that did not kill it, the channel still seals, from its
+/// untouched sending nonce, boxes the reference opens, then the goodbye.
+fn check_box_seal_after(channel: &mut Channel, run: &ChannelRun, send: &BoxKeys) {
+    if run.error.is_some() {
+        return;
+    }
+    let mut out = [SENTINEL; 128];
+    assert_eq!(channel.sealed_len(10, 0), Some(SHS1_HEADER_LEN + 10));
+    let n = channel.seal(b"still here", 0, &mut out).expect("seal");
+    assert_eq!(n, SHS1_HEADER_LEN + 10);
+    let mut reader = RefBoxReader::new(*send);
+    let opened = reader.open(&out[..n], SHS1_MAX_BODY_LEN);
+    assert_eq!(
+        opened.result,
+        Ok(Opened::Data {
+            consumed: n,
+            len: 10
+        })
+    );
+    assert_eq!(opened.body.as_deref(), Some(&b"still here"[..]));
+    assert_eq!(channel.close(0, &mut out), Ok(SHS1_HEADER_LEN));
+    let opened = reader.open(&out[..SHS1_HEADER_LEN], SHS1_MAX_BODY_LEN);
+    assert_eq!(
+        opened.result,
+        Ok(Opened::Close {
+            consumed: SHS1_HEADER_LEN
+        })
+    );
+    assert!(channel.sent_close());
+    assert_eq!(channel.seal(b"x", 0, &mut out), Err(Error::AlreadyClosed));
+    assert_eq!(channel.peer_closed(), Ok(run.peer_closed));
+}
+
+/// Steps `hs` with the whole of `input` and a full buffer: what it wrote.
+fn step_all(hs: &mut Handshake, input: &[u8], status: Status) -> Vec<u8> {
+    let mut out = [0u8; HANDSHAKE_MAX_MESSAGE_LEN];
+    let step = hs.step(input, &mut out).expect("the fixed session");
+    assert_eq!((step.consumed, step.status), (input.len(), status));
+    out[..step.written].to_vec()
+}
+
+/// One end of the fixed SHS1 session as privline makes it, from the
+/// reference's messages; each message privline writes must be the
+/// reference's.
+pub fn shs1_channel(is_client: bool) -> Channel {
+    let s = shs1();
+    let network_key = NetworkKey::new(s.network_key);
+    let hs = if is_client {
+        let mut hs = Handshake::shs1_client_with_ephemeral_for_tests(
+            &network_key,
+            &Identity::from_seed(&s.client_seed),
+            &PublicKey(s.server_public),
+            s.client_ephemeral,
+        )
+        .expect("a valid server key");
+        assert_eq!(step_all(&mut hs, &[], Status::NeedInput), s.client_hello);
+        assert_eq!(
+            step_all(&mut hs, &s.server_hello, Status::NeedInput),
+            s.client_auth
+        );
+        assert!(step_all(&mut hs, &s.server_accept, Status::Done).is_empty());
+        hs
+    } else {
+        let mut hs = Handshake::shs1_server_with_ephemeral_for_tests(
+            &network_key,
+            &Identity::from_seed(&s.server_seed),
+            s.server_ephemeral,
+        );
+        assert_eq!(
+            step_all(&mut hs, &s.client_hello, Status::NeedInput),
+            s.server_hello
+        );
+        assert!(step_all(&mut hs, &s.client_auth, Status::AuthorizePeer).is_empty());
+        assert_eq!(hs.peer_key(), Ok(PublicKey(s.client_public)));
+        hs.authorize(true).expect("accept");
+        assert_eq!(step_all(&mut hs, &[], Status::Done), s.server_accept);
+        hs
+    };
+    assert!(hs.is_done());
+    let channel = hs.into_channel().expect("a finished handshake");
+    assert_eq!(channel.protocol(), Protocol::Shs1);
+    assert_eq!(channel.is_client(), is_client);
+    let (send, receive, peer) = if is_client {
+        (s.c2s, s.s2c, s.server_public)
+    } else {
+        (s.s2c, s.c2s, s.client_public)
+    };
+    assert_eq!(channel.peer_key(), Ok(PublicKey(peer)));
+    let keys = channel.export_shs1_keys().expect("keys");
+    assert_eq!(
+        keys[..],
+        [&send.key[..], &send.nonce, &receive.key, &receive.nonce].concat()[..],
+        "box-stream keys"
+    );
+    channel
+}
+
+/// The stream of the sealed mode of [`shs1_server_handshake`]: the first
+/// 32 bytes of `rest` XORed into the genuine client ephemeral key (whose
+/// hello then gets a valid MAC), the next 96 XORed into the genuine auth
+/// plaintext `sig_A ‖ A` (then boxed under the key the server derives for
+/// that ephemeral key), then the rest as it is. Missing bytes are zero, so
+/// an empty `rest` is the genuine handshake.
+pub fn shs1_sealed_stream(rest: &[u8]) -> Vec<u8> {
+    let s = shs1();
+    let mask = |i: usize| rest.get(i).copied().unwrap_or(0);
+    let mut ephemeral = s.client_ephemeral_public;
+    for (i, byte) in ephemeral.iter_mut().enumerate() {
+        *byte ^= mask(i);
+    }
+    let mut plain = s.client_auth_plain;
+    for (i, byte) in plain.iter_mut().enumerate() {
+        *byte ^= mask(32 + i);
+    }
+    let key = ref_shs1_auth_key(s, &ephemeral);
+    let mut stream = shs1_hello(&s.network_key, &ephemeral).to_vec();
+    stream.extend(secretbox_seal(&key, &[0; 24], &plain));
+    stream.extend_from_slice(rest.get(32 + SHS1_AUTH_PLAIN_LEN..).unwrap_or(&[]));
+    stream
+}
+
+/// The SHS1 server (fixed identity and ephemeral) fed arbitrary bytes, then,
+/// if they held a client hello and auth that verify and the application
+/// accepts, its box-stream fed the rest. Input: control byte (bit 7
+/// accept, bit 6 tight output buffers, bit 5 sealed mode, see
+/// [`shs1_sealed_stream`], bits 0-4 fragmentation), then the bytes from the
+/// client (or the masks of the sealed mode).
+///
+/// Checks against the reference server: exactly the 64 + 112 handshake
+/// bytes are consumed, in any fragmentation; the server hello is written
+/// only for a hello whose MAC verifies under the network key (and whose
+/// key is not of low order) and is the fixed one; `AuthorizePeer` only for
+/// an auth that opens, holds a valid client key and its signature, with that
+/// key; every other message fails with its exact error (`M1BadMac`,
+/// `LowOrderPoint`, `M3DoesNotOpen`, `M3InvalidClientKey`,
+/// `M3BadClientSignature`), writes nothing, and every later call returns
+/// it; a refusal is final and silent; after an acceptance the 80-byte
+/// acceptance is the reference's; the channel's keys are the reference's
+/// and it reads the rest as the reference box-stream reader does.
+pub fn shs1_server_handshake(data: &[u8]) -> Summary {
+    let Some((&control, rest)) = data.split_first() else {
+        return Summary::default();
+    };
+    let accept = control & 0x80 != 0;
+    let tight = control & 0x40 != 0;
+    let mut frag = Fragmenter::new(control & 0x1f);
+    let s = shs1();
+    let sealed;
+    let stream = if control & 0x20 != 0 {
+        sealed = shs1_sealed_stream(rest);
+        &sealed[..]
+    } else {
+        rest
+    };
+    let mut server = Handshake::shs1_server_with_ephemeral_for_tests(
+        &NetworkKey::new(s.network_key),
+        &Identity::from_seed(&s.server_seed),
+        s.server_ephemeral,
+    );
+    assert_eq!(server.protocol(), Protocol::Shs1);
+    assert!(!server.is_client());
+    assert_eq!(server.peer_key(), Err(Error::WrongState));
+    let mut reference = RefShs1Server {
+        hello: None,
+        auth: None,
+    };
+    let end = {
+        let reference = &mut reference;
+        let mut spec = HandshakeSpec {
+            lens: [SHS1_HELLO_LEN, SHS1_CLIENT_AUTH_LEN],
+            judge: Box::new(move |index, message| reference.judge(s, index, message)),
+            replies: [&s.server_hello, &[]],
+            statuses: [Status::NeedInput, Status::AuthorizePeer],
+        };
+        drive_handshake(&mut server, &mut spec, stream, &mut frag, tight)
+    };
+    let offset = match end {
+        HandshakeEnd::Reached { offset } => offset,
+        HandshakeEnd::Starved => {
+            assert_eq!(server.authorize(true), Err(Error::WrongState));
+            assert_eq!(server.into_channel().err(), Some(Error::WrongState));
+            return Summary::default();
+        }
+        HandshakeEnd::Failed(error) => {
+            assert_eq!(server.into_channel().err(), Some(error));
+            return Summary {
+                error: Some(error),
+                ..Summary::default()
+            };
+        }
+    };
+    assert_eq!(offset, SHS1_HELLO_LEN + SHS1_CLIENT_AUTH_LEN);
+    let auth = reference.auth.expect("a verified auth");
+    let rest = &stream[offset..];
+    let mut out = [SENTINEL; HANDSHAKE_MAX_MESSAGE_LEN];
+    assert_eq!(server.peer_key(), Ok(PublicKey(auth.client_key)));
+    // Until the application decides, stepping only repeats the question.
+    assert_eq!(
+        server.step(rest, &mut out),
+        Ok(privline::Step {
+            consumed: 0,
+            written: 0,
+            status: Status::AuthorizePeer
+        })
+    );
+    assert!(out.iter().all(|&b| b == SENTINEL));
+    if !accept {
+        assert_eq!(server.authorize(false), Err(Error::ClientRefused));
+        assert_handshake_dead(&mut server, Error::ClientRefused, rest);
+        return Summary {
+            error: Some(Error::ClientRefused),
+            ..Summary::default()
+        };
+    }
+    assert_eq!(server.authorize(true), Ok(()));
+    assert_eq!(server.authorize(true), Err(Error::WrongState));
+    if tight {
+        let small = frag.below(SHS1_SERVER_ACCEPT_LEN);
+        assert_eq!(
+            server.step(rest, &mut out[..small]),
+            Err(Error::BufferTooSmall {
+                needed: SHS1_SERVER_ACCEPT_LEN
+            })
+        );
+        assert!(out.iter().all(|&b| b == SENTINEL), "a refused step wrote");
+    }
+    assert_eq!(
+        server.step(rest, &mut out),
+        Ok(privline::Step {
+            consumed: 0,
+            written: SHS1_SERVER_ACCEPT_LEN,
+            status: Status::Done
+        })
+    );
+    let (accept_message, c2s, s2c) = reference.accept(s);
+    assert_eq!(out[..SHS1_SERVER_ACCEPT_LEN], accept_message, "acceptance");
+    assert!(out[SHS1_SERVER_ACCEPT_LEN..].iter().all(|&b| b == SENTINEL));
+    let hello = reference.hello.expect("a verified hello");
+    if hello.client_mac == s.client_hello[..32] && auth.client_key == s.client_public {
+        // The fixed client's hello and auth: its session, byte for byte.
+        // (Only the fixed client signs, but its hello can differ: X25519
+        // ignores the top bit of a key, so the hello with that bit flipped
+        // and its MAC recomputed under the network key is the same key to
+        // the server, with another MAC and so another server to client
+        // nonce.)
+        assert_eq!(accept_message, s.server_accept);
+        assert_eq!((c2s, s2c), (s.c2s, s.s2c));
+    }
+    assert!(server.is_done());
+    assert_eq!(server.step(rest, &mut out), Err(Error::WrongState));
+    let mut channel = server.into_channel().expect("a finished handshake");
+    assert_eq!(channel.protocol(), Protocol::Shs1);
+    assert_eq!(channel.peer_key(), Ok(PublicKey(auth.client_key)));
+    assert_eq!(channel.session_id().err(), Some(Error::NotSupported));
+    let mut reader = RefBoxReader::new(c2s);
+    let run = check_box_stream(&mut channel, &mut reader, &s2c, rest, &mut frag, tight);
+    check_box_seal_after(&mut channel, &run, &s2c);
+    Summary {
+        handshake_done: true,
+        data_records: run.delivered.len(),
+        peer_closed: run.peer_closed,
+        error: run.error,
+    }
+}
+
+/// Turns a box-stream sealing script into bytes, as the peer holding `keys`
+/// would send them, with `other` the opposite direction. Each item: a kind
+/// byte, then its fields (u16 LE numbers; missing bytes are zero, a body
+/// is cut short when the input ends). Kind bits 0-1: 0 a genuine box
+/// (length, at most 4096, then the body), 1 a box whose header announces
+/// another length (announced length, body length, body), 2 a header alone
+/// with 18 given plaintext bytes (all zero: the goodbye), 3 raw bytes
+/// (length, bytes). Kind bits 2-3: sealed at the next nonce, at the one
+/// after (a box skipped), under the other direction's key and nonce (a
+/// reflection), or at the nonce before (a replay); only the first two move
+/// the sender's nonce on.
+fn box_script(script: &[u8], keys: &BoxKeys, other: &BoxKeys) -> Vec<u8> {
+    let mut nonce = keys.nonce;
+    let mut stream = Vec::new();
+    let mut at = 0;
+    let byte = |i: usize| script.get(i).copied().unwrap_or(0);
+    let u16_at = |i: usize| u16::from_le_bytes([byte(i), byte(i + 1)]);
+    let take = |at: &mut usize, len: usize| {
+        let start = (*at).min(script.len());
+        let end = (start + len).min(script.len());
+        *at = end;
+        start..end
+    };
+    while at < script.len() {
+        let kind = script[at];
+        at += 1;
+        let (key, used) = match (kind >> 2) & 3 {
+            0 => (keys.key, nonce),
+            1 => (keys.key, nonce_plus(&nonce, 2)),
+            2 => (other.key, other.nonce),
+            _ => (keys.key, nonce_minus_two(&nonce)),
+        };
+        let mut goodbye = false;
+        match kind & 3 {
+            0 => {
+                let len = usize::from(u16_at(at)).min(SHS1_MAX_BODY_LEN);
+                at += 2;
+                let body = &script[take(&mut at, len)];
+                stream.extend(ref_seal_box(&key, &used, body, body.len() as u16));
+            }
+            1 => {
+                let announced = u16_at(at);
+                let len = usize::from(u16_at(at + 2)).min(SHS1_MAX_BODY_LEN);
+                at += 4;
+                let body = &script[take(&mut at, len)];
+                stream.extend(ref_seal_box(&key, &used, body, announced));
+            }
+            2 => {
+                let mut plain = [0u8; BOX_HEADER_PLAIN_LEN];
+                let given = &script[take(&mut at, BOX_HEADER_PLAIN_LEN)];
+                plain[..given.len()].copy_from_slice(given);
+                goodbye = plain == [0; BOX_HEADER_PLAIN_LEN];
+                stream.extend(ref_seal_header(&key, &used, &plain));
+            }
+            _ => {
+                let len = usize::from(u16_at(at));
+                at += 2;
+                stream.extend_from_slice(&script[take(&mut at, len)]);
+            }
+        }
+        if kind & 3 != 3 && (kind >> 2) & 3 < 2 && !goodbye {
+            nonce = nonce_plus(&used, 2);
+        }
+    }
+    stream
+}
+
+/// One item of a box-stream sealing script (see [`box_script`]): kind, then
+/// the fields as u16 LE, then the bytes.
+pub fn box_script_item(kind: u8, fields: &[u16], bytes: &[u8]) -> Vec<u8> {
+    let mut item = vec![kind];
+    for field in fields {
+        item.extend_from_slice(&field.to_le_bytes());
+    }
+    item.extend_from_slice(bytes);
+    item
+}
+
+/// A box-stream channel, one end of the fixed SHS1 session, fed an
+/// arbitrary stream. Input: control byte (bit 0: the client's end,
+/// receiving server to client, else the server's; bit 1: tight output
+/// buffers; bit 2: the rest is a sealing script, see [`box_script`]),
+/// fragmentation seed byte, then the stream (or the script).
+///
+/// Checks every `open` against the reference box-stream reader (which boxes
+/// open, with which body, where the stream fails and with which error,
+/// where the goodbye is), the receive nonce after each box, the
+/// output buffer after every call, a retry with the size a too-small
+/// buffer asked for, that a fatal error is final, and that sealing still
+/// works after a stream that did not kill the channel.
+pub fn box_stream_open(data: &[u8]) -> Summary {
+    let (Some(&control), Some(&seed)) = (data.first(), data.get(1)) else {
+        return Summary::default();
+    };
+    let s = shs1();
+    let is_client = control & 1 != 0;
+    let tight = control & 2 != 0;
+    let (receive, send) = if is_client {
+        (s.s2c, s.c2s)
+    } else {
+        (s.c2s, s.s2c)
+    };
+    let scripted;
+    let stream = if control & 4 != 0 {
+        scripted = box_script(&data[2..], &receive, &send);
+        &scripted[..]
+    } else {
+        &data[2..]
+    };
+    let mut channel = shs1_channel(is_client);
+    let mut reference = RefBoxReader::new(receive);
+    let mut frag = Fragmenter::new(seed);
+    let run = check_box_stream(
+        &mut channel,
+        &mut reference,
+        &send,
+        stream,
+        &mut frag,
+        tight,
+    );
+    check_box_seal_after(&mut channel, &run, &send);
     Summary {
         handshake_done: true,
         data_records: run.delivered.len(),
@@ -1580,10 +2694,244 @@ pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
             ("set_length", vec![5, 1, 0, 0, 0x20, 0x00, 3]),
             ("resize_record", vec![12, 2, 7, 0, 0, 0, 0]),
         ],
+        "shs1_server_handshake" => shs1_server_seeds(),
+        "box_stream_open" => box_stream_seeds(),
         other => panic!("unknown fuzz target {other:?}"),
     };
     seeds
         .into_iter()
         .map(|(name, bytes)| (name.to_string(), bytes))
         .collect()
+}
+
+/// The sealed-mode masks (see [`shs1_sealed_stream`]) that turn the genuine
+/// client ephemeral key and auth plaintext into the given ones.
+fn shs1_masks(ephemeral: &[u8; 32], plain: &[u8; SHS1_AUTH_PLAIN_LEN]) -> Vec<u8> {
+    let s = shs1();
+    let mut masks: Vec<u8> = ephemeral
+        .iter()
+        .zip(&s.client_ephemeral_public)
+        .map(|(a, b)| a ^ b)
+        .collect();
+    masks.extend(plain.iter().zip(&s.client_auth_plain).map(|(a, b)| a ^ b));
+    masks
+}
+
+/// `sig_A ‖ A` with the client key replaced.
+fn auth_plain_with_key(key: &[u8; 32]) -> [u8; SHS1_AUTH_PLAIN_LEN] {
+    let mut plain = shs1().client_auth_plain;
+    plain[64..].copy_from_slice(key);
+    plain
+}
+
+/// The group order L, little-endian.
+const GROUP_ORDER: [u8; 32] = [
+    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+];
+
+fn shs1_server_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let s = shs1();
+    let cat = |control: u8, parts: &[&[u8]]| [&[control][..], &parts.concat()].concat();
+    let boxes = ref_box_stream(
+        &s.c2s,
+        &[b"a", &[0x5a; 100], b"after a hundred bytes"],
+        true,
+    );
+    let (hello, auth) = (&s.client_hello[..], &s.client_auth[..]);
+    let mut bad_hello = s.client_hello;
+    bad_hello[40] ^= 0x01;
+    let mut bad_auth = s.client_auth;
+    bad_auth[50] ^= 0x80;
+    let genuine_plain = s.client_auth_plain;
+    let ephemeral = s.client_ephemeral_public;
+    let sealed = |ephemeral: &[u8; 32], plain: &[u8; SHS1_AUTH_PLAIN_LEN]| {
+        cat(0xa0, &[&shs1_masks(ephemeral, plain)])
+    };
+    // X25519 points of low order: 0, 1 and one of order 8.
+    let mut one = [0u8; 32];
+    one[0] = 1;
+    let order_eight: [u8; 32] =
+        unhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800");
+    // An S pushed up by L (the same value mod L, not canonical).
+    let mut s_plus_l = genuine_plain;
+    let mut carry = 0u16;
+    for i in 0..32 {
+        let sum = u16::from(s_plus_l[32 + i]) + u16::from(GROUP_ORDER[i]) + carry;
+        s_plus_l[32 + i] = sum as u8;
+        carry = sum >> 8;
+    }
+    let mut flipped_signature = genuine_plain;
+    flipped_signature[5] ^= 0x04;
+    // Client keys: the identity point (small order), the first y that is
+    // not on the curve, the negation of the client's key (valid).
+    let not_a_point = (2u8..)
+        .map(|y| {
+            let mut key = [0u8; 32];
+            key[0] = y;
+            key
+        })
+        .find(|key| CompressedEdwardsY(*key).decompress().is_none())
+        .expect("some y is not on the curve");
+    let mut negated = s.client_public;
+    negated[31] ^= 0x80;
+    let other_ephemeral = x25519_base(&sha256(&[b"privline fuzz shs1 other ephemeral"]));
+    // The same X25519 key with its (ignored) top bit set.
+    let mut top_bit = ephemeral;
+    top_bit[31] ^= 0x80;
+    vec![
+        ("hello", cat(0x80, &[hello])),
+        ("hello_auth", cat(0x80, &[hello, auth])),
+        ("hello_auth_boxes", cat(0x80, &[hello, auth, &boxes])),
+        (
+            "hello_auth_boxes_bytewise_tight",
+            cat(0xc1, &[hello, auth, &boxes]),
+        ),
+        ("hello_auth_refused", cat(0x02, &[hello, auth])),
+        ("bad_hello_mac", cat(0x80, &[&bad_hello, auth])),
+        ("auth_does_not_open", cat(0x83, &[hello, &bad_auth])),
+        (
+            "sealed_genuine_boxes_fragments",
+            cat(0xa2, &[&[0; 32 + SHS1_AUTH_PLAIN_LEN], &boxes]),
+        ),
+        ("sealed_low_order_zero", sealed(&[0; 32], &genuine_plain)),
+        ("sealed_low_order_one", sealed(&one, &genuine_plain)),
+        (
+            "sealed_low_order_eight",
+            sealed(&order_eight, &genuine_plain),
+        ),
+        (
+            "sealed_other_ephemeral",
+            sealed(&other_ephemeral, &genuine_plain),
+        ),
+        (
+            "sealed_ephemeral_top_bit_boxes",
+            cat(0xa0, &[&shs1_masks(&top_bit, &genuine_plain), &boxes]),
+        ),
+        (
+            "sealed_small_order_client_key",
+            sealed(&ephemeral, &auth_plain_with_key(&one)),
+        ),
+        (
+            "sealed_client_key_not_a_point",
+            sealed(&ephemeral, &auth_plain_with_key(&not_a_point)),
+        ),
+        (
+            "sealed_negated_client_key",
+            sealed(&ephemeral, &auth_plain_with_key(&negated)),
+        ),
+        (
+            "sealed_server_key_as_client_key",
+            sealed(&ephemeral, &auth_plain_with_key(&s.server_public)),
+        ),
+        ("sealed_signature_s_plus_l", sealed(&ephemeral, &s_plus_l)),
+        (
+            "sealed_signature_flipped",
+            sealed(&ephemeral, &flipped_signature),
+        ),
+    ]
+}
+
+fn box_stream_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let s = shs1();
+    let big: Vec<u8> = (0..SHS1_MAX_BODY_LEN)
+        .map(|i| (i * 7 + i / 256) as u8)
+        .collect();
+    let after_goodbye = |keys: &BoxKeys| {
+        let mut stream = ref_box_stream(keys, &[&[0x01], &big], true);
+        // What the sender's next box would have been.
+        stream.extend(ref_seal_box(
+            &keys.key,
+            &nonce_plus(&keys.nonce, 4),
+            b"after goodbye",
+            13,
+        ));
+        stream
+    };
+    let with = |control: u8, seed: u8, stream: &[u8]| [&[control, seed][..], stream].concat();
+    let script = |control: u8, seed: u8, items: &[Vec<u8>]| with(control, seed, &items.concat());
+    let item = box_script_item;
+    let header_plain: Vec<u8> = (0..18u8).map(|i| if i < 2 { 0 } else { i }).collect();
+    vec![
+        (
+            "server_1_4096_goodbye_then_data",
+            with(0x00, 0x00, &after_goodbye(&s.c2s)),
+        ),
+        (
+            "client_1_4096_goodbye_then_data_tight",
+            with(0x03, 0x03, &after_goodbye(&s.s2c)),
+        ),
+        (
+            "server_bytewise",
+            with(
+                0x00,
+                0x01,
+                &ref_box_stream(&s.c2s, &[b"x", &[7; 300]], true),
+            ),
+        ),
+        (
+            "script_boxes_and_goodbye",
+            script(
+                0x04,
+                0x02,
+                &[
+                    item(0, &[1], b"a"),
+                    item(0, &[300], &[0x33; 300]),
+                    item(2, &[], &[0; 18]),
+                ],
+            ),
+        ),
+        (
+            "script_empty_box",
+            script(0x05, 0x00, &[item(0, &[0], b""), item(0, &[3], b"abc")]),
+        ),
+        (
+            "script_too_long",
+            script(
+                0x04,
+                0x00,
+                &[item(0, &[2], b"ok"), item(1, &[4097, 10], &[0x44; 10])],
+            ),
+        ),
+        (
+            "script_longest_announced",
+            script(0x06, 0x00, &[item(1, &[0xffff, 1], b"z")]),
+        ),
+        (
+            "script_lying_length",
+            script(0x04, 0x03, &[item(1, &[5, 10], &[0x55; 10])]),
+        ),
+        (
+            "script_header_without_body",
+            script(0x04, 0x00, &[item(2, &[], &header_plain)]),
+        ),
+        (
+            "script_after_goodbye",
+            script(
+                0x04,
+                0x01,
+                &[
+                    item(0, &[4], b"data"),
+                    item(2, &[], &[0; 18]),
+                    item(0, &[4], b"late"),
+                ],
+            ),
+        ),
+        (
+            "script_skipped",
+            script(0x04, 0x00, &[item(0, &[1], b"a"), item(4, &[1], b"c")]),
+        ),
+        (
+            "script_reflected",
+            script(0x05, 0x00, &[item(0, &[1], b"a"), item(8, &[1], b"b")]),
+        ),
+        (
+            "script_replayed",
+            script(0x04, 0x00, &[item(0, &[1], b"a"), item(12, &[1], b"a")]),
+        ),
+        (
+            "script_raw",
+            script(0x04, 0x00, &[item(0, &[2], b"ok"), item(3, &[5], b"hello")]),
+        ),
+    ]
 }
