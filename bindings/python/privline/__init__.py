@@ -5,6 +5,11 @@ dials a server whose public key it knows; after a four-message handshake
 both hold forward-secret keys, each has proven its identity, and they
 exchange encrypted records.
 
+Two protocols (:class:`Protocol`, the ``protocol`` argument of every
+handshake): privline/1 (``"privline1"``, the default) and Scuttlebutt
+secret-handshake v1 with box-stream (``"shs1"``), to talk with Scuttlebutt
+peers.
+
 Layers:
 
 - sans-IO core: :class:`Identity`, :class:`ClientHandshake`,
@@ -27,12 +32,17 @@ from typing import Any
 
 from ._lib import LibraryNotFound, library_path
 from .core import (
+    IDENTITY_KEYPAIR_LEN,
+    SHS1_HEADER_LEN,
+    SHS1_KEYS_LEN,
+    SHS1_MAX_BODY_LEN,
     BytesLike,
     Channel,
     ClientHandshake,
     Handshake,
     Identity,
     Opened,
+    Protocol,
     Record,
     RecordType,
     ServerHandshake,
@@ -62,10 +72,12 @@ from .errors import (
     M3InvalidClientKey,
     M4BadServerSignature,
     M4DoesNotOpen,
+    NotSupported,
     NullArgument,
     RecordAfterClose,
     RecordAllZeros,
     RecordDoesNotOpen,
+    RecordTooLong,
     RecordTooShort,
     RngFailure,
     Timeout,
@@ -126,6 +138,7 @@ __all__ = [
     "ClientHandshake",
     "ServerHandshake",
     "Channel",
+    "Protocol",
     "Status",
     "RecordType",
     "StepResult",
@@ -140,4 +153,8 @@ __all__ = [
     # Every error class and helper, as privline.errors lists them.
     *(name for name in _errors.__all__ if name != "result_message"),
     *_CONSTANTS,
+    "IDENTITY_KEYPAIR_LEN",
+    "SHS1_MAX_BODY_LEN",
+    "SHS1_HEADER_LEN",
+    "SHS1_KEYS_LEN",
 ]

@@ -23,11 +23,15 @@ import threading
 from pathlib import Path
 from typing import Optional
 
-__all__ = ["lib", "library_path", "HandshakeHandle", "ChannelHandle", "LibraryNotFound"]
+__all__ = ["lib", "library_path", "IdentityHandle", "HandshakeHandle", "ChannelHandle", "LibraryNotFound"]
 
 
 class LibraryNotFound(ImportError):
     """``libprivline`` could not be found or loaded."""
+
+
+class _Identity(ctypes.Structure):
+    """The opaque ``privline_identity``."""
 
 
 class _Handshake(ctypes.Structure):
@@ -38,6 +42,7 @@ class _Channel(ctypes.Structure):
     """The opaque ``privline_channel``."""
 
 
+IdentityHandle = ctypes.POINTER(_Identity)
 HandshakeHandle = ctypes.POINTER(_Handshake)
 ChannelHandle = ctypes.POINTER(_Channel)
 
@@ -65,6 +70,17 @@ SIGNATURES = {
     "privline_sealed_len": (_size, [_size]),
     "privline_identity_generate": (_u32, [_u8p, _u8p]),
     "privline_identity_public_from_seed": (_u32, [_u8p, _u8p]),
+    "privline_identity_new": (_u32, [_u8p, _size, ctypes.POINTER(IdentityHandle)]),
+    "privline_identity_public_key": (_u32, [IdentityHandle, _u8p]),
+    "privline_identity_free": (None, [IdentityHandle]),
+    "privline_handshake_new_client_with_identity": (
+        _u32,
+        [_u32, _u8p, IdentityHandle, _u8p, ctypes.POINTER(HandshakeHandle)],
+    ),
+    "privline_handshake_new_server_with_identity": (
+        _u32,
+        [_u32, _u8p, IdentityHandle, ctypes.POINTER(HandshakeHandle)],
+    ),
     "privline_handshake_new_client": (
         _u32,
         [_u8p, _u8p, _u8p, ctypes.POINTER(HandshakeHandle)],
@@ -91,6 +107,9 @@ SIGNATURES = {
     "privline_channel_session_id": (_u32, [ChannelHandle, _u8p]),
     "privline_channel_peer_key": (_u32, [ChannelHandle, _u8p]),
     "privline_channel_peer_closed": (_u32, [ChannelHandle, _boolp]),
+    "privline_channel_sealed_len": (_size, [ChannelHandle, _size, _size]),
+    "privline_channel_protocol": (_u32, [ChannelHandle, _u32p]),
+    "privline_channel_export_shs1_keys": (_u32, [ChannelHandle, _u8p]),
     "privline_channel_free": (None, [ChannelHandle]),
 }
 

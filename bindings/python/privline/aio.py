@@ -3,8 +3,13 @@
 :class:`SecureWriter` shaped like :class:`asyncio.StreamReader` and
 :class:`asyncio.StreamWriter`.
 
-``SecureReader.read`` returns ``b""`` only at the peer's clean close and
-raises :class:`~privline.Truncated` when the connection ends without it.
+``SecureReader.read`` returns ``b""`` only at the peer's clean close
+(privline/1: the close record; SHS1: the box-stream goodbye) and raises
+:class:`~privline.Truncated` when the connection ends without it.
+
+Each function takes ``protocol`` (``"privline1"``, the default, or
+``"shs1"``) and an :class:`Identity` that may serve any number of
+connections.
 """
 
 from __future__ import annotations
@@ -14,8 +19,20 @@ import collections
 import inspect
 from typing import Any, Awaitable, Callable, Deque, Optional, Tuple, Union
 
-from .core import BytesLike, Channel, ClientHandshake, Handshake, Identity, RecordType, ServerHandshake, Status, _key
-from .errors import Error, Timeout, Truncated
+from .core import (
+    BytesLike,
+    Channel,
+    ClientHandshake,
+    Handshake,
+    Identity,
+    Protocol,
+    RecordType,
+    ServerHandshake,
+    Status,
+    _check_padding,
+    _key,
+)
+from .errors import Error, NotSupported, Timeout, Truncated
 
 __all__ = [
     "SecureReader",
@@ -107,8 +124,17 @@ class _Shared:
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
+        self.protocol = channel.protocol
+        #: None for SHS1, which has no session id.
+        self.session_id: Optional[bytes] = None if self.protocol is Protocol.SHS1 else channel.session_id
+        self.peer_key = channel.peer_key
         self.reader_done = False
         self.writer_done = False
+
+    def get_session_id(self) -> bytes:
+        if self.session_id is None:
+            raise NotSupported()
+        return self.session_id
 
     def done(self, reader: bool) -> None:
         if reader:
@@ -134,10 +160,19 @@ class SecureReader:
         self._size = 0  # unread plaintext bytes in self._records
         self._eof = False
         self._error: Optional[BaseException] = None
-        self.session_id: bytes = shared.channel.session_id
-        """The channel's 32-byte session id."""
-        self.peer_key: bytes = shared.channel.peer_key
+        self.peer_key: bytes = shared.peer_key
         """The peer's public key, as proven in the handshake."""
+
+    @property
+    def protocol(self) -> Protocol:
+        """The protocol of the connection."""
+        return self._shared.protocol
+
+    @property
+    def session_id(self) -> bytes:
+        """The channel's 32-byte session id (SHS1 has none:
+        :class:`~privline.NotSupported`)."""
+        return self._shared.get_session_id()
 
     def _fail(self, error: BaseException) -> None:
         self._error = error
@@ -263,7 +298,8 @@ class SecureReader:
             return error.partial
 
     async def read_record(self) -> Optional[bytes]:
-        """The payload of the next data record (possibly ``b""``), keeping
+        """The payload of the next data record (possibly ``b""``; SHS1: the
+        next box, at most 4096 bytes), keeping
         the sender's record boundaries; ``None`` at the peer's clean close.
         After a partial :meth:`read`, returns the rest of that record."""
         if not self._records:
@@ -305,10 +341,19 @@ class SecureWriter:
         self._pad_block = pad_block
         self._close_sent = False
         self._closed = False
-        self.session_id: bytes = shared.channel.session_id
-        """The channel's 32-byte session id."""
-        self.peer_key: bytes = shared.channel.peer_key
+        self.peer_key: bytes = shared.peer_key
         """The peer's public key, as proven in the handshake."""
+
+    @property
+    def protocol(self) -> Protocol:
+        """The protocol of the connection."""
+        return self._shared.protocol
+
+    @property
+    def session_id(self) -> bytes:
+        """The channel's 32-byte session id (SHS1 has none:
+        :class:`~privline.NotSupported`)."""
+        return self._shared.get_session_id()
 
     @property
     def transport(self) -> asyncio.BaseTransport:
@@ -320,8 +365,9 @@ class SecureWriter:
         return self._writer.get_extra_info(name, default)
 
     def write(self, data: BytesLike) -> None:
-        """Seals ``data`` (one or more data records; ``b""`` is one empty
-        record) and buffers it for sending; call :meth:`drain`."""
+        """Seals ``data`` (privline/1: one or more data records, ``b""`` is
+        one empty record; SHS1: boxes of at most 4096 bytes, nothing for
+        ``b""``) and buffers it for sending; call :meth:`drain`."""
         self._writer.write(self._channel.seal(data, self._pad_block))
 
     def writelines(self, data: Any) -> None:
@@ -333,7 +379,8 @@ class SecureWriter:
         await self._writer.drain()
 
     def update_key(self) -> None:
-        """Sends a key-update record and replaces the sending key."""
+        """Sends a key-update record and replaces the sending key (SHS1:
+        :class:`~privline.NotSupported`, nothing sent)."""
         self._writer.write(self._channel.update_key(self._pad_block))
 
     def can_write_eof(self) -> bool:
@@ -401,16 +448,19 @@ async def open_connection(
     server_key: BytesLike,
     timeout: Optional[float] = 10.0,
     pad_block: int = 0,
+    protocol: Union[Protocol, str] = Protocol.PRIVLINE1,
     **kwargs: Any,
 ) -> Tuple[SecureReader, SecureWriter]:
-    """Connects to ``host:port`` and runs the client handshake, both within
-    ``timeout`` seconds. Extra keyword arguments go to
-    :func:`asyncio.open_connection`. Raises a
+    """Connects to ``host:port`` and runs the client handshake of
+    ``protocol``, both within ``timeout`` seconds. Extra keyword arguments
+    go to :func:`asyncio.open_connection`. Raises a
     :class:`~privline.HandshakeError`, :class:`~privline.Truncated` (the
-    server hung up: wrong network or server key, or refused),
-    :class:`~privline.Timeout` or ``OSError``."""
+    server hung up: wrong network or server key, refused, or another
+    protocol), :class:`~privline.Timeout` or ``OSError``."""
     deadline = _deadline(timeout)
-    handshake = ClientHandshake(network_key, identity, server_key)
+    proto = Protocol.of(protocol)
+    pad_block = _check_padding(proto, pad_block)
+    handshake = ClientHandshake(network_key, identity, server_key, proto)
     try:
         reader, writer = await _wait(asyncio.open_connection(host, port, **kwargs), deadline, "connect timed out")
     except BaseException:
@@ -435,8 +485,10 @@ async def accept(
     silent_until_deadline: bool = True,
     on_failure: Optional[Callable[[BaseException], Any]] = None,
     pad_block: int = 0,
+    protocol: Union[Protocol, str] = Protocol.PRIVLINE1,
 ) -> Tuple[SecureReader, SecureWriter]:
-    """Runs the server handshake over an accepted connection's raw streams.
+    """Runs the server handshake of ``protocol`` over an accepted
+    connection's raw streams.
 
     ``authorize(client_public_key)`` returns a bool (or an awaitable of
     one); ``None`` accepts every client of the network. The handshake must
@@ -448,7 +500,9 @@ async def accept(
     deadline = _deadline(timeout)
     handshake: Optional[ServerHandshake] = None
     try:
-        handshake = ServerHandshake(network_key, identity)
+        proto = Protocol.of(protocol)
+        pad_block = _check_padding(proto, pad_block)
+        handshake = ServerHandshake(network_key, identity, proto)
         channel, rest = await _handshake(reader, writer, handshake, deadline, authorize)
     except BaseException as error:
         if handshake is not None:
@@ -474,10 +528,12 @@ async def start_server(
     handshake_timeout: Optional[float] = 10.0,
     on_failure: Optional[Callable[[BaseException, Any], Any]] = None,
     pad_block: int = 0,
+    protocol: Union[Protocol, str] = Protocol.PRIVLINE1,
     **kwargs: Any,
 ) -> asyncio.AbstractServer:
     """Starts a privline server (like :func:`asyncio.start_server`): each
-    connection runs the handshake (see :func:`accept`; the deadline is
+    connection runs the handshake of ``protocol`` with the one
+    ``identity`` (see :func:`accept`; the deadline is
     ``handshake_timeout`` seconds from the moment the connection was
     accepted), then ``client_connected_cb(reader, writer)`` (a function or
     a coroutine function). ``on_failure(error, peername)`` hears of failed
@@ -486,6 +542,8 @@ async def start_server(
     if not isinstance(identity, Identity):
         raise TypeError("identity must be a privline.Identity")
     network_key = _key(network_key, "network_key", 32)
+    proto = Protocol.of(protocol)
+    pad_block = _check_padding(proto, pad_block)
 
     async def on_connection(raw_reader: asyncio.StreamReader, raw_writer: asyncio.StreamWriter) -> None:
         peer = raw_writer.get_extra_info("peername")
@@ -497,7 +555,7 @@ async def start_server(
         try:
             reader, writer = await accept(
                 raw_reader, raw_writer, network_key, identity, authorize,
-                handshake_timeout, True, failed, pad_block,
+                handshake_timeout, True, failed, pad_block, proto,
             )
         except Exception:
             return

@@ -3,7 +3,7 @@
 keygen
     prints ``secret <64 hex>`` and ``public <64 hex>``.
 server --listen HOST:PORT --network-key HEX --secret HEX [--allow PUBHEX]...
-       [--once] [--handshake-timeout SECONDS]
+       [--once] [--handshake-timeout SECONDS] [--protocol privline1|shs1]
     an echo server for many clients at once. Prints ``listening HOST:PORT``
     (the real port when 0 was given), ``accepted <client key>`` per
     accepted client and one line per failed one, all on stderr. A failed or
@@ -12,9 +12,17 @@ server --listen HOST:PORT --network-key HEX --secret HEX [--allow PUBHEX]...
     ``--once``: exit after the first connection, 0 if it completed the
     handshake and a clean close, else 1.
 client --connect HOST:PORT --network-key HEX --secret HEX --server-key HEX
+       [--protocol privline1|shs1]
     sends stdin as data records, then close; writes the echoed payloads to
     stdout until the server's close. Exit 0 on a clean close, 1 with a
     one-line reason on stderr on any failure.
+
+--protocol: privline1 (privline/1, the default) or shs1 (Scuttlebutt
+secret-handshake v1 and box-stream, whose close is the box-stream goodbye;
+for the main Scuttlebutt network the network key is
+d4a1cb88a66f02f8db635ce26441cc5dac1b08420ceaac230839b755845a9ffb).
+--secret: 64 hex digits (a seed) or 128 (seed then public key, the
+libsodium / Scuttlebutt form; the public half must belong to the seed).
 
 Bad arguments: usage on stderr, exit status 2. Hex is lowercase on output;
 upper case is accepted on input.
@@ -40,13 +48,16 @@ DEFAULT_HANDSHAKE_TIMEOUT = 10.0  # the server's handshake deadline, from accept
 _CHUNK = 65518  # stdin bytes per data record
 
 _HEX32 = re.compile(r"[0-9a-fA-F]{64}\Z")
+_SECRET = re.compile(r"(?:[0-9a-fA-F]{64}){1,2}\Z")
+PROTOCOLS = ("privline1", "shs1")
 
 USAGE = """\
 usage: python -m privline keygen
        python -m privline server --listen HOST:PORT --network-key HEX --secret HEX
                                  [--allow PUBHEX]... [--once] [--handshake-timeout SECONDS]
+                                 [--protocol privline1|shs1]
        python -m privline client --connect HOST:PORT --network-key HEX --secret HEX
-                                 --server-key HEX
+                                 --server-key HEX [--protocol privline1|shs1]
 """
 
 
@@ -73,6 +84,18 @@ def _hex32(text: str) -> bytes:
     if not _HEX32.match(text):
         raise argparse.ArgumentTypeError(f"expected 64 hex digits, got {text!r}")
     return bytes.fromhex(text)
+
+
+def _secret(text: str) -> bytes:
+    if not _SECRET.match(text):
+        raise argparse.ArgumentTypeError("expected 64 or 128 hex digits")
+    return bytes.fromhex(text)
+
+
+def _protocol(text: str) -> str:
+    if text not in PROTOCOLS:
+        raise argparse.ArgumentTypeError(f"expected privline1 or shs1, got {text!r}")
+    return text
 
 
 def _host_port(text: str, listen: bool) -> Tuple[str, int]:
@@ -130,17 +153,24 @@ def _parser() -> argparse.ArgumentParser:
     server = commands.add_parser("server", help="run the echo server")
     server.add_argument("--listen", required=True, type=_listen_address, metavar="HOST:PORT", action=_Once)
     server.add_argument("--network-key", required=True, type=_hex32, metavar="HEX", action=_Once)
-    server.add_argument("--secret", required=True, type=_hex32, metavar="HEX", action=_Once)
+    server.add_argument("--secret", required=True, type=_secret, metavar="HEX", action=_Once)
     server.add_argument("--allow", action="append", type=_hex32, default=[], metavar="PUBHEX")
     server.add_argument("--once", action="store_true")
     server.add_argument("--handshake-timeout", type=_seconds, metavar="SECONDS", action=_Once)
+    server.add_argument("--protocol", type=_protocol, metavar="privline1|shs1", action=_Once)
 
     client = commands.add_parser("client", help="run the echo client")
     client.add_argument("--connect", required=True, type=_connect_address, metavar="HOST:PORT", action=_Once)
     client.add_argument("--network-key", required=True, type=_hex32, metavar="HEX", action=_Once)
-    client.add_argument("--secret", required=True, type=_hex32, metavar="HEX", action=_Once)
+    client.add_argument("--secret", required=True, type=_secret, metavar="HEX", action=_Once)
     client.add_argument("--server-key", required=True, type=_hex32, metavar="HEX", action=_Once)
+    client.add_argument("--protocol", type=_protocol, metavar="privline1|shs1", action=_Once)
     return parser
+
+
+def _close_name(protocol: str) -> str:
+    """What the protocol's clean end is called in messages."""
+    return "goodbye" if protocol == "shs1" else "close"
 
 
 def _show(host: str, port: int) -> str:
@@ -204,7 +234,7 @@ async def _server(args: argparse.Namespace) -> int:
     from .core import Identity
     from .errors import Error, Timeout, Truncated
 
-    identity = Identity.from_seed(args.secret)
+    identity: Identity = args.identity  # one identity for every connection
     asyncio.get_running_loop().set_exception_handler(_server_exception)
     allowed: Optional[Set[bytes]] = set(args.allow) if args.allow else None
     host, port = args.listen
@@ -256,6 +286,7 @@ async def _server(args: argparse.Namespace) -> int:
                 reader, writer = await aio.accept(
                     raw_reader, raw_writer, args.network_key, identity,
                     authorize=authorize, timeout=handshake_timeout, on_failure=failed,
+                    protocol=args.protocol,
                 )
             except (Error, OSError):
                 return
@@ -274,7 +305,7 @@ async def _server(args: argparse.Namespace) -> int:
                     pass
                 ok = True
             except Truncated:
-                _say(f"failed {where}: truncated: the client hung up without close")
+                _say(f"failed {where}: truncated: the client hung up without {_close_name(args.protocol)}")
                 writer.close(send_close=False)
             except Error as error:
                 _say(f"failed {where}: bad record: {error.message}")
@@ -330,13 +361,14 @@ async def _client(args: argparse.Namespace) -> int:
     from .core import Identity
     from .errors import Error, HandshakeError, Timeout, Truncated
 
-    identity = Identity.from_seed(args.secret)
+    identity: Identity = args.identity
     host, port = args.connect
     # Failures are reported once, by the caller; nothing else on stderr.
     asyncio.get_running_loop().set_exception_handler(lambda loop, context: None)
     try:
         reader, writer = await aio.open_connection(
-            host, port, args.network_key, identity, args.server_key, timeout=SILENCE_LIMIT
+            host, port, args.network_key, identity, args.server_key, timeout=SILENCE_LIMIT,
+            protocol=args.protocol,
         )
     except Timeout:
         raise _Failure(f"the server was silent for {SILENCE_LIMIT:.0f} seconds during the handshake") from None
@@ -407,7 +439,7 @@ async def _client(args: argparse.Namespace) -> int:
             except OSError as error:
                 raise _Failure(f"cannot write to stdout: {_reason(error)}") from None
     except Truncated:
-        raise _Failure("truncated: the server hung up without close") from None
+        raise _Failure(f"truncated: the server hung up without {_close_name(args.protocol)}") from None
     except Error as error:
         raise _Failure(f"bad record from the server: {error.message}") from None
     except OSError as error:
@@ -418,13 +450,27 @@ async def _client(args: argparse.Namespace) -> int:
             writer.close(send_close=False)
 
 
+def _load_identity(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``args.identity`` from --secret, made once; a 128-digit secret whose
+    public half does not belong to its seed is a bad argument."""
+    from .core import Identity
+    from .errors import InvalidArgument
+
+    try:
+        args.identity = Identity(args.secret)
+    except InvalidArgument:
+        parser.error("--secret: the public key half does not belong to the seed")
+    if args.protocol is None:
+        args.protocol = "privline1"
+
+
 def _check_server_key(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """An invalid --server-key is a bad argument, found before dialling."""
-    from .core import ClientHandshake, Identity
+    from .core import ClientHandshake
     from .errors import InvalidServerKey
 
     try:
-        ClientHandshake(args.network_key, Identity.from_seed(args.secret), args.server_key).free()
+        ClientHandshake(args.network_key, args.identity, args.server_key, args.protocol).free()
     except InvalidServerKey:
         parser.error("--server-key is not a valid identity public key")
 
@@ -440,6 +486,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     warnings.simplefilter("ignore")  # stderr carries the contract's lines only
     try:
+        if args.command in ("server", "client"):
+            _load_identity(parser, args)
         if args.command == "client":
             _check_server_key(parser, args)
         if args.command == "keygen":

@@ -1,5 +1,10 @@
 """The sans-IO core: identities, handshakes and channels over ``libprivline``.
 
+Two protocols (:class:`Protocol`): privline/1 (``"privline1"``, the default)
+and Scuttlebutt secret-handshake v1 with box-stream (``"shs1"``). Every
+handshake takes a ``protocol`` argument; the channel it becomes speaks the
+same protocol.
+
 Nothing here touches a socket: :meth:`Handshake.step` and the
 :class:`Channel` methods take the bytes that arrived from the peer and
 return the bytes to send. :mod:`privline.sockets` and :mod:`privline.aio`
@@ -19,9 +24,10 @@ import threading
 from typing import Any, List, NamedTuple, Optional, Tuple, Union
 
 from . import _lib
-from .errors import check
+from .errors import InvalidArgument, NotSupported, check
 
 __all__ = [
+    "Protocol",
     "Identity",
     "Handshake",
     "ClientHandshake",
@@ -43,6 +49,16 @@ BytesLike = Union[bytes, bytearray, memoryview]
 
 _BUFFER_TOO_SMALL = 1
 _SIZE_MAX = ctypes.c_size_t(-1).value
+
+# include/privline.h defines these without functions that return them.
+#: Bytes of an identity secret in the libsodium / Scuttlebutt form.
+IDENTITY_KEYPAIR_LEN = 64
+#: SHS1: most payload bytes in one box-stream body.
+SHS1_MAX_BODY_LEN = 4096
+#: SHS1: bytes of an encrypted box-stream header (one per body, and the goodbye).
+SHS1_HEADER_LEN = 34
+#: SHS1: bytes :meth:`Channel.export_shs1_keys` returns.
+SHS1_KEYS_LEN = 112
 
 
 class Status(enum.IntEnum):
@@ -69,6 +85,47 @@ class RecordType(enum.IntEnum):
     CLOSE = 2
     #: The peer updated its key; nothing to do.
     KEY_UPDATE = 3
+
+
+class Protocol(str, enum.Enum):
+    """The wire protocol of a handshake and its channel
+    (``privline_protocol``). A ``str`` enum: ``Protocol.SHS1 == "shs1"``,
+    and every ``protocol`` argument takes the member or its string."""
+
+    #: privline/1 (PROTOCOL.md), the default.
+    PRIVLINE1 = "privline1"
+    #: Scuttlebutt secret-handshake v1, then box-stream. Its channel has no
+    #: key update, padding or session id (:class:`~privline.NotSupported`).
+    SHS1 = "shs1"
+
+    @classmethod
+    def of(cls, value: Any) -> "Protocol":
+        """``value`` (a :class:`Protocol`, its string in any case, or the C
+        value 1 or 2) as a :class:`Protocol`; ``ValueError`` otherwise."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            try:
+                return cls(value.lower())
+            except ValueError:
+                pass
+        elif isinstance(value, int) and not isinstance(value, bool):
+            for member in cls:
+                if member.c_value == value:
+                    return member
+        names = " or ".join(repr(member.value) for member in cls)
+        raise ValueError(f"protocol must be {names}, not {value!r}")
+
+    @property
+    def c_value(self) -> int:
+        """The ``privline_protocol`` value (1 or 2)."""
+        return _C_PROTOCOL[self.value]
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_C_PROTOCOL = {"privline1": 1, "shs1": 2}
 
 
 class StepResult(NamedTuple):
@@ -114,6 +171,20 @@ def _key(value: Any, what: str, length: int) -> bytes:
     return data
 
 
+def _secret(value: Any) -> bytes:
+    """An identity secret: ``bytes`` of 32 (seed) or 64 (seed then public
+    key) bytes."""
+    if isinstance(value, str):
+        raise TypeError("secret must be bytes, not str (use bytes.fromhex() for hex)")
+    try:
+        data = bytes(memoryview(value))
+    except TypeError:
+        raise TypeError(f"secret must be a bytes-like object, not {type(value).__name__}") from None
+    if len(data) not in (32, IDENTITY_KEYPAIR_LEN):
+        raise ValueError(f"secret must be 32 bytes (a seed) or 64 bytes (seed and public key), not {len(data)}")
+    return data
+
+
 def _borrow(data: Any, offset: int = 0) -> Tuple[Any, int]:
     """``data[offset:]`` as an argument for a ``const uint8_t *`` parameter
     and its length, without copying ``bytes`` and ``bytearray``. The caller
@@ -137,11 +208,27 @@ def _borrow(data: Any, offset: int = 0) -> Tuple[Any, int]:
     return _borrow(bytes(memoryview(data)), offset)
 
 
+def _check_padding(protocol: "Protocol", pad_block: int) -> int:
+    """``pad_block`` for a connection speaking ``protocol``: a
+    ``ValueError`` when negative, :class:`~privline.NotSupported` when above
+    1 for SHS1 (found before connecting rather than at the first send)."""
+    pad_block = int(pad_block)
+    if pad_block < 0:
+        raise ValueError("pad_block must be >= 0")
+    if pad_block > 1 and protocol is Protocol.SHS1:
+        raise NotSupported("SHS1 has no padding (pad_block must be 0)")
+    return pad_block
+
+
 def sealed_len(payload_len: int) -> int:
-    """Bytes :meth:`Channel.seal` writes for ``payload_len`` payload bytes
-    without padding (``privline_sealed_len``)."""
+    """Bytes a privline/1 :meth:`Channel.seal` writes for ``payload_len``
+    payload bytes without padding (``privline_sealed_len``; without the
+    rare automatic key update). :meth:`Channel.sealed_len` is exact for any
+    channel, SHS1 included."""
     if payload_len < 0:
         raise ValueError("payload_len must be >= 0")
+    if payload_len > _SIZE_MAX:
+        raise OverflowError("sealed size does not fit in size_t")
     size = _lib.lib().privline_sealed_len(payload_len)
     if size == _SIZE_MAX:
         raise OverflowError("sealed size does not fit in size_t")
@@ -151,53 +238,6 @@ def sealed_len(payload_len: int) -> int:
 def version() -> str:
     """The version of the loaded ``libprivline`` (``privline_version``)."""
     return _lib.lib().privline_version().decode("ascii")
-
-
-class Identity:
-    """A long-term identity: an Ed25519 key pair given by its 32-byte seed.
-
-    The seed is secret; the public key is what peers know (a client must
-    know its server's, a server learns its clients' in the handshake).
-    """
-
-    __slots__ = ("_seed", "_public")
-
-    def __init__(self, seed: BytesLike) -> None:
-        """The identity of ``seed`` (32 bytes); same as :meth:`from_seed`."""
-        lib = _lib.lib()
-        self._seed = _key(seed, "seed", lib.privline_seed_len())
-        public = ctypes.create_string_buffer(lib.privline_public_key_len())
-        check(lib.privline_identity_public_from_seed(self._seed, public))
-        self._public = public.raw
-
-    @classmethod
-    def generate(cls) -> "Identity":
-        """A new identity from the operating system's random generator."""
-        lib = _lib.lib()
-        seed = ctypes.create_string_buffer(lib.privline_seed_len())
-        public = ctypes.create_string_buffer(lib.privline_public_key_len())
-        check(lib.privline_identity_generate(seed, public))
-        identity = cls(seed.raw)
-        ctypes.memset(seed, 0, len(seed))
-        return identity
-
-    @classmethod
-    def from_seed(cls, seed: BytesLike) -> "Identity":
-        """The identity whose secret seed is ``seed`` (32 bytes)."""
-        return cls(seed)
-
-    @property
-    def seed(self) -> bytes:
-        """The secret seed (32 bytes). Keep it secret."""
-        return self._seed
-
-    @property
-    def public_key(self) -> bytes:
-        """The public key (32 bytes)."""
-        return self._public
-
-    def __repr__(self) -> str:
-        return f"Identity(public_key={self._public.hex()!r})"
 
 
 class _Handle:
@@ -252,6 +292,97 @@ class _Handle:
             self._free()
         except Exception:  # noqa: BLE001 - interpreter shutdown, half-built object
             pass
+
+
+class Identity(_Handle):
+    """A long-term identity: an Ed25519 key pair, its secret kept inside the
+    library (a ``privline_identity`` handle).
+
+    Made from a 32-byte seed or a 64-byte libsodium / Scuttlebutt secret
+    (the seed, then the public key). The seed is secret; the public key is
+    what peers know (a client must know its server's, a server learns its
+    clients' in the handshake).
+
+    One identity serves any number of handshakes, from any thread, without
+    deriving its keys again; handshakes keep working after it is freed.
+    :meth:`free` (or :meth:`close`, the end of a ``with`` block, garbage
+    collection) releases the handle; afterwards it makes no handshakes
+    (``ValueError``) but still tells its :attr:`public_key`.
+    """
+
+    _kind = "identity"
+    _free_name = "privline_identity_free"
+
+    def __init__(self, secret: BytesLike) -> None:
+        """The identity of ``secret``: a 32-byte seed or a 64-byte
+        seed-and-public-key secret (whose public half must belong to the
+        seed, else :class:`~privline.InvalidArgument`)."""
+        lib = _lib.lib()
+        data = _secret(secret)
+        handle = _lib.IdentityHandle()
+        check(lib.privline_identity_new(data, len(data), ctypes.byref(handle)))
+        self._setup(handle)
+        public = ctypes.create_string_buffer(lib.privline_public_key_len())
+        check(lib.privline_identity_public_key(handle, public))
+        self._seed = data[: lib.privline_seed_len()]
+        self._public = public.raw
+
+    @classmethod
+    def generate(cls) -> "Identity":
+        """A new identity from the operating system's random generator."""
+        lib = _lib.lib()
+        seed = ctypes.create_string_buffer(lib.privline_seed_len())
+        public = ctypes.create_string_buffer(lib.privline_public_key_len())
+        check(lib.privline_identity_generate(seed, public))
+        identity = cls(seed.raw)
+        ctypes.memset(seed, 0, len(seed))
+        return identity
+
+    @classmethod
+    def from_seed(cls, seed: BytesLike) -> "Identity":
+        """The identity whose secret seed is ``seed`` (32 bytes)."""
+        lib = _lib.lib()
+        return cls(_key(seed, "seed", lib.privline_seed_len()))
+
+    @classmethod
+    def from_secret(cls, secret: BytesLike) -> "Identity":
+        """The identity of a 32-byte seed or a 64-byte libsodium /
+        Scuttlebutt secret; same as the constructor."""
+        return cls(secret)
+
+    @property
+    def seed(self) -> bytes:
+        """The secret seed (32 bytes). Keep it secret."""
+        return self._seed
+
+    @property
+    def secret_key(self) -> bytes:
+        """The secret in the 64-byte libsodium / Scuttlebutt form (seed,
+        then public key). Keep it secret."""
+        return self._seed + self._public
+
+    @property
+    def public_key(self) -> bytes:
+        """The public key (32 bytes)."""
+        return self._public
+
+    def close(self) -> None:
+        """Same as :meth:`free`."""
+        self._free()
+
+    def _new_handshake(self, call: Any) -> Any:
+        """Runs ``call(identity_handle, handshake_out)`` under the lock (so
+        that the handle is not freed meanwhile) and returns the new
+        handshake handle."""
+        handle = _lib.HandshakeHandle()
+        with self._lock:
+            live = self._live()
+            check(call(live, ctypes.byref(handle)))
+        return handle
+
+    def __repr__(self) -> str:
+        state = " freed" if self.freed else ""
+        return f"Identity(public_key={self._public.hex()!r}){state}"
 
 
 class Handshake(_Handle):
@@ -310,6 +441,11 @@ class Handshake(_Handle):
         return StepResult(consumed.value, output, self._status)
 
     @property
+    def protocol(self) -> Protocol:
+        """The protocol this handshake speaks."""
+        return self._protocol
+
+    @property
     def status(self) -> Optional[Status]:
         """The status of the last successful :meth:`step` (``None`` before
         the first)."""
@@ -348,7 +484,7 @@ class Handshake(_Handle):
 
     def __repr__(self) -> str:
         state = "freed" if self.freed else (self._status.name if self._status else "new")
-        return f"<{type(self).__name__} {state}>"
+        return f"<{type(self).__name__} {self._protocol.value} {state}>"
 
 
 class ClientHandshake(Handshake):
@@ -357,18 +493,29 @@ class ClientHandshake(Handshake):
     Its first :meth:`~Handshake.step`, with no input, returns M1.
     """
 
-    def __init__(self, network_key: BytesLike, identity: Identity, server_key: BytesLike) -> None:
+    def __init__(
+        self,
+        network_key: BytesLike,
+        identity: Identity,
+        server_key: BytesLike,
+        protocol: Union[Protocol, str] = Protocol.PRIVLINE1,
+    ) -> None:
         """Dial ``server_key`` (32 bytes) on the network ``network_key`` (32
-        bytes) as ``identity``. Raises :class:`~privline.InvalidServerKey`
-        when ``server_key`` is not a valid identity key."""
+        bytes; for SHS1 the Scuttlebutt network identifier) as ``identity``,
+        speaking ``protocol`` (``"privline1"`` or ``"shs1"``). Raises
+        :class:`~privline.InvalidServerKey` when ``server_key`` is not a
+        valid identity key."""
         lib = _lib.lib()
+        proto = Protocol.of(protocol)
         network = _key(network_key, "network_key", lib.privline_network_key_len())
         server = _key(server_key, "server_key", lib.privline_public_key_len())
         if not isinstance(identity, Identity):
             raise TypeError("identity must be a privline.Identity")
-        handle = _lib.HandshakeHandle()
-        check(lib.privline_handshake_new_client(network, identity.seed, server, ctypes.byref(handle)))
+        handle = identity._new_handshake(
+            lambda me, out: lib.privline_handshake_new_client_with_identity(proto.c_value, network, me, server, out)
+        )
         self._setup(handle)
+        self._protocol = proto
 
 
 class ServerHandshake(Handshake):
@@ -379,15 +526,25 @@ class ServerHandshake(Handshake):
     (with the remaining input, usually ``b""``) to get M4.
     """
 
-    def __init__(self, network_key: BytesLike, identity: Identity) -> None:
-        """Answer on the network ``network_key`` (32 bytes) as ``identity``."""
+    def __init__(
+        self,
+        network_key: BytesLike,
+        identity: Identity,
+        protocol: Union[Protocol, str] = Protocol.PRIVLINE1,
+    ) -> None:
+        """Answer on the network ``network_key`` (32 bytes) as ``identity``,
+        speaking ``protocol`` (``"privline1"`` or ``"shs1"``). A server
+        makes one :class:`Identity` and passes it to every handshake."""
         lib = _lib.lib()
+        proto = Protocol.of(protocol)
         network = _key(network_key, "network_key", lib.privline_network_key_len())
         if not isinstance(identity, Identity):
             raise TypeError("identity must be a privline.Identity")
-        handle = _lib.HandshakeHandle()
-        check(lib.privline_handshake_new_server(network, identity.seed, ctypes.byref(handle)))
+        handle = identity._new_handshake(
+            lambda me, out: lib.privline_handshake_new_server_with_identity(proto.c_value, network, me, out)
+        )
         self._setup(handle)
+        self._protocol = proto
 
     def authorize(self, accept: bool) -> None:
         """The application's decision on :attr:`peer_key` at status
@@ -410,6 +567,13 @@ class Channel(_Handle):
     Made by :meth:`Handshake.into_channel`. :meth:`free` (or the end of a
     ``with`` block, or garbage collection) releases it; :meth:`close` is the
     protocol's close record, not the release.
+
+    An SHS1 channel (:attr:`protocol` ``"shs1"``) speaks box-stream: a seal
+    writes one box (a 34-byte header and a body) per 4096 payload bytes and
+    nothing for ``b""``; :meth:`open` returns one box per call, and the
+    peer's goodbye as :attr:`RecordType.CLOSE`. It has no key update,
+    padding or session id: those raise :class:`~privline.NotSupported` and
+    change nothing.
     """
 
     _kind = "channel"
@@ -421,6 +585,9 @@ class Channel(_Handle):
         if not isinstance(_handle, _lib.ChannelHandle) or not _handle:
             raise TypeError("channels are made by Handshake.into_channel()")
         self._setup(_handle)
+        value = ctypes.c_uint32(0)
+        check(self._lib.privline_channel_protocol(_handle, ctypes.byref(value)))
+        self._protocol = Protocol.of(int(value.value))
         self._open_out = ctypes.create_string_buffer(self._lib.privline_open_max_output_len())
         self._close_sent = False
 
@@ -429,20 +596,54 @@ class Channel(_Handle):
         pad_block = int(pad_block)
         if pad_block < 0:
             raise ValueError("pad_block must be >= 0")
-        return pad_block
+        # ctypes would wrap a larger value around; SIZE_MAX is refused by
+        # the library like any pad_block that is too large.
+        return min(pad_block, _SIZE_MAX)
+
+    @property
+    def protocol(self) -> Protocol:
+        """The protocol this channel speaks."""
+        return self._protocol
+
+    def sealed_len(self, payload_len: int, pad_block: int = 0) -> int:
+        """The exact bytes :meth:`seal` writes on this channel right now for
+        ``payload_len`` bytes with ``pad_block`` (privline/1: including an
+        automatic key-update record when one is due; SHS1: 34 bytes per
+        4096-byte box, 0 for an empty payload). Padding this channel cannot
+        do raises :class:`~privline.NotSupported` (SHS1) or
+        :class:`~privline.InvalidArgument` (a ``pad_block`` above 65519)."""
+        payload_len = int(payload_len)
+        if payload_len < 0:
+            raise ValueError("payload_len must be >= 0")
+        if payload_len > _SIZE_MAX:
+            raise OverflowError("sealed size does not fit in size_t")
+        pad_block = self._pad(pad_block)
+        with self._lock:
+            size = self._lib.privline_channel_sealed_len(self._live(), payload_len, pad_block)
+        if size == _SIZE_MAX:
+            if pad_block > 1 and self._protocol is Protocol.SHS1:
+                raise NotSupported()
+            if pad_block > self._lib.privline_open_max_output_len():
+                raise InvalidArgument()
+            raise OverflowError("sealed size does not fit in size_t")
+        return int(size)
 
     def seal(self, data: BytesLike = b"", pad_block: int = 0) -> bytes:
-        """Seal ``data`` as one or more data records (one per 65518 bytes,
-        one empty record for ``b""``) and return the bytes to send. A
-        ``pad_block`` above 1 pads each record's plaintext with zeros to a
-        multiple of it (at most 65519) to hide lengths. After :meth:`close`:
+        """Seal ``data`` and return the bytes to send: privline/1, one or
+        more data records (one per 65518 bytes, one empty record for
+        ``b""``); SHS1, one box per 4096 bytes (``b""`` for ``b""``). A
+        ``pad_block`` above 1 pads each privline/1 record's plaintext with
+        zeros to a multiple of it (at most 65519) to hide lengths (SHS1:
+        :class:`~privline.NotSupported`). After :meth:`close`:
         :class:`~privline.AlreadyClosed`."""
         pad_block = self._pad(pad_block)
         arg, length = _borrow(data)
         try:
-            capacity = sealed_len(length)
             with self._lock:
                 handle = self._live()
+                capacity = self._lib.privline_channel_sealed_len(handle, length, pad_block)
+                if capacity == _SIZE_MAX:
+                    capacity = 0  # the seal call reports why
                 return self._write_call(
                     capacity,
                     lambda out, out_len: self._lib.privline_channel_seal(
@@ -467,15 +668,22 @@ class Channel(_Handle):
             check(result)
             return ctypes.string_at(out, out_len.value)
 
+    def _control_len(self) -> int:
+        """The size of an unpadded close (or key-update) record."""
+        if self._protocol is Protocol.SHS1:
+            return SHS1_HEADER_LEN
+        return int(self._lib.privline_record_overhead_len())
+
     def close(self, pad_block: int = 0) -> bytes:
-        """Seal this side's close record and return it (send it). Afterwards
-        the channel seals nothing more but still opens the peer's records
-        until the peer's close. This does not free the channel."""
+        """Seal this side's close and return it (send it): privline/1 a
+        close record, SHS1 the box-stream goodbye. Afterwards the channel
+        seals nothing more but still opens the peer's records until the
+        peer's close. This does not free the channel."""
         pad_block = self._pad(pad_block)
         with self._lock:
             handle = self._live()
             record = self._write_call(
-                self._lib.privline_record_overhead_len(),
+                self._control_len(),
                 lambda out, out_len: self._lib.privline_channel_close(handle, pad_block, out, out_len),
             )
             self._close_sent = True
@@ -483,12 +691,13 @@ class Channel(_Handle):
 
     def update_key(self, pad_block: int = 0) -> bytes:
         """Seal a key-update record (send it) and replace the sending key.
-        The library also does this by itself every 2**32 records."""
+        The library also does this by itself every 2**32 records. SHS1:
+        :class:`~privline.NotSupported`, nothing changed."""
         pad_block = self._pad(pad_block)
         with self._lock:
             handle = self._live()
             return self._write_call(
-                self._lib.privline_record_overhead_len(),
+                self._control_len(),
                 lambda out, out_len: self._lib.privline_channel_update_key(
                     handle, pad_block, out, out_len
                 ),
@@ -556,11 +765,26 @@ class Channel(_Handle):
     @property
     def session_id(self) -> bytes:
         """The 32-byte session id: equal on both ends and secret to them;
-        use it to bind application-level authentication to this channel."""
+        use it to bind application-level authentication to this channel.
+        SHS1 has none: :class:`~privline.NotSupported`."""
         out = ctypes.create_string_buffer(self._lib.privline_session_id_len())
         with self._lock:
             check(self._lib.privline_channel_session_id(self._live(), out))
         return out.raw
+
+    def export_shs1_keys(self) -> bytes:
+        """SHS1 only: the current box-stream keys and nonces, 112 bytes:
+        encryption key (32), encryption nonce (24), decryption key (32),
+        decryption nonce (24), as interoperability tests such as shs1-test
+        compare them. Whoever holds them reads and forges the channel: never
+        log or send them. privline/1: :class:`~privline.NotSupported`."""
+        out = ctypes.create_string_buffer(SHS1_KEYS_LEN)
+        try:
+            with self._lock:
+                check(self._lib.privline_channel_export_shs1_keys(self._live(), out))
+            return out.raw
+        finally:
+            ctypes.memset(out, 0, len(out))
 
     @property
     def peer_key(self) -> bytes:
@@ -585,4 +809,4 @@ class Channel(_Handle):
         return self._close_sent
 
     def __repr__(self) -> str:
-        return f"<Channel {'freed' if self.freed else 'open'}>"
+        return f"<Channel {self._protocol.value} {'freed' if self.freed else 'open'}>"

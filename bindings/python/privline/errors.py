@@ -9,15 +9,16 @@ Hierarchy::
 
     Error
      +-- BufferTooSmall, NullArgument, InvalidArgument, WrongState,
-     |   RngFailure, InternalError
+     |   RngFailure, InternalError, NotSupported
      +-- HandshakeError           results 20..29
      |    +-- InvalidServerKey, M1BadMac, M2BadMac, LowOrderPoint,
      |        M3DoesNotOpen, M3InvalidClientKey, M3BadClientSignature,
      |        ClientRefused, M4DoesNotOpen, M4BadServerSignature
-     +-- ChannelError             results 40..47
+     +-- ChannelError             results 40..48
      |    +-- RecordTooShort, RecordDoesNotOpen, RecordAllZeros,
      |        UnknownRecordType, ControlRecordWithPayload,
-     |        RecordAfterClose, CounterExhausted, AlreadyClosed
+     |        RecordAfterClose, CounterExhausted, AlreadyClosed,
+     |        RecordTooLong
      +-- Truncated (also an EOFError)     Python side: the stream ended early
      +-- Timeout (also a TimeoutError)    Python side: a deadline passed
 """
@@ -38,6 +39,7 @@ __all__ = [
     "WrongState",
     "RngFailure",
     "InternalError",
+    "NotSupported",
     "InvalidServerKey",
     "M1BadMac",
     "M2BadMac",
@@ -56,6 +58,7 @@ __all__ = [
     "RecordAfterClose",
     "CounterExhausted",
     "AlreadyClosed",
+    "RecordTooLong",
     "ERRORS_BY_RESULT",
     "error_class",
     "error_from_result",
@@ -110,7 +113,7 @@ class HandshakeError(Error):
 
 
 class ChannelError(Error):
-    """A failure of the record layer (results 40 to 47)."""
+    """A failure of the record layer (results 40 to 48)."""
 
 
 class Truncated(Error, EOFError):
@@ -187,6 +190,16 @@ class InternalError(Error):
 
     result = 6
     name = "PRIVLINE_RESULT_INTERNAL_ERROR"
+
+
+class NotSupported(Error):
+    """NOT_SUPPORTED (7): the channel's protocol has no such operation
+    (SHS1: key update, padding, session id; privline/1: exporting SHS1
+    keys). Not fatal: nothing changed."""
+
+    result = 7
+    name = "PRIVLINE_RESULT_NOT_SUPPORTED"
+    fatal = False
 
 
 class InvalidServerKey(HandshakeError):
@@ -326,6 +339,14 @@ class AlreadyClosed(ChannelError):
     fatal = False
 
 
+class RecordTooLong(ChannelError):
+    """RECORD_TOO_LONG (48): SHS1 only, a box-stream header announces a body
+    over 4096 bytes."""
+
+    result = 48
+    name = "PRIVLINE_RESULT_RECORD_TOO_LONG"
+
+
 #: Every C result value (except OK) and its exception class.
 ERRORS_BY_RESULT: Dict[int, Type[Error]] = {
     cls.result: cls  # type: ignore[misc]
@@ -336,6 +357,7 @@ ERRORS_BY_RESULT: Dict[int, Type[Error]] = {
         WrongState,
         RngFailure,
         InternalError,
+        NotSupported,
         InvalidServerKey,
         M1BadMac,
         M2BadMac,
@@ -354,6 +376,7 @@ ERRORS_BY_RESULT: Dict[int, Type[Error]] = {
         RecordAfterClose,
         CounterExhausted,
         AlreadyClosed,
+        RecordTooLong,
     )
 }
 

@@ -1,6 +1,10 @@
 """privline over blocking sockets: :func:`connect`, :func:`accept`,
 :class:`SecureSocket` and a small threaded :class:`Server`.
 
+Each takes ``protocol`` (``"privline1"``, the default, or ``"shs1"`` for
+Scuttlebutt secret-handshake and box-stream) and an :class:`Identity` that
+may serve any number of connections.
+
 A :class:`SecureSocket` may be used from two threads at once, one sending
 and one receiving.
 """
@@ -11,10 +15,21 @@ import selectors
 import socket
 import threading
 import time
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple, Union
 
-from .core import BytesLike, Channel, ClientHandshake, Handshake, Identity, RecordType, ServerHandshake, Status
-from .errors import Error, Timeout, Truncated
+from .core import (
+    BytesLike,
+    Channel,
+    ClientHandshake,
+    Handshake,
+    Identity,
+    Protocol,
+    RecordType,
+    ServerHandshake,
+    Status,
+    _check_padding,
+)
+from .errors import Error, NotSupported, Timeout, Truncated
 
 __all__ = [
     "SecureSocket",
@@ -122,9 +137,10 @@ def _linger(sock: socket.socket, deadline: _Deadline) -> None:
 class SecureSocket:
     """A privline channel over a connected socket, with a socket-like API.
 
-    ``recv`` returns ``b""`` only at the peer's clean close and raises
+    ``recv`` returns ``b""`` only at the peer's clean close (privline/1: the
+    close record; SHS1: the box-stream goodbye) and raises
     :class:`~privline.Truncated` when the connection ends without it.
-    ``close`` sends this side's close record before closing the socket.
+    ``close`` sends this side's close before closing the socket.
     """
 
     def __init__(self, sock: socket.socket, channel: Channel, buffered: bytes = b"", pad_block: int = 0) -> None:
@@ -138,7 +154,10 @@ class SecureSocket:
         self._pending = bytearray()  # the unread rest of one data record
         self._send_lock = threading.Lock()
         self._recv_lock = threading.Lock()
-        self._session_id = channel.session_id
+        self._protocol = channel.protocol
+        self._session_id: Optional[bytes] = None
+        if self._protocol is not Protocol.SHS1:
+            self._session_id = channel.session_id
         self._peer_key = channel.peer_key
         self._peer_closed = False
         self._error: Optional[BaseException] = None
@@ -148,9 +167,23 @@ class SecureSocket:
     # -- identity of the connection -------------------------------------
 
     @property
+    def protocol(self) -> Protocol:
+        """The protocol of the connection."""
+        return self._protocol
+
+    @property
     def session_id(self) -> bytes:
-        """The channel's 32-byte session id (equal on both ends, secret)."""
+        """The channel's 32-byte session id (equal on both ends, secret).
+        SHS1 has none: :class:`~privline.NotSupported`."""
+        if self._session_id is None:
+            raise NotSupported()
         return self._session_id
+
+    @property
+    def channel(self) -> Channel:
+        """The channel (for :meth:`Channel.export_shs1_keys` and the like;
+        sealing or opening on it directly breaks the stream)."""
+        return self._channel
 
     @property
     def peer_key(self) -> bytes:
@@ -190,8 +223,9 @@ class SecureSocket:
     # -- sending ---------------------------------------------------------
 
     def sendall(self, data: BytesLike) -> None:
-        """Seals ``data`` (split into records of at most 65518 bytes) and
-        sends all of it. ``b""`` sends one empty data record."""
+        """Seals ``data`` (privline/1: records of at most 65518 bytes, one
+        empty record for ``b""``; SHS1: boxes of at most 4096 bytes, nothing
+        for ``b""``) and sends all of it."""
         view = data if isinstance(data, (bytes, bytearray)) else bytes(memoryview(data))
         with self._send_lock:
             if self._closed:
@@ -210,12 +244,13 @@ class SecureSocket:
         return memoryview(data).nbytes
 
     def update_key(self) -> None:
-        """Sends a key-update record and replaces the sending key."""
+        """Sends a key-update record and replaces the sending key (SHS1:
+        :class:`~privline.NotSupported`, nothing sent)."""
         with self._send_lock:
             self._sock.sendall(self._channel.update_key(self._pad_block))
 
     def close_write(self) -> None:
-        """Half-close: sends this side's close record and shuts down the
+        """Half-close: sends this side's close (SHS1: the goodbye) and shuts down the
         socket's write side. :meth:`recv` keeps working until the peer's
         close. Idempotent."""
         with self._send_lock:
@@ -280,8 +315,9 @@ class SecureSocket:
             return data
 
     def recv_record(self) -> Optional[bytes]:
-        """The payload of the next data record (possibly ``b""``), keeping
-        the sender's record boundaries; ``None`` at the peer's clean close.
+        """The payload of the next data record (possibly ``b""``; SHS1: the
+        next box, at most 4096 bytes), keeping the sender's record
+        boundaries; ``None`` at the peer's clean close.
         If :meth:`recv` returned part of a record, this returns its rest."""
         with self._recv_lock:
             if self._pending:
@@ -332,7 +368,8 @@ class SecureSocket:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<SecureSocket peer_key={self._peer_key.hex()} {'closed' if self._closed else 'open'}>"
+        state = "closed" if self._closed else "open"
+        return f"<SecureSocket {self._protocol.value} peer_key={self._peer_key.hex()} {state}>"
 
 
 def wrap_client(
@@ -342,17 +379,20 @@ def wrap_client(
     server_key: BytesLike,
     timeout: Optional[float] = 10.0,
     pad_block: int = 0,
+    protocol: Union[Protocol, str] = Protocol.PRIVLINE1,
 ) -> SecureSocket:
-    """Runs the client handshake over the connected ``sock`` within
-    ``timeout`` seconds and returns a :class:`SecureSocket` (in blocking
-    mode). On failure ``sock`` is closed and the error raised: a
-    :class:`~privline.HandshakeError`, :class:`~privline.Truncated` (the
-    server hung up: wrong network or server key, or refused),
-    :class:`~privline.Timeout` or ``OSError``."""
+    """Runs the client handshake of ``protocol`` over the connected
+    ``sock`` within ``timeout`` seconds and returns a :class:`SecureSocket`
+    (in blocking mode). On failure ``sock`` is closed and the error raised:
+    a :class:`~privline.HandshakeError`, :class:`~privline.Truncated` (the
+    server hung up: wrong network or server key, refused, or another
+    protocol), :class:`~privline.Timeout` or ``OSError``."""
     deadline = _Deadline(timeout)
     handshake: Optional[ClientHandshake] = None
     try:
-        handshake = ClientHandshake(network_key, identity, server_key)
+        proto = Protocol.of(protocol)
+        pad_block = _check_padding(proto, pad_block)
+        handshake = ClientHandshake(network_key, identity, server_key, proto)
         channel, rest = _handshake(sock, handshake, deadline, None)
         sock.settimeout(None)
         return SecureSocket(sock, channel, rest, pad_block)
@@ -370,15 +410,19 @@ def connect(
     server_key: BytesLike,
     timeout: Optional[float] = 10.0,
     pad_block: int = 0,
+    protocol: Union[Protocol, str] = Protocol.PRIVLINE1,
 ) -> SecureSocket:
     """Connects to ``address`` (``(host, port)``) and runs the client
-    handshake, both within ``timeout`` seconds; see :func:`wrap_client`."""
+    handshake of ``protocol``, both within ``timeout`` seconds; see
+    :func:`wrap_client`."""
+    proto = Protocol.of(protocol)
+    _check_padding(proto, pad_block)
     deadline = _Deadline(timeout)
     try:
         sock = socket.create_connection(address, timeout=deadline.remaining())
     except socket.timeout:
         raise Timeout("connect timed out") from None
-    return wrap_client(sock, network_key, identity, server_key, deadline.remaining(), pad_block)
+    return wrap_client(sock, network_key, identity, server_key, deadline.remaining(), pad_block, proto)
 
 
 def accept(
@@ -390,9 +434,10 @@ def accept(
     silent_until_deadline: bool = True,
     on_failure: Optional[Callable[[BaseException], Any]] = None,
     pad_block: int = 0,
+    protocol: Union[Protocol, str] = Protocol.PRIVLINE1,
 ) -> SecureSocket:
-    """Runs the server handshake over ``sock``, an accepted connection, and
-    returns a :class:`SecureSocket` (in blocking mode).
+    """Runs the server handshake of ``protocol`` over ``sock``, an accepted
+    connection, and returns a :class:`SecureSocket` (in blocking mode).
 
     ``authorize(client_public_key) -> bool`` decides on the client (``None``
     accepts every client of the network). The handshake must finish within
@@ -404,7 +449,9 @@ def accept(
     deadline = _Deadline(timeout)
     handshake: Optional[ServerHandshake] = None
     try:
-        handshake = ServerHandshake(network_key, identity)
+        proto = Protocol.of(protocol)
+        pad_block = _check_padding(proto, pad_block)
+        handshake = ServerHandshake(network_key, identity, proto)
         channel, rest = _handshake(sock, handshake, deadline, authorize)
         sock.settimeout(None)
         return SecureSocket(sock, channel, rest, pad_block)
@@ -427,7 +474,8 @@ class Server:
     when the handler returns.
 
     Use as a context manager, run :meth:`serve_forever` (maybe in a thread)
-    and stop it with :meth:`shutdown`.
+    and stop it with :meth:`shutdown`. Every connection's handshake uses
+    the one ``identity`` (its keys are not derived again per connection).
     """
 
     def __init__(
@@ -441,10 +489,15 @@ class Server:
         on_failure: Optional[Callable[[BaseException, Any], Any]] = None,
         backlog: int = 128,
         pad_block: int = 0,
+        protocol: Union[Protocol, str] = Protocol.PRIVLINE1,
     ) -> None:
         """Listens on ``address`` (port 0 picks a free port, see
         :attr:`address`). ``on_failure(error, peer_address)`` hears of
         failed handshakes; the other arguments are those of :func:`accept`."""
+        if not isinstance(identity, Identity):
+            raise TypeError("identity must be a privline.Identity")
+        self._protocol = Protocol.of(protocol)
+        pad_block = _check_padding(self._protocol, pad_block)
         self._listener = socket.create_server(address, backlog=backlog)
         self._network_key = network_key
         self._identity = identity
@@ -456,6 +509,11 @@ class Server:
         self._stop = threading.Event()
         self._stopped = threading.Event()
         self._stopped.set()
+
+    @property
+    def protocol(self) -> Protocol:
+        """The protocol the server speaks."""
+        return self._protocol
 
     @property
     def address(self) -> Tuple[str, int]:
@@ -488,7 +546,7 @@ class Server:
         try:
             secure = accept(
                 conn, self._network_key, self._identity, self._authorize,
-                self._timeout, True, failed, self._pad_block,
+                self._timeout, True, failed, self._pad_block, self._protocol,
             )
         except Exception:
             return
@@ -520,9 +578,12 @@ def serve(
     handler: Callable[[SecureSocket], Any],
     authorize: Optional[Authorizer] = None,
     timeout: Optional[float] = 10.0,
+    protocol: Union[Protocol, str] = Protocol.PRIVLINE1,
     **kwargs: Any,
 ) -> None:
-    """Serves forever on ``address``: a :class:`Server` that runs
-    ``handler(secure_socket)`` per client in its own thread."""
-    with Server(address, network_key, identity, handler, authorize, timeout, **kwargs) as server:
+    """Serves forever on ``address``: a :class:`Server` speaking
+    ``protocol`` that runs ``handler(secure_socket)`` per client in its own
+    thread. Other keyword arguments (``pad_block=``...) go to
+    :class:`Server`."""
+    with Server(address, network_key, identity, handler, authorize, timeout, protocol=protocol, **kwargs) as server:
         server.serve_forever()
