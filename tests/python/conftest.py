@@ -28,6 +28,8 @@ USING_CHECKOUT_COPY = Path(privline.__file__).resolve().is_relative_to(BINDING.r
 
 NETWORK_KEY = bytes.fromhex("5f" * 32)
 OTHER_NETWORK_KEY = bytes.fromhex("a0" * 32)
+#: The main Scuttlebutt network's key (its secret-handshake app key).
+SSB_NETWORK_KEY = bytes.fromhex("d4a1cb88a66f02f8db635ce26441cc5dac1b08420ceaac230839b755845a9ffb")
 
 
 def subprocess_env() -> Dict[str, str]:
@@ -106,10 +108,12 @@ def make_pair(
     client_identity: "privline.Identity",
     server_identity: "privline.Identity",
     network_key: bytes = NETWORK_KEY,
+    protocol: str = "privline1",
 ) -> Tuple["privline.Channel", "privline.Channel"]:
-    """A connected (client channel, server channel) pair."""
-    client = privline.ClientHandshake(network_key, client_identity, server_identity.public_key)
-    server = privline.ServerHandshake(network_key, server_identity)
+    """A connected (client channel, server channel) pair speaking
+    ``protocol``."""
+    client = privline.ClientHandshake(network_key, client_identity, server_identity.public_key, protocol)
+    server = privline.ServerHandshake(network_key, server_identity, protocol)
     handshake_messages(client, server)
     return client.into_channel(), server.into_channel()
 

@@ -263,3 +263,133 @@ def test_server_accept_on_raw_streams_keeps_early_records(client_identity, serve
             writer.close()
 
     asyncio.run(main())
+
+
+# --------------------------------------------------------------------------
+# SHS1 (secret-handshake and box-stream)
+
+
+def test_shs1_echo_with_streams_api(client_identity, server_identity):
+    async def main():
+        server, port, failures = await _serve(server_identity, protocol="shs1")
+        async with server:
+            reader, writer = await aio.open_connection(
+                "127.0.0.1", port, NETWORK_KEY, client_identity, server_identity.public_key, timeout=5,
+                protocol="shs1",
+            )
+            assert reader.protocol is privline.Protocol.SHS1 and writer.protocol == "shs1"
+            assert reader.peer_key == server_identity.public_key == writer.peer_key
+            with pytest.raises(privline.NotSupported):
+                writer.session_id
+            with pytest.raises(privline.NotSupported):
+                reader.session_id
+            with pytest.raises(privline.NotSupported):
+                writer.update_key()
+            writer.write(b"line one\nline two\n")
+            writer.write(b"")  # nothing on the wire
+            await writer.drain()
+            assert await reader.readline() == b"line one\n"
+            assert await reader.readline() == b"line two\n"
+            for size in (1, 4096, 4097, 1024 * 1024):
+                data = os.urandom(size)
+                writer.write(data)
+                await writer.drain()
+                assert await reader.readexactly(size) == data
+            # the echo server answers box by box: at most 4096 bytes each
+            writer.write(b"r" * 5000)
+            await writer.drain()
+            assert await reader.read_record() == b"r" * 4096
+            assert await reader.read_record() == b"r" * 904
+            writer.write(b"tail")
+            writer.write_eof()  # the goodbye: the echo server says goodbye too
+            assert await reader.read() == b"tail"
+            assert reader.at_eof()
+            assert await reader.read(10) == b""
+            assert await reader.read_record() is None
+            writer.close()
+            await writer.wait_closed()
+            assert failures == []
+
+    asyncio.run(main())
+
+
+def test_shs1_concurrent_clients_share_the_server_identity(client_identity, server_identity):
+    async def one(port, payload):
+        reader, writer = await aio.open_connection(
+            "127.0.0.1", port, NETWORK_KEY, privline.Identity.generate(), server_identity.public_key,
+            protocol=privline.Protocol.SHS1,
+        )
+        writer.write(payload)
+        writer.write_eof()
+        echoed = await reader.read()
+        writer.close()
+        return echoed
+
+    async def main():
+        server, port, failures = await _serve(server_identity, protocol="shs1")
+        async with server:
+            payloads = [os.urandom(n) for n in (0, 10, 4097, 70000, 1024 * 1024)]
+            results = await asyncio.gather(*(one(port, p) for p in payloads))
+        assert results == payloads
+        assert failures == []
+
+    asyncio.run(main())
+
+
+def test_shs1_truncation(client_identity, server_identity):
+    async def truncating(reader, writer):
+        writer.write(b"half")
+        await writer.drain()
+        writer.close(send_close=False)  # no goodbye
+
+    async def main():
+        server, port, _ = await _serve(server_identity, callback=truncating, protocol="shs1")
+        async with server:
+            reader, writer = await aio.open_connection(
+                "127.0.0.1", port, NETWORK_KEY, client_identity, server_identity.public_key, protocol="shs1"
+            )
+            assert await reader.read(100) == b"half"
+            with pytest.raises(privline.Truncated):
+                await reader.read(100)
+            assert isinstance(reader.exception(), privline.Truncated)
+            writer.close()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("client_protocol,server_protocol", [("shs1", "privline1"), ("privline1", "shs1")])
+def test_protocol_mismatch(client_identity, server_identity, client_protocol, server_protocol):
+    async def main():
+        server, port, failures = await _serve(server_identity, handshake_timeout=0.3, protocol=server_protocol)
+        async with server:
+            with pytest.raises(privline.Truncated) as info:
+                await aio.open_connection(
+                    "127.0.0.1", port, NETWORK_KEY, client_identity, server_identity.public_key, timeout=5,
+                    protocol=client_protocol,
+                )
+            assert info.value.received == 0
+            for _ in range(200):
+                if failures:
+                    break
+                await asyncio.sleep(0.01)
+        return [type(e) for e in failures]
+
+    assert asyncio.run(main()) == [privline.M1BadMac]
+
+
+def test_shs1_refuses_padding_and_unknown_protocols(client_identity, server_identity):
+    async def main():
+        with pytest.raises(privline.NotSupported):
+            await aio.open_connection(
+                "127.0.0.1", 1, NETWORK_KEY, client_identity, server_identity.public_key, pad_block=32,
+                protocol="shs1",
+            )
+        with pytest.raises(privline.NotSupported):
+            await aio.start_server(lambda r, w: None, "127.0.0.1", 0, NETWORK_KEY, server_identity,
+                                   pad_block=32, protocol="shs1")
+        with pytest.raises(ValueError):
+            await aio.open_connection(
+                "127.0.0.1", 1, NETWORK_KEY, client_identity, server_identity.public_key, protocol="tls"
+            )
+
+    asyncio.run(main())

@@ -16,7 +16,7 @@ import pytest
 
 import privline
 
-from conftest import NETWORK_KEY, OTHER_NETWORK_KEY, subprocess_env
+from conftest import NETWORK_KEY, OTHER_NETWORK_KEY, SSB_NETWORK_KEY, subprocess_env
 
 PYTHON = [sys.executable, "-m", "privline"]
 ENV = subprocess_env()
@@ -28,10 +28,18 @@ def run(*args: str, stdin: bytes = b"", timeout: float = 30) -> subprocess.Compl
     )
 
 
-def client_args(port: int, identity: privline.Identity, server_key: bytes, network_key: bytes = NETWORK_KEY) -> List[str]:
+def client_args(
+    port: int,
+    identity: privline.Identity,
+    server_key: bytes,
+    network_key: bytes = NETWORK_KEY,
+    protocol: Optional[str] = None,
+    secret: Optional[str] = None,
+) -> List[str]:
     return [
         "client", "--connect", f"127.0.0.1:{port}", "--network-key", network_key.hex(),
-        "--secret", identity.seed.hex(), "--server-key", server_key.hex(),
+        "--secret", secret or identity.seed.hex(), "--server-key", server_key.hex(),
+        *(["--protocol", protocol] if protocol else []),
     ]
 
 
@@ -39,11 +47,13 @@ class ServerProcess:
     """``python -m privline server`` on 127.0.0.1 port 0; its stderr lines
     are collected in :attr:`lines`."""
 
-    def __init__(self, identity: privline.Identity, *extra: str, network_key: bytes = NETWORK_KEY) -> None:
+    def __init__(
+        self, identity: privline.Identity, *extra: str, network_key: bytes = NETWORK_KEY, secret: Optional[str] = None
+    ) -> None:
         self.process = subprocess.Popen(
             [
                 *PYTHON, "server", "--listen", "127.0.0.1:0", "--network-key", network_key.hex(),
-                "--secret", identity.seed.hex(), *extra,
+                "--secret", secret or identity.seed.hex(), *extra,
             ],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
         )
@@ -101,6 +111,8 @@ def _silent_after_handshake(listener: socket.socket, identity: privline.Identity
         time.sleep(15)
     except Exception:
         pass
+    finally:
+        conn.close()  # not left to the collector (a ResourceWarning in whichever test runs then)
 
 
 @pytest.fixture(scope="module")
@@ -311,6 +323,21 @@ KEY = "ab" * 32
         ["client", "--connect", "nowhere", "--network-key", KEY, "--secret", KEY, "--server-key", KEY],
         ["client", "--connect", "127.0.0.1:1", "--network-key", KEY, "--network-key", KEY, "--secret", KEY,
          "--server-key", KEY],
+        # --protocol and the 128-digit --secret
+        ["server", "--listen", "127.0.0.1:0", "--network-key", KEY, "--secret", KEY, "--protocol", "shs2"],
+        ["server", "--listen", "127.0.0.1:0", "--network-key", KEY, "--secret", KEY, "--protocol"],
+        ["server", "--listen", "127.0.0.1:0", "--network-key", KEY, "--secret", KEY, "--protocol", "SHS"],
+        ["server", "--listen", "127.0.0.1:0", "--network-key", KEY, "--secret", KEY, "--protocol", "shs1",
+         "--protocol", "shs1"],
+        ["server", "--listen", "127.0.0.1:0", "--network-key", KEY, "--secret", KEY + KEY[:32]],
+        ["server", "--listen", "127.0.0.1:0", "--network-key", KEY, "--secret", KEY * 2 + "ab"],
+        ["server", "--listen", "127.0.0.1:0", "--network-key", KEY, "--secret", KEY * 2],  # public half is not KEY's
+        ["client", "--connect", "127.0.0.1:1", "--network-key", KEY, "--secret", KEY, "--server-key", KEY,
+         "--protocol", "privline2"],
+        ["client", "--connect", "127.0.0.1:1", "--network-key", KEY, "--secret", KEY * 2, "--server-key", KEY,
+         "--protocol", "shs1"],
+        ["client", "--connect", "127.0.0.1:1", "--network-key", KEY, "--secret", KEY, "--server-key", KEY * 2,
+         "--protocol", "shs1"],
     ],
 )
 def test_bad_arguments_exit_2_with_usage(args):
@@ -318,6 +345,94 @@ def test_bad_arguments_exit_2_with_usage(args):
     assert result.returncode == 2, (args, result.stderr)
     assert b"usage:" in result.stderr
     assert result.stdout == b""
+
+
+# --------------------------------------------------------------------------
+# --protocol shs1
+
+
+def _keypair_hex(identity: privline.Identity) -> str:
+    return (identity.seed + identity.public_key).hex()
+
+
+def test_shs1_echo_on_the_scuttlebutt_network(servers, client_identity, server_identity):
+    server = servers(
+        server_identity, "--once", "--protocol", "shs1", network_key=SSB_NETWORK_KEY,
+        secret=_keypair_hex(server_identity),
+    )
+    data = os.urandom(1024 * 1024 + 4097)
+    result = run(
+        *client_args(server.port, client_identity, server_identity.public_key, SSB_NETWORK_KEY, "shs1",
+                     secret=_keypair_hex(client_identity).upper()),
+        stdin=data,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == data
+    assert result.stderr == b""
+    assert server.wait() == 0
+    assert server.lines == [f"listening 127.0.0.1:{server.port}", f"accepted {client_identity.public_key.hex()}"]
+
+
+def test_shs1_empty_input_and_explicit_privline1(servers, client_identity, server_identity):
+    server = servers(server_identity, "--once", "--protocol", "shs1")
+    result = run(*client_args(server.port, client_identity, server_identity.public_key, protocol="shs1"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b""
+    assert server.wait() == 0
+    # --protocol privline1 is the default spelled out
+    server = servers(server_identity, "--once", "--protocol", "privline1")
+    result = run(*client_args(server.port, client_identity, server_identity.public_key), stdin=b"plain")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"plain"
+    assert server.wait() == 0
+
+
+def test_shs1_server_serves_many_clients(servers, server_identity):
+    server = servers(server_identity, "--protocol", "shs1")
+    inputs = [os.urandom(n) for n in (0, 1, 4096, 70000)]
+    clients = [
+        subprocess.Popen(
+            [*PYTHON, *client_args(server.port, privline.Identity.generate(), server_identity.public_key, protocol="shs1")],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
+        )
+        for _ in inputs
+    ]
+    outputs = [client.communicate(data, timeout=30) for client, data in zip(clients, inputs)]
+    for client, data, (out, err) in zip(clients, inputs, outputs):
+        assert client.returncode == 0, err
+        assert out == data
+    assert server.process.poll() is None
+
+
+@pytest.mark.parametrize("client_protocol,server_protocol", [("shs1", "privline1"), ("privline1", "shs1")])
+def test_protocol_mismatch_fails_cleanly(servers, client_identity, server_identity, client_protocol, server_protocol):
+    server = servers(server_identity, "--once", "--handshake-timeout", "1", "--protocol", server_protocol)
+    result = run(
+        *client_args(server.port, client_identity, server_identity.public_key, protocol=client_protocol),
+        stdin=b"hello",
+    )
+    assert result.returncode == 1
+    assert result.stdout == b""
+    assert result.stderr.decode() == (
+        "privline client: handshake failed: the server hung up without answering (wrong network key?)\n"
+    )
+    assert server.wait() == 1
+    assert len(server.lines) == 2, server.lines
+    assert server.lines[1].startswith("failed 127.0.0.1:")
+    assert server.lines[1].endswith(": handshake: " + privline.M1BadMac().message)
+
+
+def test_shs1_client_outside_allow_fails(servers, client_identity, server_identity):
+    allowed = privline.Identity.generate()
+    server = servers(
+        server_identity, "--once", "--handshake-timeout", "1", "--protocol", "shs1",
+        "--allow", allowed.public_key.hex(),
+    )
+    result = run(*client_args(server.port, client_identity, server_identity.public_key, protocol="shs1"))
+    assert result.returncode == 1
+    assert b"after M2" in result.stderr
+    assert server.wait() == 1
+    assert server.lines[1].startswith(f"refused {client_identity.public_key.hex()} ")
 
 
 def test_client_gives_up_on_a_silent_server(silent_clients):
@@ -335,3 +450,40 @@ def test_client_gives_up_on_a_silent_server(silent_clients):
         assert process.returncode == 1, name
         errors = process.stderr.read().decode()
         assert len(errors.strip().splitlines()) == 1 and "silent" in errors, (name, errors)
+
+
+def test_shs1_truncation_is_named_after_the_goodbye(servers, client_identity, server_identity):
+    # the server's side: a client that hangs up without the goodbye
+    server = servers(server_identity, "--once", "--protocol", "shs1")
+    secure = privline.connect(
+        ("127.0.0.1", server.port), NETWORK_KEY, client_identity, server_identity.public_key, protocol="shs1"
+    )
+    secure.sendall(b"ping")
+    assert secure.recv(4) == b"ping"
+    secure.socket.close()  # no goodbye
+    secure.channel.free()
+    assert server.wait() == 1
+    assert server.lines[2].startswith("failed 127.0.0.1:")
+    assert server.lines[2].endswith(": truncated: the client hung up without goodbye")
+    # the client's side: a server that hangs up without the goodbye
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+
+        def truncating():
+            conn, _ = listener.accept()
+            peer = privline.accept(conn, NETWORK_KEY, server_identity, timeout=10, protocol="shs1")
+            assert peer.recv(4) == b"ping"
+            assert peer.recv(4) == b""  # the client's goodbye: nothing left unread
+            peer.sendall(b"pi")
+            peer.socket.close()  # no goodbye
+            peer.channel.free()
+
+        thread = threading.Thread(target=truncating, daemon=True)
+        thread.start()
+        result = run(
+            *client_args(listener.getsockname()[1], client_identity, server_identity.public_key, protocol="shs1"),
+            stdin=b"ping",
+        )
+        thread.join(10)
+    assert result.returncode == 1
+    assert result.stdout == b"pi"
+    assert result.stderr == b"privline client: truncated: the server hung up without goodbye\n"

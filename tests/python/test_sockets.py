@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import socket
 import threading
@@ -13,7 +14,7 @@ import pytest
 import privline
 from privline import Status
 
-from conftest import NETWORK_KEY, OTHER_NETWORK_KEY
+from conftest import NETWORK_KEY, OTHER_NETWORK_KEY, SSB_NETWORK_KEY
 
 
 def run_in_thread(function, *args, **kwargs):
@@ -282,3 +283,147 @@ def test_invalid_server_key_fails_before_sending(client_identity):
         privline.wrap_client(a, NETWORK_KEY, client_identity, bytes(32))
     assert b.recv(10) == b""
     b.close()
+
+
+# --------------------------------------------------------------------------
+# SHS1 (secret-handshake and box-stream)
+
+
+def _shs1_socketpair(client_identity, server_identity, network_key=SSB_NETWORK_KEY):
+    a, b = socket.socketpair()
+    accepted = run_in_thread(privline.accept, b, network_key, server_identity, timeout=5, protocol="shs1")
+    client = privline.wrap_client(a, network_key, client_identity, server_identity.public_key, timeout=5, protocol="shs1")
+    return client, accepted()
+
+
+def test_shs1_socketpair_round_trip_and_goodbye(client_identity, server_identity):
+    client, server = _shs1_socketpair(client_identity, server_identity)
+    with client, server:
+        assert client.protocol is privline.Protocol.SHS1 and server.protocol == "shs1"
+        assert client.peer_key == server_identity.public_key
+        assert server.peer_key == client_identity.public_key
+        for who in (client, server):
+            with pytest.raises(privline.NotSupported):
+                who.session_id
+        enc = client.channel.export_shs1_keys()
+        dec = server.channel.export_shs1_keys()
+        assert enc[:56] == dec[56:] and enc[56:] == dec[:56]
+        for size in (1, 4096, 4097, 1024 * 1024):
+            data = os.urandom(size)
+            sent = run_in_thread(client.send, data)  # more than a socket buffer holds
+            got = b""
+            while len(got) < size:
+                got += server.recv(size - len(got))
+            assert got == data
+            assert sent() == size
+        # boxes keep their boundaries, at most 4096 bytes each
+        server.sendall(b"a" * 5000)
+        server.sendall(b"")  # nothing on the wire
+        server.sendall(b"b")
+        assert client.recv_record() == b"a" * 4096
+        assert client.recv_record() == b"a" * 904
+        assert client.recv_record() == b"b"
+        # no key update: nothing sent, the stream goes on
+        with pytest.raises(privline.NotSupported):
+            client.update_key()
+        client.sendall(b"after")
+        assert server.recv(100) == b"after"
+        client.close_write()  # the goodbye
+        assert server.recv(10) == b""
+        assert server.peer_closed
+        server.sendall(b"still open this way")
+        server.close()
+        assert client.recv_all() == b"still open this way"
+        assert client.peer_closed
+    assert client.closed and server.closed
+
+
+def test_shs1_truncation_is_reported(client_identity, server_identity):
+    client, server = _shs1_socketpair(client_identity, server_identity)
+    server.sendall(b"partial")
+    server.socket.close()  # no goodbye
+    server._channel.free()
+    assert client.recv(100) == b"partial"
+    with pytest.raises(privline.Truncated) as info:
+        client.recv(100)
+    assert isinstance(info.value, EOFError)
+    assert not client.peer_closed
+    client.close()
+
+
+def test_shs1_tampered_box_is_fatal(client_identity, server_identity):
+    client, server = _shs1_socketpair(client_identity, server_identity)
+    box = bytearray(server.channel.seal(b"genuine"))
+    box[HEADER_BYTES + 2] ^= 1
+    server.socket.sendall(bytes(box))
+    with pytest.raises(privline.RecordDoesNotOpen):
+        client.recv(100)
+    with pytest.raises(privline.RecordDoesNotOpen):
+        client.sendall(b"x")
+    client.close()
+    server.close()
+
+
+HEADER_BYTES = 34
+
+
+def test_shs1_server_reuses_one_identity(echo_server, client_identity, server_identity, monkeypatch):
+    lib = privline._lib.lib()
+    made = []
+    for name in ("privline_identity_new", "privline_handshake_new_server", "privline_handshake_new_client"):
+        monkeypatch.setattr(lib, name, lambda *args, _name=name: made.append(_name) or 6)
+    real = lib.privline_handshake_new_server_with_identity
+    identities = []
+
+    def counting(protocol, network_key, identity, out):
+        identities.append((protocol, ctypes.addressof(identity.contents)))
+        return real(protocol, network_key, identity, out)
+
+    monkeypatch.setattr(lib, "privline_handshake_new_server_with_identity", counting)
+    server = echo_server(protocol="shs1")
+    assert server.protocol is privline.Protocol.SHS1
+
+    def once(data):
+        with privline.connect(
+            server.address, NETWORK_KEY, client_identity, server_identity.public_key, timeout=5, protocol="shs1"
+        ) as conn:
+            conn.sendall(data)
+            conn.close_write()
+            return conn.recv_all()
+
+    payloads = [os.urandom(n) for n in (0, 1, 4096, 4097, 300000, 1024 * 1024)]
+    with ThreadPoolExecutor(len(payloads)) as pool:
+        assert list(pool.map(once, payloads)) == payloads
+    assert echo_server.failures == []
+    assert made == []  # no identity derived again, no seed-based handshake
+    assert len(identities) == len(payloads)
+    assert set(identities) == {(2, ctypes.addressof(server_identity._h.contents))}
+
+
+@pytest.mark.parametrize("client_protocol,server_protocol", [("shs1", "privline1"), ("privline1", "shs1")])
+def test_protocol_mismatch_fails_cleanly(echo_server, client_identity, server_identity, client_protocol, server_protocol):
+    server = echo_server(timeout=0.3, protocol=server_protocol)
+    with pytest.raises(privline.Truncated) as info:
+        privline.connect(
+            server.address, NETWORK_KEY, client_identity, server_identity.public_key, timeout=5,
+            protocol=client_protocol,
+        )
+    assert info.value.received == 0  # the server never answered
+    for _ in range(200):
+        if echo_server.failures:
+            break
+        time.sleep(0.01)
+    assert [type(e) for e in echo_server.failures] == [privline.M1BadMac]
+
+
+def test_shs1_padding_is_refused_before_connecting(client_identity, server_identity):
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        address = probe.getsockname()  # nobody listens there afterwards
+    with pytest.raises(privline.NotSupported):
+        privline.connect(address, NETWORK_KEY, client_identity, server_identity.public_key, pad_block=16, protocol="shs1")
+    with pytest.raises(ValueError):
+        privline.connect(address, NETWORK_KEY, client_identity, server_identity.public_key, protocol="shs2")
+    with pytest.raises(privline.NotSupported):
+        privline.Server(("127.0.0.1", 0), NETWORK_KEY, server_identity, lambda conn: None, pad_block=16, protocol="shs1")
+    with pytest.raises(TypeError):
+        privline.Server(("127.0.0.1", 0), NETWORK_KEY, server_identity.seed, lambda conn: None)
