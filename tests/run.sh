@@ -16,8 +16,13 @@
 #   tests/load        the C server under 1,000 concurrent clients and 10,000
 #                     handshakes with every echoed byte checked, then cuts at
 #                     every handshake offset, stalls, garbage, a slow reader
-# Needs cargo, gcc, g++, make and Python 3; installs valgrind (apt-get),
-# cargo-fuzz (cargo install) and pytest (pip, into target/pyenv) when missing.
+#   tests/shs1        SHS1 against Scuttlebutt's own code: the shs1-test
+#                     suites (both roles) and live interop with the npm
+#                     secret-handshake / pull-box-stream packages
+# Needs cargo, gcc, g++, make, Python 3, Node.js and npm; installs valgrind
+# (apt-get), cargo-fuzz (cargo install), pytest (pip, into target/pyenv) and
+# the npm packages (into target/shs1-node) when missing. Without the npm
+# registry the SHS1 stages fail and say so; they are never skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +37,9 @@ if ! command -v valgrind >/dev/null 2>&1; then
         exit 1
     fi
 fi
+
+step "npm packages for the SHS1 tests (tests/shs1/install.sh)"
+bash tests/shs1/install.sh
 
 step "cargo test"
 cargo test --quiet
@@ -57,3 +65,6 @@ target/pyenv/bin/python -m pytest -q -p no:cacheprovider tests/interop
 
 step "load and fault injection (tests/load/run.sh)"
 bash tests/load/run.sh
+
+step "SHS1 against Scuttlebutt's implementations (tests/shs1/run.sh)"
+bash tests/shs1/run.sh
