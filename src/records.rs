@@ -120,7 +120,7 @@ pub(crate) struct RecordChannel {
 /// The bytes sealing `payload_len` bytes without padding writes: one record
 /// of 19 bytes overhead per 65518 payload bytes (at least one record).
 /// Once every 2^32 records a seal also writes a 19-byte key-update record
-/// first; [`Channel::seal`] reports that through [`Error::BufferTooSmall`]
+/// first; [`crate::Channel::seal`] reports that through [`Error::BufferTooSmall`]
 /// when the buffer lacks room. `None` when the size does not fit in `usize`.
 pub fn sealed_len(payload_len: usize) -> Option<usize> {
     let records = payload_len.div_ceil(RECORD_MAX_PAYLOAD_LEN).max(1);
