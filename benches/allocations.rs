@@ -1,7 +1,8 @@
 //! Item 7 of the benchmark plan: heap use, the report of
 //! tests/allocations.rs printed by `cargo bench` (and compared with snow and
-//! the C ABI). Sealing and opening must allocate nothing; a handshake's
-//! allocations and the state sizes are reported.
+//! the C ABI, with both kinds of C constructor). Sealing and opening must
+//! allocate nothing, on either protocol's channel; a handshake's allocations
+//! and the state sizes are reported.
 //!
 //! `cargo bench --bench allocations`. No timing: counts only, so the
 //! numbers are exact and the same on every machine.
@@ -10,6 +11,12 @@ mod common;
 
 use std::ptr;
 
+use privline::ffi::{
+    privline_handshake, privline_handshake_free, privline_handshake_new_client,
+    privline_handshake_new_client_with_identity, privline_handshake_new_server,
+    privline_handshake_new_server_with_identity, privline_identity, privline_identity_free,
+    privline_identity_new, privline_protocol,
+};
 use privline::{Channel, Handshake, Identity, Opened};
 
 use common::{print_table, verdict, Peers, SnowKeys, NOISE_XK, NOISE_XX};
@@ -55,6 +62,97 @@ fn channel_traffic(client: &mut Channel, server: &mut Channel) -> (usize, usize,
     (calls, bytes, records)
 }
 
+/// SHS1 box-stream traffic: seals and opens every size (split into boxes of
+/// at most 4096 bytes), then the goodbye; returns (allocations, bytes,
+/// boxes).
+fn box_stream_traffic(client: &mut Channel, server: &mut Channel) -> (usize, usize, usize) {
+    let payload = vec![0x5au8; 200_000];
+    let mut wire = vec![0u8; client.sealed_len(payload.len(), 0).unwrap()];
+    let mut plain = vec![0u8; privline::SHS1_MAX_BODY_LEN];
+    let (boxes, calls, bytes) = count(|| {
+        let mut boxes = 0;
+        for size in [1usize, 64, 1024, 4096, 4097, 65518, 200_000] {
+            let sealed = client.seal(&payload[..size], 0, &mut wire).unwrap();
+            let mut at = 0;
+            while at < sealed {
+                match server.open(&wire[at..sealed], &mut plain).unwrap() {
+                    Opened::Data { consumed, .. } => at += consumed,
+                    other => panic!("{other:?}"),
+                }
+                boxes += 1;
+            }
+        }
+        let n = client.close(0, &mut wire).unwrap();
+        assert!(matches!(
+            server.open(&wire[..n], &mut plain).unwrap(),
+            Opened::Close { .. }
+        ));
+        boxes + 1
+    });
+    (calls, bytes, boxes)
+}
+
+/// Creates a client and a server handshake through the C ABI, with the seed
+/// constructors (`identities` None) or with identity handles, and frees
+/// them.
+fn ffi_handshake_pair(
+    server_public: &[u8; 32],
+    identities: Option<(*const privline_identity, *const privline_identity)>,
+) {
+    let mut client: *mut privline_handshake = ptr::null_mut();
+    let mut server: *mut privline_handshake = ptr::null_mut();
+    let ok = privline::ffi::privline_result::PRIVLINE_RESULT_OK;
+    // SAFETY: valid pointers of the documented lengths, live identity
+    // handles; the handshake handles are freed once.
+    unsafe {
+        match identities {
+            None => {
+                assert_eq!(
+                    privline_handshake_new_client(
+                        common::NETWORK_KEY.as_ptr(),
+                        common::CLIENT_SEED.as_ptr(),
+                        server_public.as_ptr(),
+                        &mut client,
+                    ),
+                    ok
+                );
+                assert_eq!(
+                    privline_handshake_new_server(
+                        common::NETWORK_KEY.as_ptr(),
+                        common::SERVER_SEED.as_ptr(),
+                        &mut server,
+                    ),
+                    ok
+                );
+            }
+            Some((client_identity, server_identity)) => {
+                let protocol = privline_protocol::PRIVLINE_PROTOCOL_PRIVLINE1 as u32;
+                assert_eq!(
+                    privline_handshake_new_client_with_identity(
+                        protocol,
+                        common::NETWORK_KEY.as_ptr(),
+                        client_identity,
+                        server_public.as_ptr(),
+                        &mut client,
+                    ),
+                    ok
+                );
+                assert_eq!(
+                    privline_handshake_new_server_with_identity(
+                        protocol,
+                        common::NETWORK_KEY.as_ptr(),
+                        server_identity,
+                        &mut server,
+                    ),
+                    ok
+                );
+            }
+        }
+        privline_handshake_free(client);
+        privline_handshake_free(server);
+    }
+}
+
 fn main() {
     let test_mode = common::mode() == common::Mode::Test;
     let peers = Peers::new();
@@ -67,27 +165,41 @@ fn main() {
     let (traffic_calls, traffic_bytes, records) = channel_traffic(&mut client, &mut server);
     let ((), seed_hs_calls, seed_hs_bytes) = count(|| drop(peers.handshake_from_seeds()));
     let (_identity, id_calls, id_bytes) = count(|| Identity::from_seed(&[3; 32]));
+    let ((mut shs1_client, mut shs1_server), shs1_calls, shs1_bytes) =
+        count(|| peers.shs1_handshake());
+    let (box_calls, box_bytes, boxes) = box_stream_traffic(&mut shs1_client, &mut shs1_server);
     let server_public = *peers.bob_public.as_bytes();
-    let ((), ffi_calls, ffi_bytes) = count(|| {
-        let mut client: *mut privline::ffi::privline_handshake = ptr::null_mut();
-        let mut server: *mut privline::ffi::privline_handshake = ptr::null_mut();
-        // SAFETY: valid pointers of the documented lengths; handles freed once.
-        unsafe {
-            privline::ffi::privline_handshake_new_client(
-                common::NETWORK_KEY.as_ptr(),
-                common::CLIENT_SEED.as_ptr(),
-                server_public.as_ptr(),
-                &mut client,
-            );
-            privline::ffi::privline_handshake_new_server(
-                common::NETWORK_KEY.as_ptr(),
-                common::SERVER_SEED.as_ptr(),
-                &mut server,
-            );
-            privline::ffi::privline_handshake_free(client);
-            privline::ffi::privline_handshake_free(server);
-        }
+    let ((), ffi_seed_calls, ffi_seed_bytes) = count(|| ffi_handshake_pair(&server_public, None));
+    let mut client_identity: *mut privline_identity = ptr::null_mut();
+    let mut server_identity: *mut privline_identity = ptr::null_mut();
+    // SAFETY: seeds of PRIVLINE_SEED_LEN bytes and valid out-pointers.
+    let ((), ffi_identity_calls, ffi_identity_bytes) = count(|| unsafe {
+        privline_identity_new(
+            common::CLIENT_SEED.as_ptr(),
+            common::CLIENT_SEED.len(),
+            &mut client_identity,
+        );
     });
+    // SAFETY: as above.
+    unsafe {
+        privline_identity_new(
+            common::SERVER_SEED.as_ptr(),
+            common::SERVER_SEED.len(),
+            &mut server_identity,
+        );
+    }
+    assert!(!client_identity.is_null() && !server_identity.is_null());
+    // The first handshake of the client identity checks the server key
+    // (and allocates nothing more for remembering it): warm up anyway, so
+    // the count is the steady state.
+    ffi_handshake_pair(&server_public, Some((client_identity, server_identity)));
+    let ((), ffi_handle_calls, ffi_handle_bytes) =
+        count(|| ffi_handshake_pair(&server_public, Some((client_identity, server_identity))));
+    // SAFETY: handles made above, freed once.
+    unsafe {
+        privline_identity_free(client_identity);
+        privline_identity_free(server_identity);
+    }
     let (_, xx_calls, xx_bytes) = count(|| snow_keys.handshake(NOISE_XX));
     let (_, xk_calls, xk_bytes) = count(|| snow_keys.handshake(NOISE_XK));
     let (mut initiator, mut responder) = snow_keys.handshake(NOISE_XX);
@@ -127,9 +239,30 @@ fn main() {
             id_bytes.to_string(),
         ],
         vec![
-            "C ABI: privline_handshake_new_client + new_server (+ free)".into(),
-            ffi_calls.to_string(),
-            ffi_bytes.to_string(),
+            "C ABI, seed constructors: privline_handshake_new_client + new_server (+ free)".into(),
+            ffi_seed_calls.to_string(),
+            ffi_seed_bytes.to_string(),
+        ],
+        vec![
+            "C ABI, identity handles: new_client_with_identity + new_server_with_identity (+ free)"
+                .into(),
+            ffi_handle_calls.to_string(),
+            ffi_handle_bytes.to_string(),
+        ],
+        vec![
+            "C ABI: privline_identity_new (once per identity)".into(),
+            ffi_identity_calls.to_string(),
+            ffi_identity_bytes.to_string(),
+        ],
+        vec![
+            "SHS1: one handshake, both roles, into both channels (identities reused)".into(),
+            shs1_calls.to_string(),
+            shs1_bytes.to_string(),
+        ],
+        vec![
+            format!("SHS1 box-stream: seal + open of {boxes} boxes (1 B .. 200 KB), goodbye"),
+            box_calls.to_string(),
+            box_bytes.to_string(),
         ],
         vec![
             "snow: one Noise_XX handshake, both roles, into transport mode".into(),
@@ -192,7 +325,24 @@ fn main() {
         "seal/open/update_key/close allocated"
     );
     assert_eq!(
-        hs_calls, 4,
-        "a handshake pair: one secrets block per handshake and channel"
+        (box_calls, box_bytes),
+        (0, 0),
+        "box-stream seal/open/close allocated"
+    );
+    // As tests/allocations.rs: per handshake its state machine and its
+    // secrets, per channel its secrets.
+    assert_eq!(
+        hs_calls, 6,
+        "a handshake pair: a state machine and a secrets block per handshake, a secrets block per channel"
+    );
+    assert_eq!(
+        seed_hs_calls,
+        hs_calls + 2 * id_calls,
+        "identities from seeds: one more block per identity"
+    );
+    assert_eq!(
+        ffi_seed_calls,
+        ffi_handle_calls + 2 * id_calls,
+        "the C seed constructors: one identity more per handshake than the identity handles"
     );
 }

@@ -3,7 +3,12 @@
 //! payload size and against snow's transport mode, for payloads of 0, 64,
 //! 1024, 16384 and 65518 bytes (65518 is privline's largest record).
 //!
-//! `cargo bench --bench channel`. The table at the end is from interleaved
+//! Also the SHS1 channel (Scuttlebutt's box-stream, the crate's second
+//! protocol): one box of 64, 1024 and 4096 bytes (its largest body) sealed
+//! and opened, against a bare XSalsa20-Poly1305 (`crypto_secretbox`)
+//! encrypt + decrypt of the same size.
+//!
+//! `cargo bench --bench channel`. The tables at the end are from interleaved
 //! timing loops in this same run (see benches/common).
 
 mod common;
@@ -13,6 +18,7 @@ use std::hint::black_box;
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use criterion::Throughput;
+use crypto_secretbox::XSalsa20Poly1305;
 use privline::{Channel, Opened};
 
 use common::{
@@ -21,6 +27,8 @@ use common::{
 };
 
 const SIZES: [usize; 5] = [0, 64, 1024, 16 * 1024, 65518];
+/// Box-stream body sizes: 4096 is the largest body of one box.
+const BOX_SIZES: [usize; 3] = [64, 1024, 4096];
 
 /// A privline channel pair with its buffers: seal on the client, open on
 /// the server.
@@ -151,6 +159,92 @@ impl SnowPair {
     }
 }
 
+/// An SHS1 channel pair (box-stream) with its buffers: seal on the client,
+/// open on the server. `size` is at most one body (4096 bytes): one box.
+struct BoxStreamPair {
+    client: Channel,
+    server: Channel,
+    payload: Vec<u8>,
+    wire: Vec<u8>,
+    plain: Vec<u8>,
+}
+
+impl BoxStreamPair {
+    fn new(peers: &Peers, size: usize) -> BoxStreamPair {
+        let (client, server) = peers.shs1_handshake();
+        let wire = vec![0; client.sealed_len(size, 0).unwrap()];
+        BoxStreamPair {
+            client,
+            server,
+            payload: vec![0x5a; size],
+            wire,
+            plain: vec![0; privline::SHS1_MAX_BODY_LEN],
+        }
+    }
+
+    fn seal_open(&mut self) {
+        let n = self
+            .client
+            .seal(black_box(&self.payload), 0, &mut self.wire)
+            .unwrap();
+        match self.server.open(&self.wire[..n], &mut self.plain).unwrap() {
+            Opened::Data { len, .. } => assert_eq!(len, self.payload.len()),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// Bare XSalsa20-Poly1305 (`crypto_secretbox`): encrypt in place, decrypt
+/// in place, a fresh nonce each time. `shaped` adds what box-stream's
+/// format adds to a body: a second box, of the 18-byte header (body length
+/// and body tag), sealed and opened too.
+struct BareSecretbox {
+    key: [u8; 32],
+    counter: u64,
+    body: Vec<u8>,
+    shaped: bool,
+}
+
+impl BareSecretbox {
+    fn new(size: usize, shaped: bool) -> BareSecretbox {
+        BareSecretbox {
+            key: [0x42; 32],
+            counter: 0,
+            body: vec![0x5a; size],
+            shaped,
+        }
+    }
+
+    fn nonce(counter: u64) -> crypto_secretbox::Nonce {
+        let mut bytes = [0u8; 24];
+        bytes[16..].copy_from_slice(&counter.to_be_bytes());
+        crypto_secretbox::Nonce::from(bytes)
+    }
+
+    fn seal_open(&mut self) {
+        self.counter += 2;
+        let cipher = XSalsa20Poly1305::new((&self.key).into());
+        let body_nonce = Self::nonce(self.counter + 1);
+        let body_tag = cipher
+            .encrypt_in_place_detached(&body_nonce, b"", black_box(&mut self.body))
+            .unwrap();
+        if self.shaped {
+            let header_nonce = Self::nonce(self.counter);
+            let mut header = [0u8; 18];
+            header[2..].copy_from_slice(&body_tag);
+            let header_tag = cipher
+                .encrypt_in_place_detached(&header_nonce, b"", black_box(&mut header))
+                .unwrap();
+            cipher
+                .decrypt_in_place_detached(&header_nonce, b"", &mut header, &header_tag)
+                .unwrap();
+        }
+        cipher
+            .decrypt_in_place_detached(&body_nonce, b"", &mut self.body, &body_tag)
+            .unwrap();
+    }
+}
+
 fn criterion_benches(peers: &Peers, keys: &SnowKeys) {
     let mut c = common::criterion();
     let mut group = c.benchmark_group("seal+open");
@@ -164,6 +258,19 @@ fn criterion_benches(peers: &Peers, keys: &SnowKeys) {
         });
         let mut snow = SnowPair::new(keys, size);
         group.bench_function(format!("snow/{size}"), |b| b.iter(|| snow.seal_open()));
+    }
+    group.finish();
+    let mut group = c.benchmark_group("box-stream seal+open");
+    for size in BOX_SIZES {
+        group.throughput(Throughput::Bytes(size as u64));
+        let mut ours = BoxStreamPair::new(peers, size);
+        group.bench_function(format!("SHS1 box-stream/{size}"), |b| {
+            b.iter(|| ours.seal_open())
+        });
+        let mut bare = BareSecretbox::new(size, false);
+        group.bench_function(format!("xsalsa20poly1305/{size}"), |b| {
+            b.iter(|| bare.seal_open())
+        });
     }
     group.finish();
     c.final_summary();
@@ -229,8 +336,8 @@ fn tables(peers: &Peers, keys: &SnowKeys) {
         result_line(&format!("rust_bare_aead_ns_{size}"), bare_ns);
         if size >= 16 * 1024 {
             verdicts.push(format!(
-                "{size} B: privline/bare throughput {vs_bare:.3} (target >= 0.95) -> {}; \
-                 privline/snow {vs_snow:.3} (target >= 1.00) -> {}",
+                "{size} B: privline/bare throughput {vs_bare:.4} (target >= 0.95) -> {}; \
+                 privline/snow {vs_snow:.4} (target >= 1.00) -> {}",
                 verdict(vs_bare >= 0.95),
                 verdict(vs_snow >= 1.0)
             ));
@@ -274,6 +381,7 @@ fn tables(peers: &Peers, keys: &SnowKeys) {
         ],
         &detail,
     );
+    box_stream_table(peers, &timer);
     println!();
     for line in verdicts {
         println!("target: {line}");
@@ -285,6 +393,54 @@ fn tables(peers: &Peers, keys: &SnowKeys) {
         } else {
             "chosen at run time (AVX2 when the CPU has it) unless built with --cfg poly1305_force_soft"
         }
+    );
+}
+
+/// SHS1's channel (box-stream) against a bare XSalsa20-Poly1305.
+fn box_stream_table(peers: &Peers, timer: &Timer) {
+    let mut rows = Vec::new();
+    for size in BOX_SIZES {
+        let mut ours = BoxStreamPair::new(peers, size);
+        let mut bare = BareSecretbox::new(size, false);
+        let mut shaped = BareSecretbox::new(size, true);
+        let times = timer.compare(&mut [
+            ("box-stream", &mut || ours.seal_open()),
+            ("bare", &mut || bare.seal_open()),
+            ("shaped", &mut || shaped.seal_open()),
+        ]);
+        let [ours_ns, bare_ns, shaped_ns] = times[..] else {
+            unreachable!()
+        };
+        rows.push(vec![
+            size.to_string(),
+            fmt_ns(ours_ns),
+            fmt_ns(bare_ns),
+            fmt_ns(shaped_ns),
+            fmt_rate(size, ours_ns),
+            fmt_rate(size, bare_ns),
+            format!("{:.3}", bare_ns / ours_ns),
+            format!("{:.2}x", ours_ns / bare_ns),
+            fmt_ns(shaped_ns - bare_ns),
+            fmt_ns(ours_ns - shaped_ns),
+        ]);
+        result_line(&format!("rust_box_stream_seal_open_ns_{size}"), ours_ns);
+        result_line(&format!("rust_bare_secretbox_ns_{size}"), bare_ns);
+    }
+    print_table(
+        "Item 3b. SHS1 protocol: one box-stream box sealed + opened vs bare XSalsa20-Poly1305 (crypto_secretbox) encrypt + decrypt",
+        &[
+            "payload B",
+            "box-stream",
+            "bare secretbox",
+            "header box + body box, bare",
+            "box-stream rate",
+            "bare rate",
+            "box-stream/bare (throughput)",
+            "box-stream time / bare time",
+            "of which the format (the header's box)",
+            "of which the library",
+        ],
+        &rows,
     );
 }
 

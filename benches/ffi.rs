@@ -1,5 +1,11 @@
 //! Item 4 of the benchmark plan: the cost of the C ABI boundary.
 //!
+//! The handshake is measured with both kinds of C constructor, interleaved:
+//! the seed constructors (`privline_handshake_new_client` / `_new_server`,
+//! which derive the identity from its seed in every call) and the identity
+//! handles (`privline_identity_new` once, then
+//! `privline_handshake_new_client_with_identity` / `_new_server_with_identity`).
+//!
 //! The same handshake and seal + open benchmarks three ways in one run:
 //! through the Rust API, through the `extern "C"` functions called from
 //! Rust (the crate is an rlib too, so this isolates the boundary: pointer
@@ -20,9 +26,11 @@ use std::ptr;
 use privline::ffi::{
     privline_channel, privline_channel_free, privline_channel_open, privline_channel_peer_closed,
     privline_channel_seal, privline_handshake, privline_handshake_authorize,
-    privline_handshake_into_channel, privline_handshake_new_client, privline_handshake_new_server,
-    privline_handshake_status, privline_handshake_step, privline_record_type, privline_result,
-    privline_sealed_len,
+    privline_handshake_into_channel, privline_handshake_new_client,
+    privline_handshake_new_client_with_identity, privline_handshake_new_server,
+    privline_handshake_new_server_with_identity, privline_handshake_status,
+    privline_handshake_step, privline_identity, privline_identity_free, privline_identity_new,
+    privline_protocol, privline_record_type, privline_result, privline_sealed_len,
 };
 use privline::{Channel, Opened};
 
@@ -40,8 +48,60 @@ fn ok(result: privline_result) {
     assert_eq!(result, privline_result::PRIVLINE_RESULT_OK);
 }
 
+/// The two identity handles of the C ABI, made once (as a C application
+/// makes its identity at start-up) and freed on drop.
+struct FfiIdentities {
+    client: *mut privline_identity,
+    server: *mut privline_identity,
+}
+
+impl FfiIdentities {
+    fn new() -> FfiIdentities {
+        let mut client = ptr::null_mut();
+        let mut server = ptr::null_mut();
+        // SAFETY: seeds of PRIVLINE_SEED_LEN bytes and valid out-pointers.
+        unsafe {
+            ok(privline_identity_new(
+                CLIENT_SEED.as_ptr(),
+                CLIENT_SEED.len(),
+                &mut client,
+            ));
+            ok(privline_identity_new(
+                SERVER_SEED.as_ptr(),
+                SERVER_SEED.len(),
+                &mut server,
+            ));
+        }
+        FfiIdentities { client, server }
+    }
+}
+
+impl Drop for FfiIdentities {
+    fn drop(&mut self) {
+        // SAFETY: handles made by privline_identity_new, freed once.
+        unsafe {
+            privline_identity_free(self.client);
+            privline_identity_free(self.server);
+        }
+    }
+}
+
+/// Which C constructors a handshake uses.
+#[derive(Clone, Copy)]
+enum Constructors<'a> {
+    /// `privline_handshake_new_client` / `_new_server`: the identity is
+    /// derived from its seed in every call.
+    Seeds,
+    /// `privline_handshake_new_client_with_identity` / `_server_with_identity`
+    /// on handles made once.
+    Identities(&'a FfiIdentities),
+}
+
 /// One handshake through the `extern "C"` functions, as a C caller does it.
-fn ffi_handshake(server_public: &[u8; 32]) -> (*mut privline_channel, *mut privline_channel) {
+fn ffi_handshake(
+    constructors: Constructors<'_>,
+    server_public: &[u8; 32],
+) -> (*mut privline_channel, *mut privline_channel) {
     let mut client: *mut privline_handshake = ptr::null_mut();
     let mut server: *mut privline_handshake = ptr::null_mut();
     let mut a = [0u8; privline::HANDSHAKE_MAX_MESSAGE_LEN];
@@ -49,19 +109,40 @@ fn ffi_handshake(server_public: &[u8; 32]) -> (*mut privline_channel, *mut privl
     let mut used = 0usize;
     let mut status = privline_handshake_status::PRIVLINE_HANDSHAKE_NEED_INPUT;
     let (mut client_channel, mut server_channel) = (ptr::null_mut(), ptr::null_mut());
-    // SAFETY: every pointer is valid for the lengths passed.
+    // SAFETY: every pointer is valid for the lengths passed, the identity
+    // handles are live.
     unsafe {
-        ok(privline_handshake_new_client(
-            NETWORK_KEY.as_ptr(),
-            CLIENT_SEED.as_ptr(),
-            server_public.as_ptr(),
-            &mut client,
-        ));
-        ok(privline_handshake_new_server(
-            NETWORK_KEY.as_ptr(),
-            SERVER_SEED.as_ptr(),
-            &mut server,
-        ));
+        match constructors {
+            Constructors::Seeds => {
+                ok(privline_handshake_new_client(
+                    NETWORK_KEY.as_ptr(),
+                    CLIENT_SEED.as_ptr(),
+                    server_public.as_ptr(),
+                    &mut client,
+                ));
+                ok(privline_handshake_new_server(
+                    NETWORK_KEY.as_ptr(),
+                    SERVER_SEED.as_ptr(),
+                    &mut server,
+                ));
+            }
+            Constructors::Identities(identities) => {
+                let protocol = privline_protocol::PRIVLINE_PROTOCOL_PRIVLINE1 as u32;
+                ok(privline_handshake_new_client_with_identity(
+                    protocol,
+                    NETWORK_KEY.as_ptr(),
+                    identities.client,
+                    server_public.as_ptr(),
+                    &mut client,
+                ));
+                ok(privline_handshake_new_server_with_identity(
+                    protocol,
+                    NETWORK_KEY.as_ptr(),
+                    identities.server,
+                    &mut server,
+                ));
+            }
+        }
         let mut a_len = a.len();
         ok(privline_handshake_step(
             client,
@@ -150,8 +231,8 @@ struct FfiPair {
 }
 
 impl FfiPair {
-    fn new(server_public: &[u8; 32], size: usize) -> FfiPair {
-        let (client, server) = ffi_handshake(server_public);
+    fn new(identities: &FfiIdentities, server_public: &[u8; 32], size: usize) -> FfiPair {
+        let (client, server) = ffi_handshake(Constructors::Identities(identities), server_public);
         FfiPair {
             client,
             server,
@@ -249,7 +330,7 @@ fn free_pair(pair: (*mut privline_channel, *mut privline_channel)) {
     }
 }
 
-fn criterion_benches(peers: &Peers) {
+fn criterion_benches(peers: &Peers, identities: &FfiIdentities) {
     let server_public = *peers.bob_public.as_bytes();
     let mut c = common::criterion();
     {
@@ -260,8 +341,16 @@ fn criterion_benches(peers: &Peers) {
         group.bench_function("Rust API (identities from seeds)", |b| {
             b.iter(|| peers.handshake_from_seeds())
         });
-        group.bench_function("extern \"C\" from Rust", |b| {
-            b.iter(|| free_pair(ffi_handshake(&server_public)))
+        group.bench_function("extern \"C\" from Rust, seed constructors", |b| {
+            b.iter(|| free_pair(ffi_handshake(Constructors::Seeds, &server_public)))
+        });
+        group.bench_function("extern \"C\" from Rust, identity handles", |b| {
+            b.iter(|| {
+                free_pair(ffi_handshake(
+                    Constructors::Identities(identities),
+                    &server_public,
+                ))
+            })
         });
         group.finish();
     }
@@ -270,7 +359,7 @@ fn criterion_benches(peers: &Peers) {
         for size in [0usize, 64, 65518] {
             let mut rust = RustPair::new(peers, size);
             group.bench_function(format!("Rust API/{size}"), |b| b.iter(|| rust.seal_open()));
-            let mut ffi = FfiPair::new(&server_public, size);
+            let mut ffi = FfiPair::new(identities, &server_public, size);
             group.bench_function(format!("extern \"C\"/{size}"), |b| {
                 b.iter(|| ffi.seal_open())
             });
@@ -338,29 +427,41 @@ fn run_c_bench(program: &Path, quick: bool) -> Result<Vec<(String, f64)>, String
         .collect())
 }
 
-fn tables(peers: &Peers) {
+fn tables(peers: &Peers, identities: &FfiIdentities) {
     let timer = Timer::new();
     let server_public = *peers.bob_public.as_bytes();
 
-    // Rust API and extern "C" from Rust, interleaved.
+    // The handshake: Rust API and extern "C" from Rust, each with the
+    // identities reused and derived from seeds, all interleaved.
     let hs = timer.compare(&mut [
         ("rust", &mut || keep(peers.handshake())),
         ("rust from seeds", &mut || {
             keep(peers.handshake_from_seeds())
         }),
-        ("extern C", &mut || free_pair(ffi_handshake(&server_public))),
+        ("extern C, identity handles", &mut || {
+            free_pair(ffi_handshake(
+                Constructors::Identities(identities),
+                &server_public,
+            ))
+        }),
+        ("extern C, seed constructors", &mut || {
+            free_pair(ffi_handshake(Constructors::Seeds, &server_public))
+        }),
     ]);
+    let [rust_hs, rust_seeds_hs, ffi_hs, ffi_seeds_hs] = hs[..] else {
+        unreachable!()
+    };
     let mut channel_times = Vec::new();
     for size in SIZES {
         let mut rust = RustPair::new(peers, size);
-        let mut ffi = FfiPair::new(&server_public, size);
+        let mut ffi = FfiPair::new(identities, &server_public, size);
         let t = timer.compare(&mut [
             ("rust", &mut || rust.seal_open()),
             ("extern C", &mut || ffi.seal_open()),
         ]);
         channel_times.push((size, t[0], t[1]));
     }
-    let probe = FfiPair::new(&server_public, 0);
+    let probe = FfiPair::new(identities, &server_public, 0);
     let (rust_probe, _) = peers.handshake();
     let calls = timer.compare(&mut [
         ("rust sealed_len", &mut || {
@@ -390,15 +491,29 @@ fn tables(peers: &Peers) {
         a.map(|a| format!("{:.1} ns", (a - b) / calls))
             .unwrap_or_else(|| "n/a".into())
     };
+    let c_hs = c("c_handshake_ns");
+    let c_seeds_hs = c("c_handshake_seeds_ns");
 
-    let mut rows = vec![vec![
-        "handshake (C ABI derives both identities from seeds)".to_string(),
-        format!("{} / {}", fmt_ns(hs[0]), fmt_ns(hs[1])),
-        fmt_ns(hs[2]),
-        opt(c("c_handshake_ns")),
-        format!("{:.1} ns", (hs[2] - hs[1]) / HANDSHAKE_CALLS),
-        per_call(c("c_handshake_ns"), hs[1], HANDSHAKE_CALLS),
-    ]];
+    let mut rows = vec![
+        vec![
+            "handshake, identity handles (new_*_with_identity; Rust: identities reused)"
+                .to_string(),
+            fmt_ns(rust_hs),
+            fmt_ns(ffi_hs),
+            opt(c_hs),
+            format!("{:.1} ns", (ffi_hs - rust_hs) / HANDSHAKE_CALLS),
+            per_call(c_hs, rust_hs, HANDSHAKE_CALLS),
+        ],
+        vec![
+            "handshake, seed constructors (new_client/new_server; Rust: identities from seeds)"
+                .to_string(),
+            fmt_ns(rust_seeds_hs),
+            fmt_ns(ffi_seeds_hs),
+            opt(c_seeds_hs),
+            format!("{:.1} ns", (ffi_seeds_hs - rust_seeds_hs) / HANDSHAKE_CALLS),
+            per_call(c_seeds_hs, rust_seeds_hs, HANDSHAKE_CALLS),
+        ],
+    ];
     let mut worst_per_call: f64 = 0.0;
     for &(size, rust, ffi) in &channel_times {
         let c_ns = c(&format!("c_seal_open_ns_{size}"));
@@ -443,20 +558,66 @@ fn tables(peers: &Peers) {
         ],
         &rows,
     );
+
+    // The identity handle: seed constructors against identity handles, each
+    // pair measured interleaved (from Rust above; from C inside the C
+    // program).
+    let saving_row = |caller: &str, seeds: Option<f64>, handles: Option<f64>| match (seeds, handles)
+    {
+        (Some(seeds), Some(handles)) => vec![
+            caller.to_string(),
+            fmt_ns(seeds),
+            fmt_ns(handles),
+            fmt_ns(seeds - handles),
+            format!("{:.1} %", 100.0 * (seeds - handles) / seeds),
+            format!("{:.0} -> {:.0}", 1e9 / seeds, 1e9 / handles),
+        ],
+        _ => vec![
+            caller.to_string(),
+            "n/a".into(),
+            "n/a".into(),
+            "n/a".into(),
+            "n/a".into(),
+            "n/a".into(),
+        ],
+    };
+    print_table(
+        "C ABI handshake (both roles): seed constructors (before) vs identity handles (after), interleaved",
+        &[
+            "caller",
+            "seed constructors",
+            "identity handles",
+            "saved per handshake pair",
+            "share",
+            "handshakes/s",
+        ],
+        &[
+            saving_row(
+                "extern \"C\" from Rust",
+                Some(ffi_seeds_hs),
+                Some(ffi_hs),
+            ),
+            saving_row("from C (static library)", c_seeds_hs, c_hs),
+            saving_row(
+                "Rust API, for reference (identities from seeds vs reused)",
+                Some(rust_seeds_hs),
+                Some(rust_hs),
+            ),
+        ],
+    );
     println!();
     println!(
-        "handshake: the Rust API with identities reused takes {} ; the C ABI has no identity \
-         handle, so every privline_handshake_new_* derives its identity from the seed again \
-         ({} per handshake, {:.1} % of it)",
-        fmt_ns(hs[0]),
-        fmt_ns(hs[1] - hs[0]),
-        100.0 * (hs[1] - hs[0]) / hs[1]
+        "handshake: with identity handles a C handshake pair does what the Rust API does with \
+         identities reused; the seed constructors derive both identities again (and, the client \
+         identity being new, check the server key again): {} more per handshake pair from Rust",
+        fmt_ns(ffi_seeds_hs - ffi_hs),
     );
     let c_call = c("c_call_ns_peer_closed");
     println!(
         "the C column is a separate process measured after the Rust ones: its differences \
-         from the Rust API are within run-to-run noise (about 1 %); the per-call boundary \
-         cost is read from the interleaved extern \"C\" column and from the trivial calls"
+         from the Rust API are between-process variation (a few percent), not boundary cost; \
+         the per-call boundary cost is read from the interleaved extern \"C\" column and from \
+         the trivial calls"
     );
     match (&c_results, c_call) {
         (Ok(_), Some(c_call)) => println!(
@@ -476,9 +637,10 @@ fn tables(peers: &Peers) {
             result_line(key, *value);
         }
     }
-    result_line("rust_handshake_ns", hs[0]);
-    result_line("rust_handshake_from_seeds_ns", hs[1]);
-    result_line("ffi_handshake_ns", hs[2]);
+    result_line("rust_handshake_ns", rust_hs);
+    result_line("rust_handshake_from_seeds_ns", rust_seeds_hs);
+    result_line("ffi_handshake_ns", ffi_hs);
+    result_line("ffi_handshake_seeds_ns", ffi_seeds_hs);
     for &(size, rust, ffi) in &channel_times {
         result_line(&format!("rust_seal_open_ns_{size}"), rust);
         result_line(&format!("ffi_seal_open_ns_{size}"), ffi);
@@ -487,11 +649,12 @@ fn tables(peers: &Peers) {
 
 fn main() {
     let peers = Peers::new();
+    let identities = FfiIdentities::new();
     let mode = mode();
     if mode == Mode::Bench || mode == Mode::Test {
-        criterion_benches(&peers);
+        criterion_benches(&peers, &identities);
     }
     if mode != Mode::Test {
-        tables(&peers);
+        tables(&peers, &identities);
     }
 }

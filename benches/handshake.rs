@@ -1,7 +1,12 @@
 //! Items 1 and 2 of the benchmark plan: the privline/1 handshake against
 //! the sum of the primitive operations it performs (its limit), and against
 //! snow's Noise_XX and Noise_XK handshakes (each normalised by its own
-//! primitive sum).
+//! primitive sum). Also, in the same run: the handshake with and without
+//! the changes that landed since the first measurements (the remembered
+//! server-key check, identities reused rather than derived from seeds, the
+//! verification that decompresses R once), and the SHS1 handshake (the
+//! crate's second protocol, Scuttlebutt's secret-handshake v1) against its
+//! own primitive sum.
 //!
 //! `cargo bench --bench handshake`. Criterion reports every handshake and
 //! primitive; the tables at the end come from interleaved timing loops in
@@ -13,10 +18,11 @@ use std::hint::black_box;
 
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce, Tag};
+use crypto_secretbox::XSalsa20Poly1305;
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::montgomery::MontgomeryPoint;
 use curve25519_dalek::Scalar;
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use privline::Identity;
@@ -38,6 +44,15 @@ struct Inputs {
     /// The 123-byte signed message: label (27) ‖ h (32) ‖ key (32) ‖ key (32).
     message: [u8; 123],
     signature: Signature,
+    /// The point of `verifying_key` (what the library kept per key before
+    /// it kept the `VerifyingKey` itself).
+    verifying_point: EdwardsPoint,
+    /// SHS1's two signed messages: the client's 96 bytes (K ‖ B ‖
+    /// sha256(ab)) and the server's 160 (K ‖ sig_A ‖ A ‖ sha256(ab)).
+    message_96: [u8; 96],
+    signature_96: Signature,
+    message_160: [u8; 160],
+    signature_160: Signature,
     /// A valid identity key (another party's public key) and its point.
     identity_bytes: [u8; 32],
     identity_point: EdwardsPoint,
@@ -60,6 +75,14 @@ impl Inputs {
             *byte = i as u8;
         }
         let signature = signing_key.sign(&message);
+        let mut message_96 = [0u8; 96];
+        let mut message_160 = [0u8; 160];
+        for (i, byte) in message_160.iter_mut().enumerate() {
+            *byte = (i as u8).wrapping_mul(7);
+        }
+        message_96.copy_from_slice(&message_160[..96]);
+        let signature_96 = signing_key.sign(&message_96);
+        let signature_160 = signing_key.sign(&message_160);
         let identity_bytes = SigningKey::from_bytes(&CLIENT_SEED)
             .verifying_key()
             .to_bytes();
@@ -77,6 +100,11 @@ impl Inputs {
             verifying_key,
             message,
             signature,
+            verifying_point: verifying_key.to_edwards(),
+            message_96,
+            signature_96,
+            message_160,
+            signature_160,
             identity_bytes,
             identity_point,
             scalar,
@@ -112,6 +140,42 @@ impl Inputs {
         bytes[32..].copy_from_slice(s.as_bytes());
         Signature::from_bytes(&bytes)
     }
+}
+
+/// The checks the library makes before the equation of a verification
+/// (src/proto.rs `signature_is_well_formed`): S below the group order, R
+/// decodes (decompressed once) to a point not of small order.
+fn signature_is_well_formed(sig: &Signature) -> bool {
+    let bytes = sig.to_bytes();
+    let mut r = [0u8; 32];
+    let mut s = [0u8; 32];
+    r.copy_from_slice(&bytes[..32]);
+    s.copy_from_slice(&bytes[32..]);
+    let s_ok = bool::from(Scalar::from_canonical_bytes(s).is_some());
+    let r_ok = CompressedEdwardsY(r)
+        .decompress()
+        .is_some_and(|point| !point.is_small_order());
+    s_ok && r_ok
+}
+
+/// A verification as the library makes it now (since f31a07b,
+/// src/proto.rs `ValidIdentityKey::verify_strict`): the precheck, then
+/// ed25519-dalek's plain `verify` on the `VerifyingKey` kept from the key
+/// check (the equation and the byte comparison of R; R is not decompressed
+/// again and the key not compressed again).
+fn verify_now(key: &VerifyingKey, message: &[u8], sig: &Signature) -> bool {
+    signature_is_well_formed(sig) && key.verify(message, sig).is_ok()
+}
+
+/// The same verification as the library made it before f31a07b: the
+/// precheck, then a `VerifyingKey` built from the kept point (which
+/// compresses the point again) and dalek's `verify_strict` (which
+/// decompresses R again and checks both small orders again).
+fn verify_before(point: &EdwardsPoint, message: &[u8], sig: &Signature) -> bool {
+    signature_is_well_formed(sig)
+        && VerifyingKey::from(*point)
+            .verify_strict(message, sig)
+            .is_ok()
 }
 
 fn clamp(mut bytes: [u8; 32]) -> [u8; 32] {
@@ -207,12 +271,16 @@ fn aead_pair<'a>(
 }
 
 /// The primitives of one privline/1 handshake, both sides, each with its
-/// count, read from src/handshake.rs and src/proto.rs:
+/// count, read from src/privline1_handshake.rs, src/identity.rs and
+/// src/proto.rs:
 ///
-/// client: new: 2 RNG draws, identity key check of Bpk, X25519 keygen (EC),
-///   h0. M1: MAC, h1. M2: MAC check, h2, DH ee, mont(Bpk), DH eb, DH ae,
-///   HKDF k3, keygen (FC), sign, H(G), seal 128 B, h3. M4: HKDF k4, open
-///   96 B, strict verify, DH ff, h4, HKDF keys (96 B).
+/// client: new: 2 RNG draws, the identity key check of Bpk (only when Bpk
+///   is not the last server key this identity checked, so not in the
+///   normal case of a client dialling its server again: see
+///   `Identity::check_server_key`), X25519 keygen (EC), h0. M1: MAC, h1.
+///   M2: MAC check, h2, DH ee, mont(Bpk), DH eb, DH ae, HKDF k3, keygen
+///   (FC), sign, H(G), seal 128 B, h3. M4: HKDF k4, open 96 B, strict
+///   verify, DH ff, h4, HKDF keys (96 B).
 /// server: new: 2 RNG draws, keygen (ES), h0. M1: MAC check, h1, DH ee,
 ///   DH eb, MAC, h2, HKDF k3. M3: open 128 B, identity key check of Apk,
 ///   strict verify, H(G), h3. accept: mont(Apk), DH ae, HKDF k4, DH ff,
@@ -241,8 +309,8 @@ fn privline_primitives(inputs: &Inputs) -> Vec<Primitive<'_>> {
                 .is_ok());
         }),
         prim(
-            "identity key check: decompress, small order, torsion",
-            2,
+            "identity key check: decompress, small order, torsion (Apk; Bpk remembered)",
+            1,
             || {
                 let point = CompressedEdwardsY(*black_box(&inputs.identity_bytes))
                     .decompress()
@@ -401,35 +469,166 @@ fn snow_primitives(inputs: &Inputs, xk: bool) -> Vec<Primitive<'_>> {
     list
 }
 
-/// Work the library does beyond the primitive sum, each measured alone.
-fn privline_extras(inputs: &Inputs) -> Vec<Primitive<'_>> {
-    vec![
+/// `crypto_auth` as SHS1 uses it: HMAC-SHA-512 truncated to 32 bytes.
+fn hmac_sha512_256(key: &[u8; 32], data: &[u8]) -> [u8; 32] {
+    let mut mac = <Hmac<Sha512> as Mac>::new_from_slice(key).unwrap();
+    mac.update(data);
+    let full = mac.finalize().into_bytes();
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&full[..32]);
+    out
+}
+
+/// A `crypto_secretbox` (XSalsa20-Poly1305) seal + open pair of `len`
+/// bytes, counted as two operations: returns (seal, open) primitives.
+fn secretbox_pair<'a>(
+    seal_name: &'static str,
+    open_name: &'static str,
+    count: u32,
+    len: usize,
+    key: [u8; 32],
+) -> (Primitive<'a>, Primitive<'a>) {
+    let nonce = crypto_secretbox::Nonce::from([0u8; 24]);
+    let seal = move |buf: &mut [u8]| {
+        XSalsa20Poly1305::new((&key).into())
+            .encrypt_in_place_detached(&nonce, b"", buf)
+            .unwrap()
+    };
+    let mut plain = vec![0x66u8; len];
+    let tag = seal(&mut plain);
+    let sealed = plain.clone();
+    let mut seal_buf = vec![0x66u8; len];
+    let mut open_buf = sealed.clone();
+    (
+        prim(seal_name, count, move || {
+            keep(seal(black_box(&mut seal_buf)));
+        }),
+        prim(open_name, count, move || {
+            open_buf.copy_from_slice(&sealed);
+            assert!(XSalsa20Poly1305::new((&key).into())
+                .decrypt_in_place_detached(&nonce, b"", black_box(&mut open_buf), &tag)
+                .is_ok());
+        }),
+    )
+}
+
+/// The primitives of one SHS1 handshake (Scuttlebutt secret-handshake v1,
+/// the crate's second protocol), both sides, each with its count, read from
+/// src/shs1_handshake.rs and src/shs1_proto.rs (K the network key, a/b the
+/// ephemeral keys, A/B the identities; auth is HMAC-SHA-512/256, box is
+/// XSalsa20-Poly1305):
+///
+/// client: new: 1 RNG draw, keygen (a), auth(K, a). Server hello: auth
+///   check, DH ab, sha256(ab) (32 B), mont(B), DH aB. Client auth: sign
+///   (96 B), sha256(K ‖ ab ‖ aB) (96 B), box 96 B, DH Ab, k3 (128 B).
+///   Accept: open 64 B, verify (160 B), keys: sha256(k3) (32 B) and two
+///   sha256(secret ‖ key) (64 B). The identity key check of B is remembered
+///   as for privline/1.
+/// server: new: 1 RNG draw, keygen (b), auth(K, b). Client hello: auth
+///   check, DH ab, sha256(ab), DH aB. Client auth: sha256 (96 B), open
+///   96 B, identity key check of A, verify (96 B), mont(A), DH Ab, k3
+///   (128 B). Accept: sign (160 B), box 64 B, keys (32 B, 2 × 64 B).
+fn shs1_primitives(inputs: &Inputs) -> Vec<Primitive<'_>> {
+    let key = inputs.key;
+    let mut list = vec![
+        prim("RNG: 32 bytes from the OS (getrandom)", 2, || {
+            let mut bytes = [0u8; 32];
+            OsRng.fill_bytes(&mut bytes);
+            keep(bytes);
+        }),
+        prim("X25519 key generation (base-point mult)", 2, || {
+            keep(XPublicKey::from(black_box(&inputs.x_secret)));
+        }),
+        prim("X25519 DH (+ all-zero check)", 6, || {
+            let shared = inputs.x_secret.diffie_hellman(black_box(&inputs.x_peer));
+            keep(shared.was_contributory());
+        }),
+        prim("Ed25519 sign, 96 B (client auth)", 1, || {
+            keep(inputs.signing_key.sign(black_box(&inputs.message_96)));
+        }),
+        prim("Ed25519 sign, 160 B (server accept)", 1, || {
+            keep(inputs.signing_key.sign(black_box(&inputs.message_160)));
+        }),
         prim(
-            "verify precheck: S canonical + decompress R + small order (src/proto.rs)",
-            2,
+            "Ed25519 verify_strict, 96 B (prepared VerifyingKey)",
+            1,
             || {
-                let sig = inputs.signature.to_bytes();
-                let mut s = [0u8; 32];
-                s.copy_from_slice(&sig[32..]);
-                let mut r = [0u8; 32];
-                r.copy_from_slice(&sig[..32]);
-                let ok = bool::from(Scalar::from_canonical_bytes(black_box(s)).is_some())
-                    && CompressedEdwardsY(black_box(r))
-                        .decompress()
-                        .is_some_and(|p| !p.is_small_order());
-                assert!(ok);
+                assert!(inputs
+                    .verifying_key
+                    .verify_strict(black_box(&inputs.message_96), &inputs.signature_96)
+                    .is_ok());
             },
         ),
         prim(
-            "VerifyingKey::from(EdwardsPoint): recompresses A per verify",
-            2,
+            "Ed25519 verify_strict, 160 B (prepared VerifyingKey)",
+            1,
+            || {
+                assert!(inputs
+                    .verifying_key
+                    .verify_strict(black_box(&inputs.message_160), &inputs.signature_160)
+                    .is_ok());
+            },
+        ),
+        prim(
+            "identity key check: decompress, small order, torsion (A; B remembered)",
+            1,
+            || {
+                let point = CompressedEdwardsY(*black_box(&inputs.identity_bytes))
+                    .decompress()
+                    .unwrap();
+                assert!(!point.is_small_order() && point.is_torsion_free());
+            },
+        ),
+        prim("key conversion mont(P) (Edwards to Montgomery)", 2, || {
+            keep(black_box(&inputs.identity_point).to_montgomery());
+        }),
+        prim("HMAC-SHA-512/256, 32 B (hello auth)", 4, move || {
+            keep(hmac_sha512_256(&key, black_box(&inputs.buf[..32])))
+        }),
+    ];
+    for (name, len, count) in [
+        ("SHA-256, 32 B (sha256(ab), sha256(k3))", 32usize, 4u32),
+        ("SHA-256, 64 B (box-stream keys)", 64, 4),
+        ("SHA-256, 96 B (client auth key)", 96, 2),
+        ("SHA-256, 128 B (k3)", 128, 2),
+    ] {
+        let data = &inputs.buf[..len];
+        list.push(prim(name, count, move || keep(sha256(black_box(data)))));
+    }
+    let (seal, open) = secretbox_pair(
+        "XSalsa20-Poly1305 seal 96 B (client auth)",
+        "XSalsa20-Poly1305 open 96 B (client auth)",
+        1,
+        96,
+        key,
+    );
+    list.push(seal);
+    list.push(open);
+    let (seal, open) = secretbox_pair(
+        "XSalsa20-Poly1305 seal 64 B (server accept)",
+        "XSalsa20-Poly1305 open 64 B (server accept)",
+        1,
+        64,
+        key,
+    );
+    list.push(seal);
+    list.push(open);
+    list
+}
+
+/// Work the library does beyond the primitive sum, each measured alone,
+/// read from src/proto.rs and src/identity.rs as they are now. (The
+/// verification's share is measured as a difference in `tables`: the
+/// library's precheck + plain `verify` against dalek's `verify_strict`.)
+fn privline_extras(inputs: &Inputs) -> Vec<Primitive<'_>> {
+    vec![
+        prim(
+            "identity key check: canonical compression (VerifyingKey::from(point), src/proto.rs)",
+            1,
             || {
                 keep(VerifyingKey::from(*black_box(&inputs.identity_point)));
             },
         ),
-        prim("identity key check: canonical re-compression", 2, || {
-            keep(black_box(&inputs.identity_point).compress());
-        }),
         prim(
             "sign: SHA-512 of the seed again (sign minus raw_sign)",
             2,
@@ -447,8 +646,17 @@ fn criterion_benches(peers: &Peers, snow_keys: &SnowKeys, inputs: &Inputs) {
         group.bench_function("privline (identities reused)", |b| {
             b.iter(|| peers.handshake())
         });
-        group.bench_function("privline (identities from seeds, as the C ABI)", |b| {
-            b.iter(|| peers.handshake_from_seeds())
+        let mut other = false;
+        group.bench_function(
+            "privline (a different server each time: server-key check not remembered)",
+            |b| b.iter(|| peers.handshake_other_server(&mut other)),
+        );
+        group.bench_function(
+            "privline (identities from seeds, as the C ABI seed constructors)",
+            |b| b.iter(|| peers.handshake_from_seeds()),
+        );
+        group.bench_function("SHS1 protocol (identities reused)", |b| {
+            b.iter(|| peers.shs1_handshake())
         });
         group.bench_function("snow Noise_XX_25519_ChaChaPoly_SHA256", |b| {
             b.iter(|| snow_keys.handshake(NOISE_XX))
@@ -473,6 +681,39 @@ fn criterion_benches(peers: &Peers, snow_keys: &SnowKeys, inputs: &Inputs) {
         group.bench_function("Identity::from_seed", |b| {
             b.iter(|| Identity::from_seed(black_box(&CLIENT_SEED)))
         });
+        group.finish();
+    }
+    {
+        let mut group = c.benchmark_group("verification");
+        group.bench_function("verify now (precheck + plain verify)", |b| {
+            b.iter(|| {
+                verify_now(
+                    black_box(&inputs.verifying_key),
+                    &inputs.message,
+                    &inputs.signature,
+                )
+            })
+        });
+        group.bench_function(
+            "verify before f31a07b (precheck + VerifyingKey::from + verify_strict)",
+            |b| {
+                b.iter(|| {
+                    verify_before(
+                        black_box(&inputs.verifying_point),
+                        &inputs.message,
+                        &inputs.signature,
+                    )
+                })
+            },
+        );
+        group.finish();
+    }
+    {
+        let mut group = c.benchmark_group("SHS1 primitives");
+        for p in shs1_primitives(inputs) {
+            let mut run = p.run;
+            group.bench_function(p.name, |b| b.iter(&mut run));
+        }
         group.finish();
     }
     c.final_summary();
@@ -509,14 +750,18 @@ fn limit_rows(primitives: &[Primitive<'_>], times: &[f64]) -> (Vec<Vec<String>>,
     (rows, total)
 }
 
-fn tables(peers: &Peers, snow_keys: &SnowKeys, inputs: &Inputs) {
-    let timer = Timer::new();
+fn share(part: f64, whole: f64) -> String {
+    format!("{:.1} %", 100.0 * part / whole)
+}
 
-    // 1. privline against its limit.
-    let mut handshake = || keep(peers.handshake());
-    let mut primitives = privline_primitives(inputs);
-    let (actual, times) = measure_against(&timer, &mut handshake, &mut primitives);
-    let (mut rows, limit) = limit_rows(&primitives, &times);
+/// A limit table: the primitives, their sum and the measured handshake.
+fn print_limit_table(
+    title: &str,
+    rows: &mut Vec<Vec<String>>,
+    limit: f64,
+    actual: f64,
+    what: &str,
+) {
     rows.push(vec![
         "**limit: sum of primitives**".into(),
         String::new(),
@@ -524,33 +769,95 @@ fn tables(peers: &Peers, snow_keys: &SnowKeys, inputs: &Inputs) {
         fmt_ns(limit),
     ]);
     rows.push(vec![
-        "**privline handshake, measured**".into(),
+        format!("**{what}, measured**"),
         String::new(),
         String::new(),
         fmt_ns(actual),
     ]);
     print_table(
-        "Item 1. privline/1 handshake (both roles, one thread, in memory) against its primitives",
+        title,
         &["primitive", "per handshake", "each", "subtotal"],
-        &rows,
+        rows,
+    );
+}
+
+fn tables(peers: &Peers, snow_keys: &SnowKeys, inputs: &Inputs) {
+    let timer = Timer::new();
+
+    // 1. privline against its limit, with the two handshakes that show
+    // what two of the changes save (a different server each time, both
+    // identities from seeds) interleaved in the same rounds.
+    let mut handshake = || keep(peers.handshake());
+    let mut other = false;
+    let mut other_server = || keep(peers.handshake_other_server(&mut other));
+    let mut from_seeds = || keep(peers.handshake_from_seeds());
+    let mut primitives = privline_primitives(inputs);
+    let mut candidates: Vec<(&str, &mut dyn FnMut())> = vec![
+        ("handshake", &mut handshake),
+        ("other server", &mut other_server),
+        ("from seeds", &mut from_seeds),
+    ];
+    for p in primitives.iter_mut() {
+        candidates.push((p.name, &mut *p.run));
+    }
+    let all = timer.compare(&mut candidates);
+    drop(candidates);
+    let [actual, other_ns, seeds_ns] = all[..3] else {
+        unreachable!()
+    };
+    let times = &all[3..];
+    let (mut rows, limit) = limit_rows(&primitives, times);
+    print_limit_table(
+        "Item 1. privline/1 handshake (both roles, one thread, in memory, identities reused) against its primitives",
+        &mut rows,
+        limit,
+        actual,
+        "privline handshake",
     );
 
-    // What the library does on top, each measured alone.
+    // What the library does on top, each measured alone, and the
+    // verification as it is now and as it was, all interleaved.
     let mut extras = privline_extras(inputs);
+    let message = &inputs.message;
+    let signature = &inputs.signature;
+    let mut strict = || {
+        assert!(inputs
+            .verifying_key
+            .verify_strict(black_box(message), signature)
+            .is_ok())
+    };
+    let mut now = || {
+        assert!(verify_now(
+            black_box(&inputs.verifying_key),
+            message,
+            signature
+        ))
+    };
+    let mut before = || {
+        assert!(verify_before(
+            black_box(&inputs.verifying_point),
+            message,
+            signature
+        ))
+    };
     let mut raw_sign = || keep(inputs.raw_sign());
     let mut sign = || keep(inputs.signing_key.sign(black_box(&inputs.message)));
     let mut from_seed = || keep(Identity::from_seed(black_box(&CLIENT_SEED)));
-    let mut from_seeds_handshake = || keep(peers.handshake_from_seeds());
     let mut candidates: Vec<(&str, &mut dyn FnMut())> = extras
         .iter_mut()
         .map(|p| (p.name, &mut *p.run as &mut dyn FnMut()))
         .collect();
+    candidates.push(("verify_strict", &mut strict));
+    candidates.push(("verify now", &mut now));
+    candidates.push(("verify before", &mut before));
     candidates.push(("raw sign", &mut raw_sign));
     candidates.push(("sign", &mut sign));
     candidates.push(("from_seed", &mut from_seed));
-    candidates.push(("handshake from seeds", &mut from_seeds_handshake));
     let extra_times = timer.compare(&mut candidates);
     let n = extras.len();
+    let [strict_ns, now_ns, before_ns, raw_ns, sign_ns, seed_ns] = extra_times[n..] else {
+        unreachable!()
+    };
     let mut extra_rows = Vec::new();
     let mut extra_total = 0.0;
     for (p, ns) in extras.iter().zip(&extra_times) {
@@ -561,33 +868,78 @@ fn tables(peers: &Peers, snow_keys: &SnowKeys, inputs: &Inputs) {
             p.count.to_string(),
             fmt_ns(*ns),
             fmt_ns(subtotal),
-            format!("{:.1} %", 100.0 * subtotal / actual),
+            share(subtotal, actual),
         ]);
     }
-    let (raw_ns, sign_ns, seed_ns, from_seeds_ns) = (
-        extra_times[n],
-        extra_times[n + 1],
-        extra_times[n + 2],
-        extra_times[n + 3],
-    );
+    let verify_extra = now_ns - strict_ns;
+    extra_total += 2.0 * verify_extra;
+    extra_rows.push(vec![
+        "verification: precheck + plain verify, minus verify_strict (difference of two; < 0 is cheaper)"
+            .into(),
+        "2".into(),
+        fmt_ns(verify_extra),
+        fmt_ns(2.0 * verify_extra),
+        share(2.0 * verify_extra, actual),
+    ]);
     extra_rows.push(vec![
         "**sum of the extras above**".into(),
         String::new(),
         String::new(),
         fmt_ns(extra_total),
-        format!("{:.1} %", 100.0 * extra_total / actual),
+        share(extra_total, actual),
     ]);
     extra_rows.push(vec![
-        "unattributed: measured - limit - extras (copies, allocations, state machine)".into(),
+        "unattributed: measured - limit - extras (copies, 6 allocations, state machine)".into(),
         String::new(),
         String::new(),
         fmt_ns(actual - limit - extra_total),
-        format!("{:.1} %", 100.0 * (actual - limit - extra_total) / actual),
+        share(actual - limit - extra_total, actual),
     ]);
     print_table(
         "Work beyond the limit (each measured alone; share of the measured handshake)",
         &["extra", "per handshake", "each", "subtotal", "share"],
         &extra_rows,
+    );
+
+    // The changes since the first measurements, before and after, in this
+    // run (the handshakes from the item 1 rounds).
+    let same_ns = actual;
+    let verify_saving = 2.0 * (before_ns - now_ns);
+    print_table(
+        "Changes since the first measurements: before and after, measured in this run",
+        &[
+            "change",
+            "before",
+            "after",
+            "saved per handshake pair",
+            "share of before",
+        ],
+        &[
+            vec![
+                "server-key check remembered (ee1093b): a different server each time -> the same server again"
+                    .into(),
+                fmt_ns(other_ns),
+                fmt_ns(same_ns),
+                fmt_ns(other_ns - same_ns),
+                share(other_ns - same_ns, other_ns),
+            ],
+            vec![
+                "identities reused, not derived from seeds per handshake (the C ABI's identity handles, item 4)"
+                    .into(),
+                fmt_ns(seeds_ns),
+                fmt_ns(same_ns),
+                fmt_ns(seeds_ns - same_ns),
+                share(seeds_ns - same_ns, seeds_ns),
+            ],
+            vec![
+                "verification decompresses R once, no recompression of the key (f31a07b): 2 verifications"
+                    .into(),
+                fmt_ns(2.0 * before_ns),
+                fmt_ns(2.0 * now_ns),
+                fmt_ns(verify_saving),
+                share(verify_saving, same_ns + verify_saving),
+            ],
+        ],
     );
     print_table(
         "Reference points",
@@ -602,14 +954,50 @@ fn tables(peers: &Peers, snow_keys: &SnowKeys, inputs: &Inputs) {
                 fmt_ns(raw_ns),
             ],
             vec![
+                "Ed25519 verify_strict (ed25519-dalek, prepared key)".into(),
+                fmt_ns(strict_ns),
+            ],
+            vec![
+                "verification now: precheck + plain verify (src/proto.rs)".into(),
+                fmt_ns(now_ns),
+            ],
+            vec![
+                "verification before f31a07b: precheck + VerifyingKey::from(point) + verify_strict"
+                    .into(),
+                fmt_ns(before_ns),
+            ],
+            vec![
                 "Identity::from_seed (outside the handshake when reused)".into(),
                 fmt_ns(seed_ns),
             ],
             vec![
-                "handshake with both identities from seeds (what each C ABI handshake does)".into(),
-                fmt_ns(from_seeds_ns),
+                "handshake, client dialling the same server again (the normal case)".into(),
+                fmt_ns(same_ns),
+            ],
+            vec![
+                "handshake, client dialling a different server each time (server-key check not remembered)"
+                    .into(),
+                fmt_ns(other_ns),
+            ],
+            vec![
+                "handshake with both identities from seeds (what each C ABI seed-constructor handshake does)"
+                    .into(),
+                fmt_ns(seeds_ns),
             ],
         ],
+    );
+
+    // SHS1, the second protocol, against its own primitive sum.
+    let mut shs1 = || keep(peers.shs1_handshake());
+    let mut shs1_prims = shs1_primitives(inputs);
+    let (shs1_actual, shs1_times) = measure_against(&timer, &mut shs1, &mut shs1_prims);
+    let (mut shs1_rows, shs1_limit) = limit_rows(&shs1_prims, &shs1_times);
+    print_limit_table(
+        "SHS1 protocol (Scuttlebutt secret-handshake v1, the crate's second protocol; both roles, one thread, in memory, identities reused) against its primitives",
+        &mut shs1_rows,
+        shs1_limit,
+        shs1_actual,
+        "SHS1 handshake",
     );
 
     // 2. snow.
@@ -644,36 +1032,23 @@ fn tables(peers: &Peers, snow_keys: &SnowKeys, inputs: &Inputs) {
 
     // Summary.
     let efficiency = limit / actual;
-    let xx_efficiency = xx_limit / xx_actual;
-    let xk_efficiency = xk_limit / xk_actual;
+    let summary_row = |name: &str, time: f64, its_limit: f64| {
+        let its_efficiency = its_limit / time;
+        vec![
+            name.to_string(),
+            fmt_ns(time),
+            format!("{:.0}", 1e9 / time),
+            fmt_ns(its_limit),
+            format!("{its_efficiency:.3}"),
+            format!("{:.2}", actual / time),
+            format!("{:.2}", efficiency / its_efficiency),
+        ]
+    };
     let summary = vec![
-        vec![
-            "privline/1".into(),
-            fmt_ns(actual),
-            format!("{:.0}", 1e9 / actual),
-            fmt_ns(limit),
-            format!("{efficiency:.3}"),
-            "1.00".into(),
-            "1.00".into(),
-        ],
-        vec![
-            "snow Noise_XX".into(),
-            fmt_ns(xx_actual),
-            format!("{:.0}", 1e9 / xx_actual),
-            fmt_ns(xx_limit),
-            format!("{xx_efficiency:.3}"),
-            format!("{:.2}", actual / xx_actual),
-            format!("{:.2}", efficiency / xx_efficiency),
-        ],
-        vec![
-            "snow Noise_XK".into(),
-            fmt_ns(xk_actual),
-            format!("{:.0}", 1e9 / xk_actual),
-            fmt_ns(xk_limit),
-            format!("{xk_efficiency:.3}"),
-            format!("{:.2}", actual / xk_actual),
-            format!("{:.2}", efficiency / xk_efficiency),
-        ],
+        summary_row("privline/1", actual, limit),
+        summary_row("SHS1 (privline's second protocol)", shs1_actual, shs1_limit),
+        summary_row("snow Noise_XX", xx_actual, xx_limit),
+        summary_row("snow Noise_XK", xk_actual, xk_limit),
     ];
     print_table(
         "Handshakes: measured, limit and ratios (one run)",
@@ -695,13 +1070,16 @@ fn tables(peers: &Peers, snow_keys: &SnowKeys, inputs: &Inputs) {
         verdict(efficiency >= 0.90)
     );
     println!(
-        "normalised against snow: privline's efficiency is {:.2} of Noise_XX's and {:.2} of Noise_XK's",
-        efficiency / xx_efficiency,
-        efficiency / xk_efficiency
+        "SHS1 limit/actual: {:.3}; normalised against snow: privline's efficiency is {:.2} of Noise_XX's and {:.2} of Noise_XK's",
+        shs1_limit / shs1_actual,
+        efficiency / (xx_limit / xx_actual),
+        efficiency / (xk_limit / xk_actual)
     );
     result_line("rust_handshake_ns", actual);
-    result_line("rust_handshake_from_seeds_ns", from_seeds_ns);
+    result_line("rust_handshake_from_seeds_ns", seeds_ns);
+    result_line("rust_handshake_other_server_ns", other_ns);
     result_line("rust_handshake_limit_ns", limit);
+    result_line("rust_shs1_handshake_ns", shs1_actual);
 }
 
 fn main() {

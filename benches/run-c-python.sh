@@ -2,7 +2,8 @@
 # The benchmarks that need more than cargo (BENCHMARKS.md items 4, 5 and 6):
 #
 #   4. the C ABI from C: benches/c/bench.c against the static library, next
-#      to the Rust API and the extern "C" functions called from Rust
+#      to the Rust API and the extern "C" functions called from Rust, the
+#      handshake with the seed constructors and with identity handles
 #      (`cargo bench --bench ffi` in tables-only mode builds and runs the C
 #      program itself; its figures are also the Rust reference for 5 and 6);
 #   5. the Python binding (bindings/python, ctypes) against the
@@ -190,8 +191,7 @@ def table(title, header, rows):
         print(line(r))
 
 ref = results("ffi.txt")
-rust_hs_s = ref["rust_handshake_ns"] * 1e-9            # both roles, one thread
-rust_seed_hs_s = ref["rust_handshake_from_seeds_ns"] * 1e-9
+rust_hs_s = ref["rust_handshake_ns"] * 1e-9            # both roles, one thread, identities reused
 rust_rate = 65518 / (ref["rust_seal_open_ns_65518"] * 1e-9)
 
 rows = []
@@ -215,10 +215,10 @@ table("Item 6a. Handshakes over loopback TCP: privline-server (one thread) and p
       ["clients", "handshakes/s", "latency p50", "latency p99", "server CPU per handshake",
        "client CPU per handshake", "handshakes/s per server core", "errors"], rows)
 print()
-print(f"in memory (Rust API, both roles in one thread): {1 / rust_hs_s:.0f} handshakes/s, "
-      f"{1e6 * rust_hs_s:.0f} µs per handshake, so about {0.5e6 * rust_seed_hs_s:.0f} µs per side with the "
-      f"identity derived from its seed as the C server does ({2 / rust_seed_hs_s:.0f} handshakes/s per core "
-      f"for one side alone)")
+print(f"in memory (Rust API, both roles in one thread, identities reused as the C server and "
+      f"privline-netbench reuse their identity handles): {1 / rust_hs_s:.0f} handshakes/s, "
+      f"{1e6 * rust_hs_s:.0f} µs per handshake, so about {0.5e6 * rust_hs_s:.0f} µs per side "
+      f"({2 / rust_hs_s:.0f} handshakes/s per core for one side alone)")
 
 rows = []
 for name, clients in (("bulk-1", 1), ("bulk-8", 8)):

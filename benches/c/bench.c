@@ -10,9 +10,17 @@
  * through the Rust API; benches/run-c-python.sh runs it too.
  *
  * Output: one `RESULT key nanoseconds` line per measurement:
- *   c_handshake_ns                 a full handshake, both roles (new_client,
- *                                  new_server, 5 steps, authorize, two
- *                                  into_channel, two channel_free)
+ *   c_handshake_ns                 a full handshake, both roles, with identity
+ *                                  handles made once (privline_identity_new):
+ *                                  new_client_with_identity,
+ *                                  new_server_with_identity, 6 steps,
+ *                                  authorize, two into_channel, two
+ *                                  channel_free
+ *   c_handshake_seeds_ns           the same with the seed constructors
+ *                                  (privline_handshake_new_client /
+ *                                  _new_server: each derives its identity
+ *                                  from the seed again); measured interleaved
+ *                                  with c_handshake_ns, round by round
  *   c_seal_open_ns_<size>          privline_channel_seal + privline_channel_open
  *                                  of one record of <size> payload bytes
  *   c_call_ns_sealed_len           privline_sealed_len (no handle: the bare
@@ -21,7 +29,8 @@
  *
  * Timing: each measurement is calibrated to batches of ~4 ms and repeated
  * in rounds; the fastest batch mean is reported (on a shared machine noise
- * only adds time). `--quick` shortens the runs.
+ * only adds time). Measurements compared with each other run in the same
+ * rounds, alternately. `--quick` shortens the runs.
  */
 
 #define _POSIX_C_SOURCE 200809L
@@ -56,8 +65,8 @@ static void check(privline_result r, const char *what)
 
 typedef void (*bench_fn)(void *ctx);
 
-/* ns per call of fn(ctx): calibrated batches, fastest batch mean. */
-static double measure(bench_fn fn, void *ctx)
+/* How many calls of fn(ctx) fill one batch. */
+static uint64_t calibrate(bench_fn fn, void *ctx)
 {
     uint64_t n = 1;
     for (;;) {
@@ -68,23 +77,42 @@ static double measure(bench_fn fn, void *ctx)
         if (took >= batch_ns / 4 || n >= ((uint64_t)1 << 40)) {
             double per = took / (double)n;
             n = (uint64_t)(batch_ns / (per > 1e-3 ? per : 1e-3));
-            if (n == 0)
-                n = 1;
-            break;
+            return n == 0 ? 1 : n;
         }
         n *= 4;
     }
-    double best = 1e300;
+}
+
+/* ns per call of each fns[i](ctxs[i]) into best[i]: calibrated batches,
+ * the candidates alternating round by round, fastest batch mean kept. */
+static void measure_interleaved(size_t count, const bench_fn *fns, void *const *ctxs, double *best)
+{
+    uint64_t n[8];
+    if (count > 8)
+        exit(2);
+    for (size_t c = 0; c < count; c++) {
+        n[c] = calibrate(fns[c], ctxs[c]);
+        best[c] = 1e300;
+    }
     for (int r = 0; r < rounds; r++) {
-        for (int b = 0; b < batches; b++) {
-            double t0 = now_ns();
-            for (uint64_t i = 0; i < n; i++)
-                fn(ctx);
-            double per = (now_ns() - t0) / (double)n;
-            if (per < best)
-                best = per;
+        for (size_t c = 0; c < count; c++) {
+            for (int b = 0; b < batches; b++) {
+                double t0 = now_ns();
+                for (uint64_t i = 0; i < n[c]; i++)
+                    fns[c](ctxs[c]);
+                double per = (now_ns() - t0) / (double)n[c];
+                if (per < best[c])
+                    best[c] = per;
+            }
         }
     }
+}
+
+/* ns per call of fn(ctx) alone. */
+static double measure(bench_fn fn, void *ctx)
+{
+    double best;
+    measure_interleaved(1, &fn, &ctx, &best);
     return best;
 }
 
@@ -92,17 +120,31 @@ static uint8_t network_key[PRIVLINE_NETWORK_KEY_LEN];
 static uint8_t client_seed[PRIVLINE_SEED_LEN];
 static uint8_t server_seed[PRIVLINE_SEED_LEN];
 static uint8_t server_public[PRIVLINE_PUBLIC_KEY_LEN];
+/* The identity handles, made once as a C application makes its identity at
+ * start-up; NULL selects the seed constructors. */
+static privline_identity *client_identity, *server_identity;
 
-/* One handshake, both roles, in memory; returns the two channels. */
-static void handshake(privline_channel **client_out, privline_channel **server_out)
+/* One handshake, both roles, in memory; returns the two channels. With
+ * `use_identities`, through the identity handles, otherwise through the seed
+ * constructors. */
+static void handshake(bool use_identities, privline_channel **client_out, privline_channel **server_out)
 {
     privline_handshake *client = NULL, *server = NULL;
     uint8_t a[PRIVLINE_HANDSHAKE_MAX_MESSAGE_LEN], b[PRIVLINE_HANDSHAKE_MAX_MESSAGE_LEN];
     size_t a_len, b_len, used;
     privline_handshake_status st;
 
-    check(privline_handshake_new_client(network_key, client_seed, server_public, &client), "new_client");
-    check(privline_handshake_new_server(network_key, server_seed, &server), "new_server");
+    if (use_identities) {
+        check(privline_handshake_new_client_with_identity(PRIVLINE_PROTOCOL_PRIVLINE1, network_key,
+                                                          client_identity, server_public, &client),
+              "new_client_with_identity");
+        check(privline_handshake_new_server_with_identity(PRIVLINE_PROTOCOL_PRIVLINE1, network_key,
+                                                          server_identity, &server),
+              "new_server_with_identity");
+    } else {
+        check(privline_handshake_new_client(network_key, client_seed, server_public, &client), "new_client");
+        check(privline_handshake_new_server(network_key, server_seed, &server), "new_server");
+    }
     a_len = sizeof a; /* M1 */
     check(privline_handshake_step(client, NULL, 0, &used, a, &a_len, &st), "step M1");
     b_len = sizeof b; /* M2 */
@@ -130,9 +172,9 @@ static void handshake(privline_channel **client_out, privline_channel **server_o
 
 static void bench_handshake(void *ctx)
 {
-    (void)ctx;
+    const bool *use_identities = ctx;
     privline_channel *c = NULL, *s = NULL;
-    handshake(&c, &s);
+    handshake(*use_identities, &c, &s);
     privline_channel_free(c);
     privline_channel_free(s);
 }
@@ -188,9 +230,19 @@ int main(int argc, char **argv)
     memset(client_seed, 0xa1, sizeof client_seed);
     memset(server_seed, 0xb2, sizeof server_seed);
     check(privline_identity_public_from_seed(server_seed, server_public), "public_from_seed");
+    check(privline_identity_new(client_seed, sizeof client_seed, &client_identity), "identity_new client");
+    check(privline_identity_new(server_seed, sizeof server_seed, &server_identity), "identity_new server");
 
     printf("privline-bench-c (library %s)\n", privline_version());
-    printf("RESULT c_handshake_ns %.1f\n", measure(bench_handshake, NULL));
+    {
+        static bool with_identities = true, with_seeds = false;
+        const bench_fn fns[2] = {bench_handshake, bench_handshake};
+        void *const ctxs[2] = {&with_identities, &with_seeds};
+        double best[2];
+        measure_interleaved(2, fns, ctxs, best);
+        printf("RESULT c_handshake_ns %.1f\n", best[0]);
+        printf("RESULT c_handshake_seeds_ns %.1f\n", best[1]);
+    }
     fflush(stdout);
 
     channel_ctx ctx;
@@ -202,7 +254,7 @@ int main(int argc, char **argv)
         return 1;
     memset(ctx.payload, 0x5a, 65518);
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        handshake(&ctx.client, &ctx.server);
+        handshake(true, &ctx.client, &ctx.server);
         ctx.size = sizes[i];
         printf("RESULT c_seal_open_ns_%zu %.1f\n", sizes[i], measure(bench_seal_open, &ctx));
         fflush(stdout);
@@ -215,6 +267,8 @@ int main(int argc, char **argv)
     printf("RESULT c_call_ns_peer_closed %.1f\n", measure(bench_peer_closed, &ctx));
     privline_channel_free(ctx.client);
     privline_channel_free(ctx.server);
+    privline_identity_free(client_identity);
+    privline_identity_free(server_identity);
     free(ctx.payload);
     free(ctx.wire);
     free(ctx.plain);

@@ -7,7 +7,10 @@
  *                     [--seconds S] [--warmup S] [--record BYTES]
  *                     [--window BYTES] [--server-pid PID]
  *
- * One thread, one poll() loop over N non-blocking connections.
+ * One thread, one poll() loop over N non-blocking connections. The client
+ * identity is made once from --secret (64 hex digits, the seed, or 128, the
+ * libsodium form) with privline_identity_new, and every handshake is created
+ * from that handle, as the C peers do.
  *
  * --mode handshake (default): each of the N connections connects, runs the
  *   privline handshake, sends its close, waits for the server's close,
@@ -71,7 +74,8 @@ static struct {
     char *host;
     const char *port;
     uint8_t network_key[PRIVLINE_NETWORK_KEY_LEN];
-    uint8_t secret[PRIVLINE_SEED_LEN];
+    uint8_t secret[PRIVLINE_IDENTITY_KEYPAIR_LEN];
+    size_t secret_len;
     uint8_t server_key[PRIVLINE_PUBLIC_KEY_LEN];
     int mode;
     size_t clients;
@@ -80,6 +84,9 @@ static struct {
     long server_pid;
 } opt;
 
+/* The client identity, made once from --secret (as the C peers do since
+ * they have identity handles); every connection's handshake shares it. */
+static privline_identity *identity;
 static struct addrinfo *target;
 static uint8_t scratch[PRIVLINE_OPEN_MAX_OUTPUT_LEN];
 static uint8_t *payload;
@@ -307,7 +314,7 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--network-key") == 0)
             have_nk = hex_decode(argv[++i], opt.network_key, sizeof opt.network_key);
         else if (strcmp(a, "--secret") == 0)
-            have_secret = hex_decode(argv[++i], opt.secret, sizeof opt.secret);
+            have_secret = parse_secret(argv[++i], opt.secret, &opt.secret_len);
         else if (strcmp(a, "--server-key") == 0)
             have_server = hex_decode(argv[++i], opt.server_key, sizeof opt.server_key);
         else if (strcmp(a, "--mode") == 0) {
@@ -338,6 +345,11 @@ int main(int argc, char **argv)
     if (!have_connect || !have_nk || !have_secret || !have_server || opt.clients == 0 || opt.clients > 100000
         || opt.record == 0 || opt.record > PRIVLINE_RECORD_MAX_PAYLOAD_LEN || opt.window < opt.record)
         usage();
+    if (privline_identity_new(opt.secret, opt.secret_len, &identity) != PRIVLINE_RESULT_OK) {
+        fprintf(stderr, "privline-netbench: --secret is not a valid identity secret\n");
+        return EXIT_USAGE;
+    }
+    wipe(opt.secret, sizeof opt.secret);
 
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
@@ -408,7 +420,8 @@ int main(int argc, char **argv)
                     slot_fail(s, strerror(err));
                     continue;
                 }
-                if (privline_handshake_new_client(opt.network_key, opt.secret, opt.server_key, &s->hs)
+                if (privline_handshake_new_client_with_identity(PRIVLINE_PROTOCOL_PRIVLINE1, opt.network_key,
+                                                                identity, opt.server_key, &s->hs)
                     != PRIVLINE_RESULT_OK) {
                     slot_fail(s, "new_client failed");
                     continue;
@@ -460,6 +473,7 @@ int main(int argc, char **argv)
     printf("RESULT errors %llu\n", errors);
     for (size_t i = 0; i < opt.clients; i++)
         slot_reset(&slots[i]);
+    privline_identity_free(identity);
     freeaddrinfo(target);
     free(opt.host);
     free(payload);

@@ -17,7 +17,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use privline::{Channel, Handshake, Identity, NetworkKey, Status};
+use privline::{Channel, Handshake, Identity, NetworkKey, Protocol, Status};
 
 /// How a bench binary was started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,17 +160,23 @@ impl Timer {
 pub const NETWORK_KEY: [u8; 32] = [0x4e; 32];
 pub const CLIENT_SEED: [u8; 32] = [0xa1; 32];
 pub const SERVER_SEED: [u8; 32] = [0xb2; 32];
+/// The seed of a second server (Carol).
+pub const OTHER_SERVER_SEED: [u8; 32] = [0xc3; 32];
 
-/// One full privline/1 handshake, both roles in this thread, in memory:
-/// M1 to M4 and both channels, exactly as an application drives it.
-pub fn privline_handshake(
+/// One full handshake of `protocol`, both roles in this thread, in memory:
+/// every message, the authorization and both channels, exactly as an
+/// application drives it (privline/1: M1 to M4; SHS1: the two hellos, the
+/// client's auth and the server's accept).
+pub fn handshake_with(
+    protocol: Protocol,
     network_key: &NetworkKey,
     alice: &Identity,
     bob: &Identity,
     bob_public: &privline::PublicKey,
 ) -> (Channel, Channel) {
-    let mut client = Handshake::client(network_key, alice, bob_public).unwrap();
-    let mut server = Handshake::server(network_key, bob).unwrap();
+    let mut client =
+        Handshake::client_with_protocol(protocol, network_key, alice, bob_public).unwrap();
+    let mut server = Handshake::server_with_protocol(protocol, network_key, bob).unwrap();
     let mut a = [0u8; privline::HANDSHAKE_MAX_MESSAGE_LEN];
     let mut b = [0u8; privline::HANDSHAKE_MAX_MESSAGE_LEN];
     let m1 = client.step(&[], &mut a).unwrap();
@@ -188,36 +194,84 @@ pub fn privline_handshake(
     )
 }
 
-/// The two identities and the network key, built once (an application
-/// reuses its identity across handshakes).
+/// One full privline/1 handshake, both roles in this thread, in memory.
+pub fn privline_handshake(
+    network_key: &NetworkKey,
+    alice: &Identity,
+    bob: &Identity,
+    bob_public: &privline::PublicKey,
+) -> (Channel, Channel) {
+    handshake_with(Protocol::Privline1, network_key, alice, bob, bob_public)
+}
+
+/// The identities and the network key, built once (an application reuses
+/// its identity across handshakes): Alice the client, Bob the server, and
+/// Carol a second server for the handshakes that must not find the server
+/// key in Alice's one-entry memory of the last server key she checked.
 pub struct Peers {
     pub network_key: NetworkKey,
     pub alice: Identity,
     pub bob: Identity,
     pub bob_public: privline::PublicKey,
+    pub carol: Identity,
+    pub carol_public: privline::PublicKey,
 }
 
 impl Peers {
     pub fn new() -> Peers {
         let bob = Identity::from_seed(&SERVER_SEED);
+        let carol = Identity::from_seed(&OTHER_SERVER_SEED);
         Peers {
             network_key: NetworkKey::new(NETWORK_KEY),
             alice: Identity::from_seed(&CLIENT_SEED),
             bob_public: bob.public_key(),
             bob,
+            carol_public: carol.public_key(),
+            carol,
         }
     }
 
+    /// The normal case: Alice dials Bob again and again (from the second
+    /// handshake on, her identity remembers that Bob's key passed the
+    /// identity key check).
     pub fn handshake(&self) -> (Channel, Channel) {
         privline_handshake(&self.network_key, &self.alice, &self.bob, &self.bob_public)
     }
 
+    /// Alice dials Bob and Carol in turn (`*other` flips each call), so the
+    /// server key is never the last one she checked and every client
+    /// handshake runs the identity key check of the server key, as every
+    /// handshake did before the check was remembered.
+    pub fn handshake_other_server(&self, other: &mut bool) -> (Channel, Channel) {
+        *other = !*other;
+        let (server, server_public) = if *other {
+            (&self.carol, &self.carol_public)
+        } else {
+            (&self.bob, &self.bob_public)
+        };
+        privline_handshake(&self.network_key, &self.alice, server, server_public)
+    }
+
     /// A handshake that also derives both identities from their seeds, as
-    /// every `privline_handshake_new_*` call of the C ABI does.
+    /// every `privline_handshake_new_client` / `_new_server` call of the C
+    /// ABI (the seed constructors) does; a fresh client identity has no
+    /// server key remembered, so the server key is checked too.
     pub fn handshake_from_seeds(&self) -> (Channel, Channel) {
         let alice = Identity::from_seed(&CLIENT_SEED);
         let bob = Identity::from_seed(&SERVER_SEED);
         privline_handshake(&self.network_key, &alice, &bob, &self.bob_public)
+    }
+
+    /// An SHS1 handshake (Scuttlebutt secret-handshake v1), Alice to Bob,
+    /// identities reused.
+    pub fn shs1_handshake(&self) -> (Channel, Channel) {
+        handshake_with(
+            Protocol::Shs1,
+            &self.network_key,
+            &self.alice,
+            &self.bob,
+            &self.bob_public,
+        )
     }
 }
 
