@@ -294,6 +294,7 @@ def test_padding_hides_lengths_and_buffer_too_small_is_handled(pair, monkeypatch
     monkeypatch.setattr(lib, "privline_channel_sealed_len", lambda *args: 1)
     results.clear()
     for size in sizes:
+        client._seal_out = None  # no buffer left from an earlier seal
         wire = client.seal(b"q" * size, pad_block=64)
         assert server.open(wire).payload == b"q" * size
     assert results == [privline.BufferTooSmall.result, 0] * len(sizes)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import enum
+import functools
 import threading
 from typing import Any, List, NamedTuple, Optional, Tuple, Union
 
@@ -48,6 +49,10 @@ __all__ = [
 BytesLike = Union[bytes, bytearray, memoryview]
 
 _BUFFER_TOO_SMALL = 1
+# privline/1's record sizes (PRIVLINE_RECORD_MAX_PAYLOAD_LEN and
+# PRIVLINE_RECORD_OVERHEAD_LEN), for sizing seal buffers without a call.
+_RECORD_MAX_PAYLOAD_LEN = 65518
+_RECORD_OVERHEAD_LEN = 19
 _SIZE_MAX = ctypes.c_size_t(-1).value
 
 # include/privline.h defines these without functions that return them.
@@ -156,6 +161,14 @@ class Record(NamedTuple):
 
     record_type: RecordType
     payload: bytes
+
+
+@functools.lru_cache(maxsize=None)
+def _size(name: str) -> int:
+    """A size the library reports (``privline_*_len()``), asked once per
+    process: the sizes are constants, and each ctypes call costs about as
+    much as a small seal."""
+    return int(getattr(_lib.lib(), name)())
 
 
 def _key(value: Any, what: str, length: int) -> bytes:
@@ -322,17 +335,17 @@ class Identity(_Handle):
         handle = _lib.IdentityHandle()
         check(lib.privline_identity_new(data, len(data), ctypes.byref(handle)))
         self._setup(handle)
-        public = ctypes.create_string_buffer(lib.privline_public_key_len())
+        public = ctypes.create_string_buffer(_size("privline_public_key_len"))
         check(lib.privline_identity_public_key(handle, public))
-        self._seed = data[: lib.privline_seed_len()]
+        self._seed = data[: _size("privline_seed_len")]
         self._public = public.raw
 
     @classmethod
     def generate(cls) -> "Identity":
         """A new identity from the operating system's random generator."""
         lib = _lib.lib()
-        seed = ctypes.create_string_buffer(lib.privline_seed_len())
-        public = ctypes.create_string_buffer(lib.privline_public_key_len())
+        seed = ctypes.create_string_buffer(_size("privline_seed_len"))
+        public = ctypes.create_string_buffer(_size("privline_public_key_len"))
         check(lib.privline_identity_generate(seed, public))
         identity = cls(seed.raw)
         ctypes.memset(seed, 0, len(seed))
@@ -342,7 +355,7 @@ class Identity(_Handle):
     def from_seed(cls, seed: BytesLike) -> "Identity":
         """The identity whose secret seed is ``seed`` (32 bytes)."""
         lib = _lib.lib()
-        return cls(_key(seed, "seed", lib.privline_seed_len()))
+        return cls(_key(seed, "seed", _size("privline_seed_len")))
 
     @classmethod
     def from_secret(cls, secret: BytesLike) -> "Identity":
@@ -404,7 +417,7 @@ class Handshake(_Handle):
 
     def _setup(self, handle: Any) -> None:
         super()._setup(handle)
-        self._out = ctypes.create_string_buffer(self._lib.privline_handshake_max_message_len())
+        self._out = ctypes.create_string_buffer(_size("privline_handshake_max_message_len"))
         self._status: Optional[Status] = None
 
     def step(self, data: BytesLike = b"") -> StepResult:
@@ -461,7 +474,7 @@ class Handshake(_Handle):
         """The peer's public key: for a client the server key it dials; for
         a server the client's key once the status is AUTHORIZE_PEER (before
         that :class:`~privline.WrongState`)."""
-        out = ctypes.create_string_buffer(self._lib.privline_public_key_len())
+        out = ctypes.create_string_buffer(_size("privline_public_key_len"))
         with self._lock:
             check(self._lib.privline_handshake_peer_key(self._live(), out))
         return out.raw
@@ -476,7 +489,7 @@ class Handshake(_Handle):
         with self._lock:
             self._live()
             check(self._lib.privline_handshake_into_channel(ctypes.byref(self._h), ctypes.byref(channel)))
-        return Channel(channel)
+        return Channel(channel, self._protocol)
 
     def close(self) -> None:
         """Same as :meth:`free`."""
@@ -507,8 +520,8 @@ class ClientHandshake(Handshake):
         valid identity key."""
         lib = _lib.lib()
         proto = Protocol.of(protocol)
-        network = _key(network_key, "network_key", lib.privline_network_key_len())
-        server = _key(server_key, "server_key", lib.privline_public_key_len())
+        network = _key(network_key, "network_key", _size("privline_network_key_len"))
+        server = _key(server_key, "server_key", _size("privline_public_key_len"))
         if not isinstance(identity, Identity):
             raise TypeError("identity must be a privline.Identity")
         handle = identity._new_handshake(
@@ -537,7 +550,7 @@ class ServerHandshake(Handshake):
         makes one :class:`Identity` and passes it to every handshake."""
         lib = _lib.lib()
         proto = Protocol.of(protocol)
-        network = _key(network_key, "network_key", lib.privline_network_key_len())
+        network = _key(network_key, "network_key", _size("privline_network_key_len"))
         if not isinstance(identity, Identity):
             raise TypeError("identity must be a privline.Identity")
         handle = identity._new_handshake(
@@ -579,16 +592,22 @@ class Channel(_Handle):
     _kind = "channel"
     _free_name = "privline_channel_free"
 
-    def __init__(self, _handle: Any) -> None:
+    def __init__(self, _handle: Any, _protocol: Optional[Protocol] = None) -> None:
         """Internal: wraps a channel handle (use
-        :meth:`Handshake.into_channel`)."""
+        :meth:`Handshake.into_channel`, which also says its protocol)."""
         if not isinstance(_handle, _lib.ChannelHandle) or not _handle:
             raise TypeError("channels are made by Handshake.into_channel()")
         self._setup(_handle)
-        value = ctypes.c_uint32(0)
-        check(self._lib.privline_channel_protocol(_handle, ctypes.byref(value)))
-        self._protocol = Protocol.of(int(value.value))
-        self._open_out = ctypes.create_string_buffer(self._lib.privline_open_max_output_len())
+        if _protocol is None:
+            value = ctypes.c_uint32(0)
+            check(self._lib.privline_channel_protocol(_handle, ctypes.byref(value)))
+            _protocol = Protocol.of(int(value.value))
+        self._protocol = _protocol
+        # Output buffers, reused from call to call (under the lock) and
+        # grown when a call needs more; made on first use, so that a
+        # channel costs no zero-filled 64 KiB until it opens something.
+        self._open_out: Optional[Any] = None
+        self._seal_out: Optional[Any] = None
         self._close_sent = False
 
     @staticmethod
@@ -623,7 +642,7 @@ class Channel(_Handle):
         if size == _SIZE_MAX:
             if pad_block > 1 and self._protocol is Protocol.SHS1:
                 raise NotSupported()
-            if pad_block > self._lib.privline_open_max_output_len():
+            if pad_block > _size("privline_open_max_output_len"):
                 raise InvalidArgument()
             raise OverflowError("sealed size does not fit in size_t")
         return int(size)
@@ -641,15 +660,31 @@ class Channel(_Handle):
         try:
             with self._lock:
                 handle = self._live()
-                capacity = self._lib.privline_channel_sealed_len(handle, length, pad_block)
-                if capacity == _SIZE_MAX:
-                    capacity = 0  # the seal call reports why
-                return self._write_call(
-                    capacity,
-                    lambda out, out_len: self._lib.privline_channel_seal(
-                        handle, arg, length, pad_block, out, out_len
-                    ),
-                )
+                if pad_block > 1:
+                    capacity = self._lib.privline_channel_sealed_len(handle, length, pad_block)
+                    if capacity == _SIZE_MAX:
+                        capacity = 0  # the seal call reports why
+                elif self._protocol is Protocol.SHS1:
+                    capacity = length + -(-length // SHS1_MAX_BODY_LEN) * SHS1_HEADER_LEN
+                else:
+                    # privline_sealed_len without the ctypes call; the rare
+                    # automatic key update is a BUFFER_TOO_SMALL and a retry.
+                    capacity = length + max(1, -(-length // _RECORD_MAX_PAYLOAD_LEN)) * _RECORD_OVERHEAD_LEN
+                out = self._seal_out
+                if out is None or len(out) < capacity:
+                    out = self._seal_out = ctypes.create_string_buffer(capacity)
+                out_len = ctypes.c_size_t(0)
+                while True:
+                    out_len.value = len(out)
+                    result = self._lib.privline_channel_seal(
+                        handle, arg, length, pad_block, out, ctypes.byref(out_len)
+                    )
+                    if result == _BUFFER_TOO_SMALL and out_len.value > len(out):
+                        out = self._seal_out = ctypes.create_string_buffer(out_len.value)
+                        continue
+                    break
+                check(result)
+                return ctypes.string_at(out, out_len.value)
         finally:
             del arg
 
@@ -672,7 +707,7 @@ class Channel(_Handle):
         """The size of an unpadded close (or key-update) record."""
         if self._protocol is Protocol.SHS1:
             return SHS1_HEADER_LEN
-        return int(self._lib.privline_record_overhead_len())
+        return int(_size("privline_record_overhead_len"))
 
     def close(self, pad_block: int = 0) -> bytes:
         """Seal this side's close and return it (send it): privline/1 a
@@ -725,6 +760,9 @@ class Channel(_Handle):
             with self._lock:
                 handle = self._live()
                 out = self._open_out
+                if out is None:
+                    size = SHS1_MAX_BODY_LEN if self._protocol is Protocol.SHS1 else _size("privline_open_max_output_len")
+                    out = self._open_out = ctypes.create_string_buffer(size)
                 while True:
                     out_len.value = len(out)
                     result = lib.privline_channel_open(
@@ -767,7 +805,7 @@ class Channel(_Handle):
         """The 32-byte session id: equal on both ends and secret to them;
         use it to bind application-level authentication to this channel.
         SHS1 has none: :class:`~privline.NotSupported`."""
-        out = ctypes.create_string_buffer(self._lib.privline_session_id_len())
+        out = ctypes.create_string_buffer(_size("privline_session_id_len"))
         with self._lock:
             check(self._lib.privline_channel_session_id(self._live(), out))
         return out.raw
@@ -789,7 +827,7 @@ class Channel(_Handle):
     @property
     def peer_key(self) -> bytes:
         """The peer's public key, as proven in the handshake."""
-        out = ctypes.create_string_buffer(self._lib.privline_public_key_len())
+        out = ctypes.create_string_buffer(_size("privline_public_key_len"))
         with self._lock:
             check(self._lib.privline_channel_peer_key(self._live(), out))
         return out.raw
