@@ -61,6 +61,7 @@ mod channel;
 mod error;
 mod handshake;
 mod identity;
+mod inbound;
 mod privline1_handshake;
 mod proto;
 mod records;

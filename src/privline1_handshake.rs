@@ -15,6 +15,7 @@ use crate::channel::Role;
 use crate::error::Error;
 use crate::handshake::{Status, Step};
 use crate::identity::{Identity, NetworkKey, PublicKey};
+use crate::inbound::{Gathered, Inbound};
 use crate::proto::{
     dummy_identity_key_check, dummy_verification, hash, hkdf, mac, mac_matches, open_in_place,
     seal_in_place, x25519, x25519_public, Secret32, ValidIdentityKey, ANSWER_LEN, GREETING_LEN,
@@ -85,8 +86,7 @@ pub(crate) struct Privline1Handshake {
     /// M4, built when the server application accepts, until it is written.
     pending_m4: [u8; M4_LEN],
     /// The partial message received so far.
-    inbound: [u8; HANDSHAKE_MAX_MESSAGE_LEN],
-    inbound_len: usize,
+    inbound: Inbound<HANDSHAKE_MAX_MESSAGE_LEN>,
 }
 
 pub(crate) fn random_x25519_secret() -> Result<StaticSecret, Error> {
@@ -215,8 +215,7 @@ impl Privline1Handshake {
             peer_second: [0; X25519_LEN],
             greeting_hash: [0; 32],
             pending_m4: [0; M4_LEN],
-            inbound: [0; HANDSHAKE_MAX_MESSAGE_LEN],
-            inbound_len: 0,
+            inbound: Inbound::new(),
         }
     }
 
@@ -298,24 +297,20 @@ impl Privline1Handshake {
             Stage::ServerAwaitM3 => (M3_LEN, 0),
         };
 
-        let take = input.len().min(expected_len - self.inbound_len);
-        let completes = self.inbound_len + take == expected_len;
-        if completes && output.len() < reply_len {
-            return Err(Error::BufferTooSmall { needed: reply_len });
-        }
-        self.inbound[self.inbound_len..self.inbound_len + take].copy_from_slice(&input[..take]);
-        self.inbound_len += take;
-        if !completes {
-            return Ok(Step {
-                consumed: take,
-                written: 0,
-                status: Status::NeedInput,
-            });
-        }
-
-        let mut message = [0u8; HANDSHAKE_MAX_MESSAGE_LEN];
-        message[..expected_len].copy_from_slice(&self.inbound[..expected_len]);
-        self.inbound_len = 0;
+        let (take, message) =
+            match self
+                .inbound
+                .gather(input, expected_len, reply_len, output.len())?
+            {
+                Gathered::Partial { consumed } => {
+                    return Ok(Step {
+                        consumed,
+                        written: 0,
+                        status: Status::NeedInput,
+                    })
+                }
+                Gathered::Complete { consumed, message } => (consumed, message),
+            };
         let message = &message[..expected_len];
         let (written, status) = match self.stage {
             Stage::ClientAwaitM2 => {
@@ -426,8 +421,7 @@ impl Privline1Handshake {
         self.secrets.k3.clear();
         self.secrets.keys.clear();
         self.pending_m4 = [0; M4_LEN];
-        self.inbound = [0; HANDSHAKE_MAX_MESSAGE_LEN];
-        self.inbound_len = 0;
+        self.inbound.clear();
     }
 
     fn first_secret(&self) -> Result<&StaticSecret, Error> {

@@ -19,6 +19,7 @@ use crate::channel::Role;
 use crate::error::Error;
 use crate::handshake::{Status, Step};
 use crate::identity::{Identity, NetworkKey, PublicKey};
+use crate::inbound::{Gathered, Inbound};
 use crate::proto::{
     dummy_identity_key_check, dummy_verification, hash, x25519, x25519_public, Secret32,
     ValidIdentityKey, PUBLIC_KEY_LEN, SIGNATURE_LEN, X25519_LEN,
@@ -80,8 +81,8 @@ pub(crate) struct Shs1Handshake {
     peer_ephemeral: [u8; X25519_LEN],
     peer_hello_mac: [u8; AUTH_LEN],
     pending_accept: [u8; SHS1_SERVER_ACCEPT_LEN],
-    inbound: [u8; SHS1_HANDSHAKE_MAX_MESSAGE_LEN],
-    inbound_len: usize,
+    /// The message being received.
+    inbound: Inbound<SHS1_HANDSHAKE_MAX_MESSAGE_LEN>,
 }
 
 fn secret(slot: &Slot<Secret32>) -> Result<&Secret32, Error> {
@@ -145,8 +146,7 @@ impl Shs1Handshake {
             peer_ephemeral: [0; X25519_LEN],
             peer_hello_mac: [0; AUTH_LEN],
             pending_accept: [0; SHS1_SERVER_ACCEPT_LEN],
-            inbound: [0; SHS1_HANDSHAKE_MAX_MESSAGE_LEN],
-            inbound_len: 0,
+            inbound: Inbound::new(),
         }
     }
 
@@ -220,24 +220,20 @@ impl Shs1Handshake {
             Stage::ServerAwaitAuth => (SHS1_CLIENT_AUTH_LEN, 0),
         };
 
-        let take = input.len().min(expected_len - self.inbound_len);
-        let completes = self.inbound_len + take == expected_len;
-        if completes && output.len() < reply_len {
-            return Err(Error::BufferTooSmall { needed: reply_len });
-        }
-        self.inbound[self.inbound_len..self.inbound_len + take].copy_from_slice(&input[..take]);
-        self.inbound_len += take;
-        if !completes {
-            return Ok(Step {
-                consumed: take,
-                written: 0,
-                status: Status::NeedInput,
-            });
-        }
-
-        let mut message = [0u8; SHS1_HANDSHAKE_MAX_MESSAGE_LEN];
-        message[..expected_len].copy_from_slice(&self.inbound[..expected_len]);
-        self.inbound_len = 0;
+        let (take, message) =
+            match self
+                .inbound
+                .gather(input, expected_len, reply_len, output.len())?
+            {
+                Gathered::Partial { consumed } => {
+                    return Ok(Step {
+                        consumed,
+                        written: 0,
+                        status: Status::NeedInput,
+                    })
+                }
+                Gathered::Complete { consumed, message } => (consumed, message),
+            };
         let message = &message[..expected_len];
         let (written, status) = match self.stage {
             Stage::ClientAwaitHello => {
@@ -338,8 +334,7 @@ impl Shs1Handshake {
         secrets.client_signature = [0; SIGNATURE_LEN];
         secrets.keys.clear();
         self.pending_accept = [0; SHS1_SERVER_ACCEPT_LEN];
-        self.inbound = [0; SHS1_HANDSHAKE_MAX_MESSAGE_LEN];
-        self.inbound_len = 0;
+        self.inbound.clear();
     }
 
     fn ephemeral(&self) -> Result<&StaticSecret, Error> {
