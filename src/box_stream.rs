@@ -7,7 +7,7 @@
 //! Bodies carry 1 to 4096 bytes. The goodbye is a header whose plaintext is
 //! 18 zero bytes.
 
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::channel::{Opened, Role};
 use crate::error::Error;
@@ -94,9 +94,9 @@ impl BoxStream {
 
     /// The current keys and nonces: encryption key and nonce, then
     /// decryption key and nonce.
-    pub(crate) fn export_keys(&self) -> Result<[u8; SHS1_KEYS_LEN], Error> {
+    pub(crate) fn export_keys(&self) -> Result<Zeroizing<[u8; SHS1_KEYS_LEN]>, Error> {
         self.check_usable()?;
-        let mut out = [0u8; SHS1_KEYS_LEN];
+        let mut out = Zeroizing::new([0u8; SHS1_KEYS_LEN]);
         let keys = &self.keys;
         let parts: [&[u8]; 4] = [
             &keys.encrypt_key,

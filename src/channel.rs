@@ -256,7 +256,7 @@ impl Channel {
     pub fn export_shs1_keys(&self) -> Result<Zeroizing<[u8; SHS1_KEYS_LEN]>, Error> {
         match &self.layer {
             Layer::Records(records) => records.peer_key().and(Err(Error::NotSupported)),
-            Layer::BoxStream(stream) => stream.export_keys().map(Zeroizing::new),
+            Layer::BoxStream(stream) => stream.export_keys(),
         }
     }
 }

@@ -62,7 +62,7 @@ struct Shs1Secrets {
     /// `sha256(K ‖ ab ‖ aB ‖ Ab)`, the key of the server's acceptance.
     k3: Slot<Secret32>,
     /// The client's signature, which the server signs in turn.
-    client_signature: [u8; SIGNATURE_LEN],
+    client_signature: Slot<[u8; SIGNATURE_LEN]>,
     keys: Slot<BoxStreamKeys>,
 }
 
@@ -136,7 +136,7 @@ impl Shs1Handshake {
                 ab: Slot::empty(Zeroizing::new([0; 32])),
                 a_b_long: Slot::empty(Zeroizing::new([0; 32])),
                 k3: Slot::empty(Zeroizing::new([0; 32])),
-                client_signature: [0; SIGNATURE_LEN],
+                client_signature: Slot::empty([0; SIGNATURE_LEN]),
                 keys: Slot::empty(BoxStreamKeys::zeroed()),
             }),
             identity: identity.share(),
@@ -331,7 +331,7 @@ impl Shs1Handshake {
         secrets.ab.clear();
         secrets.a_b_long.clear();
         secrets.k3.clear();
-        secrets.client_signature = [0; SIGNATURE_LEN];
+        secrets.client_signature.clear();
         secrets.keys.clear();
         self.pending_accept = [0; SHS1_SERVER_ACCEPT_LEN];
         self.inbound.clear();
@@ -419,7 +419,7 @@ impl Shs1Handshake {
             server.bytes(),
             ab_hash.as_ref(),
         ]);
-        self.secrets.client_signature = signature;
+        self.secrets.client_signature.set(signature);
 
         let key = self.client_auth_key()?;
         let (tag, body) = out.split_at_mut(BOX_TAG_LEN);
@@ -469,7 +469,7 @@ impl Shs1Handshake {
         let a_long_b = x25519(self.ephemeral()?, &client.mont())?;
         self.derive_k3(&a_long_b)?;
         self.secrets.ephemeral.clear();
-        self.secrets.client_signature = signature;
+        self.secrets.client_signature.set(signature);
         self.peer.set(client);
         Ok(())
     }
@@ -481,7 +481,7 @@ impl Shs1Handshake {
         let ab_hash = secret(&self.secrets.ab_hash)?;
         let signature = self.identity.sign(&[
             self.secrets.network_key.bytes(),
-            &self.secrets.client_signature,
+            self.secrets.client_signature.get()?,
             client.bytes(),
             ab_hash.as_ref(),
         ]);
@@ -508,7 +508,7 @@ impl Shs1Handshake {
         if !server.verify_strict(
             &[
                 self.secrets.network_key.bytes(),
-                &self.secrets.client_signature,
+                self.secrets.client_signature.get()?,
                 self.identity.valid_public().bytes(),
                 ab_hash.as_ref(),
             ],
@@ -532,7 +532,7 @@ impl Shs1Handshake {
         self.secrets.keys.set(keys);
         self.secrets.k3.clear();
         self.secrets.ab_hash.clear();
-        self.secrets.client_signature = [0; SIGNATURE_LEN];
+        self.secrets.client_signature.clear();
         Ok(())
     }
 }
