@@ -3,10 +3,13 @@
 The library is found, in this order:
 
 1. the path in the environment variable ``PRIVLINE_LIBRARY``;
-2. the repository's own ``target/release/libprivline.so`` when this package
-   is used from a checkout (the directories above this file are searched for
-   one holding privline's ``Cargo.toml`` and that library);
-3. the system loader (``ctypes.util.find_library("privline")``, then
+2. the copy inside this package (``libprivline.so`` beside this file), which
+   ``pip install ./bindings/python`` and the wheels put there;
+3. the repository's own ``target/release/libprivline.so`` when this package
+   is used from a checkout without that copy (the directories above this
+   file are searched for one holding privline's ``Cargo.toml`` and that
+   library);
+4. the system loader (``ctypes.util.find_library("privline")``, then
    ``libprivline.so``).
 
 It is loaded on first use, so that importing :mod:`privline` never fails and
@@ -126,6 +129,12 @@ def _library_file_name() -> str:
     return _LIB_NAMES.get(sys.platform, "libprivline.so")
 
 
+def _packaged_library() -> Optional[str]:
+    """The library installed inside this package, if any."""
+    candidate = Path(__file__).resolve().parent / _library_file_name()
+    return str(candidate) if candidate.is_file() else None
+
+
 def _checkout_library() -> Optional[str]:
     """The ``target/release`` library of the privline checkout holding this
     package, if any."""
@@ -148,6 +157,9 @@ def _find() -> str:
     env = os.environ.get("PRIVLINE_LIBRARY")
     if env:
         return env
+    packaged = _packaged_library()
+    if packaged:
+        return packaged
     checkout = _checkout_library()
     if checkout:
         return checkout
@@ -175,8 +187,9 @@ def lib() -> ctypes.CDLL:
                 handle = ctypes.CDLL(path)
             except OSError as error:
                 raise LibraryNotFound(
-                    f"cannot load libprivline from {path!r} ({error}); build it with "
-                    "`cargo build --release` or set PRIVLINE_LIBRARY to its path"
+                    f"cannot load libprivline from {path!r} ({error}); install the package "
+                    "with `pip install ./bindings/python` (it carries the library), build "
+                    "it with `cargo build --release`, or set PRIVLINE_LIBRARY to its path"
                 ) from error
             try:
                 _declare(handle)
