@@ -79,6 +79,12 @@ enum privline_result
     // padding, session id; privline/1: exporting SHS1 keys). Nothing
     // changed.
     PRIVLINE_RESULT_NOT_SUPPORTED = 7,
+    // Another thread is in a call on the same handle (on a channel: two
+    // seals, closes or key updates at once, or two opens at once; on a
+    // handshake: any two calls at once). Nothing changed; retry when the
+    // other call has returned. One sealing and one opening thread per
+    // channel are allowed and never get this.
+    PRIVLINE_RESULT_BUSY = 8,
     // Fatal: the server public key is not a valid identity key.
     PRIVLINE_RESULT_INVALID_SERVER_KEY = 20,
     // Fatal: M1's MAC does not verify (wrong network key).
@@ -391,6 +397,10 @@ privline_result privline_handshake_authorize(privline_handshake *handshake, bool
 // channel the caller owns (free it with `privline_channel_free`). If the
 // handshake is not finished the result is `PRIVLINE_RESULT_WRONG_STATE` (or
 // the handshake's fatal result) and both pointers are left untouched.
+//
+// `handshake` and `channel_out` may point to the same variable (a caller
+// that replaces its handshake pointer with the channel in place): it then
+// holds the channel afterwards.
 privline_result privline_handshake_into_channel(privline_handshake **handshake,
                                                 privline_channel **channel_out);
 

@@ -5,13 +5,13 @@
 //! current nonce `n`, followed by the body's ciphertext, boxed under `n + 1`
 //! with its tag carried in the header; the next box starts at `n + 2`.
 //! Bodies carry 1 to 4096 bytes. The goodbye is a header whose plaintext is
-//! 18 zero bytes.
+//! 18 zero bytes. Each direction is a half of its own, as for privline/1's
+//! records; the channel keeps the state both share.
 
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::channel::{Opened, Role};
+use crate::channel::Opened;
 use crate::error::Error;
-use crate::identity::PublicKey;
 use crate::shs1_proto::{
     box_open, box_seal, increment, BoxNonce, BoxStreamKeys, BOX_TAG_LEN, HEADER_PLAIN_LEN,
     SHS1_HEADER_LEN, SHS1_KEYS_LEN, SHS1_MAX_BODY_LEN,
@@ -27,16 +27,53 @@ pub(crate) fn box_stream_sealed_len(payload_len: usize) -> Option<usize> {
         .checked_add(payload_len)
 }
 
-/// An established box-stream, one end of it.
-pub(crate) struct BoxStream {
-    role: Role,
-    /// Both directions' keys and current nonces, in a heap block that is
-    /// wiped in place on drop.
-    keys: Box<BoxStreamKeys>,
-    peer_key: PublicKey,
-    sent_close: bool,
-    peer_closed: bool,
-    failed: Option<Error>,
+/// The sending half of a box-stream: the encryption key and the nonce of
+/// the next box.
+///
+/// It seals boxes and the goodbye and nothing else; whether sealing is
+/// allowed is the channel's decision.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub(crate) struct BoxSender {
+    key: [u8; 32],
+    nonce: BoxNonce,
+}
+
+/// The receiving half of a box-stream: the decryption key and the nonce of
+/// the next box.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub(crate) struct BoxReceiver {
+    key: [u8; 32],
+    nonce: BoxNonce,
+}
+
+/// The two halves of a box-stream, from the handshake's keys.
+pub(crate) fn box_stream_halves(keys: &BoxStreamKeys) -> (BoxSender, BoxReceiver) {
+    (
+        BoxSender {
+            key: keys.encrypt_key,
+            nonce: keys.encrypt_nonce,
+        },
+        BoxReceiver {
+            key: keys.decrypt_key,
+            nonce: keys.decrypt_nonce,
+        },
+    )
+}
+
+/// The current keys and nonces of both halves: encryption key and nonce,
+/// then decryption key and nonce.
+pub(crate) fn export_keys(
+    sender: &BoxSender,
+    receiver: &BoxReceiver,
+) -> Zeroizing<[u8; SHS1_KEYS_LEN]> {
+    let mut out = Zeroizing::new([0u8; SHS1_KEYS_LEN]);
+    let parts: [&[u8]; 4] = [&sender.key, &sender.nonce, &receiver.key, &receiver.nonce];
+    let mut used = 0;
+    for part in parts {
+        out[used..used + part.len()].copy_from_slice(part);
+        used += part.len();
+    }
+    out
 }
 
 fn plus_one(nonce: &BoxNonce) -> BoxNonce {
@@ -45,93 +82,16 @@ fn plus_one(nonce: &BoxNonce) -> BoxNonce {
     next
 }
 
-impl BoxStream {
-    pub(crate) fn new(role: Role, keys: BoxStreamKeys, peer_key: PublicKey) -> BoxStream {
-        BoxStream {
-            role,
-            keys: Box::new(keys),
-            peer_key,
-            sent_close: false,
-            peer_closed: false,
-            failed: None,
-        }
+impl BoxSender {
+    /// Wipes the key.
+    pub(crate) fn wipe(&mut self) {
+        self.zeroize();
     }
 
-    fn check_usable(&self) -> Result<(), Error> {
-        match self.failed {
-            Some(error) => Err(error),
-            None => Ok(()),
-        }
-    }
-
-    pub(crate) fn poison(&mut self) {
-        self.fail(Error::Internal);
-    }
-
-    fn fail(&mut self, error: Error) -> Error {
-        self.failed = Some(error);
-        self.keys.zeroize();
-        error
-    }
-
-    pub(crate) fn is_client(&self) -> bool {
-        self.role == Role::Client
-    }
-
-    pub(crate) fn peer_key(&self) -> Result<PublicKey, Error> {
-        self.check_usable()?;
-        Ok(self.peer_key)
-    }
-
-    pub(crate) fn peer_closed(&self) -> Result<bool, Error> {
-        self.check_usable()?;
-        Ok(self.peer_closed)
-    }
-
-    pub(crate) fn sent_close(&self) -> bool {
-        self.sent_close
-    }
-
-    /// The current keys and nonces: encryption key and nonce, then
-    /// decryption key and nonce.
-    pub(crate) fn export_keys(&self) -> Result<Zeroizing<[u8; SHS1_KEYS_LEN]>, Error> {
-        self.check_usable()?;
-        let mut out = Zeroizing::new([0u8; SHS1_KEYS_LEN]);
-        let keys = &self.keys;
-        let parts: [&[u8]; 4] = [
-            &keys.encrypt_key,
-            &keys.encrypt_nonce,
-            &keys.decrypt_key,
-            &keys.decrypt_nonce,
-        ];
-        let mut used = 0;
-        for part in parts {
-            out[used..used + part.len()].copy_from_slice(part);
-            used += part.len();
-        }
-        Ok(out)
-    }
-
-    fn check_can_seal(&self, pad_block: usize) -> Result<(), Error> {
-        self.check_usable()?;
-        if self.sent_close {
-            return Err(Error::AlreadyClosed);
-        }
-        if pad_block > 1 {
-            // Box-stream has no padding: every body length is on the wire.
-            return Err(Error::NotSupported);
-        }
-        Ok(())
-    }
-
-    /// Seals `payload` as boxes of at most 4096 bytes each.
-    pub(crate) fn seal(
-        &mut self,
-        payload: &[u8],
-        pad_block: usize,
-        output: &mut [u8],
-    ) -> Result<usize, Error> {
-        self.check_can_seal(pad_block)?;
+    /// Seals `payload` as boxes of at most 4096 bytes each (nothing for an
+    /// empty payload). A too-small `output` returns
+    /// [`Error::BufferTooSmall`] with the exact need and changes nothing.
+    pub(crate) fn seal(&mut self, payload: &[u8], output: &mut [u8]) -> Result<usize, Error> {
         let needed = box_stream_sealed_len(payload.len()).ok_or(Error::InvalidArgument)?;
         if output.len() < needed {
             return Err(Error::BufferTooSmall { needed });
@@ -141,23 +101,22 @@ impl BoxStream {
             let boxed = &mut output[written..written + SHS1_HEADER_LEN + chunk.len()];
             let (header, body) = boxed.split_at_mut(SHS1_HEADER_LEN);
             body.copy_from_slice(chunk);
-            let nonce = self.keys.encrypt_nonce;
-            let body_tag = box_seal(&self.keys.encrypt_key, &plus_one(&nonce), body);
+            let nonce = self.nonce;
+            let body_tag = box_seal(&self.key, &plus_one(&nonce), body);
             let (header_tag, header_plain) = header.split_at_mut(BOX_TAG_LEN);
             // chunk.len() is at most 4096, so it fits in the u16 length.
             header_plain[..2].copy_from_slice(&(chunk.len() as u16).to_be_bytes());
             header_plain[2..].copy_from_slice(&body_tag);
-            header_tag.copy_from_slice(&box_seal(&self.keys.encrypt_key, &nonce, header_plain));
-            increment(&mut self.keys.encrypt_nonce);
-            increment(&mut self.keys.encrypt_nonce);
+            header_tag.copy_from_slice(&box_seal(&self.key, &nonce, header_plain));
+            increment(&mut self.nonce);
+            increment(&mut self.nonce);
             written += SHS1_HEADER_LEN + chunk.len();
         }
         Ok(written)
     }
 
     /// Seals the goodbye: a header of 18 zero bytes.
-    pub(crate) fn close(&mut self, pad_block: usize, output: &mut [u8]) -> Result<usize, Error> {
-        self.check_can_seal(pad_block)?;
+    pub(crate) fn goodbye(&mut self, output: &mut [u8]) -> Result<usize, Error> {
         let header = output
             .get_mut(..SHS1_HEADER_LEN)
             .ok_or(Error::BufferTooSmall {
@@ -165,23 +124,23 @@ impl BoxStream {
             })?;
         let (header_tag, header_plain) = header.split_at_mut(BOX_TAG_LEN);
         header_plain.fill(0);
-        let nonce = self.keys.encrypt_nonce;
-        header_tag.copy_from_slice(&box_seal(&self.keys.encrypt_key, &nonce, header_plain));
-        self.sent_close = true;
+        let nonce = self.nonce;
+        header_tag.copy_from_slice(&box_seal(&self.key, &nonce, header_plain));
         Ok(SHS1_HEADER_LEN)
     }
+}
 
-    /// Opens the first box of `input` into `output`.
+impl BoxReceiver {
+    /// Wipes the key.
+    pub(crate) fn wipe(&mut self) {
+        self.zeroize();
+    }
+
+    /// Opens the first box of `input` into `output`: a body, or the
+    /// goodbye ([`Opened::Close`]). A too-small `output` returns
+    /// [`Error::BufferTooSmall`] with the need and changes nothing; every
+    /// other error is fatal (the channel latches it).
     pub(crate) fn open(&mut self, input: &[u8], output: &mut [u8]) -> Result<Opened, Error> {
-        self.check_usable()?;
-        if self.peer_closed {
-            if input.is_empty() {
-                return Ok(Opened::Incomplete {
-                    needed: SHS1_HEADER_LEN,
-                });
-            }
-            return Err(self.fail(Error::RecordAfterClose));
-        }
         let Some(header) = input.get(..SHS1_HEADER_LEN) else {
             return Ok(Opened::Incomplete {
                 needed: SHS1_HEADER_LEN,
@@ -192,24 +151,18 @@ impl BoxStream {
         let (header_tag, boxed_plain) = header.split_at(BOX_TAG_LEN);
         let mut header_plain = [0u8; HEADER_PLAIN_LEN];
         header_plain.copy_from_slice(boxed_plain);
-        let nonce = self.keys.decrypt_nonce;
-        if !box_open(
-            &self.keys.decrypt_key,
-            &nonce,
-            &mut header_plain,
-            header_tag,
-        ) {
-            return Err(self.fail(Error::RecordDoesNotOpen));
+        let nonce = self.nonce;
+        if !box_open(&self.key, &nonce, &mut header_plain, header_tag) {
+            return Err(Error::RecordDoesNotOpen);
         }
         if header_plain.iter().all(|&byte| byte == 0) {
-            self.peer_closed = true;
             return Ok(Opened::Close {
                 consumed: SHS1_HEADER_LEN,
             });
         }
         let body_len = usize::from(u16::from_be_bytes([header_plain[0], header_plain[1]]));
         if body_len > SHS1_MAX_BODY_LEN {
-            return Err(self.fail(Error::RecordTooLong));
+            return Err(Error::RecordTooLong);
         }
         let box_len = SHS1_HEADER_LEN + body_len;
         let Some(body) = input.get(SHS1_HEADER_LEN..box_len) else {
@@ -219,32 +172,15 @@ impl BoxStream {
             return Err(Error::BufferTooSmall { needed: body_len });
         };
         plain.copy_from_slice(body);
-        if !box_open(
-            &self.keys.decrypt_key,
-            &plus_one(&nonce),
-            plain,
-            &header_plain[2..],
-        ) {
+        if !box_open(&self.key, &plus_one(&nonce), plain, &header_plain[2..]) {
             plain.zeroize();
-            return Err(self.fail(Error::RecordDoesNotOpen));
+            return Err(Error::RecordDoesNotOpen);
         }
-        increment(&mut self.keys.decrypt_nonce);
-        increment(&mut self.keys.decrypt_nonce);
+        increment(&mut self.nonce);
+        increment(&mut self.nonce);
         Ok(Opened::Data {
             consumed: box_len,
             len: body_len,
         })
-    }
-}
-
-impl core::fmt::Debug for BoxStream {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("BoxStream")
-            .field("role", &self.role)
-            .field("peer_key", &self.peer_key)
-            .field("sent_close", &self.sent_close)
-            .field("peer_closed", &self.peer_closed)
-            .field("failed", &self.failed)
-            .finish_non_exhaustive()
     }
 }

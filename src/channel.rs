@@ -1,16 +1,27 @@
 //! The channel, either protocol: the public [`Channel`] that both the safe
-//! API and the C ABI use, dispatching to the privline/1 record layer or to
-//! box-stream (after an SHS1 handshake).
+//! API and the C ABI use. It keeps the state both protocols share (role,
+//! peer key, close flags, the failure latch) and decides what each
+//! protocol supports; the protocol's record layer (privline/1 records, or
+//! box-stream after an SHS1 handshake) only seals and opens.
+//!
+//! The sending and the receiving half each sit behind a lock of their own,
+//! so one thread may seal while another opens the same channel: the
+//! full-duplex pattern of C servers. Through `&mut self` (the Rust API) no
+//! lock is ever taken; through `&self` (the C ABI) a half that another
+//! thread holds is refused with [`Error::Busy`], never waited for.
 
-use zeroize::Zeroizing;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError, RwLock, TryLockError};
 
-use crate::box_stream::{box_stream_sealed_len, BoxStream};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::box_stream::{box_stream_halves, box_stream_sealed_len, BoxReceiver, BoxSender};
 use crate::error::Error;
 use crate::handshake::Protocol;
 use crate::identity::{PublicKey, SessionId};
-use crate::proto::TYPE_DATA;
-use crate::records::{RecordChannel, SessionKeys};
-use crate::shs1_proto::SHS1_KEYS_LEN;
+use crate::proto::{Secret32, RECORD_MAX_INNER_LEN, TYPE_CLOSE, TYPE_DATA, TYPE_KEY_UPDATE};
+use crate::records::{record_halves, RecordReceiver, RecordSender, SessionKeys};
+use crate::shs1_proto::{BoxStreamKeys, SHS1_KEYS_LEN};
 
 pub use crate::records::sealed_len;
 
@@ -63,19 +74,73 @@ impl Opened {
     }
 }
 
-enum Layer {
-    Records(RecordChannel),
-    BoxStream(BoxStream),
+/// The sending half of either protocol.
+enum Sender {
+    Records(RecordSender),
+    BoxStream(BoxSender),
 }
 
-/// Calls the same method on whichever layer is inside.
-macro_rules! dispatch {
-    ($self:expr, $layer:ident => $call:expr) => {
-        match $self {
-            Layer::Records($layer) => $call,
-            Layer::BoxStream($layer) => $call,
+/// The receiving half of either protocol.
+enum Receiver {
+    Records(RecordReceiver),
+    BoxStream(BoxReceiver),
+}
+
+impl Sender {
+    fn wipe(&mut self) {
+        match self {
+            Sender::Records(records) => records.wipe(),
+            Sender::BoxStream(stream) => stream.wipe(),
         }
-    };
+    }
+}
+
+impl Receiver {
+    fn wipe(&mut self) {
+        match self {
+            Receiver::Records(records) => records.wipe(),
+            Receiver::BoxStream(stream) => stream.wipe(),
+        }
+    }
+}
+
+/// The secrets of a channel, each half behind its own lock, in a heap
+/// block of their own: moving the `Channel` moves only the pointer, and
+/// the block is wiped in place when the channel drops (inline keys would be
+/// left behind, unwiped, in the memory a move frees).
+struct Halves {
+    send: Mutex<Sender>,
+    receive: Mutex<Receiver>,
+    /// privline/1's session id (all zero for SHS1, which has none).
+    session_id: RwLock<Secret32>,
+}
+
+/// What both halves share: set when the channel is made, or atomic.
+struct Shared {
+    protocol: Protocol,
+    role: Role,
+    peer_key: PublicKey,
+    /// The first fatal error, latched for good: every later call returns
+    /// it. Either half may set it; each half wipes its own key when it sees
+    /// it.
+    failed: OnceLock<Error>,
+    sent_close: AtomicBool,
+    peer_closed: AtomicBool,
+}
+
+impl Shared {
+    fn check_usable(&self) -> Result<(), Error> {
+        match self.failed.get() {
+            Some(error) => Err(*error),
+            None => Ok(()),
+        }
+    }
+
+    /// Latches `error` (the first fatal error stays) and returns the one
+    /// latched.
+    fn latch(&self, error: Error) -> Error {
+        *self.failed.get_or_init(|| error)
+    }
 }
 
 /// An established channel: privline/1 records, or box-stream after an SHS1
@@ -86,20 +151,74 @@ macro_rules! dispatch {
 /// error every later call returns that error and the keys are wiped. Keys
 /// are wiped on drop too.
 pub struct Channel {
-    layer: Layer,
+    shared: Shared,
+    halves: Box<Halves>,
+}
+
+/// A half's lock through `&self`: refused with [`Error::Busy`] when
+/// another thread holds it. A lock poisoned by a panic in an earlier call
+/// (caught at the C boundary) means the channel failed.
+fn try_lock<'a, T>(lock: &'a Mutex<T>, shared: &Shared) -> Result<MutexGuard<'a, T>, Error> {
+    match lock.try_lock() {
+        Ok(guard) => Ok(guard),
+        Err(TryLockError::WouldBlock) => Err(Error::Busy),
+        Err(TryLockError::Poisoned(poisoned)) => {
+            drop(poisoned.into_inner());
+            Err(shared.latch(Error::Internal))
+        }
+    }
 }
 
 impl Channel {
-    pub(crate) fn from_records(records: RecordChannel) -> Channel {
+    fn new(
+        protocol: Protocol,
+        role: Role,
+        peer_key: PublicKey,
+        sender: Sender,
+        receiver: Receiver,
+        session_id: Secret32,
+    ) -> Channel {
         Channel {
-            layer: Layer::Records(records),
+            shared: Shared {
+                protocol,
+                role,
+                peer_key,
+                failed: OnceLock::new(),
+                sent_close: AtomicBool::new(false),
+                peer_closed: AtomicBool::new(false),
+            },
+            halves: Box::new(Halves {
+                send: Mutex::new(sender),
+                receive: Mutex::new(receiver),
+                session_id: RwLock::new(session_id),
+            }),
         }
     }
 
-    pub(crate) fn from_box_stream(stream: BoxStream) -> Channel {
-        Channel {
-            layer: Layer::BoxStream(stream),
-        }
+    /// A privline/1 channel from a finished handshake's keys.
+    pub(crate) fn privline1(role: Role, keys: SessionKeys, peer_key: PublicKey) -> Channel {
+        let (sender, receiver, session_id) = record_halves(role, keys);
+        Channel::new(
+            Protocol::Privline1,
+            role,
+            peer_key,
+            Sender::Records(sender),
+            Receiver::Records(receiver),
+            session_id,
+        )
+    }
+
+    /// A box-stream channel from a finished SHS1 handshake's keys.
+    pub(crate) fn shs1(role: Role, keys: &BoxStreamKeys, peer_key: PublicKey) -> Channel {
+        let (sender, receiver) = box_stream_halves(keys);
+        Channel::new(
+            Protocol::Shs1,
+            role,
+            peer_key,
+            Sender::BoxStream(sender),
+            Receiver::BoxStream(receiver),
+            Zeroizing::new([0; 32]),
+        )
     }
 
     /// Test vectors only: a privline/1 channel from raw traffic keys, as if
@@ -121,7 +240,7 @@ impl Channel {
             key_s2c: Zeroizing::new(key_s2c),
             session_id: Zeroizing::new([0; 32]),
         };
-        Channel::from_records(RecordChannel::new(role, keys, peer_key))
+        Channel::privline1(role, keys, peer_key)
     }
 
     /// Tests only: moves a privline/1 channel's record counters, to reach
@@ -129,54 +248,81 @@ impl Channel {
     /// without sealing billions of records. Does nothing to box-stream.
     #[doc(hidden)]
     pub fn set_counters_for_tests(&mut self, send: u64, receive: u64) {
-        if let Layer::Records(records) = &mut self.layer {
-            records.set_counters_for_tests(send, receive);
+        if let Sender::Records(sender) = self.sender_mut() {
+            sender.set_counter_for_tests(send);
+        }
+        if let Receiver::Records(receiver) = self.receiver_mut() {
+            receiver.set_counter_for_tests(receive);
         }
     }
 
+    fn sender_mut(&mut self) -> &mut Sender {
+        self.halves
+            .send
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn receiver_mut(&mut self) -> &mut Receiver {
+        self.halves
+            .receive
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Ends the channel as if by an internal error (the C boundary caught a
-    /// panic inside a call on it).
-    pub(crate) fn poison(&mut self) {
-        dispatch!(&mut self.layer, l => l.poison())
+    /// panic inside a call on it). The halves wipe their keys when they
+    /// next run, or on drop.
+    pub(crate) fn poison(&self) {
+        self.shared.latch(Error::Internal);
     }
 
     /// The protocol this channel speaks.
     pub fn protocol(&self) -> Protocol {
-        match self.layer {
-            Layer::Records(_) => Protocol::Privline1,
-            Layer::BoxStream(_) => Protocol::Shs1,
-        }
+        self.shared.protocol
     }
 
     /// Whether this channel is the client's end.
     pub fn is_client(&self) -> bool {
-        dispatch!(&self.layer, l => l.is_client())
+        self.shared.role == Role::Client
     }
 
     /// The peer's identity public key, as proven in the handshake.
     pub fn peer_key(&self) -> Result<PublicKey, Error> {
-        dispatch!(&self.layer, l => l.peer_key())
+        self.shared.check_usable()?;
+        Ok(self.shared.peer_key)
     }
 
     /// The 32-byte session id, equal on both ends and secret to them: bind
-    /// application-level authentication to this channel with it. SHS1 has
-    /// none: [`Error::NotSupported`].
-    pub fn session_id(&self) -> Result<&SessionId, Error> {
-        match &self.layer {
-            Layer::Records(records) => records.session_id(),
-            Layer::BoxStream(stream) => stream.peer_key().and(Err(Error::NotSupported)),
+    /// application-level authentication to this channel with it. The copy
+    /// returned wipes itself when dropped. SHS1 has none:
+    /// [`Error::NotSupported`]. While another thread's call is wiping the
+    /// channel's copy (after a failure): [`Error::Busy`].
+    pub fn session_id(&self) -> Result<SessionId, Error> {
+        self.shared.check_usable()?;
+        if self.shared.protocol == Protocol::Shs1 {
+            return Err(Error::NotSupported);
         }
+        let session_id = match self.halves.session_id.try_read() {
+            Ok(session_id) => session_id,
+            Err(TryLockError::WouldBlock) => return Err(Error::Busy),
+            Err(TryLockError::Poisoned(_)) => return Err(self.shared.latch(Error::Internal)),
+        };
+        // The latch is checked again: a failure may have wiped the id.
+        self.shared.check_usable()?;
+        Ok(SessionId(Zeroizing::new(**session_id)))
     }
 
     /// Whether the peer's close (or box-stream goodbye) has arrived. When the
     /// connection ends and this is false, the stream was truncated.
     pub fn peer_closed(&self) -> Result<bool, Error> {
-        dispatch!(&self.layer, l => l.peer_closed())
+        self.shared.check_usable()?;
+        Ok(self.shared.peer_closed.load(Ordering::Acquire))
     }
 
     /// Whether this side has sent its close.
     pub fn sent_close(&self) -> bool {
-        dispatch!(&self.layer, l => l.sent_close())
+        self.shared.sent_close.load(Ordering::Acquire)
     }
 
     /// The exact bytes [`Channel::seal`] writes for `payload_len` bytes with
@@ -185,16 +331,8 @@ impl Channel {
     /// bytes, nothing for an empty payload). `None` when the size does not
     /// fit in `usize` or the padding is not possible.
     pub fn sealed_len(&self, payload_len: usize, pad_block: usize) -> Option<usize> {
-        match &self.layer {
-            Layer::Records(records) => {
-                if pad_block > crate::RECORD_MAX_INNER_LEN {
-                    return None;
-                }
-                records.needed_len(TYPE_DATA, payload_len, pad_block)
-            }
-            Layer::BoxStream(_) if pad_block > 1 => None,
-            Layer::BoxStream(_) => box_stream_sealed_len(payload_len),
-        }
+        let sender = try_lock(&self.halves.send, &self.shared).ok()?;
+        sealed_len_of(&sender, payload_len, pad_block)
     }
 
     /// Seals `payload` into `output` and returns the bytes written.
@@ -213,24 +351,21 @@ impl Channel {
         pad_block: usize,
         output: &mut [u8],
     ) -> Result<usize, Error> {
-        dispatch!(&mut self.layer, l => l.seal(payload, pad_block, output))
+        self.seal_mut(Sealing::Data(payload), pad_block, output)
     }
 
     /// Seals this side's close (privline/1: a close record; SHS1: the
     /// box-stream goodbye): it sends nothing more afterwards, but keeps
     /// opening the peer's data until the peer's own close.
     pub fn close(&mut self, pad_block: usize, output: &mut [u8]) -> Result<usize, Error> {
-        dispatch!(&mut self.layer, l => l.close(pad_block, output))
+        self.seal_mut(Sealing::Close, pad_block, output)
     }
 
     /// privline/1: seals a key-update record, then replaces the sending key
     /// (the peer follows when it opens the record). The old key is wiped.
     /// SHS1 has no key update: [`Error::NotSupported`].
     pub fn update_key(&mut self, pad_block: usize, output: &mut [u8]) -> Result<usize, Error> {
-        match &mut self.layer {
-            Layer::Records(records) => records.update_key(pad_block, output),
-            Layer::BoxStream(stream) => stream.peer_key().and(Err(Error::NotSupported)),
-        }
+        self.seal_mut(Sealing::KeyUpdate, pad_block, output)
     }
 
     /// Opens the first record (or box) in `input` into `output`.
@@ -244,7 +379,89 @@ impl Channel {
     /// Any damaged, replayed, reordered or malformed record, and any record
     /// after the peer's close, is fatal.
     pub fn open(&mut self, input: &[u8], output: &mut [u8]) -> Result<Opened, Error> {
-        dispatch!(&mut self.layer, l => l.open(input, output))
+        let Channel { shared, halves } = self;
+        let receiver = halves
+            .receive
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        let result = open(shared, receiver, input, output);
+        if shared.failed.get().is_some() {
+            // Exclusive access: the other half and the session id are
+            // wiped now, not when they next run.
+            self.wipe_all();
+        }
+        result
+    }
+
+    /// Seals with exclusive access: no lock is taken, and after a fatal
+    /// error everything is wiped at once.
+    fn seal_mut(
+        &mut self,
+        what: Sealing<'_>,
+        pad_block: usize,
+        output: &mut [u8],
+    ) -> Result<usize, Error> {
+        let Channel { shared, halves } = self;
+        let sender = halves
+            .send
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        let result = seal(shared, sender, what, pad_block, output);
+        if shared.failed.get().is_some() {
+            self.wipe_all();
+        }
+        result
+    }
+
+    /// [`Channel::seal`] through a shared reference, for the C ABI: one
+    /// thread may seal while another opens. Another seal, close or key
+    /// update on the same channel at the same time: [`Error::Busy`].
+    pub(crate) fn seal_shared(
+        &self,
+        payload: &[u8],
+        pad_block: usize,
+        output: &mut [u8],
+    ) -> Result<usize, Error> {
+        let mut sender = try_lock(&self.halves.send, &self.shared)?;
+        let result = seal(&self.shared, &mut sender, Sealing::Data(payload), pad_block, output);
+        drop(sender);
+        self.wipe_after_failure();
+        result
+    }
+
+    /// [`Channel::close`] through a shared reference (see
+    /// [`Channel::seal_shared`]).
+    pub(crate) fn close_shared(&self, pad_block: usize, output: &mut [u8]) -> Result<usize, Error> {
+        let mut sender = try_lock(&self.halves.send, &self.shared)?;
+        let result = seal(&self.shared, &mut sender, Sealing::Close, pad_block, output);
+        drop(sender);
+        self.wipe_after_failure();
+        result
+    }
+
+    /// [`Channel::update_key`] through a shared reference (see
+    /// [`Channel::seal_shared`]).
+    pub(crate) fn update_key_shared(
+        &self,
+        pad_block: usize,
+        output: &mut [u8],
+    ) -> Result<usize, Error> {
+        let mut sender = try_lock(&self.halves.send, &self.shared)?;
+        let result = seal(&self.shared, &mut sender, Sealing::KeyUpdate, pad_block, output);
+        drop(sender);
+        self.wipe_after_failure();
+        result
+    }
+
+    /// [`Channel::open`] through a shared reference, for the C ABI: one
+    /// thread may open while another seals. Another open on the same
+    /// channel at the same time: [`Error::Busy`].
+    pub(crate) fn open_shared(&self, input: &[u8], output: &mut [u8]) -> Result<Opened, Error> {
+        let mut receiver = try_lock(&self.halves.receive, &self.shared)?;
+        let result = open(&self.shared, &mut receiver, input, output);
+        drop(receiver);
+        self.wipe_after_failure();
+        result
     }
 
     /// SHS1 only: the current box-stream keys and nonces (encryption key
@@ -252,17 +469,171 @@ impl Channel {
     /// bytes), for interoperability tests such as `shs1-test` that compare
     /// them. Anyone holding them reads and forges the channel: never log or
     /// send them. privline/1 keeps its keys to itself:
-    /// [`Error::NotSupported`].
+    /// [`Error::NotSupported`]. While another thread seals or opens:
+    /// [`Error::Busy`].
     pub fn export_shs1_keys(&self) -> Result<Zeroizing<[u8; SHS1_KEYS_LEN]>, Error> {
-        match &self.layer {
-            Layer::Records(records) => records.peer_key().and(Err(Error::NotSupported)),
-            Layer::BoxStream(stream) => stream.export_keys(),
+        self.shared.check_usable()?;
+        let sender = try_lock(&self.halves.send, &self.shared)?;
+        let receiver = try_lock(&self.halves.receive, &self.shared)?;
+        self.shared.check_usable()?;
+        match (&*sender, &*receiver) {
+            (Sender::BoxStream(sender), Receiver::BoxStream(receiver)) => {
+                Ok(crate::box_stream::export_keys(sender, receiver))
+            }
+            _ => Err(Error::NotSupported),
         }
+    }
+
+    /// After a fatal error, wipes every key this call can reach now: the
+    /// halves and the session id that no other thread holds. One that is
+    /// held is wiped by its holder when it next sees the latch, or on drop.
+    fn wipe_after_failure(&self) {
+        if self.shared.failed.get().is_none() {
+            return;
+        }
+        if let Ok(mut sender) = self.halves.send.try_lock() {
+            sender.wipe();
+        }
+        if let Ok(mut receiver) = self.halves.receive.try_lock() {
+            receiver.wipe();
+        }
+        if let Ok(mut session_id) = self.halves.session_id.try_write() {
+            session_id.zeroize();
+        }
+    }
+
+    /// [`Channel::wipe_after_failure`] with exclusive access: everything.
+    fn wipe_all(&mut self) {
+        self.sender_mut().wipe();
+        self.receiver_mut().wipe();
+        self.halves
+            .session_id
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .zeroize();
+    }
+}
+
+/// What a seal call seals.
+#[derive(Clone, Copy)]
+enum Sealing<'a> {
+    Data(&'a [u8]),
+    Close,
+    KeyUpdate,
+}
+
+/// The exact bytes sealing `payload_len` bytes of data writes now.
+fn sealed_len_of(sender: &Sender, payload_len: usize, pad_block: usize) -> Option<usize> {
+    match sender {
+        Sender::Records(records) => {
+            if pad_block > RECORD_MAX_INNER_LEN {
+                return None;
+            }
+            records.needed_len(TYPE_DATA, payload_len, pad_block)
+        }
+        Sender::BoxStream(_) if pad_block > 1 => None,
+        Sender::BoxStream(_) => box_stream_sealed_len(payload_len),
+    }
+}
+
+/// The one seal of either protocol: the channel's rules (failure, close,
+/// what each protocol supports), then the protocol's record layer.
+fn seal(
+    shared: &Shared,
+    sender: &mut Sender,
+    what: Sealing<'_>,
+    pad_block: usize,
+    output: &mut [u8],
+) -> Result<usize, Error> {
+    if let Err(error) = shared.check_usable() {
+        sender.wipe();
+        return Err(error);
+    }
+    if matches!((&*sender, what), (Sender::BoxStream(_), Sealing::KeyUpdate)) {
+        // Box-stream has no key update.
+        return Err(Error::NotSupported);
+    }
+    if shared.sent_close.load(Ordering::Acquire) {
+        return Err(Error::AlreadyClosed);
+    }
+    let result = match (sender, what) {
+        (Sender::Records(records), what) => {
+            let (record_type, payload) = match what {
+                Sealing::Data(payload) => (TYPE_DATA, payload),
+                Sealing::Close => (TYPE_CLOSE, &[][..]),
+                Sealing::KeyUpdate => (TYPE_KEY_UPDATE, &[][..]),
+            };
+            records.seal(record_type, payload, pad_block, output)
+        }
+        // Box-stream has no padding: every body length is on the wire.
+        (Sender::BoxStream(_), _) if pad_block > 1 => Err(Error::NotSupported),
+        (Sender::BoxStream(_), Sealing::KeyUpdate) => Err(Error::NotSupported),
+        (Sender::BoxStream(stream), Sealing::Data(payload)) => stream.seal(payload, output),
+        (Sender::BoxStream(stream), Sealing::Close) => stream.goodbye(output),
+    };
+    match result {
+        Ok(written) => {
+            if matches!(what, Sealing::Close) {
+                shared.sent_close.store(true, Ordering::Release);
+            }
+            Ok(written)
+        }
+        Err(error) if error.is_fatal() => Err(shared.latch(error)),
+        Err(error) => Err(error),
+    }
+}
+
+/// The one open of either protocol: the channel's rules (failure, the
+/// peer's close), then the protocol's record layer; a fatal error is
+/// latched and the receive key wiped.
+fn open(
+    shared: &Shared,
+    receiver: &mut Receiver,
+    input: &[u8],
+    output: &mut [u8],
+) -> Result<Opened, Error> {
+    if let Err(error) = shared.check_usable() {
+        receiver.wipe();
+        return Err(error);
+    }
+    if shared.peer_closed.load(Ordering::Acquire) {
+        if input.is_empty() {
+            let needed = match receiver {
+                Receiver::Records(_) => crate::RECORD_HEADER_LEN,
+                Receiver::BoxStream(_) => crate::SHS1_HEADER_LEN,
+            };
+            return Ok(Opened::Incomplete { needed });
+        }
+        receiver.wipe();
+        return Err(shared.latch(Error::RecordAfterClose));
+    }
+    let result = match receiver {
+        Receiver::Records(records) => records.open(input, output),
+        Receiver::BoxStream(stream) => stream.open(input, output),
+    };
+    match result {
+        Ok(Opened::Close { consumed }) => {
+            shared.peer_closed.store(true, Ordering::Release);
+            Ok(Opened::Close { consumed })
+        }
+        Ok(opened) => Ok(opened),
+        Err(error) if error.is_fatal() => {
+            receiver.wipe();
+            Err(shared.latch(error))
+        }
+        Err(error) => Err(error),
     }
 }
 
 impl core::fmt::Debug for Channel {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        dispatch!(&self.layer, l => l.fmt(f))
+        f.debug_struct("Channel")
+            .field("protocol", &self.shared.protocol)
+            .field("role", &self.shared.role)
+            .field("peer_key", &self.shared.peer_key)
+            .field("sent_close", &self.sent_close())
+            .field("peer_closed", &self.shared.peer_closed.load(Ordering::Acquire))
+            .field("failed", &self.shared.failed.get())
+            .finish_non_exhaustive()
     }
 }

@@ -37,6 +37,11 @@ pub enum Error {
     /// The protocol of this channel has no such operation (SHS1 has no key
     /// update, no padding and no session id). Nothing changed.
     NotSupported,
+    /// Another thread is using the same half of this handle right now (C
+    /// ABI: two seals, or two opens, on one channel at once; any two calls
+    /// on one handshake at once). Nothing changed; the call may be retried
+    /// once the other returns.
+    Busy,
 
     /// The server public key given to a client is not a valid identity key
     /// (not a canonical encoding, of small order, or not torsion-free).
@@ -94,6 +99,7 @@ impl Error {
                 | Error::InvalidArgument
                 | Error::WrongState
                 | Error::NotSupported
+                | Error::Busy
                 | Error::AlreadyClosed
         )
     }
@@ -118,6 +124,9 @@ impl Error {
             Error::Internal => "internal error (a bug in privline; please report it)\0",
             Error::NotSupported => {
                 "this channel's protocol has no such operation (SHS1: no key update, padding or session id)\0"
+            }
+            Error::Busy => {
+                "the handle is in use by another thread (one sealer and one opener per channel at a time); nothing changed\0"
             }
             Error::InvalidServerKey => "server public key is not a valid identity key\0",
             Error::M1BadMac => "M1: bad MAC (the peer does not know the network key)\0",

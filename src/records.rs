@@ -1,11 +1,13 @@
 //! The privline/1 record layer: sealing and opening records into caller
-//! buffers, close, key update, and the fatal-error rules.
+//! buffers, and key update. Each direction is a half of its own, so that
+//! one thread can seal while another opens; the state both directions
+//! share (close flags, the failure latch, the peer key) is the channel's
+//! (`channel.rs`).
 
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::channel::{Opened, Role};
 use crate::error::Error;
-use crate::identity::{PublicKey, SessionId};
 use crate::proto::{
     hkdf, open_in_place, seal_in_place, Secret32, AUTO_KEY_UPDATE_COUNTER, L_UPDATE,
     RECORD_HEADER_LEN, RECORD_MAX_INNER_LEN, RECORD_MAX_PAYLOAD_LEN, RECORD_MIN_BODY_LEN,
@@ -80,6 +82,12 @@ impl Direction {
         Ok(counter)
     }
 
+    /// Wipes the key: the channel failed, so no record is sealed or opened
+    /// under it again.
+    fn wipe(&mut self) {
+        self.key.zeroize();
+    }
+
     /// `k' = HKDF(empty salt, k, L_UPDATE, 32)`; the counter restarts at 0
     /// and the old key is wiped.
     fn update_key(&mut self) {
@@ -89,32 +97,6 @@ impl Direction {
         self.counter = 0;
         self.exhausted = false;
     }
-}
-
-/// The secrets of a channel: both directions' keys and the session id.
-struct ChannelKeys {
-    send: Direction,
-    receive: Direction,
-    session_id: SessionId,
-}
-
-/// An established privline/1 channel.
-///
-/// Seals records for the peer and opens the peer's records, one at a time,
-/// into caller buffers; nothing is allocated. After any fatal error every
-/// later call returns that error and the keys are wiped. Keys are wiped on
-/// drop too.
-pub(crate) struct RecordChannel {
-    role: Role,
-    /// The keys and counters, in a heap block of their own: moving the
-    /// `Channel` then moves only this pointer, and the block is wiped in
-    /// place when the channel drops (inline keys would be left behind,
-    /// unwiped, in the memory a move frees).
-    keys: Box<ChannelKeys>,
-    peer_key: PublicKey,
-    sent_close: bool,
-    peer_closed: bool,
-    failed: Option<Error>,
 }
 
 /// The bytes sealing `payload_len` bytes without padding writes: one record
@@ -142,123 +124,114 @@ fn padded_inner_len(payload_len: usize, pad_block: usize) -> usize {
         .min(RECORD_MAX_INNER_LEN)
 }
 
-impl RecordChannel {
-    pub(crate) fn new(role: Role, keys: SessionKeys, peer_key: PublicKey) -> RecordChannel {
-        let SessionKeys {
-            key_c2s,
-            key_s2c,
-            session_id,
-        } = keys;
-        let (send, receive) = match role {
-            Role::Client => (key_c2s, key_s2c),
-            Role::Server => (key_s2c, key_c2s),
-        };
-        RecordChannel {
-            role,
-            keys: Box::new(ChannelKeys {
-                send: Direction::new(send),
-                receive: Direction::new(receive),
-                session_id: SessionId(session_id),
-            }),
-            peer_key,
-            sent_close: false,
-            peer_closed: false,
-            failed: None,
+/// Bytes per block of [`type_byte_position`]'s first pass.
+const SCAN_BLOCK_LEN: usize = 32;
+
+/// The position of the last nonzero byte of a record's inner plaintext (its
+/// type byte; the zeros after it are padding), or `None` when every byte is
+/// zero, in a time that depends only on `inner.len()`.
+///
+/// Padding exists to hide the payload length, so the time of its removal
+/// must not depend on it: a backwards scan that stops at the type byte
+/// would take time proportional to the padding. Here every byte is read
+/// once, no branch and no memory address depends on a byte's value, and
+/// the result is selected with masks: a first pass keeps the last block of
+/// 32 bytes that holds a nonzero byte (its index and a copy), the second
+/// finds the last nonzero byte in that copy.
+pub(crate) fn type_byte_position(inner: &[u8]) -> Option<usize> {
+    /// All ones when `value` is nonzero, else zero, without a branch.
+    fn nonzero_mask(value: u64) -> u64 {
+        0u64.wrapping_sub((value | value.wrapping_neg()) >> 63)
+    }
+    /// `new` where `mask` is all ones, else `old`.
+    fn select(mask: u64, new: u64, old: u64) -> u64 {
+        (new & mask) | (old & !mask)
+    }
+    let blocks = inner.chunks_exact(SCAN_BLOCK_LEN);
+    let tail = blocks.remainder();
+    let mut end_block = 0u64;
+    let mut kept = [0u64; SCAN_BLOCK_LEN / 8];
+    for (index, block) in blocks.enumerate() {
+        let mut words = [0u64; SCAN_BLOCK_LEN / 8];
+        for (word, bytes) in words.iter_mut().zip(block.chunks_exact(8)) {
+            let mut le = [0u8; 8];
+            le.copy_from_slice(bytes);
+            *word = u64::from_le_bytes(le);
+        }
+        let mask = nonzero_mask(words.iter().fold(0, |any, word| any | word));
+        end_block = select(mask, index as u64 + 1, end_block);
+        for (kept, word) in kept.iter_mut().zip(words) {
+            *kept = select(mask, word, *kept);
         }
     }
-
-    /// Tests only: moves the record counters, to reach the automatic key
-    /// update at 2^32 and the end of the counter space without sealing
-    /// billions of records.
-    pub(crate) fn set_counters_for_tests(&mut self, send: u64, receive: u64) {
-        self.keys.send.counter = send;
-        self.keys.receive.counter = receive;
-    }
-
-    fn check_usable(&self) -> Result<(), Error> {
-        match self.failed {
-            Some(error) => Err(error),
-            None => Ok(()),
+    // One past the last nonzero byte (0: none yet).
+    let mut end = 0u64;
+    let kept_start = end_block.wrapping_sub(1).wrapping_mul(SCAN_BLOCK_LEN as u64);
+    for (w, word) in kept.iter().enumerate() {
+        for byte in 0..8u64 {
+            let mask = nonzero_mask((word >> (8 * byte)) & 0xff);
+            end = select(mask, kept_start.wrapping_add(w as u64 * 8 + byte + 1), end);
         }
     }
+    let tail_start = (inner.len() - tail.len()) as u64;
+    for (offset, &byte) in tail.iter().enumerate() {
+        end = select(nonzero_mask(u64::from(byte)), tail_start + offset as u64 + 1, end);
+    }
+    (end as usize).checked_sub(1)
+}
 
-    /// Ends the channel as if by an internal error (the C boundary caught a
-    /// panic inside a call on it).
-    pub(crate) fn poison(&mut self) {
-        self.fail(Error::Internal);
+/// The sending half of a privline/1 channel: the send key and counter.
+///
+/// It seals records and nothing else; whether sealing is allowed (the
+/// channel failed, or this side sent close) is the channel's decision.
+pub(crate) struct RecordSender {
+    direction: Direction,
+}
+
+/// The receiving half of a privline/1 channel: the receive key and counter.
+///
+/// It opens records and nothing else; what follows from a failure or a
+/// close is the channel's business.
+pub(crate) struct RecordReceiver {
+    direction: Direction,
+}
+
+/// The two halves of a privline/1 channel for `role`, from the handshake's
+/// keys, and the session id.
+pub(crate) fn record_halves(
+    role: Role,
+    keys: SessionKeys,
+) -> (RecordSender, RecordReceiver, Secret32) {
+    let SessionKeys {
+        key_c2s,
+        key_s2c,
+        session_id,
+    } = keys;
+    let (send, receive) = match role {
+        Role::Client => (key_c2s, key_s2c),
+        Role::Server => (key_s2c, key_c2s),
+    };
+    (
+        RecordSender {
+            direction: Direction::new(send),
+        },
+        RecordReceiver {
+            direction: Direction::new(receive),
+        },
+        session_id,
+    )
+}
+
+impl RecordSender {
+    /// Tests only: moves the record counter (see
+    /// `Channel::set_counters_for_tests`).
+    pub(crate) fn set_counter_for_tests(&mut self, counter: u64) {
+        self.direction.counter = counter;
     }
 
-    /// Ends the channel with `error`; every later call returns it.
-    fn fail(&mut self, error: Error) -> Error {
-        self.failed = Some(error);
-        self.keys.send.key.zeroize();
-        self.keys.receive.key.zeroize();
-        error
-    }
-
-    /// Whether this channel is the client's end.
-    pub(crate) fn is_client(&self) -> bool {
-        self.role == Role::Client
-    }
-
-    /// The peer's identity public key, as proven in the handshake.
-    pub(crate) fn peer_key(&self) -> Result<PublicKey, Error> {
-        self.check_usable()?;
-        Ok(self.peer_key)
-    }
-
-    /// The 32-byte session id, equal on both ends and secret to them: bind
-    /// application-level authentication to this channel with it.
-    pub(crate) fn session_id(&self) -> Result<&SessionId, Error> {
-        self.check_usable()?;
-        Ok(&self.keys.session_id)
-    }
-
-    /// Whether the peer's close record has arrived. When the connection ends
-    /// and this is false, the stream was truncated.
-    pub(crate) fn peer_closed(&self) -> Result<bool, Error> {
-        self.check_usable()?;
-        Ok(self.peer_closed)
-    }
-
-    /// Whether this side has sent its close.
-    pub(crate) fn sent_close(&self) -> bool {
-        self.sent_close
-    }
-
-    /// Seals `payload` as one or more data records (a record carries at most
-    /// 65518 bytes) into `output` and returns the bytes written.
-    ///
-    /// `pad_block` > 1 pads each record's inner plaintext with zeros up to a
-    /// multiple of `pad_block` bytes (capped at the largest record), hiding
-    /// payload lengths; 0 or 1 means no padding. [`sealed_len`] gives the
-    /// size without padding. A too-small `output` returns
-    /// [`Error::BufferTooSmall`] with the exact need and changes nothing.
-    pub(crate) fn seal(
-        &mut self,
-        payload: &[u8],
-        pad_block: usize,
-        output: &mut [u8],
-    ) -> Result<usize, Error> {
-        self.seal_records(TYPE_DATA, payload, pad_block, output)
-    }
-
-    /// Seals this side's close record: it sends nothing more afterwards,
-    /// but keeps opening the peer's records until the peer's own close.
-    pub(crate) fn close(&mut self, pad_block: usize, output: &mut [u8]) -> Result<usize, Error> {
-        let written = self.seal_records(TYPE_CLOSE, &[], pad_block, output)?;
-        self.sent_close = true;
-        Ok(written)
-    }
-
-    /// Seals a key-update record, then replaces the sending key (the peer
-    /// follows when it opens the record). The old key is wiped.
-    pub(crate) fn update_key(
-        &mut self,
-        pad_block: usize,
-        output: &mut [u8],
-    ) -> Result<usize, Error> {
-        self.seal_records(TYPE_KEY_UPDATE, &[], pad_block, output)
+    /// Wipes the send key.
+    pub(crate) fn wipe(&mut self) {
+        self.direction.wipe();
     }
 
     /// The exact bytes sealing `payload_len` bytes of `record_type` with
@@ -274,7 +247,7 @@ impl RecordChannel {
         // A key update happens before each record whose counter would reach
         // 2^32 (the counter then restarts at 0, so one more every 2^32
         // records); a key-update record itself never triggers one.
-        let counter = u128::from(self.keys.send.counter);
+        let counter = u128::from(self.direction.counter);
         let limit = u128::from(AUTO_KEY_UPDATE_COUNTER);
         let last = records as u128 - 1;
         let auto_updates = if record_type == TYPE_KEY_UPDATE || counter + last < limit {
@@ -298,17 +271,22 @@ impl RecordChannel {
         Some(needed)
     }
 
-    fn seal_records(
+    /// Seals `payload` as one or more records of `record_type` (a record
+    /// carries at most 65518 bytes; a close or key update carries none)
+    /// into `output` and returns the bytes written. A key-update record
+    /// then replaces the send key.
+    ///
+    /// `pad_block` > 1 pads each record's inner plaintext with zeros up to
+    /// a multiple of `pad_block` bytes (capped at the largest record). A
+    /// too-small `output` returns [`Error::BufferTooSmall`] with the exact
+    /// need and changes nothing.
+    pub(crate) fn seal(
         &mut self,
         record_type: u8,
         payload: &[u8],
         pad_block: usize,
         output: &mut [u8],
     ) -> Result<usize, Error> {
-        self.check_usable()?;
-        if self.sent_close {
-            return Err(Error::AlreadyClosed);
-        }
         if pad_block > RECORD_MAX_INNER_LEN {
             return Err(Error::InvalidArgument);
         }
@@ -328,15 +306,16 @@ impl RecordChannel {
             chunks.next()
         };
         while let Some(chunk) = next {
-            if record_type != TYPE_KEY_UPDATE && self.keys.send.counter >= AUTO_KEY_UPDATE_COUNTER {
+            if record_type != TYPE_KEY_UPDATE && self.direction.counter >= AUTO_KEY_UPDATE_COUNTER
+            {
                 written += self.seal_one(TYPE_KEY_UPDATE, &[], 0, &mut output[written..])?;
-                self.keys.send.update_key();
+                self.direction.update_key();
             }
             written += self.seal_one(record_type, chunk, pad_block, &mut output[written..])?;
             next = chunks.next();
         }
         if record_type == TYPE_KEY_UPDATE {
-            self.keys.send.update_key();
+            self.direction.update_key();
         }
         Ok(written)
     }
@@ -353,7 +332,7 @@ impl RecordChannel {
         let inner_len = padded_inner_len(payload.len(), pad_block);
         let body_len = inner_len + TAG_LEN;
         let record_len = RECORD_HEADER_LEN + body_len;
-        let counter = self.keys.send.take_counter()?;
+        let counter = self.direction.take_counter()?;
         let record = &mut output[..record_len];
         let (header, body) = record.split_at_mut(RECORD_HEADER_LEN);
         // body_len is at most 65535 by construction of padded_inner_len.
@@ -362,30 +341,34 @@ impl RecordChannel {
         inner[..payload.len()].copy_from_slice(payload);
         inner[payload.len()] = record_type;
         inner[payload.len() + 1..].fill(0);
-        let record_tag = seal_in_place(&self.keys.send.key, counter, header, inner);
+        let record_tag = seal_in_place(&self.direction.key, counter, header, inner);
         tag.copy_from_slice(&record_tag);
         Ok(record_len)
+    }
+}
+
+impl RecordReceiver {
+    /// Tests only: moves the record counter.
+    pub(crate) fn set_counter_for_tests(&mut self, counter: u64) {
+        self.direction.counter = counter;
+    }
+
+    /// Wipes the receive key.
+    pub(crate) fn wipe(&mut self) {
+        self.direction.wipe();
     }
 
     /// Opens the first record in `input` into `output`.
     ///
-    /// Exactly one record is opened per call, so message boundaries survive;
-    /// call again with the rest of the input. `output` must hold the
-    /// record's inner plaintext (its length field minus 16, at most
-    /// [`RECORD_MAX_INNER_LEN`] bytes); the payload is written to its start.
-    /// A too-small `output` returns [`Error::BufferTooSmall`] with the need
-    /// and changes nothing. Any damaged, replayed, reordered or malformed
-    /// record, and any record after the peer's close, is fatal.
+    /// Exactly one record is opened per call, so message boundaries
+    /// survive. `output` must hold the record's inner plaintext (its length
+    /// field minus 16, at most [`RECORD_MAX_INNER_LEN`] bytes); the payload
+    /// is written to its start. A too-small `output` returns
+    /// [`Error::BufferTooSmall`] with the need and changes nothing. Every
+    /// other error is fatal (the channel latches it); a malformed record
+    /// leaves no plaintext in `output`. A key-update record replaces the
+    /// receive key.
     pub(crate) fn open(&mut self, input: &[u8], output: &mut [u8]) -> Result<Opened, Error> {
-        self.check_usable()?;
-        if self.peer_closed {
-            if input.is_empty() {
-                return Ok(Opened::Incomplete {
-                    needed: RECORD_HEADER_LEN,
-                });
-            }
-            return Err(self.fail(Error::RecordAfterClose));
-        }
         let Some(header) = input.get(..RECORD_HEADER_LEN) else {
             return Ok(Opened::Incomplete {
                 needed: RECORD_HEADER_LEN,
@@ -393,14 +376,14 @@ impl RecordChannel {
         };
         let body_len = usize::from(u16::from_be_bytes([header[0], header[1]]));
         if body_len < RECORD_MIN_BODY_LEN {
-            return Err(self.fail(Error::RecordTooShort));
+            return Err(Error::RecordTooShort);
         }
         let record_len = RECORD_HEADER_LEN + body_len;
         let Some(body) = input.get(RECORD_HEADER_LEN..record_len) else {
             return Ok(Opened::Incomplete { needed: record_len });
         };
-        if self.keys.receive.exhausted {
-            return Err(self.fail(Error::CounterExhausted));
+        if self.direction.exhausted {
+            return Err(Error::CounterExhausted);
         }
         let inner_len = body_len - TAG_LEN;
         let Some(inner) = output.get_mut(..inner_len) else {
@@ -410,16 +393,13 @@ impl RecordChannel {
         let mut tag = [0u8; TAG_LEN];
         tag.copy_from_slice(tag_bytes);
         inner.copy_from_slice(ciphertext);
-        let counter = self.keys.receive.counter;
-        if !open_in_place(&self.keys.receive.key, counter, header, inner, &tag) {
-            return Err(self.fail(Error::RecordDoesNotOpen));
+        let counter = self.direction.counter;
+        if !open_in_place(&self.direction.key, counter, header, inner, &tag) {
+            return Err(Error::RecordDoesNotOpen);
         }
-        match self.keys.receive.take_counter() {
-            Ok(_) => {}
-            Err(error) => return Err(self.fail(error)),
-        }
+        self.direction.take_counter()?;
 
-        let verdict = match inner.iter().rposition(|&byte| byte != 0) {
+        let verdict = match type_byte_position(inner) {
             None => Err(Error::RecordAllZeros),
             Some(type_at) => match inner[type_at] {
                 TYPE_DATA => Ok(Opened::Data {
@@ -439,31 +419,39 @@ impl RecordChannel {
             },
         };
         match verdict {
-            Ok(opened) => {
-                match opened {
-                    Opened::Close { .. } => self.peer_closed = true,
-                    Opened::KeyUpdate { .. } => self.keys.receive.update_key(),
-                    _ => {}
-                }
-                Ok(opened)
+            Ok(Opened::KeyUpdate { consumed }) => {
+                self.direction.update_key();
+                Ok(Opened::KeyUpdate { consumed })
             }
+            Ok(opened) => Ok(opened),
             Err(error) => {
                 // A malformed record yields no plaintext.
                 inner.zeroize();
-                Err(self.fail(error))
+                Err(error)
             }
         }
     }
 }
 
-impl core::fmt::Debug for RecordChannel {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Channel")
-            .field("role", &self.role)
-            .field("peer_key", &self.peer_key)
-            .field("sent_close", &self.sent_close)
-            .field("peer_closed", &self.peer_closed)
-            .field("failed", &self.failed)
-            .finish_non_exhaustive()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_type_byte_is_the_last_nonzero_byte_wherever_it_is() {
+        for len in [0, 1, 7, 31, 32, 33, 63, 64, 65, 100, 1000, RECORD_MAX_INNER_LEN] {
+            assert_eq!(type_byte_position(&vec![0u8; len]), None, "{len}");
+            let positions = (0..len.min(70)).chain(len.saturating_sub(70)..len);
+            for at in positions {
+                for before in [0u8, 1, 0x80] {
+                    let mut inner = vec![0u8; len];
+                    inner[..at].fill(before);
+                    inner[at] = 0x01;
+                    assert_eq!(type_byte_position(&inner), Some(at), "{len} {at}");
+                    inner[at] = 0xff;
+                    assert_eq!(type_byte_position(&inner), Some(at), "{len} {at}");
+                }
+            }
+        }
     }
 }

@@ -447,6 +447,9 @@ fn null_for_every_pointer_parameter_is_refused() {
     let mut out_identity = null_mut();
     let mut protocol = 0u32;
     let b = buf.as_mut_ptr();
+    // Input apart from output: overlapping buffers are refused too.
+    let input_buf = [0u8; 256];
+    let input = input_buf.as_ptr();
     let null_u8: *const u8 = null();
     let null_mut_u8: *mut u8 = null_mut();
     unsafe {
@@ -681,7 +684,7 @@ fn null_for_every_pointer_parameter_is_refused() {
             ),
             (
                 "seal channel",
-                privline_channel_seal(null_mut(), b, 1, 0, b, &mut len),
+                privline_channel_seal(null_mut(), input, 1, 0, b, &mut len),
             ),
             (
                 "seal payload",
@@ -689,11 +692,11 @@ fn null_for_every_pointer_parameter_is_refused() {
             ),
             (
                 "seal output",
-                privline_channel_seal(channel, b, 1, 0, null_mut_u8, &mut len),
+                privline_channel_seal(channel, input, 1, 0, null_mut_u8, &mut len),
             ),
             (
                 "seal output_len",
-                privline_channel_seal(channel, b, 1, 0, b, null_mut()),
+                privline_channel_seal(channel, input, 1, 0, b, null_mut()),
             ),
             (
                 "close channel",
@@ -721,7 +724,7 @@ fn null_for_every_pointer_parameter_is_refused() {
             ),
             (
                 "open channel",
-                privline_channel_open(null_mut(), b, 1, &mut consumed, b, &mut len, &mut kind),
+                privline_channel_open(null_mut(), input, 1, &mut consumed, b, &mut len, &mut kind),
             ),
             (
                 "open input",
@@ -729,7 +732,7 @@ fn null_for_every_pointer_parameter_is_refused() {
             ),
             (
                 "open consumed",
-                privline_channel_open(channel, b, 1, null_mut(), b, &mut len, &mut kind),
+                privline_channel_open(channel, input, 1, null_mut(), b, &mut len, &mut kind),
             ),
             (
                 "open output",
@@ -745,11 +748,11 @@ fn null_for_every_pointer_parameter_is_refused() {
             ),
             (
                 "open output_len",
-                privline_channel_open(channel, b, 1, &mut consumed, b, null_mut(), &mut kind),
+                privline_channel_open(channel, input, 1, &mut consumed, b, null_mut(), &mut kind),
             ),
             (
                 "open type",
-                privline_channel_open(channel, b, 1, &mut consumed, b, &mut len, null_mut()),
+                privline_channel_open(channel, input, 1, &mut consumed, b, &mut len, null_mut()),
             ),
             ("session_id channel", privline_channel_session_id(null(), b)),
             (

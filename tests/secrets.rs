@@ -321,8 +321,9 @@ struct Watch {
 }
 
 impl Watch {
+    /// Handshakes freed: Rust ones, and C handles.
     fn handshake_blocks(&self) -> usize {
-        self.watched_counts[0]
+        self.watched_counts[0] + self.watched_counts[2]
     }
 
     fn channel_blocks(&self) -> usize {
@@ -354,10 +355,12 @@ impl Drop for Disarm {
 /// `capture`, freed blocks are also kept and searched again at the end, with
 /// the needles registered by then.
 fn watch(label: &'static str, capture: bool, body: impl FnOnce()) -> Watch {
+    // A Rust `Handshake` in a `Box`, a `Channel`, and the C ABI's
+    // handshake handle (the handshake behind its lock).
     let sizes = [
         std::mem::size_of::<Handshake>(),
         std::mem::size_of::<Channel>(),
-        0,
+        std::mem::size_of::<std::sync::Mutex<Handshake>>(),
         0,
     ];
     locked(|state, _| {

@@ -18,34 +18,94 @@ pub(crate) fn guard(body: impl FnOnce() -> Result<(), Error>) -> privline_result
 }
 
 /// An object that a caught panic leaves dead: after one, its state may be
-/// half-updated, so every later call must fail.
+/// half-updated, so every later call must fail. Objects behind handles
+/// are shared between threads, so poisoning takes `&self`.
 pub(crate) trait Poison {
-    /// Marks the object failed with `Error::Internal` and wipes its secrets.
-    fn poison(&mut self);
+    /// Marks the object failed with `Error::Internal`; its secrets are
+    /// wiped at once or, if another thread holds them, when it lets go.
+    fn poison(&self);
 }
 
-/// [`guard`] for calls that may mutate the object behind `handle`: a caught
+/// [`guard`] for calls that may change the object behind `handle`: a caught
 /// panic also poisons that object, so it refuses every later call.
 ///
 /// # Safety
 /// A non-NULL `handle` must come from this library's constructor for `T`
 /// and not have been freed.
 pub(crate) unsafe fn guard_mut<H, T: Poison>(
-    handle: *mut H,
+    handle: *const H,
     body: impl FnOnce() -> Result<(), Error>,
 ) -> privline_result {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => privline_result::PRIVLINE_RESULT_OK,
         Ok(Err(error)) => privline_result::from(error),
         Err(_) => {
-            // The body's borrow of the object ended with the unwinding.
             // SAFETY: promised by the caller.
-            if let Some(object) = unsafe { (handle as *mut T).as_mut() } {
+            if let Some(object) = unsafe { (handle as *const T).as_ref() } {
                 object.poison();
             }
             privline_result::PRIVLINE_RESULT_INTERNAL_ERROR
         }
     }
+}
+
+/// A span of memory that one call reads or writes: a buffer, an
+/// out-pointer's target, or the object behind a handle.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Span {
+    start: usize,
+    len: usize,
+}
+
+impl Span {
+    /// `len` bytes at `ptr`; NULL is an empty span (it is refused, or
+    /// allowed with length 0, by the pointer checks).
+    pub(crate) fn bytes<T>(ptr: *const T, len: usize) -> Span {
+        Span {
+            start: ptr as usize,
+            len: if ptr.is_null() { 0 } else { len },
+        }
+    }
+
+    /// The `T` at `ptr` (a `size_t`, an out-pointer's value, the object
+    /// behind a handle).
+    pub(crate) fn of<T>(ptr: *const T) -> Span {
+        Span::bytes(ptr, std::mem::size_of::<T>())
+    }
+
+    fn overlaps(&self, other: &Span) -> bool {
+        self.len > 0
+            && other.len > 0
+            && self.start < other.start.saturating_add(other.len)
+            && other.start < self.start.saturating_add(self.len)
+    }
+}
+
+/// Refuses overlapping arguments with `Error::InvalidArgument`, before
+/// anything is read or written: two of a call's buffers, out-pointers or
+/// handles that share memory would become aliased Rust references
+/// (undefined behaviour), or an output written over an input while it is
+/// read. Calls check this first, so such a call changes nothing.
+pub(crate) fn disjoint(spans: &[Span]) -> Result<(), Error> {
+    for (i, span) in spans.iter().enumerate() {
+        if spans[i + 1..].iter().any(|other| span.overlaps(other)) {
+            return Err(Error::InvalidArgument);
+        }
+    }
+    Ok(())
+}
+
+/// Reads a required `size_t` (an in/out length's capacity) without
+/// keeping a reference to it.
+///
+/// # Safety
+/// A non-NULL `ptr` must be valid for reads of a `usize`.
+pub(crate) unsafe fn read_len(ptr: *const usize) -> Result<usize, Error> {
+    if ptr.is_null() {
+        return Err(Error::NullArgument);
+    }
+    // SAFETY: non-NULL and readable, promised by the caller.
+    Ok(unsafe { ptr.read() })
 }
 
 /// Runs `body` for functions that return a value rather than a result;
@@ -158,20 +218,13 @@ pub(crate) unsafe fn out<T>(ptr: *mut T) -> Result<Out<T>, Error> {
     Ok(Out(ptr))
 }
 
-/// The Rust object behind an opaque handle.
+/// The Rust object behind an opaque handle. Handles are shared between
+/// threads, so this is a shared reference: the object's own locks decide
+/// what may change through it.
 ///
 /// # Safety
 /// A non-NULL `handle` must come from this library's constructor for `T`
 /// and not have been freed.
-pub(crate) unsafe fn object<'a, H, T>(handle: *mut H) -> Result<&'a mut T, Error> {
-    // SAFETY: handles are `Box<T>` pointers cast to the opaque type.
-    unsafe { (handle as *mut T).as_mut() }.ok_or(Error::NullArgument)
-}
-
-/// The Rust object behind a handle the caller passed as `const`.
-///
-/// # Safety
-/// As for [`object`].
 pub(crate) unsafe fn object_ref<'a, H, T>(handle: *const H) -> Result<&'a T, Error> {
     // SAFETY: handles are `Box<T>` pointers cast to the opaque type.
     unsafe { (handle as *const T).as_ref() }.ok_or(Error::NullArgument)

@@ -26,9 +26,11 @@ mod boundary;
 
 use std::ffi::c_char;
 
+use std::sync::{Mutex, MutexGuard, TryLockError};
+
 use boundary::{
-    array, array_out, free_handle, guard, guard_mut, guard_value, into_handle, object, object_ref,
-    out, place, Poison,
+    array, array_out, disjoint, free_handle, guard, guard_mut, guard_value, into_handle,
+    object_ref, out, place, read_len, Poison, Span,
 };
 
 use crate::channel::{sealed_len, Channel, Opened};
@@ -116,6 +118,12 @@ pub enum privline_result {
     /// padding, session id; privline/1: exporting SHS1 keys). Nothing
     /// changed.
     PRIVLINE_RESULT_NOT_SUPPORTED = 7,
+    /// Another thread is in a call on the same handle (on a channel: two
+    /// seals, closes or key updates at once, or two opens at once; on a
+    /// handshake: any two calls at once). Nothing changed; retry when the
+    /// other call has returned. One sealing and one opening thread per
+    /// channel are allowed and never get this.
+    PRIVLINE_RESULT_BUSY = 8,
     /// Fatal: the server public key is not a valid identity key.
     PRIVLINE_RESULT_INVALID_SERVER_KEY = 20,
     /// Fatal: M1's MAC does not verify (wrong network key).
@@ -168,6 +176,7 @@ impl From<Error> for privline_result {
             Error::RngFailure => PRIVLINE_RESULT_RNG_FAILURE,
             Error::Internal => PRIVLINE_RESULT_INTERNAL_ERROR,
             Error::NotSupported => PRIVLINE_RESULT_NOT_SUPPORTED,
+            Error::Busy => PRIVLINE_RESULT_BUSY,
             Error::InvalidServerKey => PRIVLINE_RESULT_INVALID_SERVER_KEY,
             Error::M1BadMac => PRIVLINE_RESULT_M1_BAD_MAC,
             Error::M2BadMac => PRIVLINE_RESULT_M2_BAD_MAC,
@@ -192,7 +201,7 @@ impl From<Error> for privline_result {
 }
 
 /// Every result value, in order (used by `privline_result_str` and tests).
-pub const ALL_RESULTS: [privline_result; 27] = {
+pub const ALL_RESULTS: [privline_result; 28] = {
     use privline_result::*;
     [
         PRIVLINE_RESULT_OK,
@@ -203,6 +212,7 @@ pub const ALL_RESULTS: [privline_result; 27] = {
         PRIVLINE_RESULT_RNG_FAILURE,
         PRIVLINE_RESULT_INTERNAL_ERROR,
         PRIVLINE_RESULT_NOT_SUPPORTED,
+        PRIVLINE_RESULT_BUSY,
         PRIVLINE_RESULT_INVALID_SERVER_KEY,
         PRIVLINE_RESULT_M1_BAD_MAC,
         PRIVLINE_RESULT_M2_BAD_MAC,
@@ -238,6 +248,7 @@ fn error_of(result: privline_result) -> Option<Error> {
         PRIVLINE_RESULT_RNG_FAILURE => Error::RngFailure,
         PRIVLINE_RESULT_INTERNAL_ERROR => Error::Internal,
         PRIVLINE_RESULT_NOT_SUPPORTED => Error::NotSupported,
+        PRIVLINE_RESULT_BUSY => Error::Busy,
         PRIVLINE_RESULT_INVALID_SERVER_KEY => Error::InvalidServerKey,
         PRIVLINE_RESULT_M1_BAD_MAC => Error::M1BadMac,
         PRIVLINE_RESULT_M2_BAD_MAC => Error::M2BadMac,
@@ -317,15 +328,40 @@ pub struct privline_identity {
     _private: [u8; 0],
 }
 
-impl Poison for Handshake {
-    fn poison(&mut self) {
-        self.poison();
+/// What a `privline_handshake` handle points to: the handshake behind a
+/// lock, so that two threads calling on one handshake at once get
+/// `PRIVLINE_RESULT_BUSY` instead of undefined behaviour. A panic inside a
+/// call poisons the lock, and every later call returns INTERNAL_ERROR.
+type HandshakeCell = Mutex<Handshake>;
+
+/// The handshake behind its lock, or BUSY when another thread is in a call
+/// on it, or INTERNAL_ERROR when a caught panic left it poisoned.
+fn lock(cell: &HandshakeCell) -> Result<MutexGuard<'_, Handshake>, Error> {
+    match cell.try_lock() {
+        Ok(handshake) => Ok(handshake),
+        Err(TryLockError::WouldBlock) => Err(Error::Busy),
+        Err(TryLockError::Poisoned(poisoned)) => {
+            poisoned.into_inner().poison();
+            Err(Error::Internal)
+        }
+    }
+}
+
+impl Poison for HandshakeCell {
+    fn poison(&self) {
+        match self.try_lock() {
+            Ok(mut handshake) => handshake.poison(),
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner().poison(),
+            // Held by another thread: the panic did not happen under the
+            // lock, so the handshake's state is whole.
+            Err(TryLockError::WouldBlock) => {}
+        }
     }
 }
 
 impl Poison for Channel {
-    fn poison(&mut self) {
-        self.poison();
+    fn poison(&self) {
+        Channel::poison(self);
     }
 }
 
@@ -428,8 +464,12 @@ pub unsafe extern "C" fn privline_identity_generate(
     public_out: *mut u8,
 ) -> privline_result {
     guard(|| {
+        disjoint(&[
+            Span::bytes(seed_out, PRIVLINE_SEED_LEN),
+            Span::bytes(public_out, PRIVLINE_PUBLIC_KEY_LEN),
+        ])?;
         // SAFETY: the caller passes PRIVLINE_SEED_LEN and
-        // PRIVLINE_PUBLIC_KEY_LEN writable bytes.
+        // PRIVLINE_PUBLIC_KEY_LEN writable bytes, which do not overlap.
         let seed_out = unsafe { array_out::<PRIVLINE_SEED_LEN>(seed_out)? };
         let public_out = unsafe { array_out::<PRIVLINE_PUBLIC_KEY_LEN>(public_out)? };
         let identity = Identity::generate()?;
@@ -474,6 +514,7 @@ pub unsafe extern "C" fn privline_identity_new(
     identity_out: *mut *mut privline_identity,
 ) -> privline_result {
     guard(|| {
+        disjoint(&[Span::bytes(secret, secret_len), Span::of(identity_out)])?;
         // SAFETY: `secret_len` readable bytes and a valid out-pointer.
         let secret = unsafe { boundary::input(secret, secret_len)? };
         let slot = unsafe { place(identity_out)? };
@@ -491,6 +532,10 @@ pub unsafe extern "C" fn privline_identity_public_key(
     public_out: *mut u8,
 ) -> privline_result {
     guard(|| {
+        disjoint(&[
+            Span::of(identity as *const Identity),
+            Span::bytes(public_out, PRIVLINE_PUBLIC_KEY_LEN),
+        ])?;
         // SAFETY: a live handle and PRIVLINE_PUBLIC_KEY_LEN writable bytes.
         let identity: &Identity = unsafe { object_ref(identity)? };
         let public_out = unsafe { array_out::<PRIVLINE_PUBLIC_KEY_LEN>(public_out)? };
@@ -533,13 +578,14 @@ pub unsafe extern "C" fn privline_handshake_new_client_with_identity(
         // and a valid out-pointer.
         let network_key =
             NetworkKey::new(unsafe { array::<PRIVLINE_NETWORK_KEY_LEN>(network_key)? });
-        let client: &Identity = unsafe { object_ref(client)? };
         let server_public = PublicKey(unsafe { array::<PRIVLINE_PUBLIC_KEY_LEN>(server_public)? });
+        disjoint(&[Span::of(client as *const Identity), Span::of(handshake_out)])?;
+        let client: &Identity = unsafe { object_ref(client)? };
         let slot = unsafe { place(handshake_out)? };
         let protocol = protocol_of(protocol)?;
         let handshake =
             Handshake::client_with_protocol(protocol, &network_key, client, &server_public)?;
-        *slot = into_handle::<privline_handshake, Handshake>(handshake);
+        *slot = into_handle::<privline_handshake, HandshakeCell>(Mutex::new(handshake));
         Ok(())
     })
 }
@@ -558,11 +604,12 @@ pub unsafe extern "C" fn privline_handshake_new_server_with_identity(
         // SAFETY: as for privline_handshake_new_client_with_identity.
         let network_key =
             NetworkKey::new(unsafe { array::<PRIVLINE_NETWORK_KEY_LEN>(network_key)? });
+        disjoint(&[Span::of(server as *const Identity), Span::of(handshake_out)])?;
         let server: &Identity = unsafe { object_ref(server)? };
         let slot = unsafe { place(handshake_out)? };
         let protocol = protocol_of(protocol)?;
         let handshake = Handshake::server_with_protocol(protocol, &network_key, server)?;
-        *slot = into_handle::<privline_handshake, Handshake>(handshake);
+        *slot = into_handle::<privline_handshake, HandshakeCell>(Mutex::new(handshake));
         Ok(())
     })
 }
@@ -595,7 +642,7 @@ pub unsafe extern "C" fn privline_handshake_new_client(
         let slot = unsafe { place(handshake_out)? };
         let handshake =
             Handshake::client(&network_key, &Identity::from_seed(&seed), &server_public)?;
-        *slot = into_handle::<privline_handshake, Handshake>(handshake);
+        *slot = into_handle::<privline_handshake, HandshakeCell>(Mutex::new(handshake));
         Ok(())
     })
 }
@@ -619,7 +666,7 @@ pub unsafe extern "C" fn privline_handshake_new_server(
         let seed = zeroize::Zeroizing::new(unsafe { array::<PRIVLINE_SEED_LEN>(server_seed)? });
         let slot = unsafe { place(handshake_out)? };
         let handshake = Handshake::server(&network_key, &Identity::from_seed(&seed))?;
-        *slot = into_handle::<privline_handshake, Handshake>(handshake);
+        *slot = into_handle::<privline_handshake, HandshakeCell>(Mutex::new(handshake));
         Ok(())
     })
 }
@@ -654,13 +701,23 @@ pub unsafe extern "C" fn privline_handshake_step(
 ) -> privline_result {
     let body = || {
         // SAFETY: the caller passes a live handle, buffers of the stated
-        // lengths that do not overlap, and valid out-pointers.
-        let handshake: &mut Handshake = unsafe { object(handshake)? };
+        // lengths and valid out-pointers; overlaps are refused first.
+        let capacity = unsafe { read_len(output_len)? };
+        disjoint(&[
+            Span::of(handshake as *const HandshakeCell),
+            Span::bytes(input, input_len),
+            Span::of(consumed),
+            Span::bytes(output, capacity),
+            Span::of(output_len),
+            Span::of(status),
+        ])?;
+        let cell: &HandshakeCell = unsafe { object_ref(handshake)? };
         let consumed = unsafe { place(consumed)? };
         let output_len = unsafe { place(output_len)? };
         let mut status = unsafe { out(status)? };
         let input = unsafe { boundary::input(input, input_len)? };
         let output = unsafe { boundary::output(output, *output_len)? };
+        let mut handshake = lock(cell)?;
         *consumed = 0;
         match handshake.step(input, output) {
             Ok(step) => {
@@ -679,7 +736,7 @@ pub unsafe extern "C" fn privline_handshake_step(
         }
     };
     // SAFETY: `handshake` is NULL or a live handle (the caller's promise).
-    unsafe { guard_mut::<_, Handshake>(handshake, body) }
+    unsafe { guard_mut::<_, HandshakeCell>(handshake, body) }
 }
 
 /// Writes the peer's public key (PRIVLINE_PUBLIC_KEY_LEN bytes) to
@@ -692,10 +749,14 @@ pub unsafe extern "C" fn privline_handshake_peer_key(
     public_out: *mut u8,
 ) -> privline_result {
     guard(|| {
+        disjoint(&[
+            Span::of(handshake as *const HandshakeCell),
+            Span::bytes(public_out, PRIVLINE_PUBLIC_KEY_LEN),
+        ])?;
         // SAFETY: a live handle and PRIVLINE_PUBLIC_KEY_LEN writable bytes.
-        let handshake: &Handshake = unsafe { object_ref(handshake)? };
+        let cell: &HandshakeCell = unsafe { object_ref(handshake)? };
         let public_out = unsafe { array_out::<PRIVLINE_PUBLIC_KEY_LEN>(public_out)? };
-        public_out.copy_from_slice(handshake.peer_key()?.as_bytes());
+        public_out.copy_from_slice(lock(cell)?.peer_key()?.as_bytes());
         Ok(())
     })
 }
@@ -713,11 +774,11 @@ pub unsafe extern "C" fn privline_handshake_authorize(
 ) -> privline_result {
     let body = || {
         // SAFETY: a live handle.
-        let handshake: &mut Handshake = unsafe { object(handshake)? };
-        handshake.authorize(accept)
+        let cell: &HandshakeCell = unsafe { object_ref(handshake)? };
+        lock(cell)?.authorize(accept)
     };
     // SAFETY: `handshake` is NULL or a live handle (the caller's promise).
-    unsafe { guard_mut::<_, Handshake>(handshake, body) }
+    unsafe { guard_mut::<_, HandshakeCell>(handshake, body) }
 }
 
 /// Turns a finished handshake into a channel. `*handshake` is consumed: on
@@ -725,22 +786,34 @@ pub unsafe extern "C" fn privline_handshake_authorize(
 /// channel the caller owns (free it with `privline_channel_free`). If the
 /// handshake is not finished the result is `PRIVLINE_RESULT_WRONG_STATE` (or
 /// the handshake's fatal result) and both pointers are left untouched.
+///
+/// `handshake` and `channel_out` may point to the same variable (a caller
+/// that replaces its handshake pointer with the channel in place): it then
+/// holds the channel afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn privline_handshake_into_channel(
     handshake: *mut *mut privline_handshake,
     channel_out: *mut *mut privline_channel,
 ) -> privline_result {
     guard(|| {
-        // SAFETY: valid pointers to a live handle and to a handle slot.
-        let handshake_slot = unsafe { place(handshake)? };
-        let channel_slot = unsafe { place(channel_out)? };
-        let state: &Handshake = unsafe { object_ref(*handshake_slot)? };
-        let channel = state.to_channel()?;
-        *channel_slot = into_handle::<privline_channel, Channel>(channel);
-        // SAFETY: the handle is live and is never used again: the caller's
-        // slot is cleared. Freeing it in place wipes its copy of the keys.
-        unsafe { free_handle::<privline_handshake, Handshake>(*handshake_slot) };
-        *handshake_slot = std::ptr::null_mut();
+        if handshake.is_null() || channel_out.is_null() {
+            return Err(Error::NullArgument);
+        }
+        // The two slots may be one variable, so neither becomes a Rust
+        // reference: each is read or written through its raw pointer, the
+        // handshake's slot first, so that the channel is what stays.
+        // SAFETY: both are valid for reads and writes of a pointer (the
+        // caller's promise).
+        let handle = unsafe { handshake.read() };
+        let cell: &HandshakeCell = unsafe { object_ref(handle)? };
+        let channel = lock(cell)?.to_channel()?;
+        // SAFETY: the handle is live and never used again: its slot is
+        // cleared. Freeing it in place wipes its copy of the keys.
+        unsafe {
+            free_handle::<privline_handshake, HandshakeCell>(handle);
+            handshake.write(std::ptr::null_mut());
+            channel_out.write(into_handle::<privline_channel, Channel>(channel));
+        }
         Ok(())
     })
 }
@@ -751,7 +824,7 @@ pub unsafe extern "C" fn privline_handshake_into_channel(
 pub unsafe extern "C" fn privline_handshake_free(handshake: *mut privline_handshake) {
     // SAFETY: NULL or a live handle, never used again by the caller.
     guard_value((), || unsafe {
-        free_handle::<privline_handshake, Handshake>(handshake)
+        free_handle::<privline_handshake, HandshakeCell>(handshake)
     })
 }
 
@@ -796,13 +869,20 @@ pub unsafe extern "C" fn privline_channel_seal(
     output_len: *mut usize,
 ) -> privline_result {
     let body = || {
-        // SAFETY: a live handle, non-overlapping buffers of the stated
-        // lengths, a valid out-pointer.
-        let channel: &mut Channel = unsafe { object(channel)? };
+        // SAFETY: a live handle, buffers of the stated lengths, a valid
+        // out-pointer; overlaps are refused first.
+        let capacity = unsafe { read_len(output_len)? };
+        disjoint(&[
+            Span::of(channel as *const Channel),
+            Span::bytes(payload, payload_len),
+            Span::bytes(output, capacity),
+            Span::of(output_len),
+        ])?;
+        let channel: &Channel = unsafe { object_ref(channel)? };
         let output_len = unsafe { place(output_len)? };
         let payload = unsafe { boundary::input(payload, payload_len)? };
         let output = unsafe { boundary::output(output, *output_len)? };
-        report_len(output_len, channel.seal(payload, pad_block, output))
+        report_len(output_len, channel.seal_shared(payload, pad_block, output))
     };
     // SAFETY: `channel` is NULL or a live handle (the caller's promise).
     unsafe { guard_mut::<_, Channel>(channel, body) }
@@ -821,10 +901,16 @@ pub unsafe extern "C" fn privline_channel_close(
 ) -> privline_result {
     let body = || {
         // SAFETY: as for privline_channel_seal.
-        let channel: &mut Channel = unsafe { object(channel)? };
+        let capacity = unsafe { read_len(output_len)? };
+        disjoint(&[
+            Span::of(channel as *const Channel),
+            Span::bytes(output, capacity),
+            Span::of(output_len),
+        ])?;
+        let channel: &Channel = unsafe { object_ref(channel)? };
         let output_len = unsafe { place(output_len)? };
         let output = unsafe { boundary::output(output, *output_len)? };
-        report_len(output_len, channel.close(pad_block, output))
+        report_len(output_len, channel.close_shared(pad_block, output))
     };
     // SAFETY: `channel` is NULL or a live handle (the caller's promise).
     unsafe { guard_mut::<_, Channel>(channel, body) }
@@ -842,10 +928,16 @@ pub unsafe extern "C" fn privline_channel_update_key(
 ) -> privline_result {
     let body = || {
         // SAFETY: as for privline_channel_seal.
-        let channel: &mut Channel = unsafe { object(channel)? };
+        let capacity = unsafe { read_len(output_len)? };
+        disjoint(&[
+            Span::of(channel as *const Channel),
+            Span::bytes(output, capacity),
+            Span::of(output_len),
+        ])?;
+        let channel: &Channel = unsafe { object_ref(channel)? };
         let output_len = unsafe { place(output_len)? };
         let output = unsafe { boundary::output(output, *output_len)? };
-        report_len(output_len, channel.update_key(pad_block, output))
+        report_len(output_len, channel.update_key_shared(pad_block, output))
     };
     // SAFETY: `channel` is NULL or a live handle (the caller's promise).
     unsafe { guard_mut::<_, Channel>(channel, body) }
@@ -877,16 +969,25 @@ pub unsafe extern "C" fn privline_channel_open(
     record_type: *mut privline_record_type,
 ) -> privline_result {
     let body = || {
-        // SAFETY: a live handle, non-overlapping buffers of the stated
-        // lengths, valid out-pointers.
-        let channel: &mut Channel = unsafe { object(channel)? };
+        // SAFETY: a live handle, buffers of the stated lengths, valid
+        // out-pointers; overlaps are refused first.
+        let capacity = unsafe { read_len(output_len)? };
+        disjoint(&[
+            Span::of(channel as *const Channel),
+            Span::bytes(input, input_len),
+            Span::of(consumed),
+            Span::bytes(output, capacity),
+            Span::of(output_len),
+            Span::of(record_type),
+        ])?;
+        let channel: &Channel = unsafe { object_ref(channel)? };
         let consumed = unsafe { place(consumed)? };
         let output_len = unsafe { place(output_len)? };
         let mut record_type = unsafe { out(record_type)? };
         let input = unsafe { boundary::input(input, input_len)? };
         let output = unsafe { boundary::output(output, *output_len)? };
         *consumed = 0;
-        match channel.open(input, output) {
+        match channel.open_shared(input, output) {
             Ok(opened) => {
                 *consumed = opened.consumed();
                 let (kind, len) = match opened {
@@ -918,6 +1019,10 @@ pub unsafe extern "C" fn privline_channel_session_id(
     session_id_out: *mut u8,
 ) -> privline_result {
     guard(|| {
+        disjoint(&[
+            Span::of(channel as *const Channel),
+            Span::bytes(session_id_out, PRIVLINE_SESSION_ID_LEN),
+        ])?;
         // SAFETY: a live handle and PRIVLINE_SESSION_ID_LEN writable bytes.
         let channel: &Channel = unsafe { object_ref(channel)? };
         let out = unsafe { array_out::<PRIVLINE_SESSION_ID_LEN>(session_id_out)? };
@@ -934,6 +1039,10 @@ pub unsafe extern "C" fn privline_channel_peer_key(
     public_out: *mut u8,
 ) -> privline_result {
     guard(|| {
+        disjoint(&[
+            Span::of(channel as *const Channel),
+            Span::bytes(public_out, PRIVLINE_PUBLIC_KEY_LEN),
+        ])?;
         // SAFETY: a live handle and PRIVLINE_PUBLIC_KEY_LEN writable bytes.
         let channel: &Channel = unsafe { object_ref(channel)? };
         let out = unsafe { array_out::<PRIVLINE_PUBLIC_KEY_LEN>(public_out)? };
@@ -951,6 +1060,7 @@ pub unsafe extern "C" fn privline_channel_peer_closed(
     closed: *mut bool,
 ) -> privline_result {
     guard(|| {
+        disjoint(&[Span::of(channel as *const Channel), Span::of(closed)])?;
         // SAFETY: a live handle and a valid out-pointer.
         let channel: &Channel = unsafe { object_ref(channel)? };
         let mut closed = unsafe { out(closed)? };
@@ -989,6 +1099,7 @@ pub unsafe extern "C" fn privline_channel_protocol(
     protocol_out: *mut u32,
 ) -> privline_result {
     guard(|| {
+        disjoint(&[Span::of(channel as *const Channel), Span::of(protocol_out)])?;
         // SAFETY: a live handle and a valid out-pointer.
         let channel: &Channel = unsafe { object_ref(channel)? };
         let protocol_out = unsafe { place(protocol_out)? };
@@ -1013,6 +1124,10 @@ pub unsafe extern "C" fn privline_channel_export_shs1_keys(
     keys_out: *mut u8,
 ) -> privline_result {
     guard(|| {
+        disjoint(&[
+            Span::of(channel as *const Channel),
+            Span::bytes(keys_out, PRIVLINE_SHS1_KEYS_LEN),
+        ])?;
         // SAFETY: a live handle and PRIVLINE_SHS1_KEYS_LEN writable bytes.
         let channel: &Channel = unsafe { object_ref(channel)? };
         let keys_out = unsafe { array_out::<PRIVLINE_SHS1_KEYS_LEN>(keys_out)? };
@@ -1091,7 +1206,7 @@ mod tests {
                 privline_handshake_new_server([1u8; 32].as_ptr(), seed.as_ptr(), &mut handshake),
                 privline_result::PRIVLINE_RESULT_OK
             );
-            let result = guard_mut::<_, Handshake>(handshake, || panic!("deliberate"));
+            let result = guard_mut::<_, HandshakeCell>(handshake, || panic!("deliberate"));
             assert_eq!(result, privline_result::PRIVLINE_RESULT_INTERNAL_ERROR);
             let mut out = [0u8; 144];
             let mut out_len = out.len();
