@@ -13,7 +13,8 @@ use x25519_dalek::StaticSecret;
 use crate::channel::Channel;
 use crate::error::Error;
 use crate::identity::{Identity, NetworkKey, PublicKey};
-use crate::privline1_handshake::{random_x25519_secret, Privline1Handshake};
+use crate::privline1_handshake::Privline1Handshake;
+use crate::proto::random_x25519_secret;
 use crate::shs1_handshake::Shs1Handshake;
 
 // One output buffer of HANDSHAKE_MAX_MESSAGE_LEN serves either protocol.
@@ -296,10 +297,7 @@ impl Handshake {
     /// stays where its `Drop` wipes it, also when the handshake lives on the
     /// heap behind a C handle.
     pub(crate) fn to_channel(&self) -> Result<Channel, Error> {
-        match &self.machine {
-            Machine::Privline1(m) => m.to_channel().map(Channel::from_records),
-            Machine::Shs1(m) => m.to_channel().map(Channel::from_box_stream),
-        }
+        dispatch!(&self.machine, m => m.to_channel())
     }
 
     /// Ends the handshake as if by an internal error (the C boundary caught

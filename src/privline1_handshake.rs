@@ -7,7 +7,6 @@
 //! follow the last handshake message (the peer's first records) are never
 //! taken.
 
-use rand_core::{OsRng, RngCore};
 use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
 
@@ -17,12 +16,14 @@ use crate::handshake::{Status, Step};
 use crate::identity::{Identity, NetworkKey, PublicKey};
 use crate::inbound::{Gathered, Inbound};
 use crate::proto::{
-    dummy_identity_key_check, dummy_verification, hash, hkdf, mac, mac_matches, open_in_place,
-    seal_in_place, x25519, x25519_public, Secret32, ValidIdentityKey, ANSWER_LEN, GREETING_LEN,
+    check_client_proof, dummy_key, hash, hkdf, mac, mac_matches, open_in_place,
+    random_x25519_secret, seal_in_place, x25519, x25519_public, Secret32, ValidIdentityKey,
+    ANSWER_LEN, GREETING_LEN,
     HANDSHAKE_MAX_MESSAGE_LEN, L_K3, L_K4, L_KEYS, L_M1, L_M2, L_SIG_C, L_SIG_S, M1_LEN, M2_LEN,
-    M3_LEN, M4_LEN, PROTO, SIGNATURE_LEN, TAG_LEN, X25519_LEN,
+    M3_LEN, M4_LEN, PROTO, PUBLIC_KEY_LEN, SIGNATURE_LEN, TAG_LEN, X25519_LEN,
 };
-use crate::records::{RecordChannel, SessionKeys};
+use crate::channel::Channel;
+use crate::records::SessionKeys;
 use crate::slot::{Known, Slot};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -87,14 +88,6 @@ pub(crate) struct Privline1Handshake {
     pending_m4: [u8; M4_LEN],
     /// The partial message received so far.
     inbound: Inbound<HANDSHAKE_MAX_MESSAGE_LEN>,
-}
-
-pub(crate) fn random_x25519_secret() -> Result<StaticSecret, Error> {
-    let mut bytes = Zeroizing::new([0u8; 32]);
-    OsRng
-        .try_fill_bytes(bytes.as_mut())
-        .map_err(|_| Error::RngFailure)?;
-    Ok(StaticSecret::from(*bytes))
 }
 
 impl Privline1Handshake {
@@ -179,6 +172,8 @@ impl Privline1Handshake {
         es: StaticSecret,
         fs: StaticSecret,
     ) -> Privline1Handshake {
+        // Decoded now, not while a client's M3 is being checked.
+        dummy_key();
         Self::new(Role::Server, network_key, identity, es, fs)
     }
 
@@ -388,7 +383,7 @@ impl Privline1Handshake {
     /// Copying rather than moving the keys out means the handshake's copy
     /// stays where its `Drop` wipes it, also when the handshake lives on the
     /// heap behind a C handle.
-    pub(crate) fn to_channel(&self) -> Result<RecordChannel, Error> {
+    pub(crate) fn to_channel(&self) -> Result<Channel, Error> {
         if let Some(error) = self.failed {
             return Err(error);
         }
@@ -401,7 +396,7 @@ impl Privline1Handshake {
             .get()
             .map(|key| PublicKey(*key.bytes()))
             .ok_or(Error::Internal)?;
-        Ok(RecordChannel::new(self.role, keys.duplicate(), peer))
+        Ok(Channel::privline1(self.role, keys.duplicate(), peer))
     }
 
     /// Ends the handshake as if by an internal error (the C boundary caught
@@ -519,35 +514,30 @@ impl Privline1Handshake {
     }
 
     /// Server: open M3 and check the client's key and signature. Every
-    /// failure path does the same cryptographic work as success (one
-    /// identity key check, one strict verification).
+    /// path, failed or not, does the same work up to the application's
+    /// decision: one AEAD open, the client proof check (one identity key
+    /// check, one strict verification: `check_client_proof`) and the two
+    /// hashes of the greeting and the transcript. The X25519 with the
+    /// client's key waits until the application has accepted it.
     fn read_m3(&mut self, m3: &[u8]) -> Result<(), Error> {
         let h2 = self.transcript;
-        let mut greeting = [0u8; GREETING_LEN];
+        // The greeting holds the client's identity in plaintext once
+        // opened: a buffer that is wiped.
+        let mut greeting = Zeroizing::new([0u8; GREETING_LEN]);
         greeting.copy_from_slice(&m3[..GREETING_LEN]);
         let mut tag = [0u8; TAG_LEN];
         tag.copy_from_slice(&m3[GREETING_LEN..M3_LEN]);
-        let opened = open_in_place(secret(&self.secrets.k3)?, 0, &h2, &mut greeting, &tag);
+        let opened = open_in_place(secret(&self.secrets.k3)?, 0, &h2, greeting.as_mut(), &tag);
         self.secrets.k3.clear();
-        if !opened {
-            // The work of success: one identity key check, one verification.
-            core::hint::black_box(dummy_identity_key_check());
-            core::hint::black_box(dummy_verification());
-            return Err(Error::M3DoesNotOpen);
-        }
 
-        let mut client_key = [0u8; 32];
+        let mut client_key = [0u8; PUBLIC_KEY_LEN];
         client_key.copy_from_slice(&greeting[..32]);
-        let Some(client) = ValidIdentityKey::check(&client_key) else {
-            // The (constant-work) check of the client key has been done;
-            // the verification it skips is done on dummy values.
-            core::hint::black_box(dummy_verification());
-            return Err(Error::M3InvalidClientKey);
-        };
         let mut sig_c = [0u8; SIGNATURE_LEN];
         sig_c.copy_from_slice(&greeting[64..]);
         let fc_public = &greeting[32..64];
-        if !client.verify_strict(
+        let checked = check_client_proof(
+            opened,
+            &client_key,
             &[
                 L_SIG_C,
                 &h2,
@@ -555,13 +545,14 @@ impl Privline1Handshake {
                 fc_public,
             ],
             &sig_c,
-        ) {
-            return Err(Error::M3BadClientSignature);
-        }
+        );
+        let greeting_hash = hash(&[greeting.as_ref()]);
+        let h3 = hash(&[&h2, m3]);
+        let client = checked?;
 
         self.peer_second.copy_from_slice(fc_public);
-        self.greeting_hash = hash(&[&greeting]);
-        self.transcript = hash(&[&h2, m3]);
+        self.greeting_hash = greeting_hash;
+        self.transcript = h3;
         self.peer.set(client);
         Ok(())
     }
@@ -704,7 +695,7 @@ impl core::fmt::Debug for Privline1Handshake {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::work;
+    use crate::work::{self, Op};
     use serde_json::Value;
 
     fn unhex32(value: &Value) -> [u8; 32] {
@@ -724,9 +715,9 @@ mod tests {
             .collect()
     }
 
-    /// The work a server does on a negative vector's M3: (identity key
-    /// checks, full strict verifications), and the outcome.
-    fn m3_work(case_name: &str) -> ((u32, u32), Result<Status, Error>) {
+    /// Every primitive call a server makes on a negative vector's M3, and
+    /// the outcome.
+    fn m3_work(case_name: &str) -> (work::Work, Result<Status, Error>) {
         let vectors: Value =
             serde_json::from_str(include_str!("../tests/vectors/privline1.json")).unwrap();
         let case = vectors["negative"]
@@ -754,11 +745,24 @@ mod tests {
 
     #[test]
     fn every_m3_failure_path_does_the_work_of_success() {
-        // Success up to the authorization decision: the client key is
-        // checked and its signature fully verified.
+        // Success up to the authorization decision: M3 opened, the client
+        // key checked, its signature verified, the greeting and the
+        // transcript hashed; nothing else, in particular no X25519.
         let (success, outcome) = m3_work("m3_refused");
         assert_eq!(outcome, Ok(Status::AuthorizePeer));
-        assert_eq!(success, (1, 1));
+        let expected: work::Work = [
+            (Op::AeadOpen, 1),
+            (Op::Decompress, 2),
+            (Op::Compress, 1),
+            (Op::SmallOrderCheck, 2),
+            (Op::TorsionCheck, 1),
+            (Op::ScalarCheck, 1),
+            (Op::VerifyEquation, 1),
+            (Op::Sha256, 2),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(success, expected);
         for (name, error) in [
             ("m3_bit_flip", Error::M3DoesNotOpen),
             ("m3_wrong_server_key", Error::M3DoesNotOpen),
@@ -766,23 +770,45 @@ mod tests {
             ("m3_noncanonical_s", Error::M3BadClientSignature),
             ("m3_small_order_r", Error::M3BadClientSignature),
             ("m3_cofactored_only", Error::M3BadClientSignature),
+            ("m3_small_order_client_key", Error::M3InvalidClientKey),
+            ("m3_small_order_client_key_order8", Error::M3InvalidClientKey),
+            ("m3_torsion_client_key", Error::M3InvalidClientKey),
+            ("m3_noncanonical_client_key", Error::M3InvalidClientKey),
         ] {
             let (work, outcome) = m3_work(name);
             assert_eq!(outcome, Err(error), "{name}");
-            assert_eq!(
-                work, success,
-                "{name}: (identity key checks, full verifications)"
-            );
+            assert_eq!(work, success, "{name}: every primitive call");
         }
-        for name in [
-            "m3_small_order_client_key",
-            "m3_small_order_client_key_order8",
-            "m3_torsion_client_key",
-            "m3_noncanonical_client_key",
-        ] {
-            let (work, outcome) = m3_work(name);
-            assert_eq!(outcome, Err(Error::M3InvalidClientKey), "{name}");
-            assert_eq!(work, success, "{name}");
-        }
+    }
+
+    #[test]
+    fn the_x25519_with_the_client_key_waits_for_acceptance() {
+        let (_, outcome) = m3_work("m3_refused");
+        assert_eq!(outcome, Ok(Status::AuthorizePeer));
+        let vectors: Value =
+            serde_json::from_str(include_str!("../tests/vectors/privline1.json")).unwrap();
+        let case = vectors["negative"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|case| case["name"] == "m3_refused")
+            .unwrap();
+        let inputs = &case["inputs"];
+        let mut server = Privline1Handshake::server_with_ephemerals_for_tests(
+            &NetworkKey::new(unhex32(&inputs["network_key"])),
+            &Identity::from_seed(&unhex32(&inputs["server_seed"])),
+            unhex32(&inputs["es"]),
+            unhex32(&inputs["fs"]),
+        );
+        let mut out = [0u8; HANDSHAKE_MAX_MESSAGE_LEN];
+        let inbound = case["inbound"].as_array().unwrap();
+        server.step(&unhex(&inbound[0]["hex"]), &mut out).unwrap();
+        server.step(&unhex(&inbound[1]["hex"]), &mut out).unwrap();
+        work::take();
+        server.authorize(true).unwrap();
+        let accepted = work::take();
+        // `ae` and `ff`, then M4's signature: only after the decision.
+        assert_eq!(accepted.get(&Op::X25519), Some(&2));
+        assert_eq!(accepted.get(&Op::Sign), Some(&1));
     }
 }

@@ -13,6 +13,7 @@ use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+use rand_core::{OsRng, RngCore};
 use std::sync::OnceLock;
 use subtle::ConstantTimeEq;
 use x25519_dalek::{PublicKey as XPublicKey, StaticSecret};
@@ -20,6 +21,7 @@ use x25519_dalek::{PublicKey as XPublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
 use crate::error::Error;
+use crate::work::{self, Op};
 
 /// Length of the network key `N`.
 pub const NETWORK_KEY_LEN: usize = 32;
@@ -97,6 +99,7 @@ pub(crate) type Secret32 = Zeroizing<[u8; 32]>;
 
 /// `H(parts[0] ‖ parts[1] ‖ ...)`, SHA-256.
 pub(crate) fn hash(parts: &[&[u8]]) -> [u8; 32] {
+    work::count(Op::Sha256);
     let mut hasher = Sha256::new();
     for part in parts {
         hasher.update(part);
@@ -106,6 +109,7 @@ pub(crate) fn hash(parts: &[&[u8]]) -> [u8; 32] {
 
 /// `MAC(key, parts...)`, HMAC-SHA-256.
 pub(crate) fn mac(key: &[u8; 32], parts: &[&[u8]]) -> [u8; MAC_LEN] {
+    work::count(Op::HmacSha256);
     // HMAC accepts keys of any length, so this cannot fail for 32 bytes.
     let mut state = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
     for part in parts {
@@ -124,6 +128,7 @@ pub(crate) fn mac_matches(expected: &[u8; MAC_LEN], received: &[u8]) -> bool {
 /// The concatenated input key material is assembled in a buffer that is
 /// wiped afterwards.
 pub(crate) fn hkdf(salt: &[u8], ikm_parts: &[&[u8]], info: &[u8], out: &mut [u8]) {
+    work::count(Op::Hkdf);
     let mut ikm = Zeroizing::new([0u8; 4 * 32]);
     let mut used = 0;
     for part in ikm_parts {
@@ -149,6 +154,7 @@ pub(crate) fn seal_in_place(
     ad: &[u8],
     buf: &mut [u8],
 ) -> [u8; TAG_LEN] {
+    work::count(Op::AeadSeal);
     let cipher = ChaCha20Poly1305::new(key.into());
     // Only fails for plaintexts beyond 2^38 bytes; ours are at most 65519.
     let tag = cipher
@@ -166,6 +172,7 @@ pub(crate) fn open_in_place(
     buf: &mut [u8],
     tag: &[u8; TAG_LEN],
 ) -> bool {
+    work::count(Op::AeadOpen);
     let cipher = ChaCha20Poly1305::new(key.into());
     cipher
         .decrypt_in_place_detached(&nonce(counter), ad, buf, Tag::from_slice(tag))
@@ -175,6 +182,7 @@ pub(crate) fn open_in_place(
 /// `X25519(secret, public)`, failing on an all-zero result (a low-order
 /// point). The shared secret is returned in a type that wipes itself.
 pub(crate) fn x25519(secret: &StaticSecret, public: &[u8; 32]) -> Result<Secret32, Error> {
+    work::count(Op::X25519);
     let shared = secret.diffie_hellman(&XPublicKey::from(*public));
     if !shared.was_contributory() {
         return Err(Error::LowOrderPoint);
@@ -184,7 +192,18 @@ pub(crate) fn x25519(secret: &StaticSecret, public: &[u8; 32]) -> Result<Secret3
 
 /// The X25519 public key of an X25519 secret.
 pub(crate) fn x25519_public(secret: &StaticSecret) -> [u8; 32] {
+    work::count(Op::X25519Base);
     XPublicKey::from(secret).to_bytes()
+}
+
+/// A fresh X25519 secret from the operating system's RNG (an ephemeral
+/// key of either protocol).
+pub(crate) fn random_x25519_secret() -> Result<StaticSecret, Error> {
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    OsRng
+        .try_fill_bytes(bytes.as_mut())
+        .map_err(|_| Error::RngFailure)?;
+    Ok(StaticSecret::from(*bytes))
 }
 
 /// An identity public key that passed the identity key check: a canonical
@@ -208,8 +227,7 @@ impl ValidIdentityKey {
     /// after one has failed (on the base point when the bytes do not
     /// decode), so the time it takes does not say which step rejected a key.
     pub(crate) fn check(bytes: &[u8; PUBLIC_KEY_LEN]) -> Option<Self> {
-        #[cfg(test)]
-        work::count(&work::IDENTITY_KEY_CHECKS);
+        work::count(Op::Decompress);
         let decoded = CompressedEdwardsY(*bytes).decompress();
         let decodes = decoded.is_some();
         let point = decoded.unwrap_or(ED25519_BASEPOINT_POINT);
@@ -217,9 +235,12 @@ impl ValidIdentityKey {
         // compression of the check). RFC 8032 decoding made canonical:
         // compressing the point again gives the same bytes (rejects y >= p,
         // and x = 0 with the sign bit).
+        work::count(Op::Compress);
         let key = VerifyingKey::from(point);
         let canonical = key.as_bytes() == bytes;
+        work::count(Op::SmallOrderCheck);
         let small_order = point.is_small_order();
+        work::count(Op::TorsionCheck);
         let torsion_free = point.is_torsion_free();
         if decodes && canonical && !small_order && torsion_free {
             Some(ValidIdentityKey { key })
@@ -244,64 +265,118 @@ impl ValidIdentityKey {
 
     /// `mont(P)`: the X25519 public key of this identity.
     pub(crate) fn mont(&self) -> [u8; 32] {
+        work::count(Op::ToMontgomery);
         self.key.to_montgomery().to_bytes()
     }
 
     /// Strict Ed25519 verification of `sig` over the concatenation of
-    /// `message_parts`, doing the same work whether it succeeds or fails.
-    ///
-    /// It accepts exactly the signatures ed25519-dalek's `verify_strict`
-    /// accepts, doing each of its steps once: that is an S below L, an R
-    /// that decodes to a point not of small order, a key not of small order,
-    /// and the cofactorless equation, the recomputed R (always canonically
-    /// encoded) compared with the received R byte for byte, so that a
-    /// non-canonical R encoding fails too. `signature_is_well_formed` checks
-    /// S and R (decompressing R, once), the key is canonical and not of
-    /// small order (checked on construction, and kept as decoded then), and
-    /// what is left of `verify_strict` is exactly ed25519-dalek's plain
-    /// `verify`: S below L again (cheap), then the equation and the byte
-    /// comparison, without decompressing R again or recompressing the key.
-    ///
-    /// A malformed signature (S ≥ L, an R that does not decode or is of
-    /// small order) is rejected by `signature_is_well_formed` within
-    /// microseconds, where a well-formed wrong one costs the whole equation. So that the
-    /// time taken does not tell a client whose M3 opened (and so who knew
-    /// the server key) anything, a malformed signature is answered with a
-    /// full verification of the fixed dummy values instead.
+    /// `message_parts`; see [`verify_strict_by`].
     pub(crate) fn verify_strict(&self, message_parts: &[&[u8]], sig: &[u8; SIGNATURE_LEN]) -> bool {
-        if !signature_is_well_formed(sig) {
-            core::hint::black_box(dummy_verification());
-            return false;
-        }
-        let mut message = [0u8; 160];
-        let mut used = 0;
-        for part in message_parts {
-            message[used..used + part.len()].copy_from_slice(part);
-            used += part.len();
-        }
-        #[cfg(test)]
-        work::count(&work::FULL_VERIFICATIONS);
-        // Not `verify_strict`: its checks beyond `verify` are made above
-        // (see the doc comment), and it would decompress R a second time.
-        self.key
-            .verify(&message[..used], &Signature::from_bytes(sig))
-            .is_ok()
+        verify_strict_by(Some(self), message_parts, sig)
+    }
+
+    /// The verification equation of ed25519-dalek's plain `verify`: S below
+    /// L (again, cheap), `R' = [s]B - [k]A` and `R'` compressed and compared
+    /// with R byte for byte. Its work does not depend on whether it holds.
+    fn equation_holds(&self, message: &[u8], sig: &[u8; SIGNATURE_LEN]) -> bool {
+        work::count(Op::VerifyEquation);
+        self.key.verify(message, &Signature::from_bytes(sig)).is_ok()
     }
 }
 
+/// Strict Ed25519 verification of `sig` over the concatenation of
+/// `message_parts` by `signer`, with the same work on every path: whether
+/// it succeeds or fails, and why, and also when there is no signer (its key
+/// failed the identity key check, or the message carrying it did not open),
+/// which always fails.
+///
+/// It accepts exactly the signatures ed25519-dalek's `verify_strict`
+/// accepts, doing each of its steps once: S below L, an R that decodes to a
+/// point not of small order, a key not of small order, and the
+/// cofactorless equation with the recomputed R (always canonically encoded)
+/// compared with the received R byte for byte, so that a non-canonical R
+/// encoding fails too. `signature_is_well_formed` checks S and R
+/// (decompressing R once); the key is canonical and not of small order
+/// (checked when the `ValidIdentityKey` was made, and kept as decoded
+/// then); what is left of `verify_strict` is the equation.
+///
+/// Every path runs `signature_is_well_formed` and then exactly one
+/// equation. When the signature is malformed or there is no signer, the
+/// equation runs on the dummy key and its well-formed dummy signature over
+/// the same message: the same work as the real one, whose result is
+/// ignored. So the time taken does not tell a client which check failed
+/// (PROTOCOL.md, "Timing must not tell either"), and the unit tests prove
+/// it by counting every primitive call on every path.
+pub(crate) fn verify_strict_by(
+    signer: Option<&ValidIdentityKey>,
+    message_parts: &[&[u8]],
+    sig: &[u8; SIGNATURE_LEN],
+) -> bool {
+    let well_formed = signature_is_well_formed(sig);
+    // The signed message can hold secrets (SHS1 signs the network key and
+    // `sha256(ab)`), so its buffer is wiped.
+    let mut message = Zeroizing::new([0u8; 160]);
+    let mut used = 0;
+    for part in message_parts {
+        message[used..used + part.len()].copy_from_slice(part);
+        used += part.len();
+    }
+    let (key, checked_sig) = match signer {
+        Some(key) if well_formed => (key, sig),
+        _ => (dummy_key(), &dummy::DUMMY_SIGNATURE),
+    };
+    let holds = key.equation_holds(&message[..used], checked_sig);
+    well_formed && signer.is_some() && holds
+}
+
 /// The checks `verify_strict` makes before its equation: S below the group
-/// order, R a point (not of small order). The key's own check (not of small
+/// order, R a point not of small order. Each runs on every call (the
+/// small-order check on the base point when R does not decode), so the
+/// work is the same whichever fails. The key's own check (not of small
 /// order) is made once, when a `ValidIdentityKey` is built.
 fn signature_is_well_formed(sig: &[u8; SIGNATURE_LEN]) -> bool {
     let mut r_bytes = [0u8; 32];
     let mut s_bytes = [0u8; 32];
     r_bytes.copy_from_slice(&sig[..32]);
     s_bytes.copy_from_slice(&sig[32..]);
+    work::count(Op::ScalarCheck);
     let s_is_canonical = bool::from(Scalar::from_canonical_bytes(s_bytes).is_some());
-    let r_is_usable = CompressedEdwardsY(r_bytes)
-        .decompress()
-        .is_some_and(|r| !r.is_small_order());
-    s_is_canonical && r_is_usable
+    work::count(Op::Decompress);
+    let r = CompressedEdwardsY(r_bytes).decompress();
+    let r_decodes = r.is_some();
+    work::count(Op::SmallOrderCheck);
+    let r_small_order = r.unwrap_or(ED25519_BASEPOINT_POINT).is_small_order();
+    s_is_canonical && r_decodes && !r_small_order
+}
+
+/// The server's check of a client's proof of identity (privline/1's M3
+/// greeting, SHS1's client auth), after its box was opened (`opened`) or
+/// not: the client key must pass the identity key check and `signature`
+/// must verify strictly over `signed` under it.
+///
+/// Every outcome costs the same work as success: one identity key check
+/// (on whatever bytes are there: the ciphertext when the box did not open,
+/// which is public, and the check costs the same on any bytes) and one
+/// strict verification (on the dummy key when there is no usable key).
+/// Otherwise a client who guesses the server's public key could confirm
+/// the guess by how long the server takes to fail.
+pub(crate) fn check_client_proof(
+    opened: bool,
+    client_key: &[u8; PUBLIC_KEY_LEN],
+    signed: &[&[u8]],
+    signature: &[u8; SIGNATURE_LEN],
+) -> Result<ValidIdentityKey, Error> {
+    let key = ValidIdentityKey::check(client_key);
+    let signer = if opened { key.as_ref() } else { None };
+    let verified = verify_strict_by(signer, signed, signature);
+    if !opened {
+        return Err(Error::M3DoesNotOpen);
+    }
+    let key = key.ok_or(Error::M3InvalidClientKey)?;
+    if !verified {
+        return Err(Error::M3BadClientSignature);
+    }
+    Ok(key)
 }
 
 /// The identity key check on raw bytes (exposed for tests and the `mont`
@@ -315,15 +390,14 @@ pub fn identity_key_to_x25519(public_key: &[u8; PUBLIC_KEY_LEN]) -> Option<[u8; 
     ValidIdentityKey::check(public_key).map(|key| key.mont())
 }
 
-/// Fixed values for the dummy verification a server performs on every M3
-/// failure path, so that failing costs the same cryptographic work as
-/// succeeding (PROTOCOL.md, "Timing must not tell either").
+/// Fixed values for the stand-in verification of [`verify_strict_by`].
 ///
 /// `DUMMY_PUBLIC_KEY` is the public key of the seed `[0x5a; 32]` and
-/// `DUMMY_SIGNATURE` its valid signature over `L_SIG_C ‖ [0; 96]`, a message
-/// as long as the real one, so the dummy verification does all the work a
-/// successful one does. A unit test checks both.
+/// `DUMMY_SIGNATURE` its valid signature over `L_SIG_C ‖ [0; 96]`: a
+/// well-formed signature, so the equation it enters costs what a real one
+/// does. A unit test checks both.
 pub(crate) mod dummy {
+    #[cfg(test)]
     pub(crate) const DUMMY_MESSAGE_TAIL: [u8; 96] = [0u8; 96];
     pub(crate) const DUMMY_PUBLIC_KEY: [u8; 32] = [
         0x0d, 0x75, 0x50, 0x75, 0x4e, 0x08, 0x00, 0xa5, 0xd2, 0x37, 0xee, 0xf5, 0x82, 0x60, 0x35,
@@ -339,60 +413,30 @@ pub(crate) mod dummy {
     ];
 }
 
-/// The dummy key, decoded once per process (it is a constant, so there is
-/// nothing secret about when that happens).
-fn dummy_key() -> &'static ValidIdentityKey {
+/// The dummy key, decoded once per process. Servers call this when they
+/// are created, so that the one-off decoding never falls inside the
+/// handling of a client's proof.
+pub(crate) fn dummy_key() -> &'static ValidIdentityKey {
     static DUMMY_KEY: OnceLock<ValidIdentityKey> = OnceLock::new();
     DUMMY_KEY.get_or_init(|| {
         // The dummy key is the public key of a seed, so it decodes; a unit
         // test checks it passes the identity key check. (Not through
-        // `ValidIdentityKey::check`, whose test-only work counter would
-        // count this one-off decoding in whichever test came first.)
+        // `ValidIdentityKey::check`, whose work count would count this
+        // one-off decoding in whichever test came first.)
         let key = VerifyingKey::from_bytes(&dummy::DUMMY_PUBLIC_KEY)
             .unwrap_or_else(|_| VerifyingKey::from(ED25519_BASEPOINT_POINT));
         ValidIdentityKey { key }
     })
 }
 
-/// One full, successful strict verification of the fixed dummy values: the
-/// stand-in for a verification a failure path skips. Returns whether it
-/// verified (always true), which the caller must not act on; it exists so
-/// the compiler keeps the work.
-pub(crate) fn dummy_verification() -> bool {
-    dummy_key().verify_strict(
-        &[L_SIG_C, &dummy::DUMMY_MESSAGE_TAIL],
-        &dummy::DUMMY_SIGNATURE,
-    )
-}
-
-/// One identity key check of the dummy key: the stand-in for the check of
-/// the client key when M3 does not open.
-pub(crate) fn dummy_identity_key_check() -> bool {
-    ValidIdentityKey::check(&dummy::DUMMY_PUBLIC_KEY).is_some()
-}
-
-/// Counters of the expensive checks, so unit tests can prove that every M3
-/// failure path does the same cryptographic work (without timing anything).
+/// Tests only: `key` plus a point of order 8, which passes every part of
+/// the identity key check but the torsion check.
 #[cfg(test)]
-pub(crate) mod work {
-    use std::cell::Cell;
-
-    thread_local! {
-        pub(crate) static IDENTITY_KEY_CHECKS: Cell<u32> = const { Cell::new(0) };
-        pub(crate) static FULL_VERIFICATIONS: Cell<u32> = const { Cell::new(0) };
-    }
-
-    pub(crate) fn count(counter: &'static std::thread::LocalKey<Cell<u32>>) {
-        counter.with(|cell| cell.set(cell.get() + 1));
-    }
-
-    /// (identity key checks, full verifications) since the last call.
-    pub(crate) fn take() -> (u32, u32) {
-        (
-            IDENTITY_KEY_CHECKS.with(|c| c.replace(0)),
-            FULL_VERIFICATIONS.with(|c| c.replace(0)),
-        )
-    }
+pub(crate) fn torsioned(key: &[u8; PUBLIC_KEY_LEN]) -> [u8; PUBLIC_KEY_LEN] {
+    let point = CompressedEdwardsY(*key).decompress().unwrap();
+    (point + curve25519_dalek::constants::EIGHT_TORSION[1])
+        .compress()
+        .to_bytes()
 }
 
 #[cfg(test)]
@@ -401,7 +445,7 @@ mod tests {
     use ed25519_dalek::{Signer, SigningKey};
 
     #[test]
-    fn the_dummy_verification_is_a_full_successful_verification() {
+    fn the_dummy_key_and_signature_are_a_valid_pair() {
         let signing_key = SigningKey::from_bytes(&[0x5a; 32]);
         assert_eq!(
             signing_key.verifying_key().to_bytes(),
@@ -413,8 +457,12 @@ mod tests {
             signing_key.sign(&message).to_bytes(),
             dummy::DUMMY_SIGNATURE
         );
-        assert!(dummy_identity_key_check());
-        assert!(dummy_verification());
+        let checked = ValidIdentityKey::check(&dummy::DUMMY_PUBLIC_KEY).unwrap();
+        assert_eq!(checked.bytes(), dummy_key().bytes());
+        assert!(dummy_key().verify_strict(
+            &[L_SIG_C, &dummy::DUMMY_MESSAGE_TAIL],
+            &dummy::DUMMY_SIGNATURE
+        ));
     }
 
     /// ed25519-dalek's own strict verification: the reference
@@ -556,10 +604,17 @@ mod tests {
             );
             signatures.push(signing_key.sign(&tail).to_bytes());
 
+            let mut work_of_each = None;
             for sig in &signatures {
                 work::take();
                 let ours = checked.verify_strict(&parts, sig);
-                assert_eq!(work::take(), (0, 1), "one full verification: {sig:02x?}");
+                let work = work::take();
+                assert_eq!(work.get(&Op::VerifyEquation), Some(&1), "{sig:02x?}");
+                assert_eq!(
+                    work_of_each.get_or_insert_with(|| work.clone()),
+                    &work,
+                    "the same work for every signature: {sig:02x?}"
+                );
                 assert_eq!(own.verify_strict(&parts, sig), ours);
                 assert_eq!(
                     ours,

@@ -14,14 +14,14 @@
 use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
 
-use crate::box_stream::BoxStream;
+use crate::channel::Channel;
 use crate::channel::Role;
 use crate::error::Error;
 use crate::handshake::{Status, Step};
 use crate::identity::{Identity, NetworkKey, PublicKey};
 use crate::inbound::{Gathered, Inbound};
 use crate::proto::{
-    dummy_identity_key_check, dummy_verification, hash, x25519, x25519_public, Secret32,
+    check_client_proof, dummy_key, hash, x25519, x25519_public, Secret32,
     ValidIdentityKey, PUBLIC_KEY_LEN, SIGNATURE_LEN, X25519_LEN,
 };
 use crate::shs1_proto::{
@@ -111,6 +111,8 @@ impl Shs1Handshake {
         identity: &Identity,
         ephemeral: StaticSecret,
     ) -> Shs1Handshake {
+        // Decoded now, not while a client's auth is being checked.
+        dummy_key();
         Self::new(Role::Server, network_key, identity, ephemeral)
     }
 
@@ -302,7 +304,7 @@ impl Shs1Handshake {
     }
 
     /// The channel of a finished handshake, with its own copy of the keys.
-    pub(crate) fn to_channel(&self) -> Result<BoxStream, Error> {
+    pub(crate) fn to_channel(&self) -> Result<Channel, Error> {
         if let Some(error) = self.failed {
             return Err(error);
         }
@@ -315,7 +317,7 @@ impl Shs1Handshake {
             .get()
             .map(|key| PublicKey(*key.bytes()))
             .ok_or(Error::Internal)?;
-        Ok(BoxStream::new(self.role, keys.duplicate(), peer))
+        Ok(Channel::shs1(self.role, keys, peer))
     }
 
     pub(crate) fn poison(&mut self) {
@@ -433,51 +435,44 @@ impl Shs1Handshake {
         Ok(())
     }
 
-    /// Server: opens and checks the client's auth.
+    /// Server: opens and checks the client's auth. Every path, failed or
+    /// not, does the same work up to the application's decision: the box
+    /// key's hash, one box open and the client proof check (one identity
+    /// key check, one strict verification: `check_client_proof`). `Ab` and
+    /// `k3` wait until the application has accepted the client, as
+    /// privline/1's `ae` does.
     fn read_client_auth(&mut self, message: &[u8]) -> Result<(), Error> {
         let key = self.client_auth_key()?;
         let (tag, boxed) = message.split_at(BOX_TAG_LEN);
         let mut plain = Zeroizing::new([0u8; CLIENT_AUTH_PLAIN_LEN]);
         plain.copy_from_slice(boxed);
-        if !box_open(&key, &ZERO_NONCE, plain.as_mut(), tag) {
-            // The work of success: one identity key check, one
-            // verification, so the time does not tell whether the client
-            // knew the server key.
-            core::hint::black_box(dummy_identity_key_check());
-            core::hint::black_box(dummy_verification());
-            return Err(Error::M3DoesNotOpen);
-        }
+        let opened = box_open(&key, &ZERO_NONCE, plain.as_mut(), tag);
         let mut signature = [0u8; SIGNATURE_LEN];
         signature.copy_from_slice(&plain[..SIGNATURE_LEN]);
         let mut client_key = [0u8; PUBLIC_KEY_LEN];
         client_key.copy_from_slice(&plain[SIGNATURE_LEN..]);
-        let Some(client) = ValidIdentityKey::check(&client_key) else {
-            core::hint::black_box(dummy_verification());
-            return Err(Error::M3InvalidClientKey);
-        };
-        let ab_hash = secret(&self.secrets.ab_hash)?;
-        if !client.verify_strict(
+        let client = check_client_proof(
+            opened,
+            &client_key,
             &[
                 self.secrets.network_key.bytes(),
                 self.identity.valid_public().bytes(),
-                ab_hash.as_ref(),
+                secret(&self.secrets.ab_hash)?.as_ref(),
             ],
             &signature,
-        ) {
-            return Err(Error::M3BadClientSignature);
-        }
-        let a_long_b = x25519(self.ephemeral()?, &client.mont())?;
-        self.derive_k3(&a_long_b)?;
-        self.secrets.ephemeral.clear();
+        )?;
         self.secrets.client_signature.set(signature);
         self.peer.set(client);
         Ok(())
     }
 
-    /// Server, after the application accepted: signs and boxes the
-    /// acceptance and derives the box-stream keys.
+    /// Server, after the application accepted: computes `Ab` and `k3`,
+    /// then signs and boxes the acceptance and derives the box-stream keys.
     fn build_accept(&mut self) -> Result<(), Error> {
         let client = self.peer_identity()?;
+        let a_long_b = x25519(self.ephemeral()?, &client.mont())?;
+        self.derive_k3(&a_long_b)?;
+        self.secrets.ephemeral.clear();
         let ab_hash = secret(&self.secrets.ab_hash)?;
         let signature = self.identity.sign(&[
             self.secrets.network_key.bytes(),
@@ -550,7 +545,7 @@ impl core::fmt::Debug for Shs1Handshake {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::work;
+    use crate::work::{self, Op};
 
     /// A server that has answered a client's hello, the client's auth key
     /// and what a client would put in its auth: the server's view after two
@@ -597,10 +592,10 @@ mod tests {
     /// Builds a client auth message from the auth key and a genuine plaintext.
     type ForgeAuth = fn(&Secret32, [u8; CLIENT_AUTH_PLAIN_LEN]) -> Vec<u8>;
 
-    /// (identity key checks, full verifications) the server does on `auth`.
+    /// Every primitive call the server makes on `auth`, and the outcome.
     fn work_on(
         auth: impl FnOnce(&Secret32, [u8; CLIENT_AUTH_PLAIN_LEN]) -> Vec<u8>,
-    ) -> ((u32, u32), Result<Status, Error>) {
+    ) -> (work::Work, Result<Status, Error>) {
         let (mut server, key, plain) = server_awaiting_auth();
         let message = auth(&key, plain);
         let mut out = [0u8; SHS1_HANDSHAKE_MAX_MESSAGE_LEN];
@@ -610,12 +605,40 @@ mod tests {
     }
 
     #[test]
+    fn accepting_a_client_computes_ab_then_signs() {
+        let (mut server, key, plain) = server_awaiting_auth();
+        let mut out = [0u8; SHS1_HANDSHAKE_MAX_MESSAGE_LEN];
+        let status = server.step(&boxed(&key, &plain), &mut out).unwrap().status;
+        assert_eq!(status, Status::AuthorizePeer);
+        work::take();
+        server.authorize(true).unwrap();
+        let accepted = work::take();
+        assert_eq!(accepted.get(&Op::X25519), Some(&1), "Ab");
+        assert_eq!(accepted.get(&Op::Sign), Some(&1));
+    }
+
+    #[test]
     fn every_client_auth_failure_does_the_work_of_success() {
+        // Success up to the authorization decision: the box key hashed,
+        // the box opened, the client key checked and its signature
+        // verified; nothing else, in particular no X25519 (`Ab`).
         let (success, outcome) = work_on(|key, plain| boxed(key, &plain));
         assert_eq!(outcome, Ok(Status::AuthorizePeer));
-        assert_eq!(success, (1, 1));
+        let expected: work::Work = [
+            (Op::Sha256, 1),
+            (Op::BoxOpen, 1),
+            (Op::Decompress, 2),
+            (Op::Compress, 1),
+            (Op::SmallOrderCheck, 2),
+            (Op::TorsionCheck, 1),
+            (Op::ScalarCheck, 1),
+            (Op::VerifyEquation, 1),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(success, expected);
 
-        let cases: [(&str, Error, ForgeAuth); 5] = [
+        let cases: [(&str, Error, ForgeAuth); 8] = [
             ("does not open", Error::M3DoesNotOpen, |key, plain| {
                 let mut message = boxed(key, &plain);
                 message[20] ^= 1;
@@ -658,14 +681,39 @@ mod tests {
                     boxed(key, &plain)
                 },
             ),
+            (
+                "R of small order",
+                Error::M3BadClientSignature,
+                |key, mut plain| {
+                    // The identity point (0, 1).
+                    plain[..32].fill(0);
+                    plain[0] = 1;
+                    boxed(key, &plain)
+                },
+            ),
+            (
+                "torsioned client key",
+                Error::M3InvalidClientKey,
+                |key, mut plain| {
+                    let client = plain[SIGNATURE_LEN..].try_into().unwrap();
+                    plain[SIGNATURE_LEN..].copy_from_slice(&crate::proto::torsioned(&client));
+                    boxed(key, &plain)
+                },
+            ),
+            (
+                "does not open, with a valid key where the key would be",
+                Error::M3DoesNotOpen,
+                |key, plain| {
+                    let mut message = boxed(key, &plain);
+                    message[0] ^= 1;
+                    message
+                },
+            ),
         ];
         for (name, error, auth) in cases {
             let (work, outcome) = work_on(auth);
             assert_eq!(outcome, Err(error), "{name}");
-            assert_eq!(
-                work, success,
-                "{name}: (identity key checks, full verifications)"
-            );
+            assert_eq!(work, success, "{name}: every primitive call");
         }
     }
 }

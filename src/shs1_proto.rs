@@ -16,6 +16,7 @@ use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::proto::{hash, Secret32};
+use crate::work::{self, Op};
 
 /// Bytes of an SHS1 hello (the first and the second message): a MAC of the
 /// ephemeral key under the network key, then the ephemeral key.
@@ -48,6 +49,7 @@ pub(crate) type BoxNonce = [u8; BOX_NONCE_LEN];
 
 /// `crypto_auth(message, key)`: HMAC-SHA-512 truncated to 32 bytes.
 pub(crate) fn auth(key: &[u8; 32], message: &[u8]) -> [u8; AUTH_LEN] {
+    work::count(Op::HmacSha512);
     // HMAC accepts keys of any length, so this cannot fail for 32 bytes.
     let mut state = <Hmac<Sha512> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
     state.update(message);
@@ -66,6 +68,7 @@ pub(crate) fn auth_matches(key: &[u8; 32], message: &[u8], tag: &[u8]) -> bool {
 /// `crypto_secretbox` in place: encrypts `buffer` and returns the tag that
 /// goes in front of it on the wire.
 pub(crate) fn box_seal(key: &[u8; 32], nonce: &BoxNonce, buffer: &mut [u8]) -> [u8; BOX_TAG_LEN] {
+    work::count(Op::BoxSeal);
     let cipher = XSalsa20Poly1305::new(key.into());
     // Fails only for messages beyond the stream cipher's 2^70-byte range.
     let tag = cipher
@@ -77,6 +80,7 @@ pub(crate) fn box_seal(key: &[u8; 32], nonce: &BoxNonce, buffer: &mut [u8]) -> [
 /// `crypto_secretbox_open` in place: decrypts `buffer` when `tag` verifies
 /// and returns true; otherwise leaves `buffer` as it was and returns false.
 pub(crate) fn box_open(key: &[u8; 32], nonce: &BoxNonce, buffer: &mut [u8], tag: &[u8]) -> bool {
+    work::count(Op::BoxOpen);
     let cipher = XSalsa20Poly1305::new(key.into());
     if tag.len() != BOX_TAG_LEN {
         return false;
@@ -143,17 +147,6 @@ impl BoxStreamKeys {
         keys.decrypt_nonce
             .copy_from_slice(&own_hello_mac[..BOX_NONCE_LEN]);
         keys
-    }
-
-    /// A second copy, for a channel made from a handshake that keeps (and
-    /// wipes) its own.
-    pub(crate) fn duplicate(&self) -> BoxStreamKeys {
-        BoxStreamKeys {
-            encrypt_key: self.encrypt_key,
-            encrypt_nonce: self.encrypt_nonce,
-            decrypt_key: self.decrypt_key,
-            decrypt_nonce: self.decrypt_nonce,
-        }
     }
 }
 
