@@ -423,7 +423,13 @@ impl Channel {
         output: &mut [u8],
     ) -> Result<usize, Error> {
         let mut sender = try_lock(&self.halves.send, &self.shared)?;
-        let result = seal(&self.shared, &mut sender, Sealing::Data(payload), pad_block, output);
+        let result = seal(
+            &self.shared,
+            &mut sender,
+            Sealing::Data(payload),
+            pad_block,
+            output,
+        );
         drop(sender);
         self.wipe_after_failure();
         result
@@ -447,7 +453,13 @@ impl Channel {
         output: &mut [u8],
     ) -> Result<usize, Error> {
         let mut sender = try_lock(&self.halves.send, &self.shared)?;
-        let result = seal(&self.shared, &mut sender, Sealing::KeyUpdate, pad_block, output);
+        let result = seal(
+            &self.shared,
+            &mut sender,
+            Sealing::KeyUpdate,
+            pad_block,
+            output,
+        );
         drop(sender);
         self.wipe_after_failure();
         result
@@ -632,8 +644,196 @@ impl core::fmt::Debug for Channel {
             .field("role", &self.shared.role)
             .field("peer_key", &self.shared.peer_key)
             .field("sent_close", &self.sent_close())
-            .field("peer_closed", &self.shared.peer_closed.load(Ordering::Acquire))
+            .field(
+                "peer_closed",
+                &self.shared.peer_closed.load(Ordering::Acquire),
+            )
             .field("failed", &self.shared.failed.get())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::open_in_place;
+    use std::sync::mpsc;
+
+    const KEY_C2S: [u8; 32] = [0x11; 32];
+    const KEY_S2C: [u8; 32] = [0x22; 32];
+
+    fn pair() -> (Channel, Channel) {
+        let peer = PublicKey([9; 32]);
+        (
+            Channel::from_keys_for_tests(true, KEY_C2S, KEY_S2C, peer),
+            Channel::from_keys_for_tests(false, KEY_C2S, KEY_S2C, peer),
+        )
+    }
+
+    fn sealed(channel: &Channel, payload: &[u8]) -> Vec<u8> {
+        let mut out = vec![0u8; payload.len() + 64 * 19 + 64];
+        loop {
+            match channel.seal_shared(payload, 0, &mut out) {
+                Ok(n) => {
+                    out.truncate(n);
+                    return out;
+                }
+                Err(Error::Busy) => std::thread::yield_now(),
+                Err(error) => panic!("seal: {error:?}"),
+            }
+        }
+    }
+
+    /// The send key as it is now (tests look inside the half).
+    fn send_key(channel: &mut Channel) -> [u8; 32] {
+        match channel.sender_mut() {
+            Sender::Records(records) => records.key_for_tests(),
+            Sender::BoxStream(_) => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn a_second_sealer_or_opener_is_refused_with_busy_and_nothing_changes() {
+        let (client, mut server) = pair();
+        let mut out = [0u8; 64];
+        {
+            let _sealing = client.halves.send.lock().unwrap();
+            assert_eq!(client.seal_shared(b"x", 0, &mut out), Err(Error::Busy));
+            assert_eq!(client.close_shared(0, &mut out), Err(Error::Busy));
+            assert_eq!(client.update_key_shared(0, &mut out), Err(Error::Busy));
+            assert_eq!(client.sealed_len(1, 0), None);
+            assert_eq!(client.export_shs1_keys().map(|_| ()), Err(Error::Busy));
+            // The other half is free: opening goes on while a seal runs.
+            assert_eq!(
+                client.open_shared(&[], &mut out),
+                Ok(Opened::Incomplete { needed: 2 })
+            );
+        }
+        {
+            let _opening = client.halves.receive.lock().unwrap();
+            assert_eq!(client.open_shared(&[0, 17], &mut out), Err(Error::Busy));
+        }
+        // Nothing changed: the first record still has counter 0 and opens.
+        let record = sealed(&client, b"after");
+        assert_eq!(client.sealed_len(5, 0), Some(5 + 19));
+        assert!(!client.sent_close());
+        let mut plain = [0u8; 64];
+        assert_eq!(
+            server.open(&record, &mut plain),
+            Ok(Opened::Data {
+                consumed: record.len(),
+                len: 5
+            })
+        );
+        assert_eq!(&plain[..5], b"after");
+    }
+
+    #[test]
+    fn a_failure_while_another_thread_seals_leaves_its_key_until_that_seal_is_done() {
+        let (mut client, _) = pair();
+        let key = send_key(&mut client);
+        let mut out = [0u8; 64];
+        {
+            // A seal in progress on another thread holds the send half.
+            let _sealing = client.halves.send.lock().unwrap();
+            let garbage = [
+                0u8, 17, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
+            ];
+            assert_eq!(
+                client.open_shared(&garbage, &mut out),
+                Err(Error::RecordDoesNotOpen)
+            );
+            // The receive key is gone; the send key is the sealer's to wipe.
+        }
+        assert_eq!(send_key(&mut client), key, "not wiped under the sealer");
+        // The sealer's next call sees the latch and wipes its own key.
+        assert_eq!(
+            client.seal_shared(b"x", 0, &mut out),
+            Err(Error::RecordDoesNotOpen)
+        );
+        assert_eq!(send_key(&mut client), [0; 32]);
+        assert_eq!(client.peer_key(), Err(Error::RecordDoesNotOpen));
+        assert_eq!(
+            client.session_id().map(|_| ()),
+            Err(Error::RecordDoesNotOpen)
+        );
+    }
+
+    #[test]
+    fn one_sealer_and_one_opener_per_channel_run_at_once_and_every_record_arrives() {
+        let (client, server) = pair();
+        let messages: Vec<Vec<u8>> = (0..400usize)
+            .map(|i| (0..(i * 37) % 3000).map(|j| (i + j) as u8).collect())
+            .collect();
+        let (to_server, from_client) = mpsc::channel::<Vec<u8>>();
+        let (to_client, from_server) = mpsc::channel::<Vec<u8>>();
+        let send_all = |channel: &Channel, queue: mpsc::Sender<Vec<u8>>| {
+            for message in &messages {
+                let mut out = vec![0u8; message.len() + 19];
+                let n = channel.seal_shared(message, 0, &mut out).unwrap();
+                out.truncate(n);
+                queue.send(out).unwrap();
+            }
+        };
+        let receive_all = |channel: &Channel, queue: mpsc::Receiver<Vec<u8>>| {
+            let mut plain = vec![0u8; crate::RECORD_MAX_INNER_LEN];
+            for message in &messages {
+                let record = queue.recv().unwrap();
+                let opened = channel.open_shared(&record, &mut plain).unwrap();
+                assert_eq!(
+                    opened,
+                    Opened::Data {
+                        consumed: record.len(),
+                        len: message.len()
+                    }
+                );
+                assert_eq!(&plain[..message.len()], &message[..]);
+            }
+        };
+        std::thread::scope(|scope| {
+            scope.spawn(|| send_all(&client, to_server));
+            scope.spawn(|| send_all(&server, to_client));
+            scope.spawn(|| receive_all(&server, from_client));
+            scope.spawn(|| receive_all(&client, from_server));
+        });
+    }
+
+    #[test]
+    fn concurrent_sealers_never_reuse_a_counter() {
+        let (client, _) = pair();
+        let records: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for thread in 0..2u8 {
+                let (client, records) = (&client, &records);
+                scope.spawn(move || {
+                    for i in 0..150u8 {
+                        let record = sealed(client, &[thread, i]);
+                        records.lock().unwrap().push(record);
+                    }
+                });
+            }
+        });
+        let records = records.into_inner().unwrap();
+        assert_eq!(records.len(), 300);
+        // Each record opens under exactly one counter, and the counters
+        // are 0..300, each once: no nonce was used twice.
+        let mut counters: Vec<u64> = records
+            .iter()
+            .map(|record| {
+                let (header, body) = record.split_at(2);
+                let (inner, tag) = body.split_at(body.len() - 16);
+                let tag: [u8; 16] = tag.try_into().unwrap();
+                let opening: Vec<u64> = (0..300u64)
+                    .filter(|&counter| {
+                        let mut plain = inner.to_vec();
+                        open_in_place(&KEY_C2S, counter, header, &mut plain, &tag)
+                    })
+                    .collect();
+                assert_eq!(opening.len(), 1, "{opening:?}");
+                opening[0]
+            })
+            .collect();
+        counters.sort_unstable();
+        assert_eq!(counters, (0..300).collect::<Vec<u64>>());
     }
 }

@@ -10,6 +10,7 @@
 use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
 
+use crate::channel::Channel;
 use crate::channel::Role;
 use crate::error::Error;
 use crate::handshake::{Status, Step};
@@ -18,11 +19,10 @@ use crate::inbound::{Gathered, Inbound};
 use crate::proto::{
     check_client_proof, dummy_key, hash, hkdf, mac, mac_matches, open_in_place,
     random_x25519_secret, seal_in_place, x25519, x25519_public, Secret32, ValidIdentityKey,
-    ANSWER_LEN, GREETING_LEN,
-    HANDSHAKE_MAX_MESSAGE_LEN, L_K3, L_K4, L_KEYS, L_M1, L_M2, L_SIG_C, L_SIG_S, M1_LEN, M2_LEN,
-    M3_LEN, M4_LEN, PROTO, PUBLIC_KEY_LEN, SIGNATURE_LEN, TAG_LEN, X25519_LEN,
+    ANSWER_LEN, GREETING_LEN, HANDSHAKE_MAX_MESSAGE_LEN, L_K3, L_K4, L_KEYS, L_M1, L_M2, L_SIG_C,
+    L_SIG_S, M1_LEN, M2_LEN, M3_LEN, M4_LEN, PROTO, PUBLIC_KEY_LEN, SIGNATURE_LEN, TAG_LEN,
+    X25519_LEN,
 };
-use crate::channel::Channel;
 use crate::records::SessionKeys;
 use crate::slot::{Known, Slot};
 
@@ -771,7 +771,10 @@ mod tests {
             ("m3_small_order_r", Error::M3BadClientSignature),
             ("m3_cofactored_only", Error::M3BadClientSignature),
             ("m3_small_order_client_key", Error::M3InvalidClientKey),
-            ("m3_small_order_client_key_order8", Error::M3InvalidClientKey),
+            (
+                "m3_small_order_client_key_order8",
+                Error::M3InvalidClientKey,
+            ),
             ("m3_torsion_client_key", Error::M3InvalidClientKey),
             ("m3_noncanonical_client_key", Error::M3InvalidClientKey),
         ] {

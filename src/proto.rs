@@ -12,8 +12,8 @@ use curve25519_dalek::Scalar;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
 use rand_core::{OsRng, RngCore};
+use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
 use subtle::ConstantTimeEq;
 use x25519_dalek::{PublicKey as XPublicKey, StaticSecret};
@@ -280,7 +280,9 @@ impl ValidIdentityKey {
     /// with R byte for byte. Its work does not depend on whether it holds.
     fn equation_holds(&self, message: &[u8], sig: &[u8; SIGNATURE_LEN]) -> bool {
         work::count(Op::VerifyEquation);
-        self.key.verify(message, &Signature::from_bytes(sig)).is_ok()
+        self.key
+            .verify(message, &Signature::from_bytes(sig))
+            .is_ok()
     }
 }
 

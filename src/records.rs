@@ -166,7 +166,9 @@ pub(crate) fn type_byte_position(inner: &[u8]) -> Option<usize> {
     }
     // One past the last nonzero byte (0: none yet).
     let mut end = 0u64;
-    let kept_start = end_block.wrapping_sub(1).wrapping_mul(SCAN_BLOCK_LEN as u64);
+    let kept_start = end_block
+        .wrapping_sub(1)
+        .wrapping_mul(SCAN_BLOCK_LEN as u64);
     for (w, word) in kept.iter().enumerate() {
         for byte in 0..8u64 {
             let mask = nonzero_mask((word >> (8 * byte)) & 0xff);
@@ -175,7 +177,11 @@ pub(crate) fn type_byte_position(inner: &[u8]) -> Option<usize> {
     }
     let tail_start = (inner.len() - tail.len()) as u64;
     for (offset, &byte) in tail.iter().enumerate() {
-        end = select(nonzero_mask(u64::from(byte)), tail_start + offset as u64 + 1, end);
+        end = select(
+            nonzero_mask(u64::from(byte)),
+            tail_start + offset as u64 + 1,
+            end,
+        );
     }
     (end as usize).checked_sub(1)
 }
@@ -232,6 +238,12 @@ impl RecordSender {
     /// Wipes the send key.
     pub(crate) fn wipe(&mut self) {
         self.direction.wipe();
+    }
+
+    /// Tests only: the send key as it is now.
+    #[cfg(test)]
+    pub(crate) fn key_for_tests(&self) -> [u8; 32] {
+        *self.direction.key
     }
 
     /// The exact bytes sealing `payload_len` bytes of `record_type` with
@@ -306,8 +318,7 @@ impl RecordSender {
             chunks.next()
         };
         while let Some(chunk) = next {
-            if record_type != TYPE_KEY_UPDATE && self.direction.counter >= AUTO_KEY_UPDATE_COUNTER
-            {
+            if record_type != TYPE_KEY_UPDATE && self.direction.counter >= AUTO_KEY_UPDATE_COUNTER {
                 written += self.seal_one(TYPE_KEY_UPDATE, &[], 0, &mut output[written..])?;
                 self.direction.update_key();
             }
@@ -439,7 +450,20 @@ mod tests {
 
     #[test]
     fn the_type_byte_is_the_last_nonzero_byte_wherever_it_is() {
-        for len in [0, 1, 7, 31, 32, 33, 63, 64, 65, 100, 1000, RECORD_MAX_INNER_LEN] {
+        for len in [
+            0,
+            1,
+            7,
+            31,
+            32,
+            33,
+            63,
+            64,
+            65,
+            100,
+            1000,
+            RECORD_MAX_INNER_LEN,
+        ] {
             assert_eq!(type_byte_position(&vec![0u8; len]), None, "{len}");
             let positions = (0..len.min(70)).chain(len.saturating_sub(70)..len);
             for at in positions {

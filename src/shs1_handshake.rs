@@ -21,8 +21,8 @@ use crate::handshake::{Status, Step};
 use crate::identity::{Identity, NetworkKey, PublicKey};
 use crate::inbound::{Gathered, Inbound};
 use crate::proto::{
-    check_client_proof, dummy_key, hash, x25519, x25519_public, Secret32,
-    ValidIdentityKey, PUBLIC_KEY_LEN, SIGNATURE_LEN, X25519_LEN,
+    check_client_proof, dummy_key, hash, x25519, x25519_public, Secret32, ValidIdentityKey,
+    PUBLIC_KEY_LEN, SIGNATURE_LEN, X25519_LEN,
 };
 use crate::shs1_proto::{
     auth, auth_matches, box_open, box_seal, BoxNonce, BoxStreamKeys, AUTH_LEN, BOX_NONCE_LEN,

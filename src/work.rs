@@ -94,7 +94,10 @@ mod tests {
     /// wrapper: the handshakes, the record layers and the channel.
     const PROTOCOL_SOURCES: [(&str, &str); 7] = [
         ("handshake.rs", include_str!("handshake.rs")),
-        ("privline1_handshake.rs", include_str!("privline1_handshake.rs")),
+        (
+            "privline1_handshake.rs",
+            include_str!("privline1_handshake.rs"),
+        ),
         ("shs1_handshake.rs", include_str!("shs1_handshake.rs")),
         ("channel.rs", include_str!("channel.rs")),
         ("records.rs", include_str!("records.rs")),

@@ -1152,3 +1152,131 @@ fn a_protocol_mismatch_fails_with_a_clear_result_and_never_panics() {
         }
     }
 }
+
+#[test]
+fn into_channel_with_both_arguments_at_one_variable_leaves_the_channel_there() {
+    // A caller that replaces its handshake pointer with the channel in
+    // place: one variable, passed as both arguments (security review,
+    // finding 4: this used to free the new channel as a handshake).
+    let keys = keys();
+    let (client, server) = (new_client(&keys), new_server(&keys));
+    let (_, _, m1, _) = step(client, &[], 144);
+    let (_, _, m2, _) = step(server, &m1, 144);
+    let (_, _, m3, _) = step(client, &m2, 144);
+    step(server, &m3, 144);
+    assert_eq!(
+        unsafe { privline_handshake_authorize(server, true) },
+        PRIVLINE_RESULT_OK
+    );
+    let (_, _, m4, _) = step(server, &[], 144);
+    step(client, &m4, 144);
+    let mut slot: *mut std::ffi::c_void = client.cast();
+    let slot_ptr: *mut *mut std::ffi::c_void = &mut slot;
+    let result = unsafe {
+        privline_handshake_into_channel(
+            slot_ptr.cast::<*mut privline_handshake>(),
+            slot_ptr.cast::<*mut privline_channel>(),
+        )
+    };
+    assert_eq!(result, PRIVLINE_RESULT_OK);
+    let channel: *mut privline_channel = slot.cast();
+    assert!(!channel.is_null());
+    // It is a working channel: the server's channel opens what it seals.
+    let mut server = server;
+    let mut server_channel = null_mut();
+    assert_eq!(
+        unsafe { privline_handshake_into_channel(&mut server, &mut server_channel) },
+        PRIVLINE_RESULT_OK
+    );
+    let wire = seal_all(channel, b"in place");
+    let (result, plain, _) = open_all(server_channel, &wire);
+    assert_eq!((result, &plain[..]), (PRIVLINE_RESULT_OK, &b"in place"[..]));
+    unsafe {
+        privline_channel_free(channel);
+        privline_channel_free(server_channel);
+    }
+}
+
+#[test]
+fn overlapping_buffers_and_out_pointers_are_refused_and_change_nothing() {
+    let keys = keys();
+    let (client, server) = connect(&keys);
+    let mut buf = [0u8; 256];
+    let b = buf.as_mut_ptr();
+    let mut len = 200usize;
+    let mut consumed = 7usize;
+    let mut kind = privline_record_type::PRIVLINE_RECORD_NONE;
+    unsafe {
+        // Seal: the payload inside the output, and the output over the
+        // length variable.
+        assert_eq!(
+            privline_channel_seal(client, b.add(10), 5, 0, b, &mut len),
+            PRIVLINE_RESULT_INVALID_ARGUMENT
+        );
+        let aligned_len = (b as usize + 64).next_multiple_of(8) as *mut usize;
+        aligned_len.write(100);
+        assert_eq!(
+            privline_channel_seal(client, b"x".as_ptr(), 1, 0, b, aligned_len),
+            PRIVLINE_RESULT_INVALID_ARGUMENT
+        );
+        assert_eq!(aligned_len.read(), 100, "the length was not written");
+        // Open: the input inside the output; consumed and output_len one
+        // variable.
+        let mut record = [0u8; 64];
+        let mut record_len = record.len();
+        assert_eq!(
+            privline_channel_seal(
+                client,
+                b"hello".as_ptr(),
+                5,
+                0,
+                record.as_mut_ptr(),
+                &mut record_len
+            ),
+            PRIVLINE_RESULT_OK
+        );
+        buf[..record_len].copy_from_slice(&record[..record_len]);
+        len = 200;
+        assert_eq!(
+            privline_channel_open(server, b, record_len, &mut consumed, b, &mut len, &mut kind),
+            PRIVLINE_RESULT_INVALID_ARGUMENT
+        );
+        let mut both = 200usize;
+        let both_ptr: *mut usize = &mut both;
+        assert_eq!(
+            privline_channel_open(
+                server,
+                record.as_ptr(),
+                record_len,
+                both_ptr,
+                b,
+                both_ptr,
+                &mut kind
+            ),
+            PRIVLINE_RESULT_INVALID_ARGUMENT
+        );
+        assert_eq!((both, consumed, len), (200, 7, 200), "nothing written");
+        // Nothing changed: the record still opens, as the first one.
+        let (result, plain, _) = open_all(server, &record[..record_len]);
+        assert_eq!((result, &plain[..]), (PRIVLINE_RESULT_OK, &b"hello"[..]));
+        // A handshake step whose input is its output.
+        let handshake = new_client(&keys);
+        let mut status = privline_handshake_status::PRIVLINE_HANDSHAKE_NEED_INPUT;
+        len = 144;
+        assert_eq!(
+            privline_handshake_step(handshake, b, 1, &mut consumed, b, &mut len, &mut status),
+            PRIVLINE_RESULT_INVALID_ARGUMENT
+        );
+        assert_eq!(len, 144);
+        let (result, _, m1, _) = step(handshake, &[], 144);
+        assert_eq!((result, m1.len()), (PRIVLINE_RESULT_OK, 64), "still usable");
+        // Generating an identity into overlapping seed and key buffers.
+        assert_eq!(
+            privline_identity_generate(b, b.add(16)),
+            PRIVLINE_RESULT_INVALID_ARGUMENT
+        );
+        privline_handshake_free(handshake);
+        privline_channel_free(client);
+        privline_channel_free(server);
+    }
+}

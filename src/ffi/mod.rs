@@ -1230,6 +1230,73 @@ mod tests {
     }
 
     #[test]
+    fn a_handshake_in_a_call_on_another_thread_is_busy_and_unchanged() {
+        let seed = [3u8; 32];
+        let mut handshake = std::ptr::null_mut();
+        unsafe {
+            assert_eq!(
+                privline_handshake_new_client(
+                    [1u8; 32].as_ptr(),
+                    seed.as_ptr(),
+                    Identity::from_seed(&[4; 32]).public_key().as_bytes().as_ptr(),
+                    &mut handshake
+                ),
+                privline_result::PRIVLINE_RESULT_OK
+            );
+            let cell: &HandshakeCell = object_ref(handshake).unwrap();
+            let mut out = [0u8; 144];
+            let mut out_len = out.len();
+            let mut consumed = 0;
+            let mut status = privline_handshake_status::PRIVLINE_HANDSHAKE_DONE;
+            let mut public = [0u8; 32];
+            {
+                // Another thread is inside a call on the handshake.
+                let _in_a_call = cell.lock().unwrap();
+                let address = handshake as usize;
+                let busy = std::thread::scope(|scope| {
+                    scope
+                        .spawn(|| {
+                            let handshake = address as *mut privline_handshake;
+                            (
+                                privline_handshake_step(
+                                    handshake,
+                                    std::ptr::null(),
+                                    0,
+                                    &mut consumed,
+                                    out.as_mut_ptr(),
+                                    &mut out_len,
+                                    &mut status,
+                                ),
+                                privline_handshake_peer_key(handshake, public.as_mut_ptr()),
+                                privline_handshake_authorize(handshake, true),
+                            )
+                        })
+                        .join()
+                        .unwrap()
+                });
+                use privline_result::PRIVLINE_RESULT_BUSY as BUSY;
+                assert_eq!(busy, (BUSY, BUSY, BUSY));
+            }
+            assert_eq!(out_len, 144, "nothing was written");
+            assert_eq!(status, privline_handshake_status::PRIVLINE_HANDSHAKE_DONE);
+            assert_eq!(
+                privline_handshake_step(
+                    handshake,
+                    std::ptr::null(),
+                    0,
+                    &mut consumed,
+                    out.as_mut_ptr(),
+                    &mut out_len,
+                    &mut status,
+                ),
+                privline_result::PRIVLINE_RESULT_OK
+            );
+            assert_eq!(out_len, 64, "M1, as if nothing had happened");
+            privline_handshake_free(handshake);
+        }
+    }
+
+    #[test]
     fn a_panic_inside_the_boundary_becomes_an_internal_error() {
         let result = guard(|| panic!("deliberate"));
         assert_eq!(result, privline_result::PRIVLINE_RESULT_INTERNAL_ERROR);

@@ -55,6 +55,7 @@ from .errors import (
     ERRORS_BY_RESULT,
     AlreadyClosed,
     BufferTooSmall,
+    Busy,
     ChannelError,
     ClientRefused,
     ControlRecordWithPayload,

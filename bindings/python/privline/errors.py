@@ -9,7 +9,7 @@ Hierarchy::
 
     Error
      +-- BufferTooSmall, NullArgument, InvalidArgument, WrongState,
-     |   RngFailure, InternalError, NotSupported
+     |   RngFailure, InternalError, NotSupported, Busy
      +-- HandshakeError           results 20..29
      |    +-- InvalidServerKey, M1BadMac, M2BadMac, LowOrderPoint,
      |        M3DoesNotOpen, M3InvalidClientKey, M3BadClientSignature,
@@ -40,6 +40,7 @@ __all__ = [
     "RngFailure",
     "InternalError",
     "NotSupported",
+    "Busy",
     "InvalidServerKey",
     "M1BadMac",
     "M2BadMac",
@@ -202,6 +203,17 @@ class NotSupported(Error):
     fatal = False
 
 
+class Busy(Error):
+    """BUSY (8): another thread is in a call on the same handle (two
+    seals, or two opens, on one channel at once; any two calls on one
+    handshake at once). Not fatal: nothing changed. One thread sealing and
+    one opening the same channel never get it."""
+
+    result = 8
+    name = "PRIVLINE_RESULT_BUSY"
+    fatal = False
+
+
 class InvalidServerKey(HandshakeError):
     """INVALID_SERVER_KEY (20): the server public key is not a valid
     identity key."""
@@ -358,6 +370,7 @@ ERRORS_BY_RESULT: Dict[int, Type[Error]] = {
         RngFailure,
         InternalError,
         NotSupported,
+        Busy,
         InvalidServerKey,
         M1BadMac,
         M2BadMac,
