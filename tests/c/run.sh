@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Tests the C ABI from C and C++: builds the library, runs tests/c/test_capi.c
 # against the static and the shared library and built with ASan + UBSan,
-# compiles include/privline.h as C99 and as C++11, and runs the static test
-# under valgrind when it is installed (tests/run.sh installs it). Works from
-# any directory. Build products go to target/c-tests/.
+# runs tests/c/threads.c (threads sharing a channel or a handshake, aliased
+# arguments) built with ASan + UBSan, compiles include/privline.h as C99 and
+# as C++11, and when valgrind is installed (tests/run.sh installs it) runs
+# the static test_capi and threads under memcheck and tests/c/ct_open.sh
+# (callgrind: padding removal does the same work for every payload length).
+# Works from any directory. Build products go to target/c-tests/.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -43,6 +46,15 @@ echo "== test_capi built with AddressSanitizer and UndefinedBehaviorSanitizer"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     "$OUT/test_capi_sanitize"
 
+echo "== threads.c (several threads on one channel / handshake, aliasing) with ASan and UBSan"
+"$CC" "${CFLAGS[@]}" -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+    -fno-sanitize-recover=all -o "$OUT/threads_sanitize" tests/c/threads.c \
+    "$LIBDIR/libprivline.a" -lpthread -ldl -lm
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    "$OUT/threads_sanitize"
+"$CC" "${CFLAGS[@]}" -g -o "$OUT/threads_static" tests/c/threads.c "$LIBDIR/libprivline.a" -lpthread -ldl -lm
+"$CC" "${CFLAGS[@]}" -g -o "$OUT/ct_open" tests/c/ct_open.c "$LIBDIR/libprivline.a" -lpthread -ldl -lm
+
 echo "== include/privline.h as C99 and as C++11"
 cat > "$OUT/header_check.c" <<'EOF'
 #include "privline.h"
@@ -79,8 +91,14 @@ if command -v valgrind >/dev/null 2>&1; then
     valgrind -q --leak-check=full --errors-for-leak-kinds=all --error-exitcode=1 \
         "$OUT/test_capi_static"
     echo "valgrind: no errors, no leaks"
+    echo "== threads.c under valgrind (memcheck), 20% of the counts"
+    valgrind -q --leak-check=full --errors-for-leak-kinds=all --error-exitcode=1 \
+        "$OUT/threads_static" 20
+    echo "valgrind threads: no errors, no leaks"
+    echo "== padding removal: equal instruction counts for every payload length (callgrind)"
+    bash tests/c/ct_open.sh "$OUT/ct_open"
 else
-    echo "valgrind is not installed: skipped the leak check"
+    echo "valgrind is not installed: skipped the leak check, threads under valgrind and ct_open"
 fi
 
 echo "tests/c/run.sh: OK"
