@@ -22,6 +22,7 @@ use crate::identity::{PublicKey, SessionId};
 use crate::proto::{Secret32, RECORD_MAX_INNER_LEN, TYPE_CLOSE, TYPE_DATA, TYPE_KEY_UPDATE};
 use crate::records::{record_halves, RecordReceiver, RecordSender, SessionKeys};
 use crate::shs1_proto::{BoxStreamKeys, SHS1_KEYS_LEN};
+use crate::stack;
 
 pub use crate::records::sealed_len;
 
@@ -568,7 +569,7 @@ fn seal(
     if shared.sent_close.load(Ordering::Acquire) {
         return Err(Error::AlreadyClosed);
     }
-    let result = match (sender, what) {
+    let result = stack::record_scrubbed(|| match (sender, what) {
         (Sender::Records(records), what) => {
             let (record_type, payload) = match what {
                 Sealing::Data(payload) => (TYPE_DATA, payload),
@@ -582,7 +583,7 @@ fn seal(
         (Sender::BoxStream(_), Sealing::KeyUpdate) => Err(Error::NotSupported),
         (Sender::BoxStream(stream), Sealing::Data(payload)) => stream.seal(payload, output),
         (Sender::BoxStream(stream), Sealing::Close) => stream.goodbye(output),
-    };
+    });
     match result {
         Ok(written) => {
             if matches!(what, Sealing::Close) {
@@ -619,10 +620,10 @@ fn open(
         receiver.wipe();
         return Err(shared.latch(Error::RecordAfterClose));
     }
-    let result = match receiver {
+    let result = stack::record_scrubbed(|| match receiver {
         Receiver::Records(records) => records.open(input, output),
         Receiver::BoxStream(stream) => stream.open(input, output),
-    };
+    });
     match result {
         Ok(Opened::Close { consumed }) => {
             shared.peer_closed.store(true, Ordering::Release);

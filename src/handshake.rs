@@ -16,6 +16,7 @@ use crate::identity::{Identity, NetworkKey, PublicKey};
 use crate::privline1_handshake::Privline1Handshake;
 use crate::proto::random_x25519_secret;
 use crate::shs1_handshake::Shs1Handshake;
+use crate::stack;
 
 // One output buffer of HANDSHAKE_MAX_MESSAGE_LEN serves either protocol.
 const _: () = assert!(
@@ -119,20 +120,21 @@ impl Handshake {
         identity: &Identity,
         server_key: &PublicKey,
     ) -> Result<Handshake, Error> {
-        let machine = match protocol {
-            Protocol::Privline1 => Machine::Privline1(Box::new(Privline1Handshake::client(
-                network_key,
-                identity,
-                server_key,
-            )?)),
-            Protocol::Shs1 => Machine::Shs1(Box::new(Shs1Handshake::client(
-                network_key,
-                identity,
-                server_key,
-                random_x25519_secret()?,
-            )?)),
-        };
-        Ok(Handshake { machine })
+        Handshake::made(|| {
+            Ok(match protocol {
+                Protocol::Privline1 => Machine::Privline1(Box::new(Privline1Handshake::client(
+                    network_key,
+                    identity,
+                    server_key,
+                )?)),
+                Protocol::Shs1 => Machine::Shs1(Box::new(Shs1Handshake::client(
+                    network_key,
+                    identity,
+                    server_key,
+                    random_x25519_secret()?,
+                )?)),
+            })
+        })
     }
 
     /// Starts a server speaking `protocol`.
@@ -141,17 +143,18 @@ impl Handshake {
         network_key: &NetworkKey,
         identity: &Identity,
     ) -> Result<Handshake, Error> {
-        let machine = match protocol {
-            Protocol::Privline1 => {
-                Machine::Privline1(Box::new(Privline1Handshake::server(network_key, identity)?))
-            }
-            Protocol::Shs1 => Machine::Shs1(Box::new(Shs1Handshake::server(
-                network_key,
-                identity,
-                random_x25519_secret()?,
-            ))),
-        };
-        Ok(Handshake { machine })
+        Handshake::made(|| {
+            Ok(match protocol {
+                Protocol::Privline1 => {
+                    Machine::Privline1(Box::new(Privline1Handshake::server(network_key, identity)?))
+                }
+                Protocol::Shs1 => Machine::Shs1(Box::new(Shs1Handshake::server(
+                    network_key,
+                    identity,
+                    random_x25519_secret()?,
+                ))),
+            })
+        })
     }
 
     /// Test vectors only: a privline/1 client whose ephemeral secrets are
@@ -166,8 +169,8 @@ impl Handshake {
         ec: [u8; 32],
         fc: [u8; 32],
     ) -> Result<Handshake, Error> {
-        Ok(Handshake {
-            machine: Machine::Privline1(Box::new(
+        Handshake::made(|| {
+            Ok(Machine::Privline1(Box::new(
                 Privline1Handshake::client_with_ephemerals_for_tests(
                     network_key,
                     identity,
@@ -175,7 +178,7 @@ impl Handshake {
                     ec,
                     fc,
                 )?,
-            )),
+            )))
         })
     }
 
@@ -189,9 +192,16 @@ impl Handshake {
         fs: [u8; 32],
     ) -> Handshake {
         Handshake {
-            machine: Machine::Privline1(Box::new(
-                Privline1Handshake::server_with_ephemerals_for_tests(network_key, identity, es, fs),
-            )),
+            machine: stack::scrubbed(|| {
+                Machine::Privline1(Box::new(
+                    Privline1Handshake::server_with_ephemerals_for_tests(
+                        network_key,
+                        identity,
+                        es,
+                        fs,
+                    ),
+                ))
+            }),
         }
     }
 
@@ -204,13 +214,13 @@ impl Handshake {
         server_key: &PublicKey,
         ephemeral: [u8; 32],
     ) -> Result<Handshake, Error> {
-        Ok(Handshake {
-            machine: Machine::Shs1(Box::new(Shs1Handshake::client(
+        Handshake::made(|| {
+            Ok(Machine::Shs1(Box::new(Shs1Handshake::client(
                 network_key,
                 identity,
                 server_key,
                 StaticSecret::from(ephemeral),
-            )?)),
+            )?)))
         })
     }
 
@@ -223,12 +233,21 @@ impl Handshake {
         ephemeral: [u8; 32],
     ) -> Handshake {
         Handshake {
-            machine: Machine::Shs1(Box::new(Shs1Handshake::server(
-                network_key,
-                identity,
-                StaticSecret::from(ephemeral),
-            ))),
+            machine: stack::scrubbed(|| {
+                Machine::Shs1(Box::new(Shs1Handshake::server(
+                    network_key,
+                    identity,
+                    StaticSecret::from(ephemeral),
+                )))
+            }),
         }
+    }
+
+    /// The handshake around the state machine `make` builds, on a stack
+    /// that is wiped afterwards: making one generates ephemeral secrets and
+    /// their public keys there.
+    fn made(make: impl FnOnce() -> Result<Machine, Error>) -> Result<Handshake, Error> {
+        stack::scrubbed(make).map(|machine| Handshake { machine })
     }
 
     /// The protocol this handshake speaks.
@@ -265,7 +284,7 @@ impl Handshake {
     /// neither consumes nor writes needs more input. Stepping a finished
     /// handshake returns [`Error::WrongState`].
     pub fn step(&mut self, input: &[u8], output: &mut [u8]) -> Result<Step, Error> {
-        dispatch!(&mut self.machine, m => m.step(input, output))
+        stack::scrubbed(|| dispatch!(&mut self.machine, m => m.step(input, output)))
     }
 
     /// The peer's identity public key: for a client, the server key it was
@@ -281,7 +300,7 @@ impl Handshake {
     /// handshake with [`Error::ClientRefused`] and nothing is sent; accepting
     /// prepares the last message, which the next [`Handshake::step`] writes.
     pub fn authorize(&mut self, accept: bool) -> Result<(), Error> {
-        dispatch!(&mut self.machine, m => m.authorize(accept))
+        stack::scrubbed(|| dispatch!(&mut self.machine, m => m.authorize(accept)))
     }
 
     /// Turns a finished handshake into a channel. Fails with
@@ -297,7 +316,7 @@ impl Handshake {
     /// stays where its `Drop` wipes it, also when the handshake lives on the
     /// heap behind a C handle.
     pub(crate) fn to_channel(&self) -> Result<Channel, Error> {
-        dispatch!(&self.machine, m => m.to_channel())
+        stack::scrubbed(|| dispatch!(&self.machine, m => m.to_channel()))
     }
 
     /// Ends the handshake as if by an internal error (the C boundary caught

@@ -11,6 +11,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::Error;
 use crate::proto::{self, ValidIdentityKey, PUBLIC_KEY_LEN, SEED_LEN, SIGNATURE_LEN};
+use crate::stack;
 use crate::work::{self, Op};
 
 /// Bytes of a libsodium / Scuttlebutt identity secret: the seed, then the
@@ -90,6 +91,11 @@ impl Identity {
     /// The identity whose RFC 8032 seed is `seed`. The caller's copy of the
     /// seed is not touched; wipe it when done.
     pub fn from_seed(seed: &[u8; SEED_LEN]) -> Identity {
+        // The expanded secret passes through the stack: wiped afterwards.
+        stack::scrubbed(|| Self::expand(seed))
+    }
+
+    fn expand(seed: &[u8; SEED_LEN]) -> Identity {
         let signing_key = SigningKey::from_bytes(seed);
         let mut scalar = signing_key.to_scalar_bytes();
         let x25519_secret = StaticSecret::from(scalar);

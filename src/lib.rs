@@ -68,6 +68,7 @@ mod records;
 mod shs1_handshake;
 mod shs1_proto;
 mod slot;
+mod stack;
 mod work;
 
 pub mod ffi;

@@ -13,6 +13,7 @@ use crate::proto::{
     RECORD_HEADER_LEN, RECORD_MAX_INNER_LEN, RECORD_MAX_PAYLOAD_LEN, RECORD_MIN_BODY_LEN,
     RECORD_OVERHEAD_LEN, TAG_LEN, TYPE_CLOSE, TYPE_DATA, TYPE_KEY_UPDATE,
 };
+use crate::stack;
 
 /// What a finished handshake hands to its channel. Wiped on drop.
 pub(crate) struct SessionKeys {
@@ -91,9 +92,12 @@ impl Direction {
     /// `k' = HKDF(empty salt, k, L_UPDATE, 32)`; the counter restarts at 0
     /// and the old key is wiped.
     fn update_key(&mut self) {
-        let mut next = Zeroizing::new([0u8; 32]);
-        hkdf(&[], &[self.key.as_ref()], L_UPDATE, next.as_mut());
-        self.key = next;
+        stack::scrubbed(|| {
+            let mut next = Zeroizing::new([0u8; 32]);
+            hkdf(&[], &[self.key.as_ref()], L_UPDATE, next.as_mut());
+            // Copied, not moved: `next` is wiped where it is.
+            self.key.copy_from_slice(next.as_ref());
+        });
         self.counter = 0;
         self.exhausted = false;
     }

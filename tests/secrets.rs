@@ -2058,11 +2058,16 @@ fn hex_string(bytes: &[u8]) -> String {
 /// SHS1 definition: the DH results, the box keys of the client auth and the
 /// server accept, `sha256(ab)`, and the four box-stream keys and secret.
 fn register_shs1_needles(case: &Case, a: &[u8; 32], b: &[u8; 32]) {
-    use x25519_dalek::{x25519, X25519_BASEPOINT_BYTES};
     register_identity_needles(case);
     register("SHS1 client ephemeral a (raw)", a);
-    register("SHS1 client ephemeral a (clamped)", &clamp(*a));
     register("SHS1 server ephemeral b (raw)", b);
+    register_shs1_derived_needles(case, a, b);
+}
+
+/// The secrets an SHS1 session derives (not the test's own inputs).
+fn register_shs1_derived_needles(case: &Case, a: &[u8; 32], b: &[u8; 32]) {
+    use x25519_dalek::{x25519, X25519_BASEPOINT_BYTES};
+    register("SHS1 client ephemeral a (clamped)", &clamp(*a));
     register("SHS1 server ephemeral b (clamped)", &clamp(*b));
     let b_pub = x25519(*b, X25519_BASEPOINT_BYTES);
     let client_public = Identity::from_seed(&case.client_seed).public_key();
@@ -2293,4 +2298,249 @@ fn shs1_through_c_abi_identity_handles_leaves_no_key_in_freed_memory() {
     );
     assert_clean(&watches);
     forget_needles();
+}
+
+// ---------------------------------------------------------------------------
+// The stack: nothing left in the memory below the caller's frame
+// ---------------------------------------------------------------------------
+
+/// Bytes of dead stack searched below the caller's frame: far deeper than
+/// any call into the library goes.
+const STACK_SCAN_DEPTH: usize = 256 << 10;
+/// Bytes right below the caller's frame left out of the search: the frames
+/// of the search itself (reading `/proc/self/mem`) land there, and the body
+/// runs below them.
+const STACK_SCAN_GAP: usize = 16 << 10;
+
+/// Fills `STACK_SCAN_DEPTH` bytes of stack below its caller with a pattern,
+/// so that what the search finds was written after this.
+#[inline(never)]
+fn paint_stack() {
+    let mut paint = [0xa5u8; STACK_SCAN_DEPTH + STACK_SCAN_GAP];
+    black_box(&mut paint);
+}
+
+/// Runs `body` `STACK_SCAN_GAP` bytes below its caller's frame.
+#[inline(never)]
+fn below_the_gap(body: &mut dyn FnMut()) {
+    let mut gap = [0u8; STACK_SCAN_GAP];
+    black_box(&mut gap);
+    body();
+    black_box(&mut gap);
+}
+
+/// Runs `body` on a thread of its own, then reads the dead stack it used
+/// (through `/proc/self/mem`, so no Rust reference to dead memory is
+/// made) and returns every registered needle found there, with its offset
+/// below the caller's frame.
+fn secrets_left_on_the_stack(mut body: impl FnMut() + Send) -> Vec<(String, usize)> {
+    use std::os::unix::fs::FileExt;
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .stack_size(4 << 20)
+            .spawn_scoped(scope, move || {
+                let frame = 0u8;
+                let top = black_box(&frame) as *const u8 as usize;
+                paint_stack();
+                below_the_gap(&mut body);
+                let start = top - STACK_SCAN_DEPTH;
+                let end = top - STACK_SCAN_GAP;
+                let mut dead = vec![0u8; end - start];
+                let memory = std::fs::File::open("/proc/self/mem").expect("/proc/self/mem");
+                memory
+                    .read_exact_at(&mut dead, start as u64)
+                    .expect("reading the thread's stack");
+                let painted = dead.iter().filter(|&&byte| byte == 0xa5).count();
+                assert!(
+                    painted < dead.len(),
+                    "the body left the painted stack untouched: the search would see nothing"
+                );
+                let (needles, names, count) =
+                    locked(|state, _| (state.needles, state.names, state.needle_count));
+                let mut found = Vec::new();
+                for offset in 0..=dead.len() - NEEDLE_LEN {
+                    for needle in 0..count {
+                        if dead[offset..offset + NEEDLE_LEN] == needles[needle] {
+                            found.push((names[needle].to_string(), end - (start + offset)));
+                        }
+                    }
+                }
+                found
+            })
+            .expect("thread")
+            .join()
+            .expect("scan")
+    })
+}
+
+/// The secrets case1's own data puts on the stack before the library sees
+/// them (the test's copies of seeds and ephemerals) are not the library's:
+/// only these needles count.
+fn register_case1_derived_needles(case: &Case) {
+    register("ee", &case.ee);
+    register("eb", &case.eb);
+    register("ae", &case.ae);
+    register("ff", &case.ff);
+    register("k3", &case.k3);
+    register("k4", &case.k4);
+    register("key_c2s", &case.key_c2s);
+    register("key_s2c", &case.key_s2c);
+    register("session_id", &case.session_id);
+    let c2s_1 = updated_key(&case.key_c2s);
+    let s2c_1 = updated_key(&case.key_s2c);
+    register("key_c2s after 1 update", &c2s_1);
+    register("key_s2c after 1 update", &s2c_1);
+    register("key_c2s after 2 updates", &updated_key(&c2s_1));
+    register("key_s2c after 2 updates", &updated_key(&s2c_1));
+    register("es (clamped)", &clamp(case.es));
+    register("fs (clamped)", &clamp(case.fs));
+    register("ec (clamped)", &clamp(case.ec));
+    register("fc (clamped)", &clamp(case.fc));
+}
+
+/// Runs case1 on the stack-scanned thread, up to `conversation` (false:
+/// the handshake and the channels only), and returns what it left.
+fn case1_stack_leftovers(case: &Case, conversation: bool) -> Vec<(String, usize)> {
+    forget_needles();
+    register_case1_derived_needles(case);
+    let client_identity = Identity::from_seed(&case.client_seed);
+    let server_identity = Identity::from_seed(&case.server_seed);
+    let network_key = NetworkKey::new(case.network_key);
+    let found = secrets_left_on_the_stack(|| {
+        let mut client = Handshake::client_with_ephemerals_for_tests(
+            &network_key,
+            &client_identity,
+            &PublicKey(case.server_public),
+            case.ec,
+            case.fc,
+        )
+        .expect("client");
+        let mut server = Handshake::server_with_ephemerals_for_tests(
+            &network_key,
+            &server_identity,
+            case.es,
+            case.fs,
+        );
+        run_case1(case, &mut client, &mut server);
+        let mut client_channel = client.into_channel().expect("client channel");
+        let mut server_channel = server.into_channel().expect("server channel");
+        if conversation {
+            converse(&mut client_channel, &mut server_channel);
+        }
+    });
+    forget_needles();
+    found
+}
+
+fn assert_none_left(what: &str, found: &[(String, usize)]) {
+    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    for (name, _) in found {
+        *counts.entry(name.as_str()).or_default() += 1;
+    }
+    assert!(
+        found.is_empty(),
+        "{what}: secrets left in the dead stack (name: copies): {counts:?}\n(name, bytes below the caller): {found:?}"
+    );
+}
+
+#[test]
+fn a_handshake_leaves_no_secret_on_the_stack() {
+    let _serial = serial();
+    let case = case1();
+    assert_none_left("handshake", &case1_stack_leftovers(&case, false));
+}
+
+#[test]
+fn a_channel_leaves_no_secret_on_the_stack() {
+    let _serial = serial();
+    let case = case1();
+    assert_none_left("conversation", &case1_stack_leftovers(&case, true));
+}
+
+#[test]
+fn an_shs1_session_leaves_no_secret_on_the_stack() {
+    let _serial = serial();
+    let case = case1();
+    let (a, b) = ([0x51u8; 32], [0x5bu8; 32]);
+    forget_needles();
+    register_shs1_derived_needles(&case, &a, &b);
+    let network = NetworkKey::new(case.network_key);
+    let client_identity = Identity::from_seed(&case.client_seed);
+    let server_identity = Identity::from_seed(&case.server_seed);
+    let server_public = server_identity.public_key();
+    let found = secrets_left_on_the_stack(|| {
+        let mut client = Handshake::shs1_client_with_ephemeral_for_tests(
+            &network,
+            &client_identity,
+            &server_public,
+            a,
+        )
+        .unwrap();
+        let mut server =
+            Handshake::shs1_server_with_ephemeral_for_tests(&network, &server_identity, b);
+        let hello = rust_step(&mut client, &[], Status::NeedInput);
+        let server_hello = rust_step(&mut server, &hello, Status::NeedInput);
+        let auth = rust_step(&mut client, &server_hello, Status::NeedInput);
+        assert!(rust_step(&mut server, &auth, Status::AuthorizePeer).is_empty());
+        server.authorize(true).unwrap();
+        let accept = rust_step(&mut server, &[], Status::Done);
+        assert!(rust_step(&mut client, &accept, Status::Done).is_empty());
+        let mut client_channel = client.into_channel().unwrap();
+        let mut server_channel = server.into_channel().unwrap();
+        let mut wire = vec![0u8; 10_000];
+        let mut plain = vec![0u8; 4096];
+        for payload in [&b"hello"[..], &[7u8; 5000][..]] {
+            let n = client_channel.seal(payload, 0, &mut wire).unwrap();
+            let mut rest = &wire[..n];
+            while !rest.is_empty() {
+                let opened = server_channel.open(rest, &mut plain).unwrap();
+                rest = &rest[opened.consumed()..];
+            }
+        }
+        let n = server_channel.close(0, &mut wire).unwrap();
+        assert_eq!(
+            client_channel.open(&wire[..n], &mut plain),
+            Ok(Opened::Close { consumed: n })
+        );
+    });
+    // The needles are this session's real keys: a session made the same
+    // way exports them.
+    let (mut client, mut server) = shs1_pair(&case, a, b);
+    let hello = rust_step(&mut client, &[], Status::NeedInput);
+    let server_hello = rust_step(&mut server, &hello, Status::NeedInput);
+    let auth = rust_step(&mut client, &server_hello, Status::NeedInput);
+    rust_step(&mut server, &auth, Status::AuthorizePeer);
+    server.authorize(true).unwrap();
+    let accept = rust_step(&mut server, &[], Status::Done);
+    rust_step(&mut client, &accept, Status::Done);
+    let exported = client.into_channel().unwrap().export_shs1_keys().unwrap();
+    let mut encrypt_key = [0u8; 32];
+    encrypt_key.copy_from_slice(&exported[..32]);
+    let registered = locked(|state, _| state.needles[..state.needle_count].contains(&encrypt_key));
+    encrypt_key.zeroize();
+    forget_needles();
+    assert!(
+        registered,
+        "the client's box-stream key is among the needles"
+    );
+    assert_none_left("SHS1 session", &found);
+}
+
+#[test]
+fn making_an_identity_leaves_no_expanded_secret_on_the_stack() {
+    let _serial = serial();
+    let case = case1();
+    forget_needles();
+    let [raw, clamped, signing, prefix] = identity_secrets(&case.client_seed);
+    register("SHA-512(seed)[..32]", &raw);
+    register("clamped scalar", &clamped);
+    register("Ed25519 signing scalar", &signing);
+    register("Ed25519 hash prefix", &prefix);
+    let found = secrets_left_on_the_stack(|| {
+        let identity = Identity::from_seed(&case.client_seed);
+        let _ = Identity::from_secret_bytes(&case.client_seed).unwrap();
+        black_box(identity.public_key());
+    });
+    forget_needles();
+    assert_none_left("Identity::from_seed", &found);
 }

@@ -1238,7 +1238,10 @@ mod tests {
                 privline_handshake_new_client(
                     [1u8; 32].as_ptr(),
                     seed.as_ptr(),
-                    Identity::from_seed(&[4; 32]).public_key().as_bytes().as_ptr(),
+                    Identity::from_seed(&[4; 32])
+                        .public_key()
+                        .as_bytes()
+                        .as_ptr(),
                     &mut handshake
                 ),
                 privline_result::PRIVLINE_RESULT_OK
