@@ -2,22 +2,9 @@
 //! Python (ctypes) callers. `include/privline.h` is generated from this
 //! module by cbindgen.
 //!
-//! Conventions, the same for every function:
-//! - Every function returns a `privline_result` (or a plain value for the
-//!   size and string functions); `PRIVLINE_RESULT_OK` is 0.
-//! - Handles are opaque. Constructors return them through an out-pointer and
-//!   leave it untouched on error; `_free` functions accept NULL.
-//! - Buffers are owned by the caller. Output lengths are in/out `size_t *`:
-//!   on entry the capacity, on return the bytes written or, with
-//!   `PRIVLINE_RESULT_BUFFER_TOO_SMALL`, the bytes needed (nothing changed,
-//!   retry with a bigger buffer). Input and output buffers must not overlap.
-//! - A NULL pointer where one is required returns
-//!   `PRIVLINE_RESULT_NULL_ARGUMENT`; a NULL buffer is allowed with length 0.
-//!   NULL_ARGUMENT and INVALID_ARGUMENT write nothing at all.
-//! - No panic crosses the boundary: one is reported as
-//!   `PRIVLINE_RESULT_INTERNAL_ERROR`.
-//! - After a fatal result a handle refuses every later call with that same
-//!   result; only `_free` remains useful.
+//! The rules every function follows (results, ownership, buffers,
+//! aliasing, threads, panics) are written once, in `cbindgen.toml`'s header
+//! text, so that they open `privline.h` itself.
 
 #![allow(non_camel_case_types)]
 #![allow(clippy::missing_safety_doc)] // every function documents its contract in prose
