@@ -59,6 +59,9 @@ bash tests/interop/c_peers_checks.sh
 step "Python binding (tests/python/run.sh)"
 bash tests/python/run.sh
 
+step "installing: cargo-c install, pkg-config, C/C++/CMake consumers, the wheel (tests/install/run.sh)"
+bash tests/install/run.sh
+
 step "interoperability matrix over loopback TCP (tests/interop)"
 make -s -C examples-c
 target/pyenv/bin/python -m pytest -q -p no:cacheprovider tests/interop
