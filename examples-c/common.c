@@ -4,12 +4,17 @@
 
 #include "common.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -257,6 +262,210 @@ const char *queue_sealed(buffer_t *out, privline_channel *channel, const uint8_t
         buffer_commit(out, written);
         return NULL;
     }
+}
+
+/* ------------------------------------------------------------ limits */
+
+struct addr_count_slot {
+    addr_key_t key;
+    bool taken;   /* the slot holds a key (its count may have dropped to 0) */
+    size_t count;
+};
+
+bool addr_key_from_sockaddr(const struct sockaddr *sa, addr_key_t *key_out)
+{
+    static const uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    memset(key_out, 0, sizeof *key_out);
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *v4 = (const struct sockaddr_in *)(const void *)sa;
+        key_out->bytes[0] = 4;
+        memcpy(key_out->bytes + 1, &v4->sin_addr, 4);
+        return true;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)(const void *)sa;
+        const uint8_t *a = v6->sin6_addr.s6_addr;
+        if (memcmp(a, v4_mapped, sizeof v4_mapped) == 0) {
+            key_out->bytes[0] = 4;
+            memcpy(key_out->bytes + 1, a + 12, 4);
+        } else {
+            key_out->bytes[0] = 6;
+            memcpy(key_out->bytes + 1, a, 8); /* the /64 prefix */
+        }
+        return true;
+    }
+    return false;
+}
+
+void addr_key_format(const addr_key_t *key, char *text, size_t size)
+{
+    char address[INET6_ADDRSTRLEN];
+    if (key->bytes[0] == 4 && inet_ntop(AF_INET, key->bytes + 1, address, sizeof address) != NULL) {
+        snprintf(text, size, "%s", address);
+    } else if (key->bytes[0] == 6) {
+        uint8_t full[16];
+        memset(full, 0, sizeof full);
+        memcpy(full, key->bytes + 1, 8);
+        if (inet_ntop(AF_INET6, full, address, sizeof address) != NULL)
+            snprintf(text, size, "%s/64", address);
+        else
+            snprintf(text, size, "an IPv6 /64");
+    } else {
+        snprintf(text, size, "an unknown address");
+    }
+}
+
+/* FNV-1a over the key: the table is sized to keep probes short, and its
+ * entries are bounded by the connection cap. */
+static size_t addr_key_hash(const addr_key_t *key)
+{
+    uint64_t h = 14695981039346656037u;
+    size_t i;
+    for (i = 0; i < sizeof key->bytes; i++) {
+        h ^= key->bytes[i];
+        h *= 1099511628211u;
+    }
+    return (size_t)(h ^ (h >> 29));
+}
+
+/* The slot holding `key`, or NULL. */
+static struct addr_count_slot *addr_counts_find(const addr_counts_t *counts, const addr_key_t *key)
+{
+    size_t i, mask = counts->cap - 1;
+    if (counts->cap == 0)
+        return NULL;
+    for (i = addr_key_hash(key) & mask;; i = (i + 1) & mask) {
+        struct addr_count_slot *slot = &counts->slots[i];
+        if (!slot->taken)
+            return NULL;
+        if (memcmp(&slot->key, key, sizeof *key) == 0)
+            return slot;
+    }
+}
+
+/* Rebuilds the table with `cap` slots, dropping keys at count 0. */
+static bool addr_counts_rebuild(addr_counts_t *counts, size_t cap)
+{
+    struct addr_count_slot *slots = calloc(cap, sizeof *slots);
+    size_t i, used = 0;
+    if (slots == NULL)
+        return false;
+    for (i = 0; i < counts->cap; i++) {
+        const struct addr_count_slot *old = &counts->slots[i];
+        size_t j;
+        if (!old->taken || old->count == 0)
+            continue;
+        for (j = addr_key_hash(&old->key) & (cap - 1); slots[j].taken; j = (j + 1) & (cap - 1)) {
+        }
+        slots[j] = *old;
+        used++;
+    }
+    free(counts->slots);
+    counts->slots = slots;
+    counts->cap = cap;
+    counts->used = used;
+    return true;
+}
+
+size_t addr_counts_get(const addr_counts_t *counts, const addr_key_t *key)
+{
+    const struct addr_count_slot *slot = addr_counts_find(counts, key);
+    return slot != NULL ? slot->count : 0;
+}
+
+bool addr_counts_add(addr_counts_t *counts, const addr_key_t *key)
+{
+    struct addr_count_slot *slot = addr_counts_find(counts, key);
+    size_t i, mask;
+    if (slot != NULL) {
+        slot->count++;
+        counts->total++;
+        return true;
+    }
+    /* A new key: keep at most half the slots taken (keys at count 0 are
+     * dropped by the rebuild, so the table follows the open connections). */
+    if (2 * (counts->used + 1) > counts->cap) {
+        size_t live = 0, cap = 16;
+        for (i = 0; i < counts->cap; i++)
+            live += counts->slots[i].taken && counts->slots[i].count > 0;
+        while (cap < 4 * (live + 1)) {
+            if (cap > SIZE_MAX / 2 / sizeof *counts->slots)
+                return false;
+            cap *= 2;
+        }
+        if (!addr_counts_rebuild(counts, cap))
+            return false;
+    }
+    mask = counts->cap - 1;
+    for (i = addr_key_hash(key) & mask; counts->slots[i].taken; i = (i + 1) & mask) {
+    }
+    counts->slots[i].key = *key;
+    counts->slots[i].taken = true;
+    counts->slots[i].count = 1;
+    counts->used++;
+    counts->total++;
+    return true;
+}
+
+void addr_counts_remove(addr_counts_t *counts, const addr_key_t *key)
+{
+    struct addr_count_slot *slot = addr_counts_find(counts, key);
+    if (slot != NULL && slot->count > 0) {
+        slot->count--;
+        counts->total--;
+    }
+    if (counts->total == 0)
+        addr_counts_free(counts); /* nothing open: give the memory back */
+}
+
+void addr_counts_free(addr_counts_t *counts)
+{
+    free(counts->slots);
+    counts->slots = NULL;
+    counts->cap = counts->used = counts->total = 0;
+}
+
+admission_t admission_decide(const addr_counts_t *counts, const addr_key_t *key, size_t open_now,
+                             size_t max_connections, size_t max_per_address, bool can_evict)
+{
+    if (addr_counts_get(counts, key) >= max_per_address)
+        return ADMIT_NO_PER_ADDRESS;
+    if (open_now < max_connections)
+        return ADMIT_YES;
+    return can_evict ? ADMIT_EVICT : ADMIT_NO_FULL;
+}
+
+size_t connections_from_fd_limit(size_t reserve, size_t ceiling, size_t *fd_limit_out)
+{
+    struct rlimit limit;
+    size_t fds = SIZE_MAX;
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < SIZE_MAX)
+        fds = (size_t)limit.rlim_cur;
+    if (fd_limit_out != NULL)
+        *fd_limit_out = fds;
+    if (fds <= reserve)
+        return 0;
+    return fds - reserve < ceiling ? fds - reserve : ceiling;
+}
+
+bool parse_positive_count(const char *text, size_t max, size_t *count_out)
+{
+    size_t value = 0;
+    const char *p;
+    if (text == NULL || *text == '\0')
+        return false;
+    for (p = text; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        size_t digit = (size_t)(*p - '0');
+        if (value > max / 10 || digit > max - value * 10)
+            return false; /* above max */
+        value = value * 10 + digit;
+    }
+    if (value == 0)
+        return false;
+    *count_out = value;
+    return true;
 }
 
 void wipe(void *bytes, size_t len)

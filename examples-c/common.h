@@ -103,6 +103,77 @@ void buffer_free(buffer_t *buffer);
 const char *queue_sealed(buffer_t *out, privline_channel *channel, const uint8_t *payload, size_t len,
                          bool close_record);
 
+/*
+ * Connection limits, for servers (privline-server; meant to be reused by any
+ * daemon that accepts privline connections).
+ *
+ * Connections are counted per source address: an IPv4 address (also when it
+ * arrives IPv4-mapped on an IPv6 socket) on its own, an IPv6 address by its
+ * /64 prefix (one site's or one host's usual allocation, so an attacker
+ * cannot dodge the limit by walking through its own /64).
+ */
+struct sockaddr;
+
+typedef struct {
+    uint8_t bytes[17]; /* 4 (IPv4) or 6 (IPv6 /64), then the address bytes */
+} addr_key_t;
+
+/* The key a connection from `sa` counts under. Returns false for an address
+ * that is neither IPv4 nor IPv6 (the key is then all zeros: such
+ * connections share one count). */
+bool addr_key_from_sockaddr(const struct sockaddr *sa, addr_key_t *key_out);
+
+/* Writes the key for messages: "127.0.0.2" or "2001:db8:1:2::/64". */
+void addr_key_format(const addr_key_t *key, char *text, size_t size);
+
+/* How many connections each source address has open now: a small hash
+ * table (open addressing). Starts zeroed ({NULL, 0, 0, 0}); free with
+ * addr_counts_free. */
+typedef struct {
+    struct addr_count_slot *slots;
+    size_t cap;  /* slots allocated: 0 or a power of two */
+    size_t used;  /* slots holding a key, including keys now at count 0 */
+    size_t total; /* connections counted, all keys */
+} addr_counts_t;
+
+/* The number of open connections counted under `key`. */
+size_t addr_counts_get(const addr_counts_t *counts, const addr_key_t *key);
+
+/* Counts one more connection under `key`. Returns false (and counts
+ * nothing) when out of memory. */
+bool addr_counts_add(addr_counts_t *counts, const addr_key_t *key);
+
+/* Counts one connection less under `key` (which must have been added). */
+void addr_counts_remove(addr_counts_t *counts, const addr_key_t *key);
+
+void addr_counts_free(addr_counts_t *counts);
+
+/* What to do with a connection just accepted. */
+typedef enum {
+    ADMIT_YES,             /* take it */
+    ADMIT_EVICT,           /* take it after closing the oldest connection
+                              that has not finished its handshake */
+    ADMIT_NO_PER_ADDRESS,  /* close it now: its address is at max_per_address */
+    ADMIT_NO_FULL          /* close it now: at max_connections, none to evict */
+} admission_t;
+
+/* The admission rule: the per-address cap first (a flood from one address
+ * never evicts anybody), then the overall cap, where a connection that is
+ * still in its handshake (it has proven nothing yet) gives way to the new
+ * one. `open_now`: connections held now; `can_evict`: whether one of them is
+ * still in its handshake. */
+admission_t admission_decide(const addr_counts_t *counts, const addr_key_t *key, size_t open_now,
+                             size_t max_connections, size_t max_per_address, bool can_evict);
+
+/* The default connection cap: the soft descriptor limit (RLIMIT_NOFILE)
+ * minus `reserve` descriptors kept for everything else, at most `ceiling`;
+ * 0 if the limit leaves no room. `*fd_limit_out` (may be NULL) receives the
+ * limit itself (SIZE_MAX when unlimited). */
+size_t connections_from_fd_limit(size_t reserve, size_t ceiling, size_t *fd_limit_out);
+
+/* Parses a whole decimal number in 1..max ("64"). */
+bool parse_positive_count(const char *text, size_t max, size_t *count_out);
+
 /* Overwrites secrets in a way the compiler does not drop. */
 void wipe(void *bytes, size_t len);
 

@@ -3,7 +3,8 @@
  *
  *   privline-server --listen HOST:PORT --network-key HEX --secret HEX
  *                   [--protocol privline1|shs1] [--allow PUBHEX]... [--once]
- *                   [--handshake-timeout SECONDS]
+ *                   [--handshake-timeout SECONDS] [--idle-timeout SECONDS]
+ *                   [--max-connections N] [--max-per-ip N]
  *
  * One thread serves every client with a poll() event loop over non-blocking
  * sockets, the way a C server would integrate privline. For each client it
@@ -22,7 +23,8 @@
  *
  * stderr: "listening HOST:PORT" once bound (the real port, so port 0 works),
  * "accepted <client public hex>" per accepted client, and one line with the
- * reason per failed connection ("refused ...", "failed ...").
+ * reason per failed, refused or evicted connection ("refused ...",
+ * "failed ...", "evicted ...").
  *
  * Per PROTOCOL.md, a failed or refused handshake gets no answer: its
  * library state is freed at once, but the socket stays open and silent (its
@@ -30,10 +32,41 @@
  * seconds after accept (default 10), so the moment of the hang-up tells the
  * client nothing. A handshake not finished by the deadline is dropped.
  *
- * Output is buffered per connection; while more than PENDING_OUTPUT_LIMIT
- * bytes wait for a client that does not read, the server stops reading from
- * that client. --once: serve one connection, then exit 0 if it completed the
- * handshake and closed cleanly, 1 otherwise.
+ * Limits, so that no client, and no crowd of clients, can take the server
+ * away from the others:
+ *
+ * - Idle: a connection in any state (handshake, failed and silent, echoing,
+ *   closing) that has received and sent no byte for --idle-timeout seconds
+ *   (default 300) is closed; the handshake deadline applies as well. A
+ *   silent (failed) handshake is closed by exactly the same two rules as a
+ *   running one, so the hang-up still tells the client nothing.
+ * - Connections: at most --max-connections at once (default: the soft
+ *   descriptor limit, ulimit -n, minus FD_RESERVE (16), at most 65536; a
+ *   larger value is refused at start-up, so the server does not run out of
+ *   descriptors). When full, a new connection is taken by closing the
+ *   oldest one that has not finished its handshake ("evicted ..."): it has
+ *   proven nothing, so a flood of connections that never finish their
+ *   handshake cannot lock out or delay a genuine client. If every
+ *   connection is established, the new one is closed at once ("refused
+ *   ...").
+ * - Per source address: at most --max-per-ip at once (default 64) from one
+ *   IPv4 address or IPv6 /64; more are closed at once, before any privline
+ *   byte ("refused ..."), and evict nobody. The rules live in common.c
+ *   (admission_decide, addr_counts_*) for other servers to share.
+ * - Descriptors: should accept() still fail with EMFILE or ENFILE, a spare
+ *   descriptor is given up to accept that connection and close it at once,
+ *   so the loop neither spins nor leaves the client waiting.
+ * - Memory: a connection holds at most IN_LIMIT (128 KiB) of input and
+ *   OUT_LIMIT (128 KiB) of output: while the echo of one more record might
+ *   not fit, the server neither opens records nor reads from that client. Add
+ *   the library's state (about 1 KiB) and the connection's own entry: at most
+ *   260 KiB per connection, however the client behaves. Buffers are freed
+ *   whenever they are empty, so a client that stops sending, or reads
+ *   again, does not keep its peak; one that never reads is closed after
+ *   --idle-timeout once nothing moves.
+ *
+ * --once: serve one connection, then exit 0 if it completed the handshake
+ * and closed cleanly, 1 otherwise.
  */
 
 #define _POSIX_C_SOURCE 200809L
@@ -57,11 +90,31 @@
 
 #define READ_CHUNK (64u * 1024u)
 #define DEFAULT_HANDSHAKE_TIMEOUT 10.0
+#define DEFAULT_IDLE_TIMEOUT 300.0
+#define DEFAULT_MAX_PER_IP 64
+/* Descriptors kept for everything but client sockets (stdio, the listener,
+ * the signal pipe, the spare descriptor for EMFILE, the library, tools). */
+#define FD_RESERVE 16
+/* The default --max-connections is at most this, whatever ulimit -n says. */
+#define MAX_CONNECTIONS_DEFAULT_CEILING 65536
+#define MAX_COUNT_OPTION 1000000
+/* What one connection may hold in its buffers. Input: a partial record
+ * (at most PRIVLINE_RECORD_MAX_LEN, 65537 bytes) plus one READ_CHUNK, so a
+ * record always fits. Output: a record is opened only while its largest
+ * possible echo still fits under OUT_LIMIT. Both buffers grow by doubling
+ * from 4 KiB and never past their limit (128 KiB each), and are freed
+ * whenever they are empty. */
+#define IN_LIMIT (128u * 1024u)
+#define OUT_LIMIT (128u * 1024u)
+/* Accepts per loop round, so a flood of connections cannot starve the
+ * connections already open. */
+#define ACCEPTS_PER_ROUND 64
 
 static const char usage_text[] =
     "usage: privline-server --listen HOST:PORT --network-key HEX --secret HEX\n"
     "                       [--protocol privline1|shs1] [--allow PUBHEX]... [--once]\n"
-    "                       [--handshake-timeout SECONDS]\n"
+    "                       [--handshake-timeout SECONDS] [--idle-timeout SECONDS]\n"
+    "                       [--max-connections N] [--max-per-ip N]\n"
     "  --listen HOST:PORT        address to listen on (port 0: any free port)\n"
     "  --network-key HEX         the 32-byte network key, 64 hex digits (for shs1 the\n"
     "                            network identifier)\n"
@@ -74,7 +127,21 @@ static const char usage_text[] =
     "                            without any, every client is accepted)\n"
     "  --once                    exit after the first connection: 0 if it completed\n"
     "                            the handshake and a clean close, 1 otherwise\n"
-    "  --handshake-timeout SECS  handshake deadline from accept (default 10)\n";
+    "  --handshake-timeout SECS  handshake deadline from accept (default 10)\n"
+    "  --idle-timeout SECS       close a connection in any state (handshake, echoing,\n"
+    "                            closing) after this long without a byte received\n"
+    "                            or sent (default 300)\n"
+    "  --max-connections N       connections held at once (default: ulimit -n minus 16,\n"
+    "                            at most 65536; more than that is an error). When\n"
+    "                            full, the oldest connection still in its handshake\n"
+    "                            is closed to take the new one; if none is, the new\n"
+    "                            one is closed at once\n"
+    "  --max-per-ip N            connections held at once from one IPv4 address or\n"
+    "                            IPv6 /64 (default 64); more are closed at once,\n"
+    "                            unanswered\n"
+    "Memory: each connection holds at most 128 KiB of input, 128 KiB of output\n"
+    "waiting for a client that does not read, and the library's state (about 1 KiB),\n"
+    "so at most 260 KiB; buffers are freed whenever they are empty.\n";
 
 typedef enum {
     CONN_HANDSHAKE, /* handshake running */
@@ -89,6 +156,9 @@ typedef struct {
     conn_state state;
     char addr[96];       /* the client's address, for messages */
     double deadline;     /* accept time + handshake timeout */
+    double accepted_at;  /* when accepted: the oldest handshake is evicted first */
+    double last_active;  /* when a byte was last received or sent */
+    addr_key_t key;      /* the source address, for --max-per-ip */
     privline_handshake *handshake;
     privline_channel *channel;
     buffer_t in;         /* received, not yet processed */
@@ -105,6 +175,9 @@ typedef struct {
     uint8_t (*allow)[PRIVLINE_PUBLIC_KEY_LEN];
     size_t allow_count;
     double handshake_timeout;
+    double idle_timeout;
+    size_t max_connections; /* 0 until set from the option or ulimit -n */
+    size_t max_per_ip;
     bool once;
 } config_t;
 
@@ -114,7 +187,11 @@ static char *listen_host; /* from --listen; freed on every exit path */
 static const char *listen_port;
 static conn_t **conns;
 static size_t conn_count, conn_cap;
+static size_t open_count;         /* connections whose socket is open */
+static addr_counts_t addr_counts; /* open connections per source address */
+static double loop_now;           /* now_seconds() after the last poll() */
 static int listen_fd = -1;
+static int spare_fd = -1;         /* given up to accept (and close) on EMFILE */
 static int signal_pipe[2] = {-1, -1};
 static uint8_t scratch[PRIVLINE_OPEN_MAX_OUTPUT_LEN]; /* opened payloads */
 
@@ -146,13 +223,17 @@ static const char *option_value(int argc, char **argv, int *i)
     return argv[++*i];
 }
 
+static void set_connection_limit(bool given);
+
 static void parse_args(int argc, char **argv)
 {
     bool have_listen = false, have_network_key = false, have_secret = false, have_timeout = false;
-    bool have_protocol = false;
+    bool have_protocol = false, have_idle = false, have_max = false, have_per_ip = false;
     int i;
 
     config.handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
+    config.idle_timeout = DEFAULT_IDLE_TIMEOUT;
+    config.max_per_ip = DEFAULT_MAX_PER_IP;
     config.protocol = PRIVLINE_PROTOCOL_PRIVLINE1;
     for (i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -200,12 +281,48 @@ static void parse_args(int argc, char **argv)
             if (have_timeout || !parse_seconds(value, &config.handshake_timeout))
                 usage_error("--handshake-timeout must be given once, as a positive number of seconds", value);
             have_timeout = true;
+        } else if (strcmp(arg, "--idle-timeout") == 0) {
+            const char *value = option_value(argc, argv, &i);
+            if (have_idle || !parse_seconds(value, &config.idle_timeout))
+                usage_error("--idle-timeout must be given once, as a positive number of seconds", value);
+            have_idle = true;
+        } else if (strcmp(arg, "--max-connections") == 0) {
+            const char *value = option_value(argc, argv, &i);
+            if (have_max || !parse_positive_count(value, MAX_COUNT_OPTION, &config.max_connections))
+                usage_error("--max-connections must be given once, as a whole number from 1 to 1000000", value);
+            have_max = true;
+        } else if (strcmp(arg, "--max-per-ip") == 0) {
+            const char *value = option_value(argc, argv, &i);
+            if (have_per_ip || !parse_positive_count(value, MAX_COUNT_OPTION, &config.max_per_ip))
+                usage_error("--max-per-ip must be given once, as a whole number from 1 to 1000000", value);
+            have_per_ip = true;
         } else {
             usage_error("unknown argument", arg);
         }
     }
     if (!have_listen || !have_network_key || !have_secret)
         usage_error("--listen, --network-key and --secret are required", NULL);
+    set_connection_limit(have_max);
+}
+
+/* Checks --max-connections against the descriptor limit, or derives it
+ * from that limit: the server must never run out of descriptors. */
+static void set_connection_limit(bool given)
+{
+    size_t fd_limit = 0;
+    size_t room = connections_from_fd_limit(FD_RESERVE, SIZE_MAX, &fd_limit);
+    char detail[160];
+    if (room == 0) {
+        snprintf(detail, sizeof detail, "ulimit -n is %zu; raise it above %d", fd_limit, FD_RESERVE);
+        usage_error("too few file descriptors to serve anybody", detail);
+    }
+    if (!given) {
+        config.max_connections = room < MAX_CONNECTIONS_DEFAULT_CEILING ? room : MAX_CONNECTIONS_DEFAULT_CEILING;
+    } else if (config.max_connections > room) {
+        snprintf(detail, sizeof detail, "%zu given, but ulimit -n (%zu) allows at most %zu (it minus %d)",
+                 config.max_connections, fd_limit, room, FD_RESERVE);
+        usage_error("--max-connections is above what the descriptor limit allows", detail);
+    }
 }
 
 /* Makes the server's identity from --secret, once; the secret is wiped. */
@@ -299,10 +416,31 @@ static void conn_finish(conn_t *conn)
     conn->channel = NULL;
     buffer_free(&conn->in);
     buffer_free(&conn->out);
-    if (conn->fd >= 0)
+    if (conn->fd >= 0) {
         close(conn->fd);
+        open_count--;
+        addr_counts_remove(&addr_counts, &conn->key);
+    }
     conn->fd = -1;
     conn->state = CONN_DONE;
+}
+
+/* Frees the buffers that are empty: a connection that waits holds no
+ * buffer memory, and one that was busy does not keep its peak. */
+static void conn_trim(conn_t *conn)
+{
+    if (conn->in.len == 0 && conn->in.data != NULL)
+        buffer_free(&conn->in);
+    if (conn->out.len == 0 && conn->out.data != NULL)
+        buffer_free(&conn->out);
+}
+
+/* Whether the largest echo of one record still fits under OUT_LIMIT: only
+ * then is the next record opened. */
+static bool out_has_room(const conn_t *conn)
+{
+    size_t largest = privline_channel_sealed_len(conn->channel, PRIVLINE_OPEN_MAX_OUTPUT_LEN, 0);
+    return largest != SIZE_MAX && conn->out.len + largest <= OUT_LIMIT;
 }
 
 /* A failure after the handshake (or of the socket): one line, hang up now. */
@@ -344,7 +482,7 @@ static bool client_allowed(const uint8_t *key)
  * output backlog allows. */
 static void channel_process(conn_t *conn)
 {
-    while (conn->state == CONN_CHANNEL && conn->out.len <= PENDING_OUTPUT_LIMIT) {
+    while (conn->state == CONN_CHANNEL && out_has_room(conn)) {
         size_t consumed = 0, len = sizeof scratch;
         privline_record_type type = PRIVLINE_RECORD_NONE;
         privline_result result;
@@ -473,20 +611,26 @@ static void conn_read(conn_t *conn)
 {
     uint8_t discard[READ_CHUNK];
     uint8_t *room;
+    size_t want;
     ssize_t n;
 
     if (conn->state == CONN_SILENT) { /* drain and discard */
         n = recv(conn->fd, discard, sizeof discard, 0);
+        if (n > 0)
+            conn->last_active = loop_now;
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
             conn->peer_eof = true;
         return;
     }
-    room = buffer_reserve(&conn->in, READ_CHUNK);
+    if (conn->in.len >= IN_LIMIT)
+        return; /* not polled for then; a record is never that long */
+    want = IN_LIMIT - conn->in.len < READ_CHUNK ? IN_LIMIT - conn->in.len : READ_CHUNK;
+    room = buffer_reserve(&conn->in, want);
     if (room == NULL) {
         conn_fail(conn, "out of memory", NULL);
         return;
     }
-    n = recv(conn->fd, room, READ_CHUNK, 0);
+    n = recv(conn->fd, room, want, 0);
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
             return;
@@ -505,6 +649,7 @@ static void conn_read(conn_t *conn)
         return;
     }
     buffer_commit(&conn->in, (size_t)n);
+    conn->last_active = loop_now;
     if (conn->state == CONN_HANDSHAKE)
         handshake_process(conn);
     else if (conn->state == CONN_CHANNEL)
@@ -530,8 +675,10 @@ static void conn_write(conn_t *conn)
             return;
         }
         buffer_consume(&conn->out, (size_t)n);
+        if (n > 0)
+            conn->last_active = loop_now;
     }
-    if (conn->state == CONN_CHANNEL && conn->out.len <= PENDING_OUTPUT_LIMIT && (conn->in.len > 0 || conn->peer_eof))
+    if (conn->state == CONN_CHANNEL && out_has_room(conn) && (conn->in.len > 0 || conn->peer_eof))
         channel_process(conn); /* records held back by the output backlog */
     if (conn->state == CONN_CLOSING && conn->out.len == 0) {
         shutdown(conn->fd, SHUT_WR);
@@ -545,9 +692,9 @@ static short conn_events(const conn_t *conn)
     short events = conn->out.len > 0 ? POLLOUT : 0;
     switch (conn->state) {
     case CONN_HANDSHAKE:
-        return events | POLLIN;
+        return conn->in.len < IN_LIMIT ? events | POLLIN : events;
     case CONN_CHANNEL:
-        if (!conn->peer_eof && conn->out.len <= PENDING_OUTPUT_LIMIT)
+        if (!conn->peer_eof && out_has_room(conn) && conn->in.len < IN_LIMIT)
             events |= POLLIN;
         return events;
     case CONN_SILENT:
@@ -573,38 +720,122 @@ static bool add_conn(conn_t *conn)
     return true;
 }
 
-/* Accepts every waiting connection. Returns the number accepted. */
+/* The connection to give way when the server is full: the oldest one that
+ * has not finished its handshake (running, or failed and silent); NULL if
+ * every connection is established or closing. */
+static conn_t *oldest_unfinished(void)
+{
+    conn_t *oldest = NULL;
+    size_t i;
+    for (i = 0; i < conn_count; i++) {
+        conn_t *conn = conns[i];
+        if ((conn->state == CONN_HANDSHAKE || conn->state == CONN_SILENT)
+            && (oldest == NULL || conn->accepted_at < oldest->accepted_at))
+            oldest = conn;
+    }
+    return oldest;
+}
+
+/* accept() failed with EMFILE or ENFILE: give up the spare descriptor,
+ * accept the waiting connection with it and close that at once, then take
+ * the spare back. So the listener does not stay readable (the loop does not
+ * spin) and the client is not left waiting. Returns false if that did not
+ * work (the caller then pauses accepting). */
+static bool refuse_without_descriptors(int accept_errno)
+{
+    struct sockaddr_storage sa;
+    socklen_t sa_len = sizeof sa;
+    char addr[96];
+    int fd;
+    if (spare_fd < 0)
+        return false;
+    close(spare_fd);
+    fd = accept(listen_fd, (struct sockaddr *)&sa, &sa_len);
+    if (fd >= 0) {
+        describe_peer((struct sockaddr *)&sa, sa_len, addr, sizeof addr);
+        fprintf(stderr, "refused %s: out of file descriptors (%s)\n", addr, strerror(accept_errno));
+        close(fd);
+    }
+    spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return fd >= 0 && spare_fd >= 0;
+}
+
+/* Accepts waiting connections (at most ACCEPTS_PER_ROUND), applying
+ * --max-per-ip and --max-connections. Returns the number taken. */
 static size_t accept_clients(double now, bool *out_of_fds)
 {
-    size_t accepted = 0;
-    for (;;) {
+    size_t accepted = 0, tries;
+    for (tries = 0; tries < ACCEPTS_PER_ROUND; tries++) {
         struct sockaddr_storage sa;
         socklen_t sa_len = sizeof sa;
         privline_result result;
-        conn_t *conn;
+        conn_t *conn, *evict = NULL;
+        addr_key_t key;
+        char addr[96], key_text[64];
         int one = 1;
         int fd = accept(listen_fd, (struct sockaddr *)&sa, &sa_len);
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
+            int saved = errno;
+            if (saved == EINTR || saved == ECONNABORTED)
                 continue;
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                fprintf(stderr, "privline-server: accept: %s\n", strerror(errno));
+            if ((saved == EMFILE || saved == ENFILE) && refuse_without_descriptors(saved))
+                continue;
+            if (saved == EMFILE || saved == ENFILE || saved == ENOBUFS || saved == ENOMEM) {
+                fprintf(stderr, "privline-server: accept: %s\n", strerror(saved));
                 *out_of_fds = true;
             }
             return accepted;
         }
+        describe_peer((struct sockaddr *)&sa, sa_len, addr, sizeof addr);
+        addr_key_from_sockaddr((struct sockaddr *)&sa, &key);
+        if (!config.once) {
+            switch (admission_decide(&addr_counts, &key, open_count, config.max_connections, config.max_per_ip,
+                                     (evict = oldest_unfinished()) != NULL)) {
+            case ADMIT_YES:
+                evict = NULL;
+                break;
+            case ADMIT_EVICT:
+                fprintf(stderr, "evicted %s: handshake unfinished after %.1f s, to take %s "
+                                "(--max-connections %zu reached)\n",
+                        evict->addr, now - evict->accepted_at, addr, config.max_connections);
+                break;
+            case ADMIT_NO_PER_ADDRESS:
+                addr_key_format(&key, key_text, sizeof key_text);
+                fprintf(stderr, "refused %s: %zu connections from %s already (--max-per-ip %zu)\n", addr,
+                        addr_counts_get(&addr_counts, &key), key_text, config.max_per_ip);
+                close(fd);
+                continue;
+            case ADMIT_NO_FULL:
+                fprintf(stderr, "refused %s: %zu connections, none in its handshake (--max-connections %zu)\n",
+                        addr, open_count, config.max_connections);
+                close(fd);
+                continue;
+            }
+        }
         conn = calloc(1, sizeof *conn);
-        if (conn == NULL || !set_nonblocking(fd) || !add_conn(conn)) {
+        if (conn == NULL || !set_nonblocking(fd) || !addr_counts_add(&addr_counts, &key)) {
             fprintf(stderr, "privline-server: cannot take a connection: out of resources\n");
             free(conn);
             close(fd);
             continue;
         }
+        if (!add_conn(conn)) {
+            fprintf(stderr, "privline-server: cannot take a connection: out of resources\n");
+            addr_counts_remove(&addr_counts, &key);
+            free(conn);
+            close(fd);
+            continue;
+        }
+        if (evict != NULL)
+            conn_finish(evict); /* only now that the new one is surely taken */
         fcntl(fd, F_SETFD, FD_CLOEXEC);
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         conn->fd = fd;
+        conn->key = key;
+        open_count++;
+        conn->accepted_at = conn->last_active = now;
         conn->deadline = now + config.handshake_timeout;
-        describe_peer((struct sockaddr *)&sa, sa_len, conn->addr, sizeof conn->addr);
+        memcpy(conn->addr, addr, sizeof conn->addr);
         conn->state = CONN_HANDSHAKE;
         result = privline_handshake_new_server_with_identity(config.protocol, config.network_key, identity,
                                                              &conn->handshake);
@@ -614,6 +845,59 @@ static size_t accept_clients(double now, bool *out_of_fds)
         if (config.once)
             return accepted; /* the only one */
     }
+    return accepted;
+}
+
+/* Closes what has run out of time: an unfinished handshake at its deadline
+ * (--handshake-timeout after accept), and a connection in any state with no
+ * byte received or sent for --idle-timeout. A failed handshake (silent) is
+ * closed by the same two rules as a running one, without a further line, so
+ * the moment of the hang-up does not tell the client that it failed, nor
+ * why. Returns the earliest such moment still ahead. */
+static double expire_connections(double now)
+{
+    double next = now + 3600;
+    size_t i;
+    for (i = 0; i < conn_count; i++) {
+        conn_t *conn = conns[i];
+        double idle_at = conn->last_active + config.idle_timeout;
+        char detail[96];
+        snprintf(detail, sizeof detail, "nothing received or sent for %g s", config.idle_timeout);
+        switch (conn->state) {
+        case CONN_HANDSHAKE:
+            if (now >= conn->deadline)
+                conn_fail(conn, "handshake", "timed out");
+            else if (now >= idle_at)
+                conn_fail(conn, "handshake: idle timeout", detail);
+            break;
+        case CONN_SILENT:
+            if (now >= conn->deadline || now >= idle_at)
+                conn_finish(conn);
+            break;
+        case CONN_CHANNEL:
+            if (now >= idle_at)
+                conn_fail(conn, "idle timeout", detail);
+            break;
+        case CONN_CLOSING:
+            if (conn->out.len == 0) {
+                shutdown(conn->fd, SHUT_WR);
+                conn_finish(conn);
+            } else if (now >= idle_at) {
+                conn->clean = false; /* its close never reached the client */
+                conn_fail(conn, "idle timeout while closing", detail);
+            }
+            break;
+        default:
+            break;
+        }
+        if (conn->state == CONN_DONE)
+            continue;
+        if (idle_at < next)
+            next = idle_at;
+        if ((conn->state == CONN_HANDSHAKE || conn->state == CONN_SILENT) && conn->deadline < next)
+            next = conn->deadline;
+    }
+    return next;
 }
 
 int main(int argc, char **argv)
@@ -654,25 +938,17 @@ int main(int argc, char **argv)
     }
     free(listen_host);
     listen_host = NULL;
+    spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    loop_now = now_seconds();
 
     while (!stop) {
-        double now = now_seconds(), next = now + 3600;
+        double now = now_seconds(), next;
         size_t nfds = 0, kept;
         int timeout, ready;
         bool poll_listener;
 
-        /* Deadlines: unfinished handshakes are dropped, failed ones closed. */
-        for (i = 0; i < conn_count; i++) {
-            conn_t *conn = conns[i];
-            if (conn->state == CONN_HANDSHAKE && now >= conn->deadline)
-                conn_fail(conn, "handshake", "timed out");
-            else if (conn->state == CONN_SILENT && now >= conn->deadline)
-                conn_finish(conn);
-            if (conn->state == CONN_CLOSING && conn->out.len == 0) {
-                shutdown(conn->fd, SHUT_WR);
-                conn_finish(conn);
-            }
-        }
+        /* Deadlines: unfinished handshakes, idle connections. */
+        next = expire_connections(now);
         /* Drop finished connections. */
         for (i = 0, kept = 0; i < conn_count; i++) {
             if (conns[i]->state == CONN_DONE) {
@@ -709,8 +985,6 @@ int main(int argc, char **argv)
             short events = conn_events(conn);
             fds[nfds].fd = events != 0 ? conn->fd : -1;
             fds[nfds++].events = events;
-            if ((conn->state == CONN_HANDSHAKE || conn->state == CONN_SILENT) && conn->deadline < next)
-                next = conn->deadline;
         }
         timeout = poll_timeout_ms(next, now);
         ready = poll(fds, nfds, timeout);
@@ -720,7 +994,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "privline-server: poll: %s\n", strerror(errno));
             break;
         }
-        now = now_seconds();
+        now = loop_now = now_seconds();
 
         if (fds[0].revents != 0) { /* SIGINT / SIGTERM */
             unsigned char byte;
@@ -744,7 +1018,7 @@ int main(int argc, char **argv)
         for (i = 0; i + 2 < nfds; i++) {
             conn_t *conn = conns[i];
             short revents = fds[i + 2].revents;
-            if (revents == 0 || fds[i + 2].fd < 0)
+            if (revents == 0 || fds[i + 2].fd < 0 || conn->state == CONN_DONE) /* e.g. evicted */
                 continue;
             if ((revents & POLLOUT) || ((revents & (POLLERR | POLLHUP)) && conn->out.len > 0))
                 conn_write(conn);
@@ -756,6 +1030,8 @@ int main(int argc, char **argv)
             }
             if (conn->state != CONN_DONE && conn->out.len > 0)
                 conn_write(conn); /* try at once: usually the socket has room */
+            if (conn->state != CONN_DONE)
+                conn_trim(conn);
         }
     }
 
@@ -768,6 +1044,9 @@ int main(int argc, char **argv)
     free(conns);
     free(fds);
     free(config.allow);
+    addr_counts_free(&addr_counts);
+    if (spare_fd >= 0)
+        close(spare_fd);
     if (listen_fd >= 0)
         close(listen_fd);
     close(signal_pipe[0]);
