@@ -184,7 +184,11 @@ class Server:
         self.heapwatch = heapwatch
         self.log_file = open(self.log_path, "wb")
         argv = [str(server_path), "--listen", "127.0.0.1:0", "--network-key", network_key, "--secret", secret,
-                "--handshake-timeout", str(handshake_timeout)]
+                "--handshake-timeout", str(handshake_timeout),
+                # 1,000 clients and the fault phases' peers all come from
+                # 127.0.0.1: lift the per-address cap (default 64) for this
+                # test; tests/load/limits.py tests the cap itself.
+                "--max-per-ip", "100000"]
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=self.log_file, env=env, preexec_fn=_die_with_parent)
         self.pid = self.proc.pid

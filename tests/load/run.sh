@@ -6,7 +6,12 @@
 #   then connections cut at every byte offset of the handshake and at random
 #   points of the channel, peers that stall after M1, 1,000 garbage
 #   connections, and a client that reads one byte per 10 ms; the server's
-#   RSS, heap and sockets are watched throughout.
+#   RSS, heap and sockets are watched throughout. First, the server's limits
+#   (tests/load/limits.py, about 15 s): a flood of stalled connections under
+#   ulimit -n 256 does not keep a genuine client out, --max-per-ip closes
+#   extra connections from one address unanswered, --idle-timeout ends a
+#   quiet connection but not a talking one, and clients that send and never
+#   read cost the server at most its stated 260 KiB each.
 #
 #   bash tests/load/run.sh [load.py options]     e.g. --seed 7, --phases load
 #
@@ -36,19 +41,32 @@ if [ "$want" -lt 4096 ]; then
 fi
 ulimit -n "$want"
 
-step "build (make -C examples-c, loadgen, heapwatch.so)"
+step "build (make -C examples-c, loadgen, limitpeer, heapwatch.so)"
 make -s -C examples-c
 mkdir -p target/load
 CC="${CC:-gcc}"
 CFLAGS="-std=c99 -O2 -g -Wall -Wextra -Werror"
 $CC $CFLAGS -Iinclude -Iexamples-c tests/load/loadgen.c examples-c/common.c \
     -Ltarget/release -lprivline -Wl,-rpath,"$PWD/target/release" -lm -o target/load/loadgen
+$CC $CFLAGS -Iinclude -Iexamples-c tests/load/limitpeer.c examples-c/common.c \
+    -Ltarget/release -lprivline -Wl,-rpath,"$PWD/target/release" -lm -o target/load/limitpeer
 heap_option=()
 if ! $CC $CFLAGS -shared -fPIC -pthread tests/load/heapwatch.c -o target/load/heapwatch.so 2>/dev/null; then
     echo "heapwatch.so does not build here (needs glibc 2.33+ for mallinfo2): the exact heap check is skipped"
     heap_option=(--no-heapwatch)
 fi
 
+step "the server's limits (tests/load/limits.py): fd flood, --max-per-ip, --idle-timeout, clients that never read"
+limits_status=0
+timeout --signal=TERM --kill-after=15 300 \
+    "${PYTHON:-python3}" -u tests/load/limits.py "${heap_option[@]}" || limits_status=$?
+
 step "load and fault injection (tests/load/load.py), ulimit -n $(ulimit -n)"
-exec timeout --signal=TERM --kill-after=15 1200 \
-    "${PYTHON:-python3}" -u tests/load/load.py "${heap_option[@]}" "$@"
+load_status=0
+timeout --signal=TERM --kill-after=15 1200 \
+    "${PYTHON:-python3}" -u tests/load/load.py "${heap_option[@]}" "$@" || load_status=$?
+if [ "$limits_status" -ne 0 ]; then
+    echo "tests/load/run.sh: tests/load/limits.py failed (status $limits_status)" >&2
+    exit "$limits_status"
+fi
+exit "$load_status"
