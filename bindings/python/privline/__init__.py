@@ -21,7 +21,8 @@ Layers:
 
 Errors are :class:`Error` subclasses, one per C result value (see
 :mod:`privline.errors`). The library is found through ``PRIVLINE_LIBRARY``,
-then the checkout's ``target/release``, then the system loader; the
+then the package's own copy, then the checkout's ``target/release``, then
+the system loader; the
 constants below (``RECORD_MAX_PAYLOAD_LEN``...) are read from it on first
 use.
 """
