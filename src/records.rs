@@ -143,9 +143,12 @@ const SCAN_BLOCK_LEN: usize = 32;
 /// 32 bytes that holds a nonzero byte (its index and a copy), the second
 /// finds the last nonzero byte in that copy.
 pub(crate) fn type_byte_position(inner: &[u8]) -> Option<usize> {
-    /// All ones when `value` is nonzero, else zero, without a branch.
+    /// All ones when `value` is nonzero, else zero, without a branch. The
+    /// mask goes through `black_box`: without it LLVM turns the selects
+    /// below back into a jump on whether a block is all zeros (seen by the
+    /// callgrind test `tests/c/ct_open.sh`).
     fn nonzero_mask(value: u64) -> u64 {
-        0u64.wrapping_sub((value | value.wrapping_neg()) >> 63)
+        core::hint::black_box(0u64.wrapping_sub((value | value.wrapping_neg()) >> 63))
     }
     /// `new` where `mask` is all ones, else `old`.
     fn select(mask: u64, new: u64, old: u64) -> u64 {
