@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -473,4 +474,179 @@ void wipe(void *bytes, size_t len)
     volatile uint8_t *p = bytes;
     while (len-- > 0)
         *p++ = 0;
+}
+
+/* ------------------------------------------------------------ key files */
+
+/* Reads a whole small file (at most `max` bytes) into `buf`. Returns the
+ * length, or -1 with errno set (EFBIG when longer). */
+static long read_small_file(int fd, uint8_t *buf, size_t max)
+{
+    size_t len = 0;
+    for (;;) {
+        ssize_t n;
+        if (len == max) {
+            uint8_t extra;
+            n = read(fd, &extra, 1);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0)
+                return -1;
+            if (n > 0) {
+                errno = EFBIG;
+                return -1;
+            }
+            return (long)len;
+        }
+        n = read(fd, buf + len, max - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            return (long)len;
+        len += (size_t)n;
+    }
+}
+
+static bool is_space_byte(uint8_t c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+const char *read_key_file(const char *path, bool secret, size_t len_a, size_t len_b, uint8_t *out,
+                          size_t *len_out, char *error, size_t error_size)
+{
+    uint8_t content[2 * PRIVLINE_IDENTITY_KEYPAIR_LEN + 64];
+    char hex[2 * PRIVLINE_IDENTITY_KEYPAIR_LEN + 1];
+    const char *what = secret ? "secret file" : "key file";
+    struct stat st;
+    size_t start = 0, end, i;
+    long got;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0) {
+        snprintf(error, error_size, "cannot open the %s %s: %s", what, path, strerror(errno));
+        return error;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(error, error_size, "the %s %s is not a regular file", what, path);
+        close(fd);
+        return error;
+    }
+    if (secret && (st.st_mode & 077) != 0) {
+        snprintf(error, error_size,
+                 "permissions %04o for the secret file %s are too open: it must not be readable by group "
+                 "or others (chmod 600 %s)",
+                 (unsigned)(st.st_mode & 07777), path, path);
+        close(fd);
+        return error;
+    }
+    got = read_small_file(fd, content, sizeof content);
+    close(fd);
+    if (got < 0) {
+        snprintf(error, error_size, "cannot read the %s %s: %s", what, path,
+                 errno == EFBIG ? "it is too long to hold a key" : strerror(errno));
+        wipe(content, sizeof content);
+        return error;
+    }
+    end = (size_t)got;
+    /* Raw: exactly one of the lengths. Checked after hex, which needs
+     * twice as many bytes, all of them hex digits. */
+    while (start < end && is_space_byte(content[start]))
+        start++;
+    while (end > start && is_space_byte(content[end - 1]))
+        end--;
+    for (i = 0; i < 2; i++) {
+        size_t len = i == 0 ? len_a : len_b;
+        if (end - start == 2 * len && len <= PRIVLINE_IDENTITY_KEYPAIR_LEN) {
+            memcpy(hex, content + start, 2 * len);
+            hex[2 * len] = '\0';
+            if (hex_decode(hex, out, len)) {
+                *len_out = len;
+                wipe(hex, sizeof hex);
+                wipe(content, sizeof content);
+                return NULL;
+            }
+        }
+    }
+    for (i = 0; i < 2; i++) {
+        size_t len = i == 0 ? len_a : len_b;
+        if ((size_t)got == len) {
+            memcpy(out, content, len);
+            *len_out = len;
+            wipe(hex, sizeof hex);
+            wipe(content, sizeof content);
+            return NULL;
+        }
+    }
+    wipe(hex, sizeof hex);
+    wipe(content, sizeof content);
+    if (len_a == len_b)
+        snprintf(error, error_size, "the %s %s holds neither %zu raw bytes nor %zu hex digits", what, path, len_a,
+                 2 * len_a);
+    else
+        snprintf(error, error_size, "the %s %s holds neither %zu or %zu raw bytes nor %zu or %zu hex digits", what,
+                 path, len_a, len_b, 2 * len_a, 2 * len_b);
+    return error;
+}
+
+const char *read_allow_file(const char *path, uint8_t (**keys_out)[PRIVLINE_PUBLIC_KEY_LEN], size_t *count_out,
+                            char *error, size_t error_size)
+{
+    FILE *file = fopen(path, "r");
+    uint8_t (*keys)[PRIVLINE_PUBLIC_KEY_LEN] = NULL;
+    size_t count = 0, cap = 0, line_no = 0;
+    char line[512];
+
+    if (file == NULL) {
+        snprintf(error, error_size, "cannot open the allow file %s: %s", path, strerror(errno));
+        return error;
+    }
+    while (fgets(line, sizeof line, file) != NULL) {
+        char *p = line, *hash, *stop;
+        size_t len = strlen(line);
+        line_no++;
+        if (len == sizeof line - 1 && line[len - 1] != '\n' && !feof(file)) {
+            snprintf(error, error_size, "%s:%zu: the line is too long", path, line_no);
+            goto fail;
+        }
+        hash = strchr(p, '#');
+        if (hash != NULL)
+            *hash = '\0';
+        while (*p != '\0' && is_space_byte((uint8_t)*p))
+            p++;
+        stop = p + strlen(p);
+        while (stop > p && is_space_byte((uint8_t)stop[-1]))
+            *--stop = '\0';
+        if (*p == '\0')
+            continue;
+        if (count == cap) {
+            size_t new_cap = cap ? 2 * cap : 16;
+            void *grown = realloc(keys, new_cap * sizeof *keys);
+            if (grown == NULL) {
+                snprintf(error, error_size, "%s: out of memory", path);
+                goto fail;
+            }
+            keys = grown;
+            cap = new_cap;
+        }
+        if (!hex_decode(p, keys[count], PRIVLINE_PUBLIC_KEY_LEN)) {
+            snprintf(error, error_size, "%s:%zu: not a public key (64 hex digits): %.80s", path, line_no, p);
+            goto fail;
+        }
+        count++;
+    }
+    if (ferror(file)) {
+        snprintf(error, error_size, "cannot read the allow file %s", path);
+        goto fail;
+    }
+    fclose(file);
+    *keys_out = keys;
+    *count_out = count;
+    return NULL;
+fail:
+    fclose(file);
+    free(keys);
+    return error;
 }

@@ -178,3 +178,26 @@ bool parse_positive_count(const char *text, size_t max, size_t *count_out);
 void wipe(void *bytes, size_t len);
 
 #endif /* PRIVLINE_EXAMPLES_COMMON_H */
+
+/*
+ * Key files (privline-tunnel, privline-server, privline-client,
+ * privline-keygen --out): keys read from files, never from the command line.
+ */
+
+/* Reads a key file holding `len_a` or `len_b` bytes (pass the same value
+ * twice for one length), written either as hex (2 * len digits, either
+ * case, surrounding whitespace ignored) or raw (exactly that many bytes).
+ * With `secret`, a file that group or others may read is refused, as ssh
+ * refuses a private key that others can read. Returns NULL on success
+ * (`out` holds the key, `*len_out` its length), else `error` holding a
+ * description (`error_size` bytes of room). The copies of the file's bytes
+ * are wiped. */
+const char *read_key_file(const char *path, bool secret, size_t len_a, size_t len_b, uint8_t *out,
+                          size_t *len_out, char *error, size_t error_size);
+
+/* Parses an allow file: one public key (64 hex digits) per line; blank
+ * lines, and everything from '#' to the end of a line, are ignored. On
+ * success (NULL) `*keys_out` is a new array (free() it; NULL when the file
+ * lists no key) of `*count_out` keys; otherwise a description in `error`. */
+const char *read_allow_file(const char *path, uint8_t (**keys_out)[PRIVLINE_PUBLIC_KEY_LEN], size_t *count_out,
+                            char *error, size_t error_size);
