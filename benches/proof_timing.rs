@@ -105,6 +105,7 @@ fn privline1_classes() -> Vec<Class> {
         })
     };
     let case1 = &json["cases"][0];
+    let case2 = &json["cases"][1];
     let mut classes = vec![Class {
         name: "valid (AUTHORIZE_PEER)".into(),
         make_server: server_for(case1),
@@ -112,6 +113,16 @@ fn privline1_classes() -> Vec<Class> {
         m3: hex(case1["M3"].as_str().unwrap()),
         valid: true,
     }];
+    // A second genuine message (other keys, other ephemerals): the same
+    // path with other inputs, to show how much the inputs alone move the
+    // time (the verification equation is variable-time in its scalars).
+    classes.push(Class {
+        name: "valid, another session (case2)".into(),
+        make_server: server_for(case2),
+        m1: hex(case2["M1"].as_str().unwrap()),
+        m3: hex(case2["M3"].as_str().unwrap()),
+        valid: true,
+    });
     let wanted = [
         ("m3_bit_flip", "does not open: bit flip"),
         ("m3_wrong_server_key", "does not open: wrong server key"),
@@ -179,7 +190,7 @@ fn shs1_classes() -> Vec<Class> {
         })
     };
     // A real client writes M1 and, after the (deterministic) M2, its auth.
-    let client_m3 = |dial: &PublicKey| -> (Vec<u8>, Vec<u8>) {
+    let client_m3_with = |dial: &PublicKey, a: [u8; 32]| -> (Vec<u8>, Vec<u8>) {
         let nk = NetworkKey::new(network);
         let mut c = Handshake::shs1_client_with_ephemeral_for_tests(&nk, &client, dial, a).unwrap();
         let mut s = (make_server)()();
@@ -191,7 +202,9 @@ fn shs1_classes() -> Vec<Class> {
         let n3 = c.step(&m2[..n2], &mut m3).unwrap().written;
         (m1[..n1].to_vec(), m3[..n3].to_vec())
     };
+    let client_m3 = |dial: &PublicKey| client_m3_with(dial, a);
     let (m1, valid_m3) = client_m3(&server_pk);
+    let (other_m1, other_valid_m3) = client_m3_with(&server_pk, [0x66; 32]);
     let (_, wrong_key_m3) = client_m3(&other_server.public_key());
 
     // The auth's box key: sha256(K ‖ ab ‖ aB).
@@ -246,13 +259,23 @@ fn shs1_classes() -> Vec<Class> {
         .find(|e| CompressedEdwardsY(*e).decompress().is_none())
         .unwrap();
 
-    let mut classes = vec![Class {
-        name: "valid (AUTHORIZE_PEER)".into(),
-        make_server: make_server(),
-        m1: m1.clone(),
-        m3: valid_m3.clone(),
-        valid: true,
-    }];
+    let mut classes = vec![
+        Class {
+            name: "valid (AUTHORIZE_PEER)".into(),
+            make_server: make_server(),
+            m1: m1.clone(),
+            m3: valid_m3.clone(),
+            valid: true,
+        },
+        // As for privline/1: the same path with another client ephemeral.
+        Class {
+            name: "valid, another session".into(),
+            make_server: make_server(),
+            m1: other_m1,
+            m3: other_valid_m3,
+            valid: true,
+        },
+    ];
     let mut add = |name: &str, m3: Vec<u8>| {
         classes.push(Class {
             name: name.into(),
