@@ -15,65 +15,19 @@ use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError, RwLock, TryLockError};
 
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::box_stream::{box_stream_halves, box_stream_sealed_len, BoxReceiver, BoxSender};
+use crate::crypto::Secret32;
 use crate::error::Error;
-use crate::handshake::Protocol;
 use crate::identity::{PublicKey, SessionId};
-use crate::proto::{Secret32, RECORD_MAX_INNER_LEN, TYPE_CLOSE, TYPE_DATA, TYPE_KEY_UPDATE};
-use crate::records::{record_halves, RecordReceiver, RecordSender, SessionKeys};
-use crate::shs1_proto::{BoxStreamKeys, SHS1_KEYS_LEN};
+use crate::privline1::records::{record_halves, RecordReceiver, RecordSender, SessionKeys};
+use crate::privline1::{RECORD_MAX_INNER_LEN, TYPE_CLOSE, TYPE_DATA, TYPE_KEY_UPDATE};
+use crate::shs1::box_stream::{
+    box_stream_halves, box_stream_sealed_len, export_keys, BoxReceiver, BoxSender,
+};
+use crate::shs1::{BoxStreamKeys, SHS1_KEYS_LEN};
 use crate::stack;
+use crate::vocabulary::{Opened, Protocol, Role};
 
-pub use crate::records::sealed_len;
-
-/// Which end of the connection a handshake or channel is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Role {
-    Client,
-    Server,
-}
-
-/// What one call to [`Channel::open`] found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Opened {
-    /// The input does not hold a whole record yet; nothing was consumed.
-    /// `needed` is how many input bytes the record needs in all (2 while the
-    /// header has not arrived).
-    Incomplete {
-        /// Total input bytes the next record needs.
-        needed: usize,
-    },
-    /// A data record: its payload (possibly empty) is `output[..len]`.
-    Data {
-        /// Input bytes this record took.
-        consumed: usize,
-        /// Payload bytes written to the start of the output.
-        len: usize,
-    },
-    /// The peer's close: it sends nothing more. Any later record is fatal.
-    Close {
-        /// Input bytes this record took.
-        consumed: usize,
-    },
-    /// The peer updated its sending key; the channel followed. Nothing for
-    /// the application to do.
-    KeyUpdate {
-        /// Input bytes this record took.
-        consumed: usize,
-    },
-}
-
-impl Opened {
-    /// Input bytes consumed (0 for [`Opened::Incomplete`]).
-    pub fn consumed(&self) -> usize {
-        match *self {
-            Opened::Incomplete { .. } => 0,
-            Opened::Data { consumed, .. }
-            | Opened::Close { consumed }
-            | Opened::KeyUpdate { consumed } => consumed,
-        }
-    }
-}
+pub use crate::privline1::records::sealed_len;
 
 /// The sending half of either protocol.
 enum Sender {
@@ -491,7 +445,7 @@ impl Channel {
         self.shared.check_usable()?;
         match (&*sender, &*receiver) {
             (Sender::BoxStream(sender), Receiver::BoxStream(receiver)) => {
-                Ok(crate::box_stream::export_keys(sender, receiver))
+                Ok(export_keys(sender, receiver))
             }
             _ => Err(Error::NotSupported),
         }
@@ -657,7 +611,7 @@ impl core::fmt::Debug for Channel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::open_in_place;
+    use crate::privline1::open_in_place;
     use std::sync::mpsc;
 
     const KEY_C2S: [u8; 32] = [0x11; 32];

@@ -11,57 +11,18 @@
 use x25519_dalek::StaticSecret;
 
 use crate::channel::Channel;
+use crate::crypto::random_x25519_secret;
 use crate::error::Error;
 use crate::identity::{Identity, NetworkKey, PublicKey};
-use crate::privline1_handshake::Privline1Handshake;
-use crate::proto::random_x25519_secret;
-use crate::shs1_handshake::Shs1Handshake;
+use crate::privline1::handshake::Privline1Handshake;
+use crate::shs1::handshake::Shs1Handshake;
 use crate::stack;
+use crate::vocabulary::{Protocol, Step};
 
 // One output buffer of HANDSHAKE_MAX_MESSAGE_LEN serves either protocol.
 const _: () = assert!(
-    crate::proto::HANDSHAKE_MAX_MESSAGE_LEN >= crate::shs1_proto::SHS1_HANDSHAKE_MAX_MESSAGE_LEN
+    crate::privline1::HANDSHAKE_MAX_MESSAGE_LEN >= crate::shs1::SHS1_HANDSHAKE_MAX_MESSAGE_LEN
 );
-
-/// Which wire protocol a handshake speaks (and so its channel).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    /// privline/1, as `PROTOCOL.md` specifies it. The default.
-    #[default]
-    Privline1,
-    /// Scuttlebutt's secret-handshake v1 followed by box-stream, for talking
-    /// to Scuttlebutt peers. Its channel has no key update, no padding and
-    /// no session id ([`Error::NotSupported`]).
-    Shs1,
-}
-
-/// What the handshake waits for after a [`Handshake::step`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
-    /// Waiting for more bytes from the peer: send what was written (if
-    /// anything), read from the socket, and call `step` again.
-    NeedInput,
-    /// Server only: the client has proven its identity. Look at
-    /// [`Handshake::peer_key`] and call [`Handshake::authorize`]; after an
-    /// acceptance, call `step` once more to get M4.
-    AuthorizePeer,
-    /// The handshake is complete: send what was written (the client has
-    /// nothing to send; the server sends M4) and call
-    /// [`Handshake::into_channel`].
-    Done,
-}
-
-/// The result of one [`Handshake::step`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Step {
-    /// How many bytes of the input were consumed. Bytes beyond that are not
-    /// part of the handshake (or not looked at yet) and stay the caller's.
-    pub consumed: usize,
-    /// How many bytes were written to the output; send them to the peer.
-    pub written: usize,
-    /// What the handshake waits for now.
-    pub status: Status,
-}
 
 /// Each state machine in a heap block of its own size: inline, the smaller
 /// variant would leave the rest of the enum uninitialized, and moving it

@@ -9,8 +9,8 @@ use subtle::ConstantTimeEq;
 use x25519_dalek::StaticSecret;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::crypto::{self, ValidIdentityKey, PUBLIC_KEY_LEN, SEED_LEN, SIGNATURE_LEN};
 use crate::error::Error;
-use crate::proto::{self, ValidIdentityKey, PUBLIC_KEY_LEN, SEED_LEN, SIGNATURE_LEN};
 use crate::stack;
 use crate::work::{self, Op};
 
@@ -33,7 +33,7 @@ impl PublicKey {
     /// Whether this key passes the identity key check of PROTOCOL.md
     /// (canonical encoding, not of small order, torsion-free).
     pub fn is_valid(&self) -> bool {
-        proto::is_valid_identity_key(&self.0)
+        crypto::is_valid_identity_key(&self.0)
     }
 }
 

@@ -56,38 +56,38 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
-mod box_stream;
 mod channel;
+mod crypto;
 mod error;
 mod handshake;
 mod identity;
 mod inbound;
-mod privline1_handshake;
-mod proto;
-mod records;
-mod shs1_handshake;
-mod shs1_proto;
+mod privline1;
+mod shs1;
 mod slot;
 mod stack;
+mod vocabulary;
 mod work;
 
 pub mod ffi;
 
-pub use channel::{sealed_len, Channel, Opened};
-pub use error::Error;
-pub use handshake::{Handshake, Protocol, Status, Step};
-pub use identity::{Identity, NetworkKey, PublicKey, SessionId, KEYPAIR_LEN};
-pub use proto::{
-    identity_key_to_x25519, is_valid_identity_key, AUTO_KEY_UPDATE_COUNTER,
-    HANDSHAKE_MAX_MESSAGE_LEN, HANDSHAKE_TOTAL_LEN, M1_LEN, M2_LEN, M3_LEN, M4_LEN,
-    NETWORK_KEY_LEN, PUBLIC_KEY_LEN, RECORD_HEADER_LEN, RECORD_MAX_BODY_LEN, RECORD_MAX_INNER_LEN,
-    RECORD_MAX_LEN, RECORD_MAX_PAYLOAD_LEN, RECORD_MIN_BODY_LEN, RECORD_OVERHEAD_LEN, SEED_LEN,
-    SESSION_ID_LEN, TAG_LEN,
+pub use channel::{sealed_len, Channel};
+pub use crypto::{
+    identity_key_to_x25519, is_valid_identity_key, NETWORK_KEY_LEN, PUBLIC_KEY_LEN, SEED_LEN,
 };
-pub use shs1_proto::{
+pub use error::Error;
+pub use handshake::Handshake;
+pub use identity::{Identity, NetworkKey, PublicKey, SessionId, KEYPAIR_LEN};
+pub use privline1::{
+    AUTO_KEY_UPDATE_COUNTER, HANDSHAKE_MAX_MESSAGE_LEN, HANDSHAKE_TOTAL_LEN, M1_LEN, M2_LEN,
+    M3_LEN, M4_LEN, RECORD_HEADER_LEN, RECORD_MAX_BODY_LEN, RECORD_MAX_INNER_LEN, RECORD_MAX_LEN,
+    RECORD_MAX_PAYLOAD_LEN, RECORD_MIN_BODY_LEN, RECORD_OVERHEAD_LEN, SESSION_ID_LEN, TAG_LEN,
+};
+pub use shs1::{
     SHS1_CLIENT_AUTH_LEN, SHS1_HANDSHAKE_MAX_MESSAGE_LEN, SHS1_HEADER_LEN, SHS1_HELLO_LEN,
     SHS1_KEYS_LEN, SHS1_MAX_BODY_LEN, SHS1_SERVER_ACCEPT_LEN,
 };
+pub use vocabulary::{Opened, Protocol, Status, Step};
 
 /// The library version, as in `Cargo.toml`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -2,7 +2,8 @@
 //! two code paths do the same work by comparing counts, not by timing.
 //!
 //! Every primitive the library uses is called through one wrapper in
-//! `proto.rs`, `shs1_proto.rs` or `identity.rs`, and each wrapper records
+//! `crypto.rs`, `privline1/mod.rs`, `shs1/mod.rs` or `identity.rs`, and
+//! each wrapper records
 //! its [`Op`] here. In test builds the counts live in a thread-local table
 //! that [`take`] returns and resets; in every other build [`count`] is an
 //! empty inline function and costs nothing.
@@ -94,15 +95,15 @@ mod tests {
     /// wrapper: the handshakes, the record layers and the channel.
     const PROTOCOL_SOURCES: [(&str, &str); 7] = [
         ("handshake.rs", include_str!("handshake.rs")),
-        (
-            "privline1_handshake.rs",
-            include_str!("privline1_handshake.rs"),
-        ),
-        ("shs1_handshake.rs", include_str!("shs1_handshake.rs")),
         ("channel.rs", include_str!("channel.rs")),
-        ("records.rs", include_str!("records.rs")),
-        ("box_stream.rs", include_str!("box_stream.rs")),
         ("inbound.rs", include_str!("inbound.rs")),
+        (
+            "privline1/handshake.rs",
+            include_str!("privline1/handshake.rs"),
+        ),
+        ("privline1/records.rs", include_str!("privline1/records.rs")),
+        ("shs1/handshake.rs", include_str!("shs1/handshake.rs")),
+        ("shs1/box_stream.rs", include_str!("shs1/box_stream.rs")),
     ];
 
     #[test]
@@ -124,7 +125,7 @@ mod tests {
             for name in crates {
                 assert!(
                     !source.contains(name),
-                    "{file} uses {name} directly: call it through a counted wrapper in proto.rs"
+                    "{file} uses {name} directly: call it through a counted wrapper"
                 );
             }
             for line in source.lines().filter(|line| line.contains("x25519_dalek")) {

@@ -20,10 +20,11 @@ use boundary::{
     object_ref, out, place, read_len, Poison, Span,
 };
 
-use crate::channel::{sealed_len, Channel, Opened};
+use crate::channel::{sealed_len, Channel};
 use crate::error::Error;
-use crate::handshake::{Handshake, Protocol, Status};
+use crate::handshake::Handshake;
 use crate::identity::{Identity, NetworkKey, PublicKey};
+use crate::vocabulary::{Opened, Protocol, Status};
 
 /// Bytes in a network key.
 pub const PRIVLINE_NETWORK_KEY_LEN: usize = 32;
@@ -1136,7 +1137,7 @@ pub unsafe extern "C" fn privline_channel_free(channel: *mut privline_channel) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto;
+    use crate as proto;
 
     #[test]
     fn every_define_equals_the_protocol_constant() {

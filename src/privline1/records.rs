@@ -6,14 +6,15 @@
 
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::channel::{Opened, Role};
-use crate::error::Error;
-use crate::proto::{
-    hkdf, open_in_place, seal_in_place, Secret32, AUTO_KEY_UPDATE_COUNTER, L_UPDATE,
-    RECORD_HEADER_LEN, RECORD_MAX_INNER_LEN, RECORD_MAX_PAYLOAD_LEN, RECORD_MIN_BODY_LEN,
-    RECORD_OVERHEAD_LEN, TAG_LEN, TYPE_CLOSE, TYPE_DATA, TYPE_KEY_UPDATE,
+use super::{
+    hkdf, open_in_place, seal_in_place, AUTO_KEY_UPDATE_COUNTER, L_UPDATE, RECORD_HEADER_LEN,
+    RECORD_MAX_INNER_LEN, RECORD_MAX_PAYLOAD_LEN, RECORD_MIN_BODY_LEN, RECORD_OVERHEAD_LEN,
+    TAG_LEN, TYPE_CLOSE, TYPE_DATA, TYPE_KEY_UPDATE,
 };
+use crate::crypto::Secret32;
+use crate::error::Error;
 use crate::stack;
+use crate::vocabulary::{Opened, Role};
 
 /// What a finished handshake hands to its channel. Wiped on drop.
 pub(crate) struct SessionKeys {

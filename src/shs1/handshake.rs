@@ -14,22 +14,21 @@
 use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
 
-use crate::channel::Channel;
-use crate::channel::Role;
-use crate::error::Error;
-use crate::handshake::{Status, Step};
-use crate::identity::{Identity, NetworkKey, PublicKey};
-use crate::inbound::{Gathered, Inbound};
-use crate::proto::{
-    check_client_proof, dummy_key, hash, x25519, x25519_public, Secret32, ValidIdentityKey,
-    PUBLIC_KEY_LEN, SIGNATURE_LEN, X25519_LEN,
-};
-use crate::shs1_proto::{
+use super::{
     auth, auth_matches, box_open, box_seal, BoxNonce, BoxStreamKeys, AUTH_LEN, BOX_NONCE_LEN,
     BOX_TAG_LEN, SHS1_CLIENT_AUTH_LEN, SHS1_HANDSHAKE_MAX_MESSAGE_LEN, SHS1_HELLO_LEN,
     SHS1_SERVER_ACCEPT_LEN,
 };
+use crate::channel::Channel;
+use crate::crypto::{
+    check_client_proof, dummy_key, hash, x25519, x25519_public, Secret32, ValidIdentityKey,
+    PUBLIC_KEY_LEN, SIGNATURE_LEN, X25519_LEN,
+};
+use crate::error::Error;
+use crate::identity::{Identity, NetworkKey, PublicKey};
+use crate::inbound::{Gathered, Inbound};
 use crate::slot::{Known, Slot};
+use crate::vocabulary::{Role, Status, Step};
 
 /// The handshake boxes use the all-zero nonce (each key boxes one message).
 const ZERO_NONCE: BoxNonce = [0; BOX_NONCE_LEN];
@@ -696,7 +695,7 @@ mod tests {
                 Error::M3InvalidClientKey,
                 |key, mut plain| {
                     let client = plain[SIGNATURE_LEN..].try_into().unwrap();
-                    plain[SIGNATURE_LEN..].copy_from_slice(&crate::proto::torsioned(&client));
+                    plain[SIGNATURE_LEN..].copy_from_slice(&crate::crypto::torsioned(&client));
                     boxed(key, &plain)
                 },
             ),

@@ -10,21 +10,22 @@
 use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
 
+use super::records::SessionKeys;
+use super::{
+    hkdf, mac, mac_matches, open_in_place, seal_in_place, ANSWER_LEN, GREETING_LEN,
+    HANDSHAKE_MAX_MESSAGE_LEN, L_K3, L_K4, L_KEYS, L_M1, L_M2, L_SIG_C, L_SIG_S, M1_LEN, M2_LEN,
+    M3_LEN, M4_LEN, PROTO, TAG_LEN,
+};
 use crate::channel::Channel;
-use crate::channel::Role;
+use crate::crypto::{
+    check_client_proof, dummy_key, hash, random_x25519_secret, x25519, x25519_public, Secret32,
+    ValidIdentityKey, PUBLIC_KEY_LEN, SIGNATURE_LEN, X25519_LEN,
+};
 use crate::error::Error;
-use crate::handshake::{Status, Step};
 use crate::identity::{Identity, NetworkKey, PublicKey};
 use crate::inbound::{Gathered, Inbound};
-use crate::proto::{
-    check_client_proof, dummy_key, hash, hkdf, mac, mac_matches, open_in_place,
-    random_x25519_secret, seal_in_place, x25519, x25519_public, Secret32, ValidIdentityKey,
-    ANSWER_LEN, GREETING_LEN, HANDSHAKE_MAX_MESSAGE_LEN, L_K3, L_K4, L_KEYS, L_M1, L_M2, L_SIG_C,
-    L_SIG_S, M1_LEN, M2_LEN, M3_LEN, M4_LEN, PROTO, PUBLIC_KEY_LEN, SIGNATURE_LEN, TAG_LEN,
-    X25519_LEN,
-};
-use crate::records::SessionKeys;
 use crate::slot::{Known, Slot};
+use crate::vocabulary::{Role, Status, Step};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Stage {
@@ -719,7 +720,7 @@ mod tests {
     /// the outcome.
     fn m3_work(case_name: &str) -> (work::Work, Result<Status, Error>) {
         let vectors: Value =
-            serde_json::from_str(include_str!("../tests/vectors/privline1.json")).unwrap();
+            serde_json::from_str(include_str!("../../tests/vectors/privline1.json")).unwrap();
         let case = vectors["negative"]
             .as_array()
             .unwrap()
@@ -789,7 +790,7 @@ mod tests {
         let (_, outcome) = m3_work("m3_refused");
         assert_eq!(outcome, Ok(Status::AuthorizePeer));
         let vectors: Value =
-            serde_json::from_str(include_str!("../tests/vectors/privline1.json")).unwrap();
+            serde_json::from_str(include_str!("../../tests/vectors/privline1.json")).unwrap();
         let case = vectors["negative"]
             .as_array()
             .unwrap()

@@ -6,7 +6,11 @@
 //! The primitives are libsodium's, provided by RustCrypto crates:
 //! `crypto_auth` is HMAC-SHA-512 truncated to 32 bytes, `crypto_hash_sha256`
 //! is SHA-256, `crypto_secretbox` is XSalsa20-Poly1305 with the 16-byte tag
-//! in front of the ciphertext.
+//! in front of the ciphertext. The handshake is in `handshake.rs`, the
+//! channel's record layer in `box_stream.rs`.
+
+pub(crate) mod box_stream;
+pub(crate) mod handshake;
 
 use crypto_secretbox::aead::{AeadInPlace, KeyInit};
 use crypto_secretbox::XSalsa20Poly1305;
@@ -15,7 +19,7 @@ use sha2::Sha512;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::proto::{hash, Secret32};
+use crate::crypto::{hash, Secret32};
 use crate::work::{self, Op};
 
 /// Bytes of an SHS1 hello (the first and the second message): a MAC of the

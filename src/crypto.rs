@@ -1,21 +1,19 @@
-//! privline/1 constants and the primitive operations of its key schedule.
+//! The cryptography both protocols use, with one home: SHA-256, X25519 with
+//! the all-zero check, fresh ephemeral secrets, the identity key check,
+//! strict Ed25519 verification, and the server's check of a client's proof
+//! with the same work on every path.
 //!
-//! Everything here is a direct transcription of the "Primitives", "Labels"
-//! and "Sizes" sections of PROTOCOL.md. The handshake and record layer call
-//! these and nothing lower.
+//! Each primitive is called through a wrapper that counts it (`work.rs`);
+//! the protocol modules (`privline1/`, `shs1/`) call these and their own
+//! wrappers (`privline1/mod.rs`, `shs1/mod.rs`), never a crypto crate.
 
-use chacha20poly1305::aead::{AeadInPlace, KeyInit};
-use chacha20poly1305::{ChaCha20Poly1305, Nonce, Tag};
 use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
 use curve25519_dalek::edwards::CompressedEdwardsY;
 use curve25519_dalek::Scalar;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
-use hkdf::Hkdf;
-use hmac::{Hmac, Mac};
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
-use subtle::ConstantTimeEq;
 use x25519_dalek::{PublicKey as XPublicKey, StaticSecret};
 
 use zeroize::Zeroizing;
@@ -29,70 +27,10 @@ pub const NETWORK_KEY_LEN: usize = 32;
 pub const SEED_LEN: usize = 32;
 /// Length of an identity public key (an Ed25519 public key).
 pub const PUBLIC_KEY_LEN: usize = 32;
-/// Length of the session id (channel binding value).
-pub const SESSION_ID_LEN: usize = 32;
 /// Length of an X25519 key.
 pub(crate) const X25519_LEN: usize = 32;
 /// Length of an Ed25519 signature.
 pub(crate) const SIGNATURE_LEN: usize = 64;
-/// Length of a MAC (HMAC-SHA-256) and of a hash (SHA-256).
-pub(crate) const MAC_LEN: usize = 32;
-/// Length of an AEAD tag.
-pub const TAG_LEN: usize = 16;
-
-/// Length of M1.
-pub const M1_LEN: usize = 64;
-/// Length of M2.
-pub const M2_LEN: usize = 64;
-/// Length of M3.
-pub const M3_LEN: usize = 144;
-/// Length of M4.
-pub const M4_LEN: usize = 112;
-/// The longest handshake message (M3): an output buffer this large is always
-/// enough for one handshake step.
-pub const HANDSHAKE_MAX_MESSAGE_LEN: usize = M3_LEN;
-/// Bytes of all four handshake messages together.
-pub const HANDSHAKE_TOTAL_LEN: usize = M1_LEN + M2_LEN + M3_LEN + M4_LEN;
-
-/// Length of the greeting `G = Apk ‖ FC ‖ sig_c` inside M3.
-pub(crate) const GREETING_LEN: usize = PUBLIC_KEY_LEN + X25519_LEN + SIGNATURE_LEN;
-/// Length of the answer `R = FS ‖ sig_s` inside M4.
-pub(crate) const ANSWER_LEN: usize = X25519_LEN + SIGNATURE_LEN;
-
-/// Length of a record header (the big-endian length field).
-pub const RECORD_HEADER_LEN: usize = 2;
-/// Smallest value of a record's length field: the type byte and the tag.
-pub const RECORD_MIN_BODY_LEN: usize = 1 + TAG_LEN;
-/// Largest value of a record's length field.
-pub const RECORD_MAX_BODY_LEN: usize = 0xffff;
-/// Largest record on the wire, header included.
-pub const RECORD_MAX_LEN: usize = RECORD_HEADER_LEN + RECORD_MAX_BODY_LEN;
-/// Largest inner plaintext of a record (payload, type byte and padding).
-pub const RECORD_MAX_INNER_LEN: usize = RECORD_MAX_BODY_LEN - TAG_LEN;
-/// Most payload bytes one record carries; longer writes are split.
-pub const RECORD_MAX_PAYLOAD_LEN: usize = RECORD_MAX_INNER_LEN - 1;
-/// Bytes a record adds to its payload when not padded: header, type, tag.
-pub const RECORD_OVERHEAD_LEN: usize = RECORD_HEADER_LEN + 1 + TAG_LEN;
-
-/// Record type byte: application data.
-pub(crate) const TYPE_DATA: u8 = 0x01;
-/// Record type byte: close (half-close of the sending direction).
-pub(crate) const TYPE_CLOSE: u8 = 0x02;
-/// Record type byte: key update.
-pub(crate) const TYPE_KEY_UPDATE: u8 = 0x03;
-
-/// The sending counter at which the library updates its key by itself.
-pub const AUTO_KEY_UPDATE_COUNTER: u64 = 1 << 32;
-
-pub(crate) const PROTO: &[u8] = b"privline/1";
-pub(crate) const L_M1: &[u8] = b"privline/1 m1";
-pub(crate) const L_M2: &[u8] = b"privline/1 m2";
-pub(crate) const L_K3: &[u8] = b"privline/1 k3";
-pub(crate) const L_K4: &[u8] = b"privline/1 k4";
-pub(crate) const L_SIG_C: &[u8] = b"privline/1 client signature";
-pub(crate) const L_SIG_S: &[u8] = b"privline/1 server signature";
-pub(crate) const L_KEYS: &[u8] = b"privline/1 session keys";
-pub(crate) const L_UPDATE: &[u8] = b"privline/1 key update";
 
 /// A 32-byte secret that is wiped when dropped.
 pub(crate) type Secret32 = Zeroizing<[u8; 32]>;
@@ -105,78 +43,6 @@ pub(crate) fn hash(parts: &[&[u8]]) -> [u8; 32] {
         hasher.update(part);
     }
     hasher.finalize().into()
-}
-
-/// `MAC(key, parts...)`, HMAC-SHA-256.
-pub(crate) fn mac(key: &[u8; 32], parts: &[&[u8]]) -> [u8; MAC_LEN] {
-    work::count(Op::HmacSha256);
-    // HMAC accepts keys of any length, so this cannot fail for 32 bytes.
-    let mut state = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
-    for part in parts {
-        state.update(part);
-    }
-    state.finalize().into_bytes().into()
-}
-
-/// Compares a received MAC with the expected one in constant time.
-pub(crate) fn mac_matches(expected: &[u8; MAC_LEN], received: &[u8]) -> bool {
-    bool::from(expected.as_slice().ct_eq(received))
-}
-
-/// `HKDF(salt, ikm_parts..., info, L)` into `out`, HKDF-SHA-256.
-///
-/// The concatenated input key material is assembled in a buffer that is
-/// wiped afterwards.
-pub(crate) fn hkdf(salt: &[u8], ikm_parts: &[&[u8]], info: &[u8], out: &mut [u8]) {
-    work::count(Op::Hkdf);
-    let mut ikm = Zeroizing::new([0u8; 4 * 32]);
-    let mut used = 0;
-    for part in ikm_parts {
-        ikm[used..used + part.len()].copy_from_slice(part);
-        used += part.len();
-    }
-    let kdf = Hkdf::<Sha256>::new(Some(salt), &ikm[..used]);
-    // `out` is at most 96 bytes here, far below HKDF's 255 * 32 limit.
-    kdf.expand(info, out).unwrap_or_else(|_| unreachable!());
-}
-
-/// `nonce(n)`: four zero bytes, then `n` little-endian.
-pub(crate) fn nonce(counter: u64) -> Nonce {
-    let mut bytes = [0u8; 12];
-    bytes[4..].copy_from_slice(&counter.to_le_bytes());
-    Nonce::from(bytes)
-}
-
-/// `Seal(key, nonce(counter), ad, buf)` in place; returns the tag.
-pub(crate) fn seal_in_place(
-    key: &[u8; 32],
-    counter: u64,
-    ad: &[u8],
-    buf: &mut [u8],
-) -> [u8; TAG_LEN] {
-    work::count(Op::AeadSeal);
-    let cipher = ChaCha20Poly1305::new(key.into());
-    // Only fails for plaintexts beyond 2^38 bytes; ours are at most 65519.
-    let tag = cipher
-        .encrypt_in_place_detached(&nonce(counter), ad, buf)
-        .unwrap_or_else(|_| unreachable!());
-    tag.into()
-}
-
-/// `Open(key, nonce(counter), ad, buf ‖ tag)` in place. On failure `buf` is
-/// left as it was (the tag is checked before anything is decrypted).
-pub(crate) fn open_in_place(
-    key: &[u8; 32],
-    counter: u64,
-    ad: &[u8],
-    buf: &mut [u8],
-    tag: &[u8; TAG_LEN],
-) -> bool {
-    work::count(Op::AeadOpen);
-    let cipher = ChaCha20Poly1305::new(key.into());
-    cipher
-        .decrypt_in_place_detached(&nonce(counter), ad, buf, Tag::from_slice(tag))
-        .is_ok()
 }
 
 /// `X25519(secret, public)`, failing on an all-zero result (a low-order
@@ -399,8 +265,10 @@ pub fn identity_key_to_x25519(public_key: &[u8; PUBLIC_KEY_LEN]) -> Option<[u8; 
 /// well-formed signature, so the equation it enters costs what a real one
 /// does. A unit test checks both.
 pub(crate) mod dummy {
+    /// The message the dummy signature signs: privline/1's client
+    /// signature label, then 96 zero bytes (as long as the real message).
     #[cfg(test)]
-    pub(crate) const DUMMY_MESSAGE_TAIL: [u8; 96] = [0u8; 96];
+    pub(crate) const DUMMY_MESSAGE: [&[u8]; 2] = [b"privline/1 client signature", &[0u8; 96]];
     pub(crate) const DUMMY_PUBLIC_KEY: [u8; 32] = [
         0x0d, 0x75, 0x50, 0x75, 0x4e, 0x08, 0x00, 0xa5, 0xd2, 0x37, 0xee, 0xf5, 0x82, 0x60, 0x35,
         0x76, 0x6b, 0x9b, 0x3e, 0x5a, 0x15, 0x86, 0x8a, 0x94, 0x0a, 0xb2, 0x89, 0x95, 0x87, 0x88,
@@ -453,18 +321,14 @@ mod tests {
             signing_key.verifying_key().to_bytes(),
             dummy::DUMMY_PUBLIC_KEY
         );
-        let mut message = L_SIG_C.to_vec();
-        message.extend_from_slice(&dummy::DUMMY_MESSAGE_TAIL);
+        let message = dummy::DUMMY_MESSAGE.concat();
         assert_eq!(
             signing_key.sign(&message).to_bytes(),
             dummy::DUMMY_SIGNATURE
         );
         let checked = ValidIdentityKey::check(&dummy::DUMMY_PUBLIC_KEY).unwrap();
         assert_eq!(checked.bytes(), dummy_key().bytes());
-        assert!(dummy_key().verify_strict(
-            &[L_SIG_C, &dummy::DUMMY_MESSAGE_TAIL],
-            &dummy::DUMMY_SIGNATURE
-        ));
+        assert!(dummy_key().verify_strict(&dummy::DUMMY_MESSAGE, &dummy::DUMMY_SIGNATURE));
     }
 
     /// ed25519-dalek's own strict verification: the reference
@@ -519,8 +383,9 @@ mod tests {
     #[test]
     fn verification_decides_as_dalek_verify_strict_with_one_full_verification_each() {
         let tail: Vec<u8> = (0..96u8).collect();
-        let message = [L_SIG_C, &tail[..]].concat();
-        let parts: [&[u8]; 3] = [L_SIG_C, &tail[..40], &tail[40..]];
+        let label: &[u8] = b"a signature label";
+        let message = [label, &tail[..]].concat();
+        let parts: [&[u8]; 3] = [label, &tail[..40], &tail[40..]];
         let (mut accepted, mut rejected) = (0, 0);
         for seed in [[0x01u8; 32], [0x02; 32], [0x5a; 32]] {
             let signing_key = SigningKey::from_bytes(&seed);
@@ -634,11 +499,5 @@ mod tests {
         // the identity (the first of the eight).
         assert_eq!(accepted, 3 * 2);
         assert!(rejected > 3 * 600);
-    }
-
-    #[test]
-    fn nonce_is_four_zero_bytes_then_the_counter_little_endian() {
-        let n = nonce(0x0102030405060708);
-        assert_eq!(n.as_slice(), &[0, 0, 0, 0, 8, 7, 6, 5, 4, 3, 2, 1]);
     }
 }

@@ -10,12 +10,12 @@
 
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::channel::Opened;
-use crate::error::Error;
-use crate::shs1_proto::{
+use super::{
     box_open, box_seal, increment, BoxNonce, BoxStreamKeys, BOX_TAG_LEN, HEADER_PLAIN_LEN,
     SHS1_HEADER_LEN, SHS1_KEYS_LEN, SHS1_MAX_BODY_LEN,
 };
+use crate::error::Error;
+use crate::vocabulary::Opened;
 
 /// The bytes sealing `payload_len` bytes writes: one 34-byte header per
 /// body of at most 4096 bytes; nothing for an empty payload (box-stream has
