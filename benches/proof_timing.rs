@@ -101,7 +101,12 @@ fn privline1_classes() -> Vec<Class> {
         let fs = arr32(&hex(inputs["fs"].as_str().unwrap()));
         let identity = Identity::from_seed(&seed);
         Box::new(move || {
-            Handshake::server_with_ephemerals_for_tests(&NetworkKey::new(network), &identity, es, fs)
+            Handshake::server_with_ephemerals_for_tests(
+                &NetworkKey::new(network),
+                &identity,
+                es,
+                fs,
+            )
         })
     };
     let case1 = &json["cases"][0];
@@ -142,7 +147,9 @@ fn privline1_classes() -> Vec<Class> {
             .unwrap_or_else(|| panic!("vector {vector}"));
         let inbound = case["inbound"].as_array().unwrap();
         let msg = |name: &str| {
-            hex(inbound.iter().find(|m| m["msg"] == name).unwrap()["hex"].as_str().unwrap())
+            hex(inbound.iter().find(|m| m["msg"] == name).unwrap()["hex"]
+                .as_str()
+                .unwrap())
         };
         classes.push(Class {
             name: label.into(),
@@ -289,13 +296,28 @@ fn shs1_classes() -> Vec<Class> {
     flipped[50] ^= 0x10;
     add("does not open: bit flip", flipped);
     add("does not open: wrong server key", wrong_key_m3);
-    add("client key: small order", forged(&|p| p[64..].copy_from_slice(&identity_enc)));
-    add("client key: torsioned", forged(&|p| p[64..].copy_from_slice(&torsioned)));
-    add("client key: non-canonical", forged(&|p| p[64..].copy_from_slice(&noncanonical)));
+    add(
+        "client key: small order",
+        forged(&|p| p[64..].copy_from_slice(&identity_enc)),
+    );
+    add(
+        "client key: torsioned",
+        forged(&|p| p[64..].copy_from_slice(&torsioned)),
+    );
+    add(
+        "client key: non-canonical",
+        forged(&|p| p[64..].copy_from_slice(&noncanonical)),
+    );
     add("signature: bit flip", forged(&|p| p[40] ^= 0x01));
     add("signature: S + L", forged(&|p| add_l(&mut p[32..64])));
-    add("signature: small-order R", forged(&|p| p[..32].copy_from_slice(&identity_enc)));
-    add("signature: R does not decode", forged(&|p| p[..32].copy_from_slice(&not_a_point)));
+    add(
+        "signature: small-order R",
+        forged(&|p| p[..32].copy_from_slice(&identity_enc)),
+    );
+    add(
+        "signature: R does not decode",
+        forged(&|p| p[..32].copy_from_slice(&not_a_point)),
+    );
     classes
 }
 
@@ -328,7 +350,11 @@ struct Stats {
 }
 
 fn stats(xs: &[u64]) -> Stats {
-    let mut s = Stats { n: 0.0, mean: 0.0, m2: 0.0 };
+    let mut s = Stats {
+        n: 0.0,
+        mean: 0.0,
+        m2: 0.0,
+    };
     for &x in xs {
         s.n += 1.0;
         let d = x as f64 - s.mean;
@@ -406,9 +432,18 @@ fn run(protocol: &str, classes: &[Class], per_class: usize) {
         let (t, ct) = if c == 0 {
             (f64::NAN, f64::NAN)
         } else {
-            (welch_t(&samples[c], &samples[0]), cropped_t(&samples[c], &samples[0]))
+            (
+                welch_t(&samples[c], &samples[0]),
+                cropped_t(&samples[c], &samples[0]),
+            )
         };
-        let fmt = |v: f64| if v.is_nan() { "-".to_string() } else { format!("{v:.2}") };
+        let fmt = |v: f64| {
+            if v.is_nan() {
+                "-".to_string()
+            } else {
+                format!("{v:.2}")
+            }
+        };
         println!(
             "{:<34} {:>8} {:>9.1} {:>9.1} {:>8} {:>10}",
             class.name,
