@@ -24,6 +24,9 @@
 #   tests/load        the C server under 1,000 concurrent clients and 10,000
 #                     handshakes with every echoed byte checked, then cuts at
 #                     every handshake offset, stalls, garbage, a slow reader
+#   tests/tunnel      privline-tunnel with real servers (Redis, PostgreSQL,
+#                     nginx, HAProxy; apt-get installs them), its fault cases,
+#                     5,000 concurrent connections, the README tunnel snippet
 #   tests/shs1        SHS1 against Scuttlebutt's own code: the shs1-test
 #                     suites (both roles) and live interop with the npm
 #                     secret-handshake / pull-box-stream packages
@@ -77,6 +80,9 @@ target/pyenv/bin/python -m pytest -q -p no:cacheprovider tests/interop
 
 step "load and fault injection (tests/load/run.sh)"
 bash tests/load/run.sh
+
+step "privline-tunnel with real servers (tests/tunnel/run.sh)"
+bash tests/tunnel/run.sh
 
 step "SHS1 against Scuttlebutt's implementations (tests/shs1/run.sh)"
 bash tests/shs1/run.sh
