@@ -653,7 +653,8 @@ static void test_constants(void)
     CHECK(PRIVLINE_IDENTITY_KEYPAIR_LEN == 64 && PRIVLINE_SHS1_MAX_BODY_LEN == 4096);
     CHECK(PRIVLINE_SHS1_HEADER_LEN == 34 && PRIVLINE_SHS1_KEYS_LEN == 112);
     CHECK(PRIVLINE_PROTOCOL_PRIVLINE1 == 1 && PRIVLINE_PROTOCOL_SHS1 == 2);
-    CHECK(PRIVLINE_RESULT_NOT_SUPPORTED == 7 && PRIVLINE_RESULT_RECORD_TOO_LONG == 48);
+    CHECK(PRIVLINE_RESULT_NOT_SUPPORTED == 7 && PRIVLINE_RESULT_BUSY == 8
+          && PRIVLINE_RESULT_RECORD_TOO_LONG == 48);
     /* An SHS1 body always fits the largest open output. */
     CHECK(PRIVLINE_SHS1_MAX_BODY_LEN <= PRIVLINE_OPEN_MAX_OUTPUT_LEN);
 }
@@ -669,6 +670,7 @@ static void test_result_strings(void)
         PRIVLINE_RESULT_RNG_FAILURE,
         PRIVLINE_RESULT_INTERNAL_ERROR,
         PRIVLINE_RESULT_NOT_SUPPORTED,
+        PRIVLINE_RESULT_BUSY,
         PRIVLINE_RESULT_INVALID_SERVER_KEY,
         PRIVLINE_RESULT_M1_BAD_MAC,
         PRIVLINE_RESULT_M2_BAD_MAC,
@@ -689,7 +691,7 @@ static void test_result_strings(void)
         PRIVLINE_RESULT_ALREADY_CLOSED,
         PRIVLINE_RESULT_RECORD_TOO_LONG,
     };
-    static const uint32_t unknown[] = {8, 19, 30, 39, 49, 1000, 0x7FFFFFFFu, 0xFFFFFFFFu};
+    static const uint32_t unknown[] = {9, 19, 30, 39, 49, 1000, 0x7FFFFFFFu, 0xFFFFFFFFu};
     const size_t n_known = sizeof known / sizeof known[0];
     size_t i, j;
 
