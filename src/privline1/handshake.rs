@@ -1,43 +1,26 @@
-//! The privline/1 handshake state machine, both roles, sans-IO. The
-//! public [`crate::Handshake`] wraps it.
-//!
-//! The caller moves bytes; [`Handshake::step`] takes whatever arrived and
-//! writes whatever must be sent. Each call writes at most one message and
-//! consumes at most the rest of the message it is waiting for, so bytes that
-//! follow the last handshake message (the peer's first records) are never
-//! taken.
+//! privline/1's four handshake messages (PROTOCOL.md, "Handshake"), for
+//! the one handshake driver (`crate::handshake::Driver`): M1 and M2 carry
+//! the ephemeral keys under the network key's MAC, M3 the client's sealed
+//! greeting (its identity and signature), M4 the server's sealed answer.
+//! The driver keeps the stages, the peer's key and the failure latch; this
+//! keeps the transcript and every secret.
 
 use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
 
 use super::records::SessionKeys;
 use super::{
-    hkdf, mac, mac_matches, open_in_place, seal_in_place, ANSWER_LEN, GREETING_LEN,
-    HANDSHAKE_MAX_MESSAGE_LEN, L_K3, L_K4, L_KEYS, L_M1, L_M2, L_SIG_C, L_SIG_S, M1_LEN, M2_LEN,
-    M3_LEN, M4_LEN, PROTO, TAG_LEN,
+    hkdf, mac, mac_matches, open_in_place, seal_in_place, ANSWER_LEN, GREETING_LEN, L_K3, L_K4,
+    L_KEYS, L_M1, L_M2, L_SIG_C, L_SIG_S, M1_LEN, M2_LEN, M3_LEN, M4_LEN, PROTO, TAG_LEN,
 };
-use crate::channel::Channel;
 use crate::crypto::{
-    check_client_proof, dummy_key, hash, random_x25519_secret, x25519, x25519_public, Secret32,
-    ValidIdentityKey, PUBLIC_KEY_LEN, SIGNATURE_LEN, X25519_LEN,
+    check_client_proof, hash, x25519, x25519_public, Secret32, ValidIdentityKey, PUBLIC_KEY_LEN,
+    SIGNATURE_LEN, X25519_LEN,
 };
 use crate::error::Error;
-use crate::identity::{Identity, NetworkKey, PublicKey};
-use crate::inbound::{Gathered, Inbound};
-use crate::slot::{Known, Slot};
-use crate::vocabulary::{Role, Status, Step};
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Stage {
-    ClientSendM1,
-    ClientAwaitM2,
-    ClientAwaitM4,
-    ServerAwaitM1,
-    ServerAwaitM3,
-    ServerAuthorize,
-    ServerSendM4,
-    Done,
-}
+use crate::handshake::Messages;
+use crate::identity::{Identity, NetworkKey};
+use crate::slot::Slot;
 
 /// The secrets of a handshake. Each is wiped when its slot is emptied
 /// (assigning `None` drops it in place) and when the block is dropped.
@@ -54,17 +37,11 @@ struct HandshakeSecrets {
     keys: Slot<SessionKeys>,
 }
 
-/// A privline/1 handshake in progress, in either role.
-///
-/// Create one with [`Handshake::client`] or [`Handshake::server`], drive it
-/// with [`Handshake::step`], and turn it into a [`Channel`] when it reports
-/// [`Status::Done`]. After any fatal error every later call returns that same
-/// error. Every secret it holds is wiped when it is no longer needed and, at
-/// the latest, when the handshake is dropped.
-pub(crate) struct Privline1Handshake {
-    role: Role,
-    stage: Stage,
-    failed: Option<Error>,
+/// The privline/1 side of a handshake in progress, in either role: the
+/// transcript, the ephemeral keys and every secret. Each secret is wiped
+/// when it is no longer needed and, at the latest, when the handshake is
+/// dropped.
+pub(crate) struct Privline1Messages {
     /// Every secret of the handshake, in a heap block of its own: moving
     /// the `Handshake` (out of a `Box`, into a `Vec`) then moves only this
     /// pointer, and the block is wiped in place when the handshake drops.
@@ -72,9 +49,6 @@ pub(crate) struct Privline1Handshake {
     /// frees.
     secrets: Box<HandshakeSecrets>,
     identity: Identity,
-    /// The peer's identity key: the server's from the start for a client,
-    /// the client's once M3 has been checked for a server.
-    peer: Known<ValidIdentityKey>,
     /// The running transcript hash h0 .. h4.
     transcript: [u8; 32],
     /// The public half of our first ephemeral secret (`EC` or `ES`).
@@ -85,114 +59,20 @@ pub(crate) struct Privline1Handshake {
     peer_second: [u8; X25519_LEN],
     /// `H(G)`, which the server signs and the client checks in M4.
     greeting_hash: [u8; 32],
-    /// M4, built when the server application accepts, until it is written.
-    pending_m4: [u8; M4_LEN],
-    /// The partial message received so far.
-    inbound: Inbound<HANDSHAKE_MAX_MESSAGE_LEN>,
 }
 
-impl Privline1Handshake {
-    /// Starts a client (Alice) that dials the server whose identity key is
-    /// `server_key`. Fails with [`Error::InvalidServerKey`] when that key is
-    /// not a valid identity key.
-    pub(crate) fn client(
-        network_key: &NetworkKey,
-        identity: &Identity,
-        server_key: &PublicKey,
-    ) -> Result<Privline1Handshake, Error> {
-        let ec = random_x25519_secret()?;
-        let fc = random_x25519_secret()?;
-        Self::new_client(network_key, identity, server_key, ec, fc)
-    }
-
-    /// Starts a server (Bob) that answers clients with `identity`.
-    pub(crate) fn server(
-        network_key: &NetworkKey,
-        identity: &Identity,
-    ) -> Result<Privline1Handshake, Error> {
-        let es = random_x25519_secret()?;
-        let fs = random_x25519_secret()?;
-        Ok(Self::new_server(network_key, identity, es, fs))
-    }
-
-    /// Test vectors only: a client whose ephemeral secrets are `ec` and `fc`
-    /// instead of fresh random ones. Reusing ephemeral secrets destroys
-    /// forward secrecy; never use this outside tests. Not in the C ABI.
-    #[doc(hidden)]
-    pub(crate) fn client_with_ephemerals_for_tests(
-        network_key: &NetworkKey,
-        identity: &Identity,
-        server_key: &PublicKey,
-        ec: [u8; 32],
-        fc: [u8; 32],
-    ) -> Result<Privline1Handshake, Error> {
-        Self::new_client(
-            network_key,
-            identity,
-            server_key,
-            StaticSecret::from(ec),
-            StaticSecret::from(fc),
-        )
-    }
-
-    /// Test vectors only: a server whose ephemeral secrets are `es` and `fs`.
-    /// See [`Handshake::client_with_ephemerals_for_tests`].
-    #[doc(hidden)]
-    pub(crate) fn server_with_ephemerals_for_tests(
-        network_key: &NetworkKey,
-        identity: &Identity,
-        es: [u8; 32],
-        fs: [u8; 32],
-    ) -> Privline1Handshake {
-        Self::new_server(
-            network_key,
-            identity,
-            StaticSecret::from(es),
-            StaticSecret::from(fs),
-        )
-    }
-
-    fn new_client(
-        network_key: &NetworkKey,
-        identity: &Identity,
-        server_key: &PublicKey,
-        ec: StaticSecret,
-        fc: StaticSecret,
-    ) -> Result<Privline1Handshake, Error> {
-        let server = identity
-            .check_server_key(server_key)
-            .ok_or(Error::InvalidServerKey)?;
-        let mut handshake = Self::new(Role::Client, network_key, identity, ec, fc);
-        handshake.peer.set(server);
-        Ok(handshake)
-    }
-
-    fn new_server(
-        network_key: &NetworkKey,
-        identity: &Identity,
-        es: StaticSecret,
-        fs: StaticSecret,
-    ) -> Privline1Handshake {
-        // Decoded now, not while a client's M3 is being checked.
-        dummy_key();
-        Self::new(Role::Server, network_key, identity, es, fs)
-    }
-
-    fn new(
-        role: Role,
+impl Privline1Messages {
+    /// The messages of a handshake whose ephemeral secrets are `first`
+    /// (`ec` or `es`) and `second` (`fc` or `fs`), fresh random ones except
+    /// in the test vectors (reusing them destroys forward secrecy).
+    pub(crate) fn new(
         network_key: &NetworkKey,
         identity: &Identity,
         first: StaticSecret,
         second: StaticSecret,
     ) -> Self {
         let first_public = x25519_public(&first);
-        Privline1Handshake {
-            role,
-            stage: match role {
-                Role::Client => Stage::ClientSendM1,
-                Role::Server => Stage::ServerAwaitM1,
-            },
-            failed: None,
+        Privline1Messages {
             secrets: Box::new(HandshakeSecrets {
                 network_key: NetworkKey::new(*network_key.bytes()),
                 first_secret: Slot::holding(first),
@@ -204,220 +84,18 @@ impl Privline1Handshake {
                 keys: Slot::empty(SessionKeys::zeroed()),
             }),
             identity: identity.share(),
-            peer: Known::unknown(*identity.valid_public()),
             transcript: hash(&[PROTO, network_key.bytes()]),
             first_public,
             peer_first: [0; X25519_LEN],
             peer_second: [0; X25519_LEN],
             greeting_hash: [0; 32],
-            pending_m4: [0; M4_LEN],
-            inbound: Inbound::new(),
         }
     }
 
-    /// True for a client handshake, false for a server one.
-    pub(crate) fn is_client(&self) -> bool {
-        self.role == Role::Client
-    }
-
-    /// The fatal error that ended this handshake, if one did.
-    pub(crate) fn failure(&self) -> Option<Error> {
-        self.failed
-    }
-
-    /// True once the handshake is complete and can become a channel.
-    pub(crate) fn is_done(&self) -> bool {
-        self.failed.is_none() && self.stage == Stage::Done
-    }
-
-    /// Advances the handshake: consumes bytes of `input` (what arrived from
-    /// the peer, in any fragmentation) and writes at most one message into
-    /// `output`.
-    ///
-    /// An output buffer of [`HANDSHAKE_MAX_MESSAGE_LEN`] bytes is always
-    /// enough. With a smaller one the call may fail with
-    /// [`Error::BufferTooSmall`], having consumed and changed nothing.
-    /// Call again until the status is [`Status::Done`]; a call that neither
-    /// consumes nor writes needs more input. Stepping a finished handshake
-    /// returns [`Error::WrongState`].
-    pub(crate) fn step(&mut self, input: &[u8], output: &mut [u8]) -> Result<Step, Error> {
-        if let Some(error) = self.failed {
-            return Err(error);
-        }
-        let result = self.step_inner(input, output);
-        if let Err(error) = result {
-            if error.is_fatal() {
-                self.fail(error);
-            }
-        }
-        result
-    }
-
-    fn step_inner(&mut self, input: &[u8], output: &mut [u8]) -> Result<Step, Error> {
-        let (expected_len, reply_len) = match self.stage {
-            Stage::ClientSendM1 => {
-                let out = output
-                    .get_mut(..M1_LEN)
-                    .ok_or(Error::BufferTooSmall { needed: M1_LEN })?;
-                self.write_m1(out);
-                self.stage = Stage::ClientAwaitM2;
-                return Ok(Step {
-                    consumed: 0,
-                    written: M1_LEN,
-                    status: Status::NeedInput,
-                });
-            }
-            Stage::ServerSendM4 => {
-                let out = output
-                    .get_mut(..M4_LEN)
-                    .ok_or(Error::BufferTooSmall { needed: M4_LEN })?;
-                out.copy_from_slice(&self.pending_m4);
-                self.stage = Stage::Done;
-                return Ok(Step {
-                    consumed: 0,
-                    written: M4_LEN,
-                    status: Status::Done,
-                });
-            }
-            Stage::ServerAuthorize => {
-                return Ok(Step {
-                    consumed: 0,
-                    written: 0,
-                    status: Status::AuthorizePeer,
-                });
-            }
-            Stage::Done => return Err(Error::WrongState),
-            Stage::ClientAwaitM2 => (M2_LEN, M3_LEN),
-            Stage::ClientAwaitM4 => (M4_LEN, 0),
-            Stage::ServerAwaitM1 => (M1_LEN, M2_LEN),
-            Stage::ServerAwaitM3 => (M3_LEN, 0),
-        };
-
-        let (take, message) =
-            match self
-                .inbound
-                .gather(input, expected_len, reply_len, output.len())?
-            {
-                Gathered::Partial { consumed } => {
-                    return Ok(Step {
-                        consumed,
-                        written: 0,
-                        status: Status::NeedInput,
-                    })
-                }
-                Gathered::Complete { consumed, message } => (consumed, message),
-            };
-        let message = &message[..expected_len];
-        let (written, status) = match self.stage {
-            Stage::ClientAwaitM2 => {
-                self.read_m2_write_m3(message, &mut output[..M3_LEN])?;
-                self.stage = Stage::ClientAwaitM4;
-                (M3_LEN, Status::NeedInput)
-            }
-            Stage::ClientAwaitM4 => {
-                self.read_m4(message)?;
-                self.stage = Stage::Done;
-                (0, Status::Done)
-            }
-            Stage::ServerAwaitM1 => {
-                self.read_m1_write_m2(message, &mut output[..M2_LEN])?;
-                self.stage = Stage::ServerAwaitM3;
-                (M2_LEN, Status::NeedInput)
-            }
-            Stage::ServerAwaitM3 => {
-                self.read_m3(message)?;
-                self.stage = Stage::ServerAuthorize;
-                (0, Status::AuthorizePeer)
-            }
-            _ => return Err(Error::Internal),
-        };
-        Ok(Step {
-            consumed: take,
-            written,
-            status,
-        })
-    }
-
-    /// The peer's identity public key: for a client, the server key it was
-    /// created with; for a server, the client's key once M3 has been checked
-    /// (from [`Status::AuthorizePeer`] on). Before that,
-    /// [`Error::WrongState`].
-    pub(crate) fn peer_key(&self) -> Result<PublicKey, Error> {
-        if let Some(error) = self.failed {
-            return Err(error);
-        }
-        self.peer
-            .get()
-            .map(|key| PublicKey(*key.bytes()))
-            .ok_or(Error::WrongState)
-    }
-
-    /// Server only, at [`Status::AuthorizePeer`]: the application's decision
-    /// on the client key [`Handshake::peer_key`] reports. Refusing ends the
-    /// handshake with [`Error::ClientRefused`] and nothing is sent; accepting
-    /// prepares M4, which the next [`Handshake::step`] writes.
-    pub(crate) fn authorize(&mut self, accept: bool) -> Result<(), Error> {
-        if let Some(error) = self.failed {
-            return Err(error);
-        }
-        if self.stage != Stage::ServerAuthorize {
-            return Err(Error::WrongState);
-        }
-        let result = if accept {
-            self.build_m4()
-        } else {
-            Err(Error::ClientRefused)
-        };
-        match result {
-            Ok(()) => {
-                self.stage = Stage::ServerSendM4;
-                Ok(())
-            }
-            Err(error) => {
-                self.fail(error);
-                Err(error)
-            }
-        }
-    }
-
-    /// The channel of a finished handshake, with its own copy of the keys.
-    /// Copying rather than moving the keys out means the handshake's copy
-    /// stays where its `Drop` wipes it, also when the handshake lives on the
-    /// heap behind a C handle.
-    pub(crate) fn to_channel(&self) -> Result<Channel, Error> {
-        if let Some(error) = self.failed {
-            return Err(error);
-        }
-        if self.stage != Stage::Done {
-            return Err(Error::WrongState);
-        }
-        let keys = self.secrets.keys.get()?;
-        let peer = self
-            .peer
-            .get()
-            .map(|key| PublicKey(*key.bytes()))
-            .ok_or(Error::Internal)?;
-        Ok(Channel::privline1(self.role, keys.duplicate(), peer))
-    }
-
-    /// Ends the handshake as if by an internal error (the C boundary caught
-    /// a panic inside a call on it).
-    pub(crate) fn poison(&mut self) {
-        self.fail(Error::Internal);
-    }
-
-    /// Ends the handshake with `error` and wipes every secret at once.
-    fn fail(&mut self, error: Error) {
-        self.failed = Some(error);
-        self.secrets.first_secret.clear();
-        self.secrets.second_secret.clear();
-        self.secrets.ee.clear();
-        self.secrets.eb.clear();
-        self.secrets.ae.clear();
-        self.secrets.k3.clear();
-        self.secrets.keys.clear();
-        self.pending_m4 = [0; M4_LEN];
-        self.inbound.clear();
+    /// The session keys of a finished handshake (the channel takes a copy;
+    /// this one is wiped where it lives when the handshake drops).
+    pub(crate) fn session_keys(&self) -> Result<&SessionKeys, Error> {
+        self.secrets.keys.get()
     }
 
     fn first_secret(&self) -> Result<&StaticSecret, Error> {
@@ -426,10 +104,6 @@ impl Privline1Handshake {
 
     fn second_secret(&self) -> Result<&StaticSecret, Error> {
         self.secrets.second_secret.get()
-    }
-
-    fn peer_identity(&self) -> Result<ValidIdentityKey, Error> {
-        self.peer.get().ok_or(Error::Internal)
     }
 
     /// Client: `M1 = EC ‖ MAC(N, L_M1 ‖ EC)`.
@@ -473,7 +147,12 @@ impl Privline1Handshake {
 
     /// Client: check M2, compute `ee`, `eb` and `ae`, sign and seal the
     /// greeting as M3.
-    fn read_m2_write_m3(&mut self, m2: &[u8], out: &mut [u8]) -> Result<(), Error> {
+    fn read_m2_write_m3(
+        &mut self,
+        server: &ValidIdentityKey,
+        m2: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), Error> {
         let (es_public, m2_mac) = m2.split_at(X25519_LEN);
         let expected = mac(
             self.secrets.network_key.bytes(),
@@ -485,7 +164,6 @@ impl Privline1Handshake {
         self.peer_first.copy_from_slice(es_public);
         let h2 = hash(&[&self.transcript, m2]);
 
-        let server = self.peer_identity()?;
         let ee = x25519(self.first_secret()?, &self.peer_first)?;
         let eb = x25519(self.first_secret()?, &server.mont())?;
         let ae = x25519(self.identity.x25519_secret(), &self.peer_first)?;
@@ -520,7 +198,7 @@ impl Privline1Handshake {
     /// check, one strict verification: `check_client_proof`) and the two
     /// hashes of the greeting and the transcript. The X25519 with the
     /// client's key waits until the application has accepted it.
-    fn read_m3(&mut self, m3: &[u8]) -> Result<(), Error> {
+    fn read_m3(&mut self, m3: &[u8]) -> Result<ValidIdentityKey, Error> {
         let h2 = self.transcript;
         // The greeting holds the client's identity in plaintext once
         // opened: a buffer that is wiped.
@@ -554,15 +232,13 @@ impl Privline1Handshake {
         self.peer_second.copy_from_slice(fc_public);
         self.greeting_hash = greeting_hash;
         self.transcript = h3;
-        self.peer.set(client);
-        Ok(())
+        Ok(client)
     }
 
     /// Server, after the application accepted: compute `ae`, `k4` and `ff`,
     /// sign and seal the answer as M4, derive the session keys.
-    fn build_m4(&mut self) -> Result<(), Error> {
+    fn build_m4(&mut self, client: &ValidIdentityKey, m4: &mut [u8]) -> Result<(), Error> {
         let h3 = self.transcript;
-        let client = self.peer_identity()?;
         let ae = x25519(self.first_secret()?, &client.mont())?;
         self.secrets.first_secret.clear();
         let (ee, eb) = (secret(&self.secrets.ee)?, secret(&self.secrets.eb)?);
@@ -581,26 +257,24 @@ impl Privline1Handshake {
         let sig_s = self
             .identity
             .sign(&[L_SIG_S, &h3, &self.greeting_hash, &fs_public]);
-        let mut m4 = [0u8; M4_LEN];
         let (answer, tag) = m4.split_at_mut(ANSWER_LEN);
         answer[..32].copy_from_slice(&fs_public);
         answer[32..].copy_from_slice(&sig_s);
         let m4_tag = seal_in_place(&k4, 0, &h3, answer);
         tag.copy_from_slice(&m4_tag);
 
-        let h4 = hash(&[&h3, &m4]);
+        let h4 = hash(&[&h3, m4]);
         let keys = derive_session_keys(&h4, &ff, ee, eb, &ae);
         self.secrets.keys.set(keys);
         self.secrets.ee.clear();
         self.secrets.eb.clear();
-        self.pending_m4 = m4;
         self.transcript = h4;
         Ok(())
     }
 
     /// Client: open M4, check the server's signature, compute `ff`, derive
     /// the session keys.
-    fn read_m4(&mut self, m4: &[u8]) -> Result<(), Error> {
+    fn read_m4(&mut self, server: &ValidIdentityKey, m4: &[u8]) -> Result<(), Error> {
         let h3 = self.transcript;
         let (ee, eb, ae) = (
             secret(&self.secrets.ee)?,
@@ -627,7 +301,6 @@ impl Privline1Handshake {
         fs_public.copy_from_slice(&answer[..32]);
         let mut sig_s = [0u8; SIGNATURE_LEN];
         sig_s.copy_from_slice(&answer[32..]);
-        let server = self.peer_identity()?;
         if !server.verify_strict(&[L_SIG_S, &h3, &self.greeting_hash, &fs_public], &sig_s) {
             return Err(Error::M4BadServerSignature);
         }
@@ -683,19 +356,54 @@ fn derive_session_keys(
     }
 }
 
-impl core::fmt::Debug for Privline1Handshake {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Handshake")
-            .field("role", &self.role)
-            .field("stage", &self.stage)
-            .field("failed", &self.failed)
-            .finish_non_exhaustive()
+impl Messages for Privline1Messages {
+    const LENS: [usize; 4] = [M1_LEN, M2_LEN, M3_LEN, M4_LEN];
+
+    fn write_first(&mut self, out: &mut [u8]) {
+        self.write_m1(out);
+    }
+
+    fn read_first(&mut self, m1: &[u8], out: &mut [u8]) -> Result<(), Error> {
+        self.read_m1_write_m2(m1, out)
+    }
+
+    fn read_second(
+        &mut self,
+        server: &ValidIdentityKey,
+        m2: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), Error> {
+        self.read_m2_write_m3(server, m2, out)
+    }
+
+    fn read_third(&mut self, m3: &[u8]) -> Result<ValidIdentityKey, Error> {
+        self.read_m3(m3)
+    }
+
+    fn write_fourth(&mut self, client: &ValidIdentityKey, out: &mut [u8]) -> Result<(), Error> {
+        self.build_m4(client, out)
+    }
+
+    fn read_fourth(&mut self, server: &ValidIdentityKey, m4: &[u8]) -> Result<(), Error> {
+        self.read_m4(server, m4)
+    }
+
+    fn wipe(&mut self) {
+        let secrets = &mut *self.secrets;
+        secrets.first_secret.clear();
+        secrets.second_secret.clear();
+        secrets.ee.clear();
+        secrets.eb.clear();
+        secrets.ae.clear();
+        secrets.k3.clear();
+        secrets.keys.clear();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Status, HANDSHAKE_MAX_MESSAGE_LEN};
     use crate::work::{self, Op};
     use serde_json::Value;
 
@@ -728,7 +436,7 @@ mod tests {
             .find(|case| case["name"] == case_name)
             .unwrap();
         let inputs = &case["inputs"];
-        let mut server = Privline1Handshake::server_with_ephemerals_for_tests(
+        let mut server = crate::Handshake::server_with_ephemerals_for_tests(
             &NetworkKey::new(unhex32(&inputs["network_key"])),
             &Identity::from_seed(&unhex32(&inputs["server_seed"])),
             unhex32(&inputs["es"]),
@@ -798,7 +506,7 @@ mod tests {
             .find(|case| case["name"] == "m3_refused")
             .unwrap();
         let inputs = &case["inputs"];
-        let mut server = Privline1Handshake::server_with_ephemerals_for_tests(
+        let mut server = crate::Handshake::server_with_ephemerals_for_tests(
             &NetworkKey::new(unhex32(&inputs["network_key"])),
             &Identity::from_seed(&unhex32(&inputs["server_seed"])),
             unhex32(&inputs["es"]),

@@ -1,6 +1,6 @@
-//! The SHS1 (Scuttlebutt secret-handshake v1) state machine, both roles,
-//! sans-IO, with the same shape as the privline/1 one: the public
-//! [`crate::Handshake`] wraps either.
+//! The four messages of SHS1 (Scuttlebutt secret-handshake v1), for the
+//! one handshake driver (`crate::handshake::Driver`), which keeps the
+//! stages, the peer's key and the failure latch; this keeps every secret.
 //!
 //! Messages (K the network key, a/b the client's and server's ephemeral
 //! X25519 keys, A/B their Ed25519 identities):
@@ -16,36 +16,21 @@ use zeroize::Zeroizing;
 
 use super::{
     auth, auth_matches, box_open, box_seal, BoxNonce, BoxStreamKeys, AUTH_LEN, BOX_NONCE_LEN,
-    BOX_TAG_LEN, SHS1_CLIENT_AUTH_LEN, SHS1_HANDSHAKE_MAX_MESSAGE_LEN, SHS1_HELLO_LEN,
-    SHS1_SERVER_ACCEPT_LEN,
+    BOX_TAG_LEN, SHS1_CLIENT_AUTH_LEN, SHS1_HELLO_LEN, SHS1_SERVER_ACCEPT_LEN,
 };
-use crate::channel::Channel;
 use crate::crypto::{
-    check_client_proof, dummy_key, hash, x25519, x25519_public, Secret32, ValidIdentityKey,
-    PUBLIC_KEY_LEN, SIGNATURE_LEN, X25519_LEN,
+    check_client_proof, hash, x25519, x25519_public, Secret32, ValidIdentityKey, PUBLIC_KEY_LEN,
+    SIGNATURE_LEN, X25519_LEN,
 };
 use crate::error::Error;
-use crate::identity::{Identity, NetworkKey, PublicKey};
-use crate::inbound::{Gathered, Inbound};
-use crate::slot::{Known, Slot};
-use crate::vocabulary::{Role, Status, Step};
+use crate::handshake::Messages;
+use crate::identity::{Identity, NetworkKey};
+use crate::slot::Slot;
 
 /// The handshake boxes use the all-zero nonce (each key boxes one message).
 const ZERO_NONCE: BoxNonce = [0; BOX_NONCE_LEN];
 /// The plaintext of the client auth: `sig_A ‖ A`.
 const CLIENT_AUTH_PLAIN_LEN: usize = SIGNATURE_LEN + PUBLIC_KEY_LEN;
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Stage {
-    ClientSendHello,
-    ClientAwaitHello,
-    ClientAwaitAccept,
-    ServerAwaitHello,
-    ServerAwaitAuth,
-    ServerAuthorize,
-    ServerSendAccept,
-    Done,
-}
 
 /// The secrets of an SHS1 handshake, in one heap block that is wiped in
 /// place (see the privline/1 handshake for why).
@@ -65,71 +50,31 @@ struct Shs1Secrets {
     keys: Slot<BoxStreamKeys>,
 }
 
-/// An SHS1 handshake in progress, in either role.
-pub(crate) struct Shs1Handshake {
-    role: Role,
-    stage: Stage,
-    failed: Option<Error>,
+/// The SHS1 side of a handshake in progress, in either role.
+pub(crate) struct Shs1Messages {
     secrets: Box<Shs1Secrets>,
     identity: Identity,
-    /// The server's key from the start for a client; the client's once its
-    /// auth has been checked for a server.
-    peer: Known<ValidIdentityKey>,
     ephemeral_public: [u8; X25519_LEN],
     own_hello_mac: [u8; AUTH_LEN],
     peer_ephemeral: [u8; X25519_LEN],
     peer_hello_mac: [u8; AUTH_LEN],
-    pending_accept: [u8; SHS1_SERVER_ACCEPT_LEN],
-    /// The message being received.
-    inbound: Inbound<SHS1_HANDSHAKE_MAX_MESSAGE_LEN>,
 }
 
 fn secret(slot: &Slot<Secret32>) -> Result<&Secret32, Error> {
     slot.get()
 }
 
-impl Shs1Handshake {
-    /// A client that dials the server with identity `server_key`.
-    pub(crate) fn client(
-        network_key: &NetworkKey,
-        identity: &Identity,
-        server_key: &PublicKey,
-        ephemeral: StaticSecret,
-    ) -> Result<Shs1Handshake, Error> {
-        let server = identity
-            .check_server_key(server_key)
-            .ok_or(Error::InvalidServerKey)?;
-        let mut handshake = Self::new(Role::Client, network_key, identity, ephemeral);
-        handshake.peer.set(server);
-        Ok(handshake)
-    }
-
-    /// A server answering with `identity`.
-    pub(crate) fn server(
+impl Shs1Messages {
+    /// The messages of a handshake whose ephemeral X25519 secret is
+    /// `ephemeral` (fresh and random except in tests).
+    pub(crate) fn new(
         network_key: &NetworkKey,
         identity: &Identity,
         ephemeral: StaticSecret,
-    ) -> Shs1Handshake {
-        // Decoded now, not while a client's auth is being checked.
-        dummy_key();
-        Self::new(Role::Server, network_key, identity, ephemeral)
-    }
-
-    fn new(
-        role: Role,
-        network_key: &NetworkKey,
-        identity: &Identity,
-        ephemeral: StaticSecret,
-    ) -> Shs1Handshake {
+    ) -> Shs1Messages {
         let ephemeral_public = x25519_public(&ephemeral);
         let own_hello_mac = auth(network_key.bytes(), &ephemeral_public);
-        Shs1Handshake {
-            role,
-            stage: match role {
-                Role::Client => Stage::ClientSendHello,
-                Role::Server => Stage::ServerAwaitHello,
-            },
-            failed: None,
+        Shs1Messages {
             secrets: Box::new(Shs1Secrets {
                 network_key: NetworkKey::new(*network_key.bytes()),
                 ephemeral: Slot::holding(ephemeral),
@@ -141,209 +86,21 @@ impl Shs1Handshake {
                 keys: Slot::empty(BoxStreamKeys::zeroed()),
             }),
             identity: identity.share(),
-            peer: Known::unknown(*identity.valid_public()),
             ephemeral_public,
             own_hello_mac,
             peer_ephemeral: [0; X25519_LEN],
             peer_hello_mac: [0; AUTH_LEN],
-            pending_accept: [0; SHS1_SERVER_ACCEPT_LEN],
-            inbound: Inbound::new(),
         }
     }
 
-    pub(crate) fn is_client(&self) -> bool {
-        self.role == Role::Client
-    }
-
-    pub(crate) fn failure(&self) -> Option<Error> {
-        self.failed
-    }
-
-    pub(crate) fn is_done(&self) -> bool {
-        self.failed.is_none() && self.stage == Stage::Done
-    }
-
-    pub(crate) fn step(&mut self, input: &[u8], output: &mut [u8]) -> Result<Step, Error> {
-        if let Some(error) = self.failed {
-            return Err(error);
-        }
-        let result = self.step_inner(input, output);
-        if let Err(error) = result {
-            if error.is_fatal() {
-                self.fail(error);
-            }
-        }
-        result
-    }
-
-    fn step_inner(&mut self, input: &[u8], output: &mut [u8]) -> Result<Step, Error> {
-        let (expected_len, reply_len) = match self.stage {
-            Stage::ClientSendHello => {
-                let out = output
-                    .get_mut(..SHS1_HELLO_LEN)
-                    .ok_or(Error::BufferTooSmall {
-                        needed: SHS1_HELLO_LEN,
-                    })?;
-                self.write_hello(out);
-                self.stage = Stage::ClientAwaitHello;
-                return Ok(Step {
-                    consumed: 0,
-                    written: SHS1_HELLO_LEN,
-                    status: Status::NeedInput,
-                });
-            }
-            Stage::ServerSendAccept => {
-                let out =
-                    output
-                        .get_mut(..SHS1_SERVER_ACCEPT_LEN)
-                        .ok_or(Error::BufferTooSmall {
-                            needed: SHS1_SERVER_ACCEPT_LEN,
-                        })?;
-                out.copy_from_slice(&self.pending_accept);
-                self.stage = Stage::Done;
-                return Ok(Step {
-                    consumed: 0,
-                    written: SHS1_SERVER_ACCEPT_LEN,
-                    status: Status::Done,
-                });
-            }
-            Stage::ServerAuthorize => {
-                return Ok(Step {
-                    consumed: 0,
-                    written: 0,
-                    status: Status::AuthorizePeer,
-                });
-            }
-            Stage::Done => return Err(Error::WrongState),
-            Stage::ClientAwaitHello => (SHS1_HELLO_LEN, SHS1_CLIENT_AUTH_LEN),
-            Stage::ClientAwaitAccept => (SHS1_SERVER_ACCEPT_LEN, 0),
-            Stage::ServerAwaitHello => (SHS1_HELLO_LEN, SHS1_HELLO_LEN),
-            Stage::ServerAwaitAuth => (SHS1_CLIENT_AUTH_LEN, 0),
-        };
-
-        let (take, message) =
-            match self
-                .inbound
-                .gather(input, expected_len, reply_len, output.len())?
-            {
-                Gathered::Partial { consumed } => {
-                    return Ok(Step {
-                        consumed,
-                        written: 0,
-                        status: Status::NeedInput,
-                    })
-                }
-                Gathered::Complete { consumed, message } => (consumed, message),
-            };
-        let message = &message[..expected_len];
-        let (written, status) = match self.stage {
-            Stage::ClientAwaitHello => {
-                self.read_server_hello(message)?;
-                self.write_client_auth(&mut output[..SHS1_CLIENT_AUTH_LEN])?;
-                self.stage = Stage::ClientAwaitAccept;
-                (SHS1_CLIENT_AUTH_LEN, Status::NeedInput)
-            }
-            Stage::ClientAwaitAccept => {
-                self.read_server_accept(message)?;
-                self.stage = Stage::Done;
-                (0, Status::Done)
-            }
-            Stage::ServerAwaitHello => {
-                self.read_client_hello(message)?;
-                self.write_hello(&mut output[..SHS1_HELLO_LEN]);
-                self.stage = Stage::ServerAwaitAuth;
-                (SHS1_HELLO_LEN, Status::NeedInput)
-            }
-            Stage::ServerAwaitAuth => {
-                self.read_client_auth(message)?;
-                self.stage = Stage::ServerAuthorize;
-                (0, Status::AuthorizePeer)
-            }
-            _ => return Err(Error::Internal),
-        };
-        Ok(Step {
-            consumed: take,
-            written,
-            status,
-        })
-    }
-
-    pub(crate) fn peer_key(&self) -> Result<PublicKey, Error> {
-        if let Some(error) = self.failed {
-            return Err(error);
-        }
-        self.peer
-            .get()
-            .map(|key| PublicKey(*key.bytes()))
-            .ok_or(Error::WrongState)
-    }
-
-    pub(crate) fn authorize(&mut self, accept: bool) -> Result<(), Error> {
-        if let Some(error) = self.failed {
-            return Err(error);
-        }
-        if self.stage != Stage::ServerAuthorize {
-            return Err(Error::WrongState);
-        }
-        let result = if accept {
-            self.build_accept()
-        } else {
-            Err(Error::ClientRefused)
-        };
-        match result {
-            Ok(()) => {
-                self.stage = Stage::ServerSendAccept;
-                Ok(())
-            }
-            Err(error) => {
-                self.fail(error);
-                Err(error)
-            }
-        }
-    }
-
-    /// The channel of a finished handshake, with its own copy of the keys.
-    pub(crate) fn to_channel(&self) -> Result<Channel, Error> {
-        if let Some(error) = self.failed {
-            return Err(error);
-        }
-        if self.stage != Stage::Done {
-            return Err(Error::WrongState);
-        }
-        let keys = self.secrets.keys.get()?;
-        let peer = self
-            .peer
-            .get()
-            .map(|key| PublicKey(*key.bytes()))
-            .ok_or(Error::Internal)?;
-        Ok(Channel::shs1(self.role, keys, peer))
-    }
-
-    pub(crate) fn poison(&mut self) {
-        self.fail(Error::Internal);
-    }
-
-    /// Ends the handshake with `error` and wipes every secret at once.
-    fn fail(&mut self, error: Error) {
-        self.failed = Some(error);
-        let secrets = &mut *self.secrets;
-        secrets.ephemeral.clear();
-        secrets.ab_hash.clear();
-        secrets.ab.clear();
-        secrets.a_b_long.clear();
-        secrets.k3.clear();
-        secrets.client_signature.clear();
-        secrets.keys.clear();
-        self.pending_accept = [0; SHS1_SERVER_ACCEPT_LEN];
-        self.inbound.clear();
+    /// The box-stream keys of a finished handshake (the channel takes a
+    /// copy; this one is wiped where it lives when the handshake drops).
+    pub(crate) fn box_stream_keys(&self) -> Result<&BoxStreamKeys, Error> {
+        self.secrets.keys.get()
     }
 
     fn ephemeral(&self) -> Result<&StaticSecret, Error> {
         self.secrets.ephemeral.get()
-    }
-
-    fn peer_identity(&self) -> Result<ValidIdentityKey, Error> {
-        self.peer.get().ok_or(Error::Internal)
     }
 
     /// Either side: `auth(K, x) ‖ x` for our ephemeral key `x`.
@@ -370,9 +127,9 @@ impl Shs1Handshake {
     }
 
     /// Client: checks the server's hello and computes `aB`.
-    fn read_server_hello(&mut self, hello: &[u8]) -> Result<(), Error> {
+    fn read_server_hello(&mut self, server: &ValidIdentityKey, hello: &[u8]) -> Result<(), Error> {
         self.read_hello(hello, Error::M2BadMac)?;
-        let server_mont = self.peer_identity()?.mont();
+        let server_mont = server.mont();
         self.secrets
             .a_b_long
             .set(x25519(self.ephemeral()?, &server_mont)?);
@@ -412,8 +169,11 @@ impl Shs1Handshake {
     }
 
     /// Client: signs and boxes `sig_A ‖ A`, then derives `k3` (with `Ab`).
-    fn write_client_auth(&mut self, out: &mut [u8]) -> Result<(), Error> {
-        let server = self.peer_identity()?;
+    fn write_client_auth(
+        &mut self,
+        server: &ValidIdentityKey,
+        out: &mut [u8],
+    ) -> Result<(), Error> {
         let ab_hash = secret(&self.secrets.ab_hash)?;
         let signature = self.identity.sign(&[
             self.secrets.network_key.bytes(),
@@ -440,7 +200,7 @@ impl Shs1Handshake {
     /// key check, one strict verification: `check_client_proof`). `Ab` and
     /// `k3` wait until the application has accepted the client, as
     /// privline/1's `ae` does.
-    fn read_client_auth(&mut self, message: &[u8]) -> Result<(), Error> {
+    fn read_client_auth(&mut self, message: &[u8]) -> Result<ValidIdentityKey, Error> {
         let key = self.client_auth_key()?;
         let (tag, boxed) = message.split_at(BOX_TAG_LEN);
         let mut plain = Zeroizing::new([0u8; CLIENT_AUTH_PLAIN_LEN]);
@@ -461,14 +221,12 @@ impl Shs1Handshake {
             &signature,
         )?;
         self.secrets.client_signature.set(signature);
-        self.peer.set(client);
-        Ok(())
+        Ok(client)
     }
 
     /// Server, after the application accepted: computes `Ab` and `k3`,
     /// then signs and boxes the acceptance and derives the box-stream keys.
-    fn build_accept(&mut self) -> Result<(), Error> {
-        let client = self.peer_identity()?;
+    fn build_accept(&mut self, client: &ValidIdentityKey, accept: &mut [u8]) -> Result<(), Error> {
         let a_long_b = x25519(self.ephemeral()?, &client.mont())?;
         self.derive_k3(&a_long_b)?;
         self.secrets.ephemeral.clear();
@@ -480,17 +238,18 @@ impl Shs1Handshake {
             ab_hash.as_ref(),
         ]);
         let k3 = secret(&self.secrets.k3)?;
-        let mut accept = [0u8; SHS1_SERVER_ACCEPT_LEN];
         let (tag, body) = accept.split_at_mut(BOX_TAG_LEN);
         body.copy_from_slice(&signature);
         tag.copy_from_slice(&box_seal(k3, &ZERO_NONCE, body));
-        self.pending_accept = accept;
-        self.finish(&client)
+        self.finish(client)
     }
 
     /// Client: opens the server's acceptance and checks its signature.
-    fn read_server_accept(&mut self, message: &[u8]) -> Result<(), Error> {
-        let server = self.peer_identity()?;
+    fn read_server_accept(
+        &mut self,
+        server: &ValidIdentityKey,
+        message: &[u8],
+    ) -> Result<(), Error> {
         let k3 = secret(&self.secrets.k3)?;
         let (tag, boxed) = message.split_at(BOX_TAG_LEN);
         let mut signature = [0u8; SIGNATURE_LEN];
@@ -510,7 +269,7 @@ impl Shs1Handshake {
         ) {
             return Err(Error::M4BadServerSignature);
         }
-        self.finish(&server)
+        self.finish(server)
     }
 
     /// Derives the box-stream keys and wipes what the handshake no longer
@@ -531,43 +290,84 @@ impl Shs1Handshake {
     }
 }
 
-impl core::fmt::Debug for Shs1Handshake {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Shs1Handshake")
-            .field("role", &self.role)
-            .field("stage", &self.stage)
-            .field("failed", &self.failed)
-            .finish_non_exhaustive()
+impl Messages for Shs1Messages {
+    const LENS: [usize; 4] = [
+        SHS1_HELLO_LEN,
+        SHS1_HELLO_LEN,
+        SHS1_CLIENT_AUTH_LEN,
+        SHS1_SERVER_ACCEPT_LEN,
+    ];
+
+    fn write_first(&mut self, out: &mut [u8]) {
+        self.write_hello(out);
+    }
+
+    fn read_first(&mut self, hello: &[u8], out: &mut [u8]) -> Result<(), Error> {
+        self.read_client_hello(hello)?;
+        self.write_hello(out);
+        Ok(())
+    }
+
+    fn read_second(
+        &mut self,
+        server: &ValidIdentityKey,
+        hello: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), Error> {
+        self.read_server_hello(server, hello)?;
+        self.write_client_auth(server, out)
+    }
+
+    fn read_third(&mut self, auth: &[u8]) -> Result<ValidIdentityKey, Error> {
+        self.read_client_auth(auth)
+    }
+
+    fn write_fourth(&mut self, client: &ValidIdentityKey, out: &mut [u8]) -> Result<(), Error> {
+        self.build_accept(client, out)
+    }
+
+    fn read_fourth(&mut self, server: &ValidIdentityKey, accept: &[u8]) -> Result<(), Error> {
+        self.read_server_accept(server, accept)
+    }
+
+    fn wipe(&mut self) {
+        let secrets = &mut *self.secrets;
+        secrets.ephemeral.clear();
+        secrets.ab_hash.clear();
+        secrets.ab.clear();
+        secrets.a_b_long.clear();
+        secrets.k3.clear();
+        secrets.client_signature.clear();
+        secrets.keys.clear();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shs1::SHS1_HANDSHAKE_MAX_MESSAGE_LEN;
+    use crate::Status;
     use crate::work::{self, Op};
 
     /// A server that has answered a client's hello, the client's auth key
     /// and what a client would put in its auth: the server's view after two
     /// messages, and the means to box any auth plaintext for it.
-    fn server_awaiting_auth() -> (Shs1Handshake, Secret32, [u8; CLIENT_AUTH_PLAIN_LEN]) {
+    fn server_awaiting_auth() -> (crate::Handshake, Secret32, [u8; CLIENT_AUTH_PLAIN_LEN]) {
         let network_key = NetworkKey::new([0x42; 32]);
         let alice = Identity::from_seed(&[1; 32]);
         let bob = Identity::from_seed(&[2; 32]);
-        let mut client = Shs1Handshake::client(
-            &network_key,
-            &alice,
-            &bob.public_key(),
-            StaticSecret::from([3; 32]),
-        )
-        .unwrap();
-        let mut server = Shs1Handshake::server(&network_key, &bob, StaticSecret::from([4; 32]));
+        let mut client = Shs1Messages::new(&network_key, &alice, StaticSecret::from([3; 32]));
+        let mut server =
+            crate::Handshake::shs1_server_with_ephemeral_for_tests(&network_key, &bob, [4; 32]);
         let mut out = [0u8; SHS1_HANDSHAKE_MAX_MESSAGE_LEN];
-        let step = client.step(&[], &mut out).unwrap();
-        let hello = out[..step.written].to_vec();
+        let mut hello = [0u8; SHS1_HELLO_LEN];
+        client.write_first(&mut hello);
         let step = server.step(&hello, &mut out).unwrap();
         let server_hello = out[..step.written].to_vec();
         // The client's auth key, taken before the client moves on.
-        client.read_server_hello(&server_hello).unwrap();
+        client
+            .read_server_hello(bob.valid_public(), &server_hello)
+            .unwrap();
         let key = client.client_auth_key().unwrap();
         let mut plain = [0u8; CLIENT_AUTH_PLAIN_LEN];
         let signature = alice.sign(&[
