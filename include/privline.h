@@ -275,6 +275,14 @@ const char *privline_version(void);
 // "unknown result".
 const char *privline_result_str(uint32_t result);
 
+// Whether `result` is fatal: after it the handle refuses every later call
+// with that same result, and only its `_free` function is still useful.
+// False for `PRIVLINE_RESULT_OK`, for the results that change nothing
+// (BUFFER_TOO_SMALL, NULL_ARGUMENT, INVALID_ARGUMENT, WRONG_STATE,
+// NOT_SUPPORTED, BUSY, ALREADY_CLOSED) and for values that are no result.
+// Takes the raw value so that any integer is safe to pass.
+bool privline_result_is_fatal(uint32_t result);
+
 // `PRIVLINE_NETWORK_KEY_LEN`, for callers that cannot read macros.
 size_t privline_network_key_len(void);
 

@@ -41,6 +41,10 @@ const COVERAGE: &[(&str, &[&str])] = &[
         &["version_result_str_and_size_functions"],
     ),
     (
+        "privline_result_is_fatal",
+        &["version_result_str_and_size_functions"],
+    ),
+    (
         "privline_network_key_len",
         &["version_result_str_and_size_functions"],
     ),
@@ -1210,7 +1214,17 @@ fn version_result_str_and_size_functions() {
             );
         } else {
             assert_eq!(description, "unknown result", "{value}");
+            assert!(!privline_result_is_fatal(value), "{value} is no result");
         }
+    }
+    // Fatal are exactly the results the header's comment calls fatal:
+    // every value from 20 on except ALREADY_CLOSED (47), and the two
+    // failures of the library itself (RNG, internal error).
+    for (name, value) in &known {
+        let fatal = (*value >= 20 && name != "PRIVLINE_RESULT_ALREADY_CLOSED")
+            || name == "PRIVLINE_RESULT_RNG_FAILURE"
+            || name == "PRIVLINE_RESULT_INTERNAL_ERROR";
+        assert_eq!(privline_result_is_fatal(*value), fatal, "{name}");
     }
     assert_eq!(texts.len(), known.len());
     for result in ALL_RESULTS {

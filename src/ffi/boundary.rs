@@ -32,16 +32,19 @@ pub(crate) trait Poison {
 /// # Safety
 /// A non-NULL `handle` must come from this library's constructor for `T`
 /// and not have been freed.
-pub(crate) unsafe fn guard_mut<H, T: Poison>(
+pub(crate) unsafe fn guard_mut<H: Handle>(
     handle: *const H,
     body: impl FnOnce() -> Result<(), Error>,
-) -> privline_result {
+) -> privline_result
+where
+    H::Target: Poison,
+{
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => privline_result::PRIVLINE_RESULT_OK,
         Ok(Err(error)) => privline_result::from(error),
         Err(_) => {
             // SAFETY: promised by the caller.
-            if let Some(object) = unsafe { (handle as *const T).as_ref() } {
+            if let Some(object) = unsafe { (handle as *const H::Target).as_ref() } {
                 object.poison();
             }
             privline_result::PRIVLINE_RESULT_INTERNAL_ERROR
@@ -218,31 +221,44 @@ pub(crate) unsafe fn out<T>(ptr: *mut T) -> Result<Out<T>, Error> {
     Ok(Out(ptr))
 }
 
+/// An opaque C handle type, bound to the one Rust type its pointers point
+/// to, so that a handle can only ever be turned into that type: using a
+/// handshake pointer as a channel does not compile.
+pub(crate) trait Handle {
+    /// The Rust object behind a pointer of this handle type.
+    type Target;
+}
+
 /// The Rust object behind an opaque handle. Handles are shared between
 /// threads, so this is a shared reference: the object's own locks decide
 /// what may change through it.
 ///
 /// # Safety
-/// A non-NULL `handle` must come from this library's constructor for `T`
-/// and not have been freed.
-pub(crate) unsafe fn object_ref<'a, H, T>(handle: *const H) -> Result<&'a T, Error> {
-    // SAFETY: handles are `Box<T>` pointers cast to the opaque type.
-    unsafe { (handle as *const T).as_ref() }.ok_or(Error::NullArgument)
+/// A non-NULL `handle` must come from [`into_handle`] and not have been
+/// freed.
+pub(crate) unsafe fn object_ref<'a, H: Handle>(handle: *const H) -> Result<&'a H::Target, Error> {
+    // SAFETY: handles are `Box<H::Target>` pointers cast to the opaque type.
+    unsafe { (handle as *const H::Target).as_ref() }.ok_or(Error::NullArgument)
 }
 
 /// Boxes `value` and returns it as an opaque handle.
-pub(crate) fn into_handle<H, T>(value: T) -> *mut H {
+pub(crate) fn into_handle<H: Handle>(value: H::Target) -> *mut H {
     Box::into_raw(Box::new(value)) as *mut H
 }
 
 /// Frees the object behind `handle`; NULL is a no-op.
 ///
 /// # Safety
-/// A non-NULL `handle` must come from `into_handle::<H, T>` and not have been
+/// A non-NULL `handle` must come from [`into_handle`] and not have been
 /// freed.
-pub(crate) unsafe fn free_handle<H, T>(handle: *mut H) {
+pub(crate) unsafe fn free_handle<H: Handle>(handle: *mut H) {
     if !handle.is_null() {
         // SAFETY: promised by the caller.
-        drop(unsafe { Box::from_raw(handle as *mut T) });
+        drop(unsafe { Box::from_raw(handle as *mut H::Target) });
     }
+}
+
+/// The span of the object behind a handle (for [`disjoint`]).
+pub(crate) fn handle_span<H: Handle>(handle: *const H) -> Span {
+    Span::of(handle as *const H::Target)
 }

@@ -16,8 +16,8 @@ use std::ffi::c_char;
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use boundary::{
-    array, array_out, disjoint, free_handle, guard, guard_mut, guard_value, into_handle,
-    object_ref, out, place, read_len, Poison, Span,
+    array, array_out, disjoint, free_handle, guard, guard_mut, guard_value, handle_span,
+    into_handle, object_ref, out, place, read_len, Handle, Poison, Span,
 };
 
 use crate::channel::{sealed_len, Channel};
@@ -155,36 +155,14 @@ pub enum privline_result {
 
 impl From<Error> for privline_result {
     fn from(error: Error) -> Self {
-        use privline_result::*;
-        match error {
-            Error::BufferTooSmall { .. } => PRIVLINE_RESULT_BUFFER_TOO_SMALL,
-            Error::NullArgument => PRIVLINE_RESULT_NULL_ARGUMENT,
-            Error::InvalidArgument => PRIVLINE_RESULT_INVALID_ARGUMENT,
-            Error::WrongState => PRIVLINE_RESULT_WRONG_STATE,
-            Error::RngFailure => PRIVLINE_RESULT_RNG_FAILURE,
-            Error::Internal => PRIVLINE_RESULT_INTERNAL_ERROR,
-            Error::NotSupported => PRIVLINE_RESULT_NOT_SUPPORTED,
-            Error::Busy => PRIVLINE_RESULT_BUSY,
-            Error::InvalidServerKey => PRIVLINE_RESULT_INVALID_SERVER_KEY,
-            Error::M1BadMac => PRIVLINE_RESULT_M1_BAD_MAC,
-            Error::M2BadMac => PRIVLINE_RESULT_M2_BAD_MAC,
-            Error::LowOrderPoint => PRIVLINE_RESULT_LOW_ORDER_POINT,
-            Error::M3DoesNotOpen => PRIVLINE_RESULT_M3_DOES_NOT_OPEN,
-            Error::M3InvalidClientKey => PRIVLINE_RESULT_M3_INVALID_CLIENT_KEY,
-            Error::M3BadClientSignature => PRIVLINE_RESULT_M3_BAD_CLIENT_SIGNATURE,
-            Error::ClientRefused => PRIVLINE_RESULT_CLIENT_REFUSED,
-            Error::M4DoesNotOpen => PRIVLINE_RESULT_M4_DOES_NOT_OPEN,
-            Error::M4BadServerSignature => PRIVLINE_RESULT_M4_BAD_SERVER_SIGNATURE,
-            Error::RecordTooShort => PRIVLINE_RESULT_RECORD_TOO_SHORT,
-            Error::RecordDoesNotOpen => PRIVLINE_RESULT_RECORD_DOES_NOT_OPEN,
-            Error::RecordAllZeros => PRIVLINE_RESULT_RECORD_ALL_ZEROS,
-            Error::UnknownRecordType => PRIVLINE_RESULT_UNKNOWN_RECORD_TYPE,
-            Error::ControlRecordWithPayload => PRIVLINE_RESULT_CONTROL_RECORD_WITH_PAYLOAD,
-            Error::RecordAfterClose => PRIVLINE_RESULT_RECORD_AFTER_CLOSE,
-            Error::CounterExhausted => PRIVLINE_RESULT_COUNTER_EXHAUSTED,
-            Error::AlreadyClosed => PRIVLINE_RESULT_ALREADY_CLOSED,
-            Error::RecordTooLong => PRIVLINE_RESULT_RECORD_TOO_LONG,
-        }
+        let code = error.code();
+        ALL_RESULTS
+            .iter()
+            .copied()
+            .find(|result| *result as u32 == code)
+            // The unit test `the_c_results_are_the_errors_of_error_rs`
+            // proves every error has its result.
+            .unwrap_or(privline_result::PRIVLINE_RESULT_INTERNAL_ERROR)
     }
 }
 
@@ -223,45 +201,9 @@ pub const ALL_RESULTS: [privline_result; 28] = {
     ]
 };
 
-/// The error a result stands for (`None` for OK), the inverse of
-/// `From<Error>`.
-fn error_of(result: privline_result) -> Option<Error> {
-    use privline_result::*;
-    Some(match result {
-        PRIVLINE_RESULT_OK => return None,
-        PRIVLINE_RESULT_BUFFER_TOO_SMALL => Error::BufferTooSmall { needed: 0 },
-        PRIVLINE_RESULT_NULL_ARGUMENT => Error::NullArgument,
-        PRIVLINE_RESULT_INVALID_ARGUMENT => Error::InvalidArgument,
-        PRIVLINE_RESULT_WRONG_STATE => Error::WrongState,
-        PRIVLINE_RESULT_RNG_FAILURE => Error::RngFailure,
-        PRIVLINE_RESULT_INTERNAL_ERROR => Error::Internal,
-        PRIVLINE_RESULT_NOT_SUPPORTED => Error::NotSupported,
-        PRIVLINE_RESULT_BUSY => Error::Busy,
-        PRIVLINE_RESULT_INVALID_SERVER_KEY => Error::InvalidServerKey,
-        PRIVLINE_RESULT_M1_BAD_MAC => Error::M1BadMac,
-        PRIVLINE_RESULT_M2_BAD_MAC => Error::M2BadMac,
-        PRIVLINE_RESULT_LOW_ORDER_POINT => Error::LowOrderPoint,
-        PRIVLINE_RESULT_M3_DOES_NOT_OPEN => Error::M3DoesNotOpen,
-        PRIVLINE_RESULT_M3_INVALID_CLIENT_KEY => Error::M3InvalidClientKey,
-        PRIVLINE_RESULT_M3_BAD_CLIENT_SIGNATURE => Error::M3BadClientSignature,
-        PRIVLINE_RESULT_CLIENT_REFUSED => Error::ClientRefused,
-        PRIVLINE_RESULT_M4_DOES_NOT_OPEN => Error::M4DoesNotOpen,
-        PRIVLINE_RESULT_M4_BAD_SERVER_SIGNATURE => Error::M4BadServerSignature,
-        PRIVLINE_RESULT_RECORD_TOO_SHORT => Error::RecordTooShort,
-        PRIVLINE_RESULT_RECORD_DOES_NOT_OPEN => Error::RecordDoesNotOpen,
-        PRIVLINE_RESULT_RECORD_ALL_ZEROS => Error::RecordAllZeros,
-        PRIVLINE_RESULT_UNKNOWN_RECORD_TYPE => Error::UnknownRecordType,
-        PRIVLINE_RESULT_CONTROL_RECORD_WITH_PAYLOAD => Error::ControlRecordWithPayload,
-        PRIVLINE_RESULT_RECORD_AFTER_CLOSE => Error::RecordAfterClose,
-        PRIVLINE_RESULT_COUNTER_EXHAUSTED => Error::CounterExhausted,
-        PRIVLINE_RESULT_ALREADY_CLOSED => Error::AlreadyClosed,
-        PRIVLINE_RESULT_RECORD_TOO_LONG => Error::RecordTooLong,
-    })
-}
-
 /// The text of a result, NUL-terminated for C: the error's own message.
 fn result_text(result: privline_result) -> &'static str {
-    match error_of(result) {
+    match Error::from_code(result as u32) {
         None => "ok\0",
         Some(error) => error.message_nul(),
     }
@@ -335,6 +277,18 @@ fn lock(cell: &HandshakeCell) -> Result<MutexGuard<'_, Handshake>, Error> {
     }
 }
 
+impl Handle for privline_handshake {
+    type Target = HandshakeCell;
+}
+
+impl Handle for privline_channel {
+    type Target = Channel;
+}
+
+impl Handle for privline_identity {
+    type Target = Identity;
+}
+
 impl Poison for HandshakeCell {
     fn poison(&self) {
         match self.try_lock() {
@@ -370,6 +324,19 @@ pub extern "C" fn privline_result_str(result: u32) -> *const c_char {
         .map(|known| result_text(*known))
         .unwrap_or("unknown result\0");
     text.as_ptr() as *const c_char
+}
+
+/// Whether `result` is fatal: after it the handle refuses every later call
+/// with that same result, and only its `_free` function is still useful.
+/// False for `PRIVLINE_RESULT_OK`, for the results that change nothing
+/// (BUFFER_TOO_SMALL, NULL_ARGUMENT, INVALID_ARGUMENT, WRONG_STATE,
+/// NOT_SUPPORTED, BUSY, ALREADY_CLOSED) and for values that are no result.
+/// Takes the raw value so that any integer is safe to pass.
+#[no_mangle]
+pub extern "C" fn privline_result_is_fatal(result: u32) -> bool {
+    guard_value(false, || {
+        Error::from_code(result).is_some_and(|error| error.is_fatal())
+    })
 }
 
 /// `PRIVLINE_NETWORK_KEY_LEN`, for callers that cannot read macros.
@@ -507,7 +474,7 @@ pub unsafe extern "C" fn privline_identity_new(
         let secret = unsafe { boundary::input(secret, secret_len)? };
         let slot = unsafe { place(identity_out)? };
         let identity = Identity::from_secret_bytes(secret)?;
-        *slot = into_handle::<privline_identity, Identity>(identity);
+        *slot = into_handle(identity);
         Ok(())
     })
 }
@@ -521,7 +488,7 @@ pub unsafe extern "C" fn privline_identity_public_key(
 ) -> privline_result {
     guard(|| {
         disjoint(&[
-            Span::of(identity as *const Identity),
+            handle_span(identity),
             Span::bytes(public_out, PRIVLINE_PUBLIC_KEY_LEN),
         ])?;
         // SAFETY: a live handle and PRIVLINE_PUBLIC_KEY_LEN writable bytes.
@@ -538,7 +505,7 @@ pub unsafe extern "C" fn privline_identity_public_key(
 pub unsafe extern "C" fn privline_identity_free(identity: *mut privline_identity) {
     // SAFETY: NULL or a live handle, never used again by the caller.
     guard_value((), || unsafe {
-        free_handle::<privline_identity, Identity>(identity)
+        free_handle(identity)
     })
 }
 
@@ -567,13 +534,13 @@ pub unsafe extern "C" fn privline_handshake_new_client_with_identity(
         let network_key =
             NetworkKey::new(unsafe { array::<PRIVLINE_NETWORK_KEY_LEN>(network_key)? });
         let server_public = PublicKey(unsafe { array::<PRIVLINE_PUBLIC_KEY_LEN>(server_public)? });
-        disjoint(&[Span::of(client as *const Identity), Span::of(handshake_out)])?;
+        disjoint(&[handle_span(client), Span::of(handshake_out)])?;
         let client: &Identity = unsafe { object_ref(client)? };
         let slot = unsafe { place(handshake_out)? };
         let protocol = protocol_of(protocol)?;
         let handshake =
             Handshake::client_with_protocol(protocol, &network_key, client, &server_public)?;
-        *slot = into_handle::<privline_handshake, HandshakeCell>(Mutex::new(handshake));
+        *slot = into_handle(Mutex::new(handshake));
         Ok(())
     })
 }
@@ -592,12 +559,12 @@ pub unsafe extern "C" fn privline_handshake_new_server_with_identity(
         // SAFETY: as for privline_handshake_new_client_with_identity.
         let network_key =
             NetworkKey::new(unsafe { array::<PRIVLINE_NETWORK_KEY_LEN>(network_key)? });
-        disjoint(&[Span::of(server as *const Identity), Span::of(handshake_out)])?;
+        disjoint(&[handle_span(server), Span::of(handshake_out)])?;
         let server: &Identity = unsafe { object_ref(server)? };
         let slot = unsafe { place(handshake_out)? };
         let protocol = protocol_of(protocol)?;
         let handshake = Handshake::server_with_protocol(protocol, &network_key, server)?;
-        *slot = into_handle::<privline_handshake, HandshakeCell>(Mutex::new(handshake));
+        *slot = into_handle(Mutex::new(handshake));
         Ok(())
     })
 }
@@ -630,7 +597,7 @@ pub unsafe extern "C" fn privline_handshake_new_client(
         let slot = unsafe { place(handshake_out)? };
         let handshake =
             Handshake::client(&network_key, &Identity::from_seed(&seed), &server_public)?;
-        *slot = into_handle::<privline_handshake, HandshakeCell>(Mutex::new(handshake));
+        *slot = into_handle(Mutex::new(handshake));
         Ok(())
     })
 }
@@ -654,7 +621,7 @@ pub unsafe extern "C" fn privline_handshake_new_server(
         let seed = zeroize::Zeroizing::new(unsafe { array::<PRIVLINE_SEED_LEN>(server_seed)? });
         let slot = unsafe { place(handshake_out)? };
         let handshake = Handshake::server(&network_key, &Identity::from_seed(&seed))?;
-        *slot = into_handle::<privline_handshake, HandshakeCell>(Mutex::new(handshake));
+        *slot = into_handle(Mutex::new(handshake));
         Ok(())
     })
 }
@@ -692,7 +659,7 @@ pub unsafe extern "C" fn privline_handshake_step(
         // lengths and valid out-pointers; overlaps are refused first.
         let capacity = unsafe { read_len(output_len)? };
         disjoint(&[
-            Span::of(handshake as *const HandshakeCell),
+            handle_span(handshake),
             Span::bytes(input, input_len),
             Span::of(consumed),
             Span::bytes(output, capacity),
@@ -724,7 +691,7 @@ pub unsafe extern "C" fn privline_handshake_step(
         }
     };
     // SAFETY: `handshake` is NULL or a live handle (the caller's promise).
-    unsafe { guard_mut::<_, HandshakeCell>(handshake, body) }
+    unsafe { guard_mut(handshake, body) }
 }
 
 /// Writes the peer's public key (PRIVLINE_PUBLIC_KEY_LEN bytes) to
@@ -738,7 +705,7 @@ pub unsafe extern "C" fn privline_handshake_peer_key(
 ) -> privline_result {
     guard(|| {
         disjoint(&[
-            Span::of(handshake as *const HandshakeCell),
+            handle_span(handshake),
             Span::bytes(public_out, PRIVLINE_PUBLIC_KEY_LEN),
         ])?;
         // SAFETY: a live handle and PRIVLINE_PUBLIC_KEY_LEN writable bytes.
@@ -766,7 +733,7 @@ pub unsafe extern "C" fn privline_handshake_authorize(
         lock(cell)?.authorize(accept)
     };
     // SAFETY: `handshake` is NULL or a live handle (the caller's promise).
-    unsafe { guard_mut::<_, HandshakeCell>(handshake, body) }
+    unsafe { guard_mut(handshake, body) }
 }
 
 /// Turns a finished handshake into a channel. `*handshake` is consumed: on
@@ -798,9 +765,9 @@ pub unsafe extern "C" fn privline_handshake_into_channel(
         // SAFETY: the handle is live and never used again: its slot is
         // cleared. Freeing it in place wipes its copy of the keys.
         unsafe {
-            free_handle::<privline_handshake, HandshakeCell>(handle);
+            free_handle(handle);
             handshake.write(std::ptr::null_mut());
-            channel_out.write(into_handle::<privline_channel, Channel>(channel));
+            channel_out.write(into_handle(channel));
         }
         Ok(())
     })
@@ -812,7 +779,7 @@ pub unsafe extern "C" fn privline_handshake_into_channel(
 pub unsafe extern "C" fn privline_handshake_free(handshake: *mut privline_handshake) {
     // SAFETY: NULL or a live handle, never used again by the caller.
     guard_value((), || unsafe {
-        free_handle::<privline_handshake, HandshakeCell>(handshake)
+        free_handle(handshake)
     })
 }
 
@@ -861,7 +828,7 @@ pub unsafe extern "C" fn privline_channel_seal(
         // out-pointer; overlaps are refused first.
         let capacity = unsafe { read_len(output_len)? };
         disjoint(&[
-            Span::of(channel as *const Channel),
+            handle_span(channel),
             Span::bytes(payload, payload_len),
             Span::bytes(output, capacity),
             Span::of(output_len),
@@ -873,7 +840,7 @@ pub unsafe extern "C" fn privline_channel_seal(
         report_len(output_len, channel.seal_shared(payload, pad_block, output))
     };
     // SAFETY: `channel` is NULL or a live handle (the caller's promise).
-    unsafe { guard_mut::<_, Channel>(channel, body) }
+    unsafe { guard_mut(channel, body) }
 }
 
 /// Seals this side's close record into `output` (`*output_len` in/out as
@@ -891,7 +858,7 @@ pub unsafe extern "C" fn privline_channel_close(
         // SAFETY: as for privline_channel_seal.
         let capacity = unsafe { read_len(output_len)? };
         disjoint(&[
-            Span::of(channel as *const Channel),
+            handle_span(channel),
             Span::bytes(output, capacity),
             Span::of(output_len),
         ])?;
@@ -901,7 +868,7 @@ pub unsafe extern "C" fn privline_channel_close(
         report_len(output_len, channel.close_shared(pad_block, output))
     };
     // SAFETY: `channel` is NULL or a live handle (the caller's promise).
-    unsafe { guard_mut::<_, Channel>(channel, body) }
+    unsafe { guard_mut(channel, body) }
 }
 
 /// Seals a key-update record into `output` (`*output_len` in/out as for
@@ -918,7 +885,7 @@ pub unsafe extern "C" fn privline_channel_update_key(
         // SAFETY: as for privline_channel_seal.
         let capacity = unsafe { read_len(output_len)? };
         disjoint(&[
-            Span::of(channel as *const Channel),
+            handle_span(channel),
             Span::bytes(output, capacity),
             Span::of(output_len),
         ])?;
@@ -928,7 +895,7 @@ pub unsafe extern "C" fn privline_channel_update_key(
         report_len(output_len, channel.update_key_shared(pad_block, output))
     };
     // SAFETY: `channel` is NULL or a live handle (the caller's promise).
-    unsafe { guard_mut::<_, Channel>(channel, body) }
+    unsafe { guard_mut(channel, body) }
 }
 
 /// Opens the first record in the `input_len` bytes of `input` (bytes
@@ -961,7 +928,7 @@ pub unsafe extern "C" fn privline_channel_open(
         // out-pointers; overlaps are refused first.
         let capacity = unsafe { read_len(output_len)? };
         disjoint(&[
-            Span::of(channel as *const Channel),
+            handle_span(channel),
             Span::bytes(input, input_len),
             Span::of(consumed),
             Span::bytes(output, capacity),
@@ -994,7 +961,7 @@ pub unsafe extern "C" fn privline_channel_open(
         }
     };
     // SAFETY: `channel` is NULL or a live handle (the caller's promise).
-    unsafe { guard_mut::<_, Channel>(channel, body) }
+    unsafe { guard_mut(channel, body) }
 }
 
 /// Writes the 32-byte session id (PRIVLINE_SESSION_ID_LEN bytes) to
@@ -1008,7 +975,7 @@ pub unsafe extern "C" fn privline_channel_session_id(
 ) -> privline_result {
     guard(|| {
         disjoint(&[
-            Span::of(channel as *const Channel),
+            handle_span(channel),
             Span::bytes(session_id_out, PRIVLINE_SESSION_ID_LEN),
         ])?;
         // SAFETY: a live handle and PRIVLINE_SESSION_ID_LEN writable bytes.
@@ -1028,7 +995,7 @@ pub unsafe extern "C" fn privline_channel_peer_key(
 ) -> privline_result {
     guard(|| {
         disjoint(&[
-            Span::of(channel as *const Channel),
+            handle_span(channel),
             Span::bytes(public_out, PRIVLINE_PUBLIC_KEY_LEN),
         ])?;
         // SAFETY: a live handle and PRIVLINE_PUBLIC_KEY_LEN writable bytes.
@@ -1048,7 +1015,7 @@ pub unsafe extern "C" fn privline_channel_peer_closed(
     closed: *mut bool,
 ) -> privline_result {
     guard(|| {
-        disjoint(&[Span::of(channel as *const Channel), Span::of(closed)])?;
+        disjoint(&[handle_span(channel), Span::of(closed)])?;
         // SAFETY: a live handle and a valid out-pointer.
         let channel: &Channel = unsafe { object_ref(channel)? };
         let mut closed = unsafe { out(closed)? };
@@ -1071,7 +1038,7 @@ pub unsafe extern "C" fn privline_channel_sealed_len(
 ) -> usize {
     guard_value(usize::MAX, || {
         // SAFETY: NULL or a live handle.
-        match unsafe { object_ref::<_, Channel>(channel) } {
+        match unsafe { object_ref(channel) } {
             Ok(channel) => channel
                 .sealed_len(payload_len, pad_block)
                 .unwrap_or(usize::MAX),
@@ -1087,7 +1054,7 @@ pub unsafe extern "C" fn privline_channel_protocol(
     protocol_out: *mut u32,
 ) -> privline_result {
     guard(|| {
-        disjoint(&[Span::of(channel as *const Channel), Span::of(protocol_out)])?;
+        disjoint(&[handle_span(channel), Span::of(protocol_out)])?;
         // SAFETY: a live handle and a valid out-pointer.
         let channel: &Channel = unsafe { object_ref(channel)? };
         let protocol_out = unsafe { place(protocol_out)? };
@@ -1113,7 +1080,7 @@ pub unsafe extern "C" fn privline_channel_export_shs1_keys(
 ) -> privline_result {
     guard(|| {
         disjoint(&[
-            Span::of(channel as *const Channel),
+            handle_span(channel),
             Span::bytes(keys_out, PRIVLINE_SHS1_KEYS_LEN),
         ])?;
         // SAFETY: a live handle and PRIVLINE_SHS1_KEYS_LEN writable bytes.
@@ -1130,7 +1097,7 @@ pub unsafe extern "C" fn privline_channel_export_shs1_keys(
 pub unsafe extern "C" fn privline_channel_free(channel: *mut privline_channel) {
     // SAFETY: NULL or a live handle, never used again by the caller.
     guard_value((), || unsafe {
-        free_handle::<privline_channel, Channel>(channel)
+        free_handle(channel)
     })
 }
 
@@ -1176,13 +1143,35 @@ mod tests {
     }
 
     #[test]
-    fn every_result_maps_back_to_the_error_it_came_from() {
-        for result in ALL_RESULTS {
-            match error_of(result) {
-                None => assert_eq!(result, privline_result::PRIVLINE_RESULT_OK),
-                Some(error) => assert_eq!(privline_result::from(error), result, "{error:?}"),
-            }
+    fn the_c_results_are_the_errors_of_error_rs() {
+        // Every error has the C result of its value, and every C result
+        // but OK is an error, with the same name.
+        assert_eq!(ALL_RESULTS.len(), Error::ALL.len() + 1);
+        for error in Error::ALL {
+            let result = privline_result::from(*error);
+            assert_eq!(result as u32, error.code(), "{error:?}");
+            let c_name = format!("{result:?}");
+            let rust_name = format!("{error:?}");
+            let rust_name = rust_name.split(' ').next().unwrap();
+            let screaming: String = rust_name
+                .chars()
+                .enumerate()
+                .flat_map(|(i, c)| {
+                    let gap = (i > 0 && c.is_uppercase()).then_some('_');
+                    gap.into_iter().chain(c.to_uppercase())
+                })
+                .collect();
+            // One name differs: the Rust `Internal` is C's INTERNAL_ERROR.
+            let expected = match rust_name {
+                "Internal" => "PRIVLINE_RESULT_INTERNAL_ERROR".to_string(),
+                _ => format!("PRIVLINE_RESULT_{screaming}"),
+            };
+            assert_eq!(c_name, expected, "{error:?}");
+            assert_eq!(privline_result_is_fatal(error.code()), error.is_fatal());
         }
+        assert_eq!(ALL_RESULTS[0], privline_result::PRIVLINE_RESULT_OK);
+        assert!(!privline_result_is_fatal(0));
+        assert!(!privline_result_is_fatal(9999));
     }
 
     #[test]
@@ -1194,7 +1183,7 @@ mod tests {
                 privline_handshake_new_server([1u8; 32].as_ptr(), seed.as_ptr(), &mut handshake),
                 privline_result::PRIVLINE_RESULT_OK
             );
-            let result = guard_mut::<_, HandshakeCell>(handshake, || panic!("deliberate"));
+            let result = guard_mut(handshake, || panic!("deliberate"));
             assert_eq!(result, privline_result::PRIVLINE_RESULT_INTERNAL_ERROR);
             let mut out = [0u8; 144];
             let mut out_len = out.len();
