@@ -2,8 +2,14 @@
  * privline-client: sends stdin through a privline/1 (or SHS1) channel and
  * writes what comes back to stdout.
  *
- *   privline-client --connect HOST:PORT --network-key HEX --secret HEX
+ *   privline-client --connect HOST:PORT --network-key-file FILE --secret-file FILE
  *                   --server-key HEX [--protocol privline1|shs1]
+ *
+ * --secret-file and --network-key-file read the keys from files (raw or
+ * hex; a secret file that group or others may read is refused), as
+ * privline-keygen --out writes them. The older --secret HEX and
+ * --network-key HEX still work but warn on stderr: other local users can
+ * read a command line.
  *
  * Runs the handshake with the server whose public key is --server-key,
  * sends all of stdin as data records, then close, and writes every payload
@@ -48,9 +54,14 @@
 #define SILENCE_LIMIT 10.0 /* seconds the server may stay silent while we wait for it */
 
 static const char usage_text[] =
-    "usage: privline-client --connect HOST:PORT --network-key HEX --secret HEX --server-key HEX\n"
+    "usage: privline-client --connect HOST:PORT --network-key-file FILE --secret-file FILE --server-key HEX\n"
     "                       [--protocol privline1|shs1]\n"
     "  --connect HOST:PORT   the server's address\n"
+    "  --network-key-file FILE  the 32-byte network key, raw or hex\n"
+    "  --secret-file FILE    this client's identity secret (seed or 64-byte secret,\n"
+    "                        raw or hex); refused if group or others may read it\n"
+    "  --network-key HEX, --secret HEX  the same on the command line (deprecated:\n"
+    "                        others can read it; warns on a terminal)\n"
     "  --network-key HEX     the 32-byte network key, 64 hex digits (for shs1 the\n"
     "                        network identifier)\n"
     "  --secret HEX          this client's identity secret: the 32-byte seed (64 hex\n"
@@ -143,7 +154,8 @@ static void parse_args(int argc, char **argv)
             exit(0);
         }
         if (strcmp(arg, "--connect") != 0 && strcmp(arg, "--network-key") != 0 && strcmp(arg, "--secret") != 0
-            && strcmp(arg, "--server-key") != 0 && strcmp(arg, "--protocol") != 0)
+            && strcmp(arg, "--server-key") != 0 && strcmp(arg, "--protocol") != 0
+            && strcmp(arg, "--secret-file") != 0 && strcmp(arg, "--network-key-file") != 0)
             usage_error("unknown argument", arg);
         if (i + 1 >= argc)
             usage_error("missing value after", arg);
@@ -156,10 +168,31 @@ static void parse_args(int argc, char **argv)
             if (have_network_key || !hex_decode(value, g.network_key, sizeof g.network_key))
                 usage_error("--network-key must be given once, as 64 hex digits", NULL);
             have_network_key = true;
+            warn_key_on_command_line("privline-client", "--network-key", "--network-key-file");
         } else if (strcmp(arg, "--secret") == 0) {
             if (have_secret || !parse_secret(value, g.secret, &g.secret_len))
                 usage_error("--secret must be given once, as 64 or 128 hex digits", NULL);
             have_secret = true;
+            warn_key_on_command_line("privline-client", "--secret", "--secret-file");
+        } else if (strcmp(arg, "--secret-file") == 0) {
+            char error[600];
+            if (have_secret)
+                usage_error("give one of --secret and --secret-file, once", NULL);
+            if (read_key_file(value, true, PRIVLINE_SEED_LEN, PRIVLINE_IDENTITY_KEYPAIR_LEN, g.secret, &g.secret_len,
+                              error, sizeof error)
+                != NULL)
+                usage_error(error, NULL);
+            have_secret = true;
+        } else if (strcmp(arg, "--network-key-file") == 0) {
+            char error[600];
+            size_t len = 0;
+            if (have_network_key)
+                usage_error("give one of --network-key and --network-key-file, once", NULL);
+            if (read_key_file(value, false, PRIVLINE_NETWORK_KEY_LEN, PRIVLINE_NETWORK_KEY_LEN, g.network_key, &len,
+                              error, sizeof error)
+                != NULL)
+                usage_error(error, NULL);
+            have_network_key = true;
         } else if (strcmp(arg, "--protocol") == 0) {
             if (have_protocol || !parse_protocol(value, &g.protocol))
                 usage_error("--protocol must be given once, as privline1 or shs1", value);
@@ -171,7 +204,9 @@ static void parse_args(int argc, char **argv)
         }
     }
     if (!have_connect || !have_network_key || !have_secret || !have_server_key)
-        usage_error("--connect, --network-key, --secret and --server-key are required", NULL);
+        usage_error("--connect, --network-key-file (or --network-key), --secret-file (or --secret) and "
+                    "--server-key are required",
+                    NULL);
 }
 
 /* Connects to g.host:g.port within SILENCE_LIMIT seconds; the socket is
@@ -348,7 +383,7 @@ int main(int argc, char **argv)
     result = privline_identity_new(g.secret, g.secret_len, &g.identity);
     wipe(g.secret, sizeof g.secret); /* the identity has its own copy */
     if (result == PRIVLINE_RESULT_INVALID_ARGUMENT)
-        usage_error("--secret: the public key half does not belong to the seed", NULL);
+        usage_error("the secret's public key half does not belong to the seed", NULL);
     if (result != PRIVLINE_RESULT_OK)
         fail("cannot make the identity: %s", privline_result_str(result));
     result = privline_handshake_new_client_with_identity(g.protocol, g.network_key, g.identity, g.server_key,

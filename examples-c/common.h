@@ -201,3 +201,10 @@ const char *read_key_file(const char *path, bool secret, size_t len_a, size_t le
  * lists no key) of `*count_out` keys; otherwise a description in `error`. */
 const char *read_allow_file(const char *path, uint8_t (**keys_out)[PRIVLINE_PUBLIC_KEY_LEN], size_t *count_out,
                             char *error, size_t error_size);
+
+/* The warning for a key given on the command line (--secret, --network-key),
+ * where other local users can read it (ps, /proc): "PROGRAM: warning: ...
+ * use FILE_OPTION". Printed only when stderr is a terminal, so that the
+ * scripts and tests that read these programs' stderr line by line see no
+ * change. */
+void warn_key_on_command_line(const char *program, const char *option, const char *file_option);

@@ -1,8 +1,8 @@
 /*
  * privline-server: a privline/1 (or SHS1) echo server.
  *
- *   privline-server --listen HOST:PORT --network-key HEX --secret HEX
- *                   [--protocol privline1|shs1] [--allow PUBHEX]... [--once]
+ *   privline-server --listen HOST:PORT --network-key-file FILE --secret-file FILE
+ *                   [--protocol privline1|shs1] [--allow PUBHEX]... [--allow-file FILE] [--once]
  *                   [--handshake-timeout SECONDS] [--idle-timeout SECONDS]
  *                   [--max-connections N] [--max-per-ip N]
  *
@@ -20,6 +20,14 @@
  * libsodium / Scuttlebutt secret (128 hex digits: seed, then public key).
  * The identity is made once at start-up (privline_identity_new) and every
  * handshake is created from it.
+ *
+ * Keys from files: --secret-file (the seed or the 64-byte secret, raw or
+ * hex; refused if group or others may read it) and --network-key-file (32
+ * bytes, raw or hex), as privline-keygen --out writes them. --allow-file
+ * lists accepted client keys, one per line ('#' comments); SIGHUP reloads
+ * it (a reload that does not parse keeps the old list and says so). The
+ * older --secret HEX and --network-key HEX still work but warn on stderr:
+ * other local users can read a command line.
  *
  * stderr: "listening HOST:PORT" once bound (the real port, so port 0 works),
  * "accepted <client public hex>" per accepted client, and one line with the
@@ -111,20 +119,25 @@
 #define ACCEPTS_PER_ROUND 64
 
 static const char usage_text[] =
-    "usage: privline-server --listen HOST:PORT --network-key HEX --secret HEX\n"
-    "                       [--protocol privline1|shs1] [--allow PUBHEX]... [--once]\n"
+    "usage: privline-server --listen HOST:PORT --network-key-file FILE --secret-file FILE\n"
+    "                       [--protocol privline1|shs1] [--allow PUBHEX]... [--allow-file FILE] [--once]\n"
     "                       [--handshake-timeout SECONDS] [--idle-timeout SECONDS]\n"
     "                       [--max-connections N] [--max-per-ip N]\n"
     "  --listen HOST:PORT        address to listen on (port 0: any free port)\n"
-    "  --network-key HEX         the 32-byte network key, 64 hex digits (for shs1 the\n"
-    "                            network identifier)\n"
-    "  --secret HEX              the server's identity secret: the 32-byte seed (64 hex\n"
-    "                            digits) or the 64-byte libsodium/Scuttlebutt secret,\n"
-    "                            seed then public key (128 hex digits)\n"
+    "  --network-key-file FILE   the 32-byte network key, raw or 64 hex digits (for\n"
+    "                            shs1 the network identifier)\n"
+    "  --secret-file FILE        the server's identity secret: the 32-byte seed or the\n"
+    "                            64-byte libsodium/Scuttlebutt secret (seed then public\n"
+    "                            key), raw or hex (privline-keygen --out writes one);\n"
+    "                            refused if group or others may read it\n"
+    "  --network-key HEX, --secret HEX   the same on the command line (deprecated:\n"
+    "                            others can read it; warns on a terminal)\n"
     "  --protocol NAME           privline1 (privline/1, the default) or shs1\n"
     "                            (Scuttlebutt secret-handshake v1 and box-stream)\n"
     "  --allow PUBHEX            accept only these client public keys (repeatable;\n"
-    "                            without any, every client is accepted)\n"
+    "                            without any, or --allow-file, every client is accepted)\n"
+    "  --allow-file FILE         accept only the client keys listed in FILE, one per\n"
+    "                            line ('#' comments); SIGHUP reloads it\n"
     "  --once                    exit after the first connection: 0 if it completed\n"
     "                            the handshake and a clean close, 1 otherwise\n"
     "  --handshake-timeout SECS  handshake deadline from accept (default 10)\n"
@@ -172,8 +185,10 @@ typedef struct {
     uint8_t secret[PRIVLINE_IDENTITY_KEYPAIR_LEN];
     size_t secret_len; /* PRIVLINE_SEED_LEN or PRIVLINE_IDENTITY_KEYPAIR_LEN */
     uint32_t protocol; /* a privline_protocol value */
-    uint8_t (*allow)[PRIVLINE_PUBLIC_KEY_LEN];
+    uint8_t (*allow)[PRIVLINE_PUBLIC_KEY_LEN]; /* the --allow keys, then the --allow-file ones */
     size_t allow_count;
+    size_t allow_arg_count; /* how many came from --allow */
+    const char *allow_file;
     double handshake_timeout;
     double idle_timeout;
     size_t max_connections; /* 0 until set from the option or ulimit -n */
@@ -225,6 +240,36 @@ static const char *option_value(int argc, char **argv, int *i)
 
 static void set_connection_limit(bool given);
 
+/* Reads --allow-file and puts its keys after the --allow ones. At start-up
+ * a file that does not parse is a usage error; on SIGHUP the old list is
+ * kept, with a line on stderr. Returns whether the list was replaced. */
+static bool load_allow_file(bool at_start)
+{
+    uint8_t (*keys)[PRIVLINE_PUBLIC_KEY_LEN] = NULL, (*merged)[PRIVLINE_PUBLIC_KEY_LEN];
+    size_t count = 0;
+    char error[600];
+    if (read_allow_file(config.allow_file, &keys, &count, error, sizeof error) != NULL) {
+        if (at_start)
+            usage_error(error, NULL);
+        fprintf(stderr, "privline-server: reloading the allow file failed, keeping the old list (%zu keys): %s\n",
+                config.allow_count - config.allow_arg_count, error);
+        return false;
+    }
+    merged = realloc(config.allow, (config.allow_arg_count + count + 1) * sizeof *merged);
+    if (merged == NULL) {
+        free(keys);
+        fprintf(stderr, "privline-server: reloading the allow file failed, keeping the old list: out of memory\n");
+        return false;
+    }
+    if (count > 0)
+        memcpy(merged + config.allow_arg_count, keys, count * sizeof *merged);
+    free(keys);
+    config.allow = merged;
+    config.allow_count = config.allow_arg_count + count;
+    fprintf(stderr, "%s %zu allowed keys from %s\n", at_start ? "loaded" : "reloaded", count, config.allow_file);
+    return true;
+}
+
 static void parse_args(int argc, char **argv)
 {
     bool have_listen = false, have_network_key = false, have_secret = false, have_timeout = false;
@@ -255,11 +300,38 @@ static void parse_args(int argc, char **argv)
             if (have_network_key || !hex_decode(value, config.network_key, sizeof config.network_key))
                 usage_error("--network-key must be given once, as 64 hex digits", NULL);
             have_network_key = true;
+            warn_key_on_command_line("privline-server", "--network-key", "--network-key-file");
         } else if (strcmp(arg, "--secret") == 0) {
             const char *value = option_value(argc, argv, &i);
             if (have_secret || !parse_secret(value, config.secret, &config.secret_len))
                 usage_error("--secret must be given once, as 64 or 128 hex digits", NULL);
             have_secret = true;
+            warn_key_on_command_line("privline-server", "--secret", "--secret-file");
+        } else if (strcmp(arg, "--secret-file") == 0) {
+            const char *value = option_value(argc, argv, &i);
+            char error[600];
+            if (have_secret)
+                usage_error("give one of --secret and --secret-file, once", NULL);
+            if (read_key_file(value, true, PRIVLINE_SEED_LEN, PRIVLINE_IDENTITY_KEYPAIR_LEN, config.secret,
+                              &config.secret_len, error, sizeof error)
+                != NULL)
+                usage_error(error, NULL);
+            have_secret = true;
+        } else if (strcmp(arg, "--network-key-file") == 0) {
+            const char *value = option_value(argc, argv, &i);
+            char error[600];
+            size_t len = 0;
+            if (have_network_key)
+                usage_error("give one of --network-key and --network-key-file, once", NULL);
+            if (read_key_file(value, false, PRIVLINE_NETWORK_KEY_LEN, PRIVLINE_NETWORK_KEY_LEN, config.network_key,
+                              &len, error, sizeof error)
+                != NULL)
+                usage_error(error, NULL);
+            have_network_key = true;
+        } else if (strcmp(arg, "--allow-file") == 0) {
+            if (config.allow_file != NULL)
+                usage_error("--allow-file given twice", NULL);
+            config.allow_file = option_value(argc, argv, &i);
         } else if (strcmp(arg, "--protocol") == 0) {
             const char *value = option_value(argc, argv, &i);
             if (have_protocol || !parse_protocol(value, &config.protocol))
@@ -274,6 +346,7 @@ static void parse_args(int argc, char **argv)
             if (!hex_decode(value, config.allow[config.allow_count], PRIVLINE_PUBLIC_KEY_LEN))
                 usage_error("--allow must be a public key, 64 hex digits", value);
             config.allow_count++;
+            config.allow_arg_count++;
         } else if (strcmp(arg, "--once") == 0) {
             config.once = true;
         } else if (strcmp(arg, "--handshake-timeout") == 0) {
@@ -301,8 +374,11 @@ static void parse_args(int argc, char **argv)
         }
     }
     if (!have_listen || !have_network_key || !have_secret)
-        usage_error("--listen, --network-key and --secret are required", NULL);
+        usage_error("--listen, --network-key-file (or --network-key) and --secret-file (or --secret) are required",
+                    NULL);
     set_connection_limit(have_max);
+    if (config.allow_file != NULL && !load_allow_file(true))
+        exit(EXIT_USAGE);
 }
 
 /* Checks --max-connections against the descriptor limit, or derives it
@@ -331,7 +407,7 @@ static void make_identity(void)
     privline_result result = privline_identity_new(config.secret, config.secret_len, &identity);
     wipe(config.secret, sizeof config.secret);
     if (result == PRIVLINE_RESULT_INVALID_ARGUMENT)
-        usage_error("--secret: the public key half does not belong to the seed", NULL);
+        usage_error("the secret's public key half does not belong to the seed", NULL);
     if (result != PRIVLINE_RESULT_OK) {
         fprintf(stderr, "privline-server: cannot make the identity: %s\n", privline_result_str(result));
         free(config.allow);
@@ -470,7 +546,7 @@ static void handshake_fail(conn_t *conn, const char *reason, const char *detail)
 static bool client_allowed(const uint8_t *key)
 {
     size_t i;
-    if (config.allow_count == 0)
+    if (config.allow_count == 0 && config.allow_file == NULL)
         return true;
     for (i = 0; i < config.allow_count; i++)
         if (memcmp(config.allow[i], key, PRIVLINE_PUBLIC_KEY_LEN) == 0)
@@ -927,6 +1003,7 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
 
     if (!start_listening(listen_host, listen_port)) {
         free(listen_host);
@@ -996,12 +1073,19 @@ int main(int argc, char **argv)
         }
         now = loop_now = now_seconds();
 
-        if (fds[0].revents != 0) { /* SIGINT / SIGTERM */
+        if (fds[0].revents != 0) { /* SIGINT / SIGTERM stop; SIGHUP reloads --allow-file */
             unsigned char byte;
+            bool reload = false;
             while (read(signal_pipe[0], &byte, 1) > 0) {
+                if (byte == SIGHUP)
+                    reload = true;
+                else
+                    stop = true;
             }
-            stop = true;
-            break;
+            if (stop)
+                break;
+            if (reload && config.allow_file != NULL)
+                load_allow_file(false);
         }
         if (poll_listener && (fds[1].revents & POLLIN)) {
             bool out_of_fds = false;

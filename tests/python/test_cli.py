@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -487,3 +488,150 @@ def test_shs1_truncation_is_named_after_the_goodbye(servers, client_identity, se
     assert result.returncode == 1
     assert result.stdout == b"pi"
     assert result.stderr == b"privline client: truncated: the server hung up without goodbye\n"
+
+
+# --------------------------------------------------------------------------
+# Key files: keygen --out, --secret-file, --network-key-file, --allow-file
+
+
+def _write_key(path, data: bytes, mode: int = 0o600) -> str:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    os.write(fd, data)
+    os.close(fd)
+    os.chmod(path, mode)
+    return str(path)
+
+
+def _file_server(tmp_path, identity, *extra: str) -> ServerProcess:
+    """A server whose keys come from files (secret as hex, network key raw)."""
+    secret = _write_key(tmp_path / "server.secret", identity.seed.hex().encode() + b"\n")
+    network = _write_key(tmp_path / "network.key", NETWORK_KEY, 0o644)
+    process = subprocess.Popen(
+        [*PYTHON, "server", "--listen", "127.0.0.1:0", "--network-key-file", network, "--secret-file", secret,
+         *extra],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
+    )
+    server = ServerProcess.__new__(ServerProcess)
+    server.process = process
+    server.lines = []
+    first = process.stderr.readline().decode()
+    match = re.fullmatch(r"listening 127\.0\.0\.1:(\d+)\n", first)
+    assert match, f"unexpected first line {first!r}"
+    server.port = int(match.group(1))
+    server._reader = threading.Thread(target=server._collect, daemon=True)
+    server._reader.start()
+    return server
+
+
+def _file_client(tmp_path, port: int, secret_path: str, server_key: bytes, data: bytes) -> subprocess.CompletedProcess:
+    network = str(tmp_path / "network.key")
+    return subprocess.run(
+        [*PYTHON, "client", "--connect", f"127.0.0.1:{port}", "--network-key-file", network,
+         "--secret-file", secret_path, "--server-key", server_key.hex()],
+        input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, timeout=30,
+    )
+
+
+def test_keygen_out_writes_a_private_file_and_never_overwrites(tmp_path):
+    path = tmp_path / "id.secret"
+    result = run("keygen", "--out", str(path))
+    assert result.returncode == 0, result.stderr
+    public = re.fullmatch(rb"public ([0-9a-f]{64})\n", result.stdout)
+    assert public, result.stdout
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    seed = bytes.fromhex(path.read_text().strip())
+    assert privline.Identity(seed).public_key.hex().encode() == public.group(1)
+    again = run("keygen", "--out", str(path))
+    assert again.returncode == 1 and b"refusing to overwrite" in again.stderr
+    assert bytes.fromhex(path.read_text().strip()) == seed
+
+
+def test_key_files_and_allow_file_with_a_sighup_reload(tmp_path, server_identity, client_identity):
+    allow = tmp_path / "allow"
+    allow.write_text("# nobody yet\n")
+    server = _file_server(tmp_path, server_identity, "--allow-file", str(allow))
+    try:
+        # The client's secret raw (32 bytes).
+        secret = _write_key(tmp_path / "client.secret", client_identity.seed)
+        refused = _file_client(tmp_path, server.port, secret, server_identity.public_key, b"x")
+        assert refused.returncode == 1, refused.stderr
+        allow.write_text(f"# the client\n{client_identity.public_key.hex()}  # trailing comment\n")
+        server.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(l.startswith("reloaded 1 allowed") for l in server.lines):
+            time.sleep(0.05)
+        ok = _file_client(tmp_path, server.port, secret, server_identity.public_key, b"through key files")
+        assert ok.returncode == 0 and ok.stdout == b"through key files", ok.stderr
+        allow.write_text("not a key\n")
+        server.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any("keeping the old list (1 keys)" in l for l in server.lines):
+            time.sleep(0.05)
+        assert any("keeping the old list (1 keys)" in l for l in server.lines), server.lines
+        still = _file_client(tmp_path, server.port, secret, server_identity.public_key, b"old list kept")
+        assert still.returncode == 0 and still.stdout == b"old list kept", still.stderr
+    finally:
+        server.stop()
+
+
+def test_a_secret_file_others_can_read_is_refused(tmp_path):
+    secret = _write_key(tmp_path / "loose.secret", b"ab" * 32, 0o640)
+    result = run("server", "--listen", "127.0.0.1:0", "--network-key", "ab" * 32, "--secret-file", secret,
+                 timeout=10)
+    assert result.returncode == 2
+    assert b"too open" in result.stderr and b"group or others" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["server", "--listen", "127.0.0.1:0", "--network-key", KEY, "--secret", KEY, "--secret-file", "/dev/null"],
+        ["server", "--listen", "127.0.0.1:0", "--network-key", KEY, "--secret-file", "/nonexistent/secret"],
+        ["server", "--listen", "127.0.0.1:0", "--network-key-file", "/dev/null", "--secret", KEY],
+        ["server", "--listen", "127.0.0.1:0", "--network-key", KEY, "--secret", KEY, "--allow-file", "/nonexistent"],
+        ["keygen", "--out"],
+    ],
+)
+def test_bad_key_file_arguments_exit_2(args):
+    result = run(*args, timeout=10)
+    assert result.returncode == 2, (args, result.stderr)
+    assert b"usage:" in result.stderr
+
+
+def test_a_secret_on_the_command_line_warns_on_a_terminal(server_identity):
+    import pty
+
+    main, secondary = pty.openpty()
+    try:
+        result = subprocess.run(
+            [*PYTHON, "client", "--connect", f"127.0.0.1:{_closed_port()}", "--network-key", KEY, "--secret",
+             server_identity.seed.hex(), "--server-key", server_identity.public_key.hex()],
+            stdout=subprocess.PIPE, stderr=secondary, env=ENV, timeout=10,
+        )
+        os.close(secondary)
+        secondary = -1
+        output = b""
+        while True:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+    finally:
+        os.close(main)
+        if secondary >= 0:
+            os.close(secondary)
+    assert b"warning: --network-key puts the key on the command line" in output, output
+    assert b"use --secret-file" in output, output
+    # Not a terminal: stderr is unchanged (the tests above read it line by line).
+    quiet = run("client", "--connect", f"127.0.0.1:{_closed_port()}", "--network-key", KEY, "--secret",
+                server_identity.seed.hex(), "--server-key", server_identity.public_key.hex(), timeout=10)
+    assert quiet.returncode == 1 and b"warning" not in quiet.stderr, quiet.stderr
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

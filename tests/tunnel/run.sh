@@ -4,6 +4,9 @@
 #   keys      key files: keygen --out (mode 0600, no overwrite), a secret file
 #             others may read is refused, no secret on the command line, raw
 #             and hex forms, an allow file that does not parse
+#   peers     privline-server and privline-client with --secret-file,
+#             --network-key-file, --allow-file (SIGHUP reload); --secret
+#             still works and warns on a terminal
 #   relay     8 MiB both ways with privline1 and shs1; half-closes in both
 #             directions (each direction ends on its own)
 #   faults    target reset, plain client reset, the privline stream cut

@@ -9,7 +9,7 @@ is stopped here (also on failure); every wait has a deadline.
 
     python3 tests/tunnel/tunnel_test.py BUILD_DIR [--phases a,b,...]
 
-Phases (all by default): keys, relay, faults, limits, scale, redis, nginx,
+Phases (all by default): keys, peers, relay, faults, limits, scale, redis, nginx,
 postgres, haproxy, valgrind, snippet.
 """
 
@@ -337,6 +337,75 @@ def phase_keys(keys):
     client.stop()
     server.stop()
     target.close()
+
+
+def phase_peers(keys):
+    print("# privline-server and privline-client with key files", flush=True)
+    allow = keys.dir / "peers.allow"
+    allow.write_text("# nobody yet\n")
+    log = TMP / "peers-server.log"
+    server = start([BUILD / "privline-server", "--listen", f"{HOST}:0", "--secret-file", keys.server_secret,
+                    "--network-key-file", keys.network, "--allow-file", allow, "--handshake-timeout", "1"], log)
+    wait_for(lambda: "listening" in log.read_text(), 10)
+    m = re.search(r"listening 127\.0\.0\.1:(\d+)", log.read_text())
+    if not check(m is not None, "privline-server starts with --secret-file, --network-key-file, --allow-file",
+                 log.read_text()[-300:]):
+        stop(server)
+        return
+    port = m.group(1)
+
+    def client(data):
+        return subprocess.run([BUILD / "privline-client", "--connect", f"{HOST}:{port}",
+                               "--secret-file", keys.client_secret, "--network-key-file", keys.network,
+                               "--server-key", keys.server_public], input=data, capture_output=True, timeout=30)
+    out = client(b"not yet")
+    check(out.returncode == 1 and "refused" in log.read_text(), "privline-server: a client not in --allow-file is "
+          "refused", out.stderr.decode()[-200:])
+    allow.write_text(f"{keys.client_public}\n")
+    server.send_signal(signal.SIGHUP)
+    wait_for(lambda: "reloaded 1 allowed keys" in log.read_text(), 10)
+    out = client(b"echo through key files")
+    check(out.returncode == 0 and out.stdout == b"echo through key files",
+          "privline-server reloads --allow-file on SIGHUP; privline-client with key files is echoed",
+          out.stderr.decode()[-200:])
+    allow.write_text("nonsense\n")
+    server.send_signal(signal.SIGHUP)
+    wait_for(lambda: "keeping the old list" in log.read_text(), 10)
+    out = client(b"old list")
+    check(out.returncode == 0 and out.stdout == b"old list" and "keeping the old list (1 keys)" in log.read_text(),
+          "privline-server: a reload that fails keeps the old list and says so")
+    stop(server)
+    loose = keys.dir / "loose2.secret"
+    shutil.copy(keys.server_secret, loose)
+    os.chmod(loose, 0o604)
+    out = subprocess.run([BUILD / "privline-server", "--listen", f"{HOST}:0", "--secret-file", loose,
+                          "--network-key-file", keys.network], capture_output=True, text=True, timeout=10)
+    check(out.returncode == 2 and "too open" in out.stderr, "privline-server refuses a world-readable secret file")
+    # --secret HEX still works; on a terminal it warns.
+    import pty
+    seed = keys.client_secret.read_text().strip()
+    main, secondary = pty.openpty()
+    proc = subprocess.run([BUILD / "privline-client", "--connect", f"{HOST}:{free_port()}", "--secret", seed,
+                           "--network-key-file", keys.network, "--server-key", keys.server_public],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=secondary, timeout=30)
+    os.close(secondary)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(main)
+    check(b"warning: --secret puts the key on the command line" in output and proc.returncode == 1,
+          "privline-client --secret HEX still works, and warns on a terminal", output.decode(errors="replace"))
+    out = subprocess.run([BUILD / "privline-client", "--connect", f"{HOST}:{free_port()}", "--secret", seed,
+                          "--network-key-file", keys.network, "--server-key", keys.server_public],
+                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    check(out.returncode == 1 and "warning" not in out.stderr and len(out.stderr.splitlines()) == 1,
+          "not on a terminal: one line on stderr, as before (the interop tests read it)", out.stderr)
 
 
 def phase_relay(keys):
@@ -996,7 +1065,7 @@ def main():
     global BUILD, TMP
     parser = argparse.ArgumentParser()
     parser.add_argument("build")
-    parser.add_argument("--phases", default="keys,relay,faults,limits,scale,redis,nginx,postgres,haproxy,valgrind,"
+    parser.add_argument("--phases", default="keys,peers,relay,faults,limits,scale,redis,nginx,postgres,haproxy,valgrind,"
                                             "snippet")
     parser.add_argument("--connections", type=int, default=5000)
     args = parser.parse_args()
@@ -1013,6 +1082,8 @@ def main():
             try:
                 if name == "keys":
                     phase_keys(keys)
+                elif name == "peers":
+                    phase_peers(keys)
                 elif name == "relay":
                     phase_relay(keys)
                 elif name == "faults":

@@ -1,8 +1,11 @@
 """``python -m privline keygen|server|client``: the example peers.
 
-keygen
-    prints ``secret <64 hex>`` and ``public <64 hex>``.
-server --listen HOST:PORT --network-key HEX --secret HEX [--allow PUBHEX]...
+keygen [--out FILE]
+    prints ``secret <64 hex>`` and ``public <64 hex>``; with ``--out FILE``
+    writes the secret (64 hex digits) to FILE instead, created with mode 0600
+    and never over an existing file, and prints only ``public <64 hex>``.
+server --listen HOST:PORT --network-key-file FILE --secret-file FILE
+       [--allow PUBHEX]... [--allow-file FILE]
        [--once] [--handshake-timeout SECONDS] [--protocol privline1|shs1]
     an echo server for many clients at once. Prints ``listening HOST:PORT``
     (the real port when 0 was given), ``accepted <client key>`` per
@@ -11,8 +14,11 @@ server --listen HOST:PORT --network-key HEX --secret HEX [--allow PUBHEX]...
     handshake deadline (SECONDS from accept, default 10), then is closed.
     ``--once``: exit after the first connection, 0 if it completed the
     handshake and a clean close, else 1.
-client --connect HOST:PORT --network-key HEX --secret HEX --server-key HEX
-       [--protocol privline1|shs1]
+    ``--allow-file``: accept only the client keys listed in FILE, one per
+    line (``#`` comments); SIGHUP reloads it, and a reload that does not
+    parse keeps the old list and says so on stderr.
+client --connect HOST:PORT --network-key-file FILE --secret-file FILE
+       --server-key HEX [--protocol privline1|shs1]
     sends stdin as data records, then close; writes the echoed payloads to
     stdout until the server's close. Exit 0 on a clean close, 1 with a
     one-line reason on stderr on any failure.
@@ -21,8 +27,12 @@ client --connect HOST:PORT --network-key HEX --secret HEX --server-key HEX
 secret-handshake v1 and box-stream, whose close is the box-stream goodbye;
 for the main Scuttlebutt network the network key is
 d4a1cb88a66f02f8db635ce26441cc5dac1b08420ceaac230839b755845a9ffb).
---secret: 64 hex digits (a seed) or 128 (seed then public key, the
-libsodium / Scuttlebutt form; the public half must belong to the seed).
+--secret-file: the secret as 64 hex digits (a seed) or 128 (seed then
+public key, the libsodium / Scuttlebutt form; the public half must belong
+to the seed), or as those 32 or 64 bytes raw; a file that group or others
+may read is refused. --network-key-file: 32 bytes, raw or 64 hex digits.
+--secret HEX and --network-key HEX still work but put the key on the
+command line, where other local users can read it: on a terminal they warn.
 
 Bad arguments: usage on stderr, exit status 2. Hex is lowercase on output;
 upper case is accepted on input.
@@ -35,6 +45,7 @@ import asyncio
 import math
 import os
 import re
+import signal
 import socket
 import sys
 import threading
@@ -52,12 +63,13 @@ _SECRET = re.compile(r"(?:[0-9a-fA-F]{64}){1,2}\Z")
 PROTOCOLS = ("privline1", "shs1")
 
 USAGE = """\
-usage: python -m privline keygen
-       python -m privline server --listen HOST:PORT --network-key HEX --secret HEX
-                                 [--allow PUBHEX]... [--once] [--handshake-timeout SECONDS]
-                                 [--protocol privline1|shs1]
-       python -m privline client --connect HOST:PORT --network-key HEX --secret HEX
+usage: python -m privline keygen [--out FILE]
+       python -m privline server --listen HOST:PORT --network-key-file FILE --secret-file FILE
+                                 [--allow PUBHEX]... [--allow-file FILE] [--once]
+                                 [--handshake-timeout SECONDS] [--protocol privline1|shs1]
+       python -m privline client --connect HOST:PORT --network-key-file FILE --secret-file FILE
                                  --server-key HEX [--protocol privline1|shs1]
+  (--network-key HEX and --secret HEX instead of the files still work, but warn)
 """
 
 
@@ -134,6 +146,66 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _read_key_file(path: str, secret: bool, lengths: Tuple[int, ...]) -> bytes:
+    """A key from a file: hex (either case, surrounding whitespace ignored)
+    or raw, of one of ``lengths`` bytes. A secret file that group or others
+    may read is refused, as ssh refuses such a private key."""
+    kind = "secret file" if secret else "key file"
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError as error:
+        raise argparse.ArgumentTypeError(f"cannot open the {kind} {path}: {_reason(error)}") from None
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(f.fileno()).st_mode
+        if secret and mode & 0o077:
+            raise argparse.ArgumentTypeError(
+                f"permissions {mode & 0o7777:04o} for the secret file {path} are too open: it must not be "
+                f"readable by group or others (chmod 600 {path})")
+        content = f.read(2 * max(lengths) + 64)
+    text = content.strip(b" \t\r\n")
+    for length in lengths:
+        if len(text) == 2 * length and re.fullmatch(rb"[0-9a-fA-F]+", text):
+            return bytes.fromhex(text.decode())
+    for length in lengths:
+        if len(content) == length:
+            return content
+    raise argparse.ArgumentTypeError(
+        f"the {kind} {path} holds neither {' or '.join(map(str, lengths))} raw bytes nor "
+        f"{' or '.join(str(2 * n) for n in lengths)} hex digits")
+
+
+def _secret_file(path: str) -> bytes:
+    return _read_key_file(path, True, (32, 64))
+
+
+def _network_key_file(path: str) -> bytes:
+    return _read_key_file(path, False, (32,))
+
+
+def read_allow_file(path: str) -> List[bytes]:
+    """The public keys listed in an allow file: one per line (64 hex
+    digits), blank lines and ``#`` comments ignored. Raises ValueError with
+    ``path:line: ...`` for a line that is not a key, OSError when unreadable."""
+    keys = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for number, line in enumerate(f, 1):
+            text = line.split("#", 1)[0].strip()
+            if not text:
+                continue
+            if not _HEX32.match(text):
+                raise ValueError(f"{path}:{number}: not a public key (64 hex digits): {text[:80]}")
+            keys.append(bytes.fromhex(text))
+    return keys
+
+
+def _warn_key_on_command_line(option: str, file_option: str) -> None:
+    """As the C peers do: only on a terminal, so that scripts reading stderr
+    line by line see no change."""
+    if sys.stderr.isatty():
+        _say(f"privline: warning: {option} puts the key on the command line, where other local users can "
+             f"read it (ps); use {file_option}")
+
+
 class _Once(argparse.Action):
     """An option that may be given only once."""
 
@@ -144,25 +216,35 @@ class _Once(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
+def _key_options(command: argparse.ArgumentParser) -> None:
+    network = command.add_mutually_exclusive_group(required=True)
+    network.add_argument("--network-key-file", dest="network_key", type=_network_key_file, metavar="FILE",
+                         action=_Once)
+    network.add_argument("--network-key", dest="network_key_hex", type=_hex32, metavar="HEX", action=_Once)
+    secret = command.add_mutually_exclusive_group(required=True)
+    secret.add_argument("--secret-file", dest="secret", type=_secret_file, metavar="FILE", action=_Once)
+    secret.add_argument("--secret", dest="secret_hex", type=_secret, metavar="HEX", action=_Once)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m privline", add_help=True)
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
     commands.required = True
-    commands.add_parser("keygen", help="print a new identity")
+    keygen = commands.add_parser("keygen", help="print a new identity")
+    keygen.add_argument("--out", metavar="FILE", action=_Once)
 
     server = commands.add_parser("server", help="run the echo server")
     server.add_argument("--listen", required=True, type=_listen_address, metavar="HOST:PORT", action=_Once)
-    server.add_argument("--network-key", required=True, type=_hex32, metavar="HEX", action=_Once)
-    server.add_argument("--secret", required=True, type=_secret, metavar="HEX", action=_Once)
+    _key_options(server)
     server.add_argument("--allow", action="append", type=_hex32, default=[], metavar="PUBHEX")
+    server.add_argument("--allow-file", metavar="FILE", action=_Once)
     server.add_argument("--once", action="store_true")
     server.add_argument("--handshake-timeout", type=_seconds, metavar="SECONDS", action=_Once)
     server.add_argument("--protocol", type=_protocol, metavar="privline1|shs1", action=_Once)
 
     client = commands.add_parser("client", help="run the echo client")
     client.add_argument("--connect", required=True, type=_connect_address, metavar="HOST:PORT", action=_Once)
-    client.add_argument("--network-key", required=True, type=_hex32, metavar="HEX", action=_Once)
-    client.add_argument("--secret", required=True, type=_secret, metavar="HEX", action=_Once)
+    _key_options(client)
     client.add_argument("--server-key", required=True, type=_hex32, metavar="HEX", action=_Once)
     client.add_argument("--protocol", type=_protocol, metavar="privline1|shs1", action=_Once)
     return parser
@@ -194,10 +276,30 @@ def _reason(error: BaseException) -> str:
 # keygen
 
 
-def _keygen() -> int:
+def _keygen(out: Optional[str] = None) -> int:
     from .core import Identity
 
     identity = Identity.generate()
+    if out is not None:
+        try:
+            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError as error:
+            extra = " (refusing to overwrite it)" if isinstance(error, FileExistsError) else ""
+            _say(f"privline keygen: cannot create {out}: {_reason(error)}{extra}")
+            return 1
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, (identity.seed.hex() + "\n").encode())
+            os.fsync(fd)
+        except OSError as error:
+            os.close(fd)
+            os.unlink(out)
+            _say(f"privline keygen: cannot write {out}: {_reason(error)}")
+            return 1
+        os.close(fd)
+        sys.stdout.write(f"public {identity.public_key.hex()}\n")
+        sys.stdout.flush()
+        return 0
     sys.stdout.write(f"secret {identity.seed.hex()}\npublic {identity.public_key.hex()}\n")
     sys.stdout.flush()
     return 0
@@ -236,7 +338,26 @@ async def _server(args: argparse.Namespace) -> int:
 
     identity: Identity = args.identity  # one identity for every connection
     asyncio.get_running_loop().set_exception_handler(_server_exception)
-    allowed: Optional[Set[bytes]] = set(args.allow) if args.allow else None
+    allowed: Optional[Set[bytes]] = set(args.allow) if args.allow or args.allow_file else None
+    if args.allow_file:
+        allowed = set(args.allow) | set(args.allow_keys)
+
+        def reload_allow_file() -> None:
+            nonlocal allowed
+            try:
+                keys = read_allow_file(args.allow_file)
+            except (OSError, ValueError) as error:
+                old = len(allowed or ()) - len(set(args.allow))
+                _say(f"privline server: reloading the allow file failed, keeping the old list ({old} keys): "
+                     f"{_reason(error) if isinstance(error, OSError) else error}")
+                return
+            allowed = set(args.allow) | set(keys)
+            _say(f"reloaded {len(keys)} allowed keys from {args.allow_file}")
+
+        try:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload_allow_file)
+        except (NotImplementedError, AttributeError, RuntimeError):
+            pass  # no SIGHUP here (not POSIX, or not the main thread)
     host, port = args.listen
     handshake_timeout = args.handshake_timeout or DEFAULT_HANDSHAKE_TIMEOUT
     try:
@@ -456,6 +577,19 @@ def _load_identity(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
     from .core import Identity
     from .errors import InvalidArgument
 
+    if args.secret_hex is not None:
+        _warn_key_on_command_line("--secret", "--secret-file")
+        args.secret = args.secret_hex
+    if args.network_key_hex is not None:
+        _warn_key_on_command_line("--network-key", "--network-key-file")
+        args.network_key = args.network_key_hex
+    if getattr(args, "allow_file", None):
+        try:
+            args.allow_keys = read_allow_file(args.allow_file)
+        except OSError as error:
+            parser.error(f"cannot read the allow file {args.allow_file}: {_reason(error)}")
+        except ValueError as error:
+            parser.error(str(error))
     try:
         args.identity = Identity(args.secret)
     except InvalidArgument:
@@ -491,7 +625,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.command == "client":
             _check_server_key(parser, args)
         if args.command == "keygen":
-            return _keygen()
+            return _keygen(args.out)
         if args.command == "server":
             return asyncio.run(_server(args))
         return asyncio.run(_client(args))
