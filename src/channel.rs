@@ -377,27 +377,13 @@ impl Channel {
         pad_block: usize,
         output: &mut [u8],
     ) -> Result<usize, Error> {
-        let mut sender = try_lock(&self.halves.send, &self.shared)?;
-        let result = seal(
-            &self.shared,
-            &mut sender,
-            Sealing::Data(payload),
-            pad_block,
-            output,
-        );
-        drop(sender);
-        self.wipe_after_failure();
-        result
+        self.seal_locked(Sealing::Data(payload), pad_block, output)
     }
 
     /// [`Channel::close`] through a shared reference (see
     /// [`Channel::seal_shared`]).
     pub(crate) fn close_shared(&self, pad_block: usize, output: &mut [u8]) -> Result<usize, Error> {
-        let mut sender = try_lock(&self.halves.send, &self.shared)?;
-        let result = seal(&self.shared, &mut sender, Sealing::Close, pad_block, output);
-        drop(sender);
-        self.wipe_after_failure();
-        result
+        self.seal_locked(Sealing::Close, pad_block, output)
     }
 
     /// [`Channel::update_key`] through a shared reference (see
@@ -407,14 +393,19 @@ impl Channel {
         pad_block: usize,
         output: &mut [u8],
     ) -> Result<usize, Error> {
+        self.seal_locked(Sealing::KeyUpdate, pad_block, output)
+    }
+
+    /// Seals under the send half's lock; after a fatal error, wipes what no
+    /// other thread holds.
+    fn seal_locked(
+        &self,
+        what: Sealing<'_>,
+        pad_block: usize,
+        output: &mut [u8],
+    ) -> Result<usize, Error> {
         let mut sender = try_lock(&self.halves.send, &self.shared)?;
-        let result = seal(
-            &self.shared,
-            &mut sender,
-            Sealing::KeyUpdate,
-            pad_block,
-            output,
-        );
+        let result = seal(&self.shared, &mut sender, what, pad_block, output);
         drop(sender);
         self.wipe_after_failure();
         result

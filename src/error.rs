@@ -166,7 +166,10 @@ impl Error {
     /// The error whose C value is `code`; `None` for 0 (success) and for
     /// values that are no result.
     pub fn from_code(code: u32) -> Option<Error> {
-        Error::ALL.iter().copied().find(|error| error.code() == code)
+        Error::ALL
+            .iter()
+            .copied()
+            .find(|error| error.code() == code)
     }
 
     /// A short human-readable description, the same text the C ABI's
@@ -200,11 +203,16 @@ mod tests {
         let mut messages = std::collections::BTreeSet::new();
         for error in Error::ALL {
             assert!(values.insert(error.code()), "{error:?}: value used twice");
-            assert!(messages.insert(error.message()), "{error:?}: message used twice");
+            assert!(
+                messages.insert(error.message()),
+                "{error:?}: message used twice"
+            );
             assert_eq!(Error::from_code(error.code()), Some(*error));
         }
         assert_eq!(Error::from_code(0), None);
         assert_eq!(Error::from_code(9), None);
-        assert!(Error::ALL.windows(2).all(|pair| pair[0].code() < pair[1].code()));
+        assert!(Error::ALL
+            .windows(2)
+            .all(|pair| pair[0].code() < pair[1].code()));
     }
 }

@@ -236,6 +236,7 @@ impl fmt::Debug for SessionId {
 
 /// The 32-byte network key `N`: the capability every peer of one network
 /// shares. Wiped on drop, never printed.
+#[derive(Zeroize)]
 pub struct NetworkKey(pub(crate) Zeroizing<[u8; 32]>);
 
 impl NetworkKey {

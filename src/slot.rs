@@ -87,6 +87,13 @@ impl<T: Copy> Known<T> {
     }
 }
 
+/// Wiping a slot empties it.
+impl<T: Zeroize> Zeroize for Slot<T> {
+    fn zeroize(&mut self) {
+        self.clear();
+    }
+}
+
 impl<T: Zeroize> Drop for Slot<T> {
     fn drop(&mut self) {
         self.value.zeroize();

@@ -504,9 +504,7 @@ pub unsafe extern "C" fn privline_identity_public_key(
 #[no_mangle]
 pub unsafe extern "C" fn privline_identity_free(identity: *mut privline_identity) {
     // SAFETY: NULL or a live handle, never used again by the caller.
-    guard_value((), || unsafe {
-        free_handle(identity)
-    })
+    guard_value((), || unsafe { free_handle(identity) })
 }
 
 /// Creates a client handshake speaking `protocol` (a `privline_protocol`
@@ -778,9 +776,7 @@ pub unsafe extern "C" fn privline_handshake_into_channel(
 #[no_mangle]
 pub unsafe extern "C" fn privline_handshake_free(handshake: *mut privline_handshake) {
     // SAFETY: NULL or a live handle, never used again by the caller.
-    guard_value((), || unsafe {
-        free_handle(handshake)
-    })
+    guard_value((), || unsafe { free_handle(handshake) })
 }
 
 /// Reports a call's written length through the in/out `*output_len`: the
@@ -1096,9 +1092,7 @@ pub unsafe extern "C" fn privline_channel_export_shs1_keys(
 #[no_mangle]
 pub unsafe extern "C" fn privline_channel_free(channel: *mut privline_channel) {
     // SAFETY: NULL or a live handle, never used again by the caller.
-    guard_value((), || unsafe {
-        free_handle(channel)
-    })
+    guard_value((), || unsafe { free_handle(channel) })
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! keeps the transcript and every secret.
 
 use x25519_dalek::StaticSecret;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::records::SessionKeys;
 use super::{
@@ -23,7 +23,8 @@ use crate::identity::{Identity, NetworkKey};
 use crate::slot::Slot;
 
 /// The secrets of a handshake. Each is wiped when its slot is emptied
-/// (assigning `None` drops it in place) and when the block is dropped.
+/// and when the block is dropped; all at once when the handshake fails.
+#[derive(Zeroize)]
 struct HandshakeSecrets {
     network_key: NetworkKey,
     /// Our first ephemeral secret (`ec` or `es`).
@@ -105,9 +106,51 @@ impl Privline1Messages {
     fn second_secret(&self) -> Result<&StaticSecret, Error> {
         self.secrets.second_secret.get()
     }
+}
+
+/// The secret in `slot`, which the state machine guarantees is set.
+///
+/// Secrets are borrowed, never moved out of their slot: moving a value out
+/// leaves its bytes behind unwiped. A slot is emptied by `clear`, which
+/// wipes the value in place.
+fn secret(slot: &Slot<Secret32>) -> Result<&Secret32, Error> {
+    slot.get()
+}
+
+/// `okm = HKDF(h4, ff ‖ ee ‖ eb ‖ ae, L_KEYS, 96)`, split into the two
+/// traffic keys and the session id; `okm` is wiped.
+fn derive_session_keys(
+    h4: &[u8; 32],
+    ff: &Secret32,
+    ee: &Secret32,
+    eb: &Secret32,
+    ae: &Secret32,
+) -> SessionKeys {
+    let mut okm = Zeroizing::new([0u8; 96]);
+    hkdf(
+        h4,
+        &[ff.as_ref(), ee.as_ref(), eb.as_ref(), ae.as_ref()],
+        L_KEYS,
+        okm.as_mut(),
+    );
+    let mut key_c2s = Zeroizing::new([0u8; 32]);
+    let mut key_s2c = Zeroizing::new([0u8; 32]);
+    let mut session_id = Zeroizing::new([0u8; 32]);
+    key_c2s.copy_from_slice(&okm[..32]);
+    key_s2c.copy_from_slice(&okm[32..64]);
+    session_id.copy_from_slice(&okm[64..]);
+    SessionKeys {
+        key_c2s,
+        key_s2c,
+        session_id,
+    }
+}
+
+impl Messages for Privline1Messages {
+    const LENS: [usize; 4] = [M1_LEN, M2_LEN, M3_LEN, M4_LEN];
 
     /// Client: `M1 = EC ‖ MAC(N, L_M1 ‖ EC)`.
-    fn write_m1(&mut self, out: &mut [u8]) {
+    fn write_first(&mut self, out: &mut [u8]) {
         let ec_public = self.first_public;
         out[..X25519_LEN].copy_from_slice(&ec_public);
         out[X25519_LEN..M1_LEN]
@@ -116,7 +159,7 @@ impl Privline1Messages {
     }
 
     /// Server: check M1, compute `ee` and `eb`, write M2, derive `k3`.
-    fn read_m1_write_m2(&mut self, m1: &[u8], out: &mut [u8]) -> Result<(), Error> {
+    fn read_first(&mut self, m1: &[u8], out: &mut [u8]) -> Result<(), Error> {
         let (ec_public, m1_mac) = m1.split_at(X25519_LEN);
         let expected = mac(self.secrets.network_key.bytes(), &[L_M1, ec_public]);
         if !mac_matches(&expected, m1_mac) {
@@ -147,7 +190,7 @@ impl Privline1Messages {
 
     /// Client: check M2, compute `ee`, `eb` and `ae`, sign and seal the
     /// greeting as M3.
-    fn read_m2_write_m3(
+    fn read_second(
         &mut self,
         server: &ValidIdentityKey,
         m2: &[u8],
@@ -198,7 +241,7 @@ impl Privline1Messages {
     /// check, one strict verification: `check_client_proof`) and the two
     /// hashes of the greeting and the transcript. The X25519 with the
     /// client's key waits until the application has accepted it.
-    fn read_m3(&mut self, m3: &[u8]) -> Result<ValidIdentityKey, Error> {
+    fn read_third(&mut self, m3: &[u8]) -> Result<ValidIdentityKey, Error> {
         let h2 = self.transcript;
         // The greeting holds the client's identity in plaintext once
         // opened: a buffer that is wiped.
@@ -237,7 +280,7 @@ impl Privline1Messages {
 
     /// Server, after the application accepted: compute `ae`, `k4` and `ff`,
     /// sign and seal the answer as M4, derive the session keys.
-    fn build_m4(&mut self, client: &ValidIdentityKey, m4: &mut [u8]) -> Result<(), Error> {
+    fn write_fourth(&mut self, client: &ValidIdentityKey, m4: &mut [u8]) -> Result<(), Error> {
         let h3 = self.transcript;
         let ae = x25519(self.first_secret()?, &client.mont())?;
         self.secrets.first_secret.clear();
@@ -274,7 +317,7 @@ impl Privline1Messages {
 
     /// Client: open M4, check the server's signature, compute `ff`, derive
     /// the session keys.
-    fn read_m4(&mut self, server: &ValidIdentityKey, m4: &[u8]) -> Result<(), Error> {
+    fn read_fourth(&mut self, server: &ValidIdentityKey, m4: &[u8]) -> Result<(), Error> {
         let h3 = self.transcript;
         let (ee, eb, ae) = (
             secret(&self.secrets.ee)?,
@@ -316,95 +359,17 @@ impl Privline1Messages {
         self.transcript = h4;
         Ok(())
     }
-}
-
-/// The secret in `slot`, which the state machine guarantees is set.
-///
-/// Secrets are borrowed, never moved out of their slot: moving a value out
-/// leaves its bytes behind unwiped. A slot is emptied by `clear`, which
-/// wipes the value in place.
-fn secret(slot: &Slot<Secret32>) -> Result<&Secret32, Error> {
-    slot.get()
-}
-
-/// `okm = HKDF(h4, ff ‖ ee ‖ eb ‖ ae, L_KEYS, 96)`, split into the two
-/// traffic keys and the session id; `okm` is wiped.
-fn derive_session_keys(
-    h4: &[u8; 32],
-    ff: &Secret32,
-    ee: &Secret32,
-    eb: &Secret32,
-    ae: &Secret32,
-) -> SessionKeys {
-    let mut okm = Zeroizing::new([0u8; 96]);
-    hkdf(
-        h4,
-        &[ff.as_ref(), ee.as_ref(), eb.as_ref(), ae.as_ref()],
-        L_KEYS,
-        okm.as_mut(),
-    );
-    let mut key_c2s = Zeroizing::new([0u8; 32]);
-    let mut key_s2c = Zeroizing::new([0u8; 32]);
-    let mut session_id = Zeroizing::new([0u8; 32]);
-    key_c2s.copy_from_slice(&okm[..32]);
-    key_s2c.copy_from_slice(&okm[32..64]);
-    session_id.copy_from_slice(&okm[64..]);
-    SessionKeys {
-        key_c2s,
-        key_s2c,
-        session_id,
-    }
-}
-
-impl Messages for Privline1Messages {
-    const LENS: [usize; 4] = [M1_LEN, M2_LEN, M3_LEN, M4_LEN];
-
-    fn write_first(&mut self, out: &mut [u8]) {
-        self.write_m1(out);
-    }
-
-    fn read_first(&mut self, m1: &[u8], out: &mut [u8]) -> Result<(), Error> {
-        self.read_m1_write_m2(m1, out)
-    }
-
-    fn read_second(
-        &mut self,
-        server: &ValidIdentityKey,
-        m2: &[u8],
-        out: &mut [u8],
-    ) -> Result<(), Error> {
-        self.read_m2_write_m3(server, m2, out)
-    }
-
-    fn read_third(&mut self, m3: &[u8]) -> Result<ValidIdentityKey, Error> {
-        self.read_m3(m3)
-    }
-
-    fn write_fourth(&mut self, client: &ValidIdentityKey, out: &mut [u8]) -> Result<(), Error> {
-        self.build_m4(client, out)
-    }
-
-    fn read_fourth(&mut self, server: &ValidIdentityKey, m4: &[u8]) -> Result<(), Error> {
-        self.read_m4(server, m4)
-    }
 
     fn wipe(&mut self) {
-        let secrets = &mut *self.secrets;
-        secrets.first_secret.clear();
-        secrets.second_secret.clear();
-        secrets.ee.clear();
-        secrets.eb.clear();
-        secrets.ae.clear();
-        secrets.k3.clear();
-        secrets.keys.clear();
+        self.secrets.zeroize();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Status, HANDSHAKE_MAX_MESSAGE_LEN};
     use crate::work::{self, Op};
+    use crate::{Status, HANDSHAKE_MAX_MESSAGE_LEN};
     use serde_json::Value;
 
     fn unhex32(value: &Value) -> [u8; 32] {

@@ -12,7 +12,7 @@
 //!    bytes) where `sig_B = sign_B(K ‖ sig_A ‖ A ‖ sha256(ab))`
 
 use x25519_dalek::StaticSecret;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::{
     auth, auth_matches, box_open, box_seal, BoxNonce, BoxStreamKeys, AUTH_LEN, BOX_NONCE_LEN,
@@ -33,7 +33,9 @@ const ZERO_NONCE: BoxNonce = [0; BOX_NONCE_LEN];
 const CLIENT_AUTH_PLAIN_LEN: usize = SIGNATURE_LEN + PUBLIC_KEY_LEN;
 
 /// The secrets of an SHS1 handshake, in one heap block that is wiped in
-/// place (see the privline/1 handshake for why).
+/// place (see the privline/1 handshake for why); all at once when the
+/// handshake fails.
+#[derive(Zeroize)]
 struct Shs1Secrets {
     network_key: NetworkKey,
     ephemeral: Slot<StaticSecret>,
@@ -194,84 +196,6 @@ impl Shs1Messages {
         Ok(())
     }
 
-    /// Server: opens and checks the client's auth. Every path, failed or
-    /// not, does the same work up to the application's decision: the box
-    /// key's hash, one box open and the client proof check (one identity
-    /// key check, one strict verification: `check_client_proof`). `Ab` and
-    /// `k3` wait until the application has accepted the client, as
-    /// privline/1's `ae` does.
-    fn read_client_auth(&mut self, message: &[u8]) -> Result<ValidIdentityKey, Error> {
-        let key = self.client_auth_key()?;
-        let (tag, boxed) = message.split_at(BOX_TAG_LEN);
-        let mut plain = Zeroizing::new([0u8; CLIENT_AUTH_PLAIN_LEN]);
-        plain.copy_from_slice(boxed);
-        let opened = box_open(&key, &ZERO_NONCE, plain.as_mut(), tag);
-        let mut signature = [0u8; SIGNATURE_LEN];
-        signature.copy_from_slice(&plain[..SIGNATURE_LEN]);
-        let mut client_key = [0u8; PUBLIC_KEY_LEN];
-        client_key.copy_from_slice(&plain[SIGNATURE_LEN..]);
-        let client = check_client_proof(
-            opened,
-            &client_key,
-            &[
-                self.secrets.network_key.bytes(),
-                self.identity.valid_public().bytes(),
-                secret(&self.secrets.ab_hash)?.as_ref(),
-            ],
-            &signature,
-        )?;
-        self.secrets.client_signature.set(signature);
-        Ok(client)
-    }
-
-    /// Server, after the application accepted: computes `Ab` and `k3`,
-    /// then signs and boxes the acceptance and derives the box-stream keys.
-    fn build_accept(&mut self, client: &ValidIdentityKey, accept: &mut [u8]) -> Result<(), Error> {
-        let a_long_b = x25519(self.ephemeral()?, &client.mont())?;
-        self.derive_k3(&a_long_b)?;
-        self.secrets.ephemeral.clear();
-        let ab_hash = secret(&self.secrets.ab_hash)?;
-        let signature = self.identity.sign(&[
-            self.secrets.network_key.bytes(),
-            self.secrets.client_signature.get()?,
-            client.bytes(),
-            ab_hash.as_ref(),
-        ]);
-        let k3 = secret(&self.secrets.k3)?;
-        let (tag, body) = accept.split_at_mut(BOX_TAG_LEN);
-        body.copy_from_slice(&signature);
-        tag.copy_from_slice(&box_seal(k3, &ZERO_NONCE, body));
-        self.finish(client)
-    }
-
-    /// Client: opens the server's acceptance and checks its signature.
-    fn read_server_accept(
-        &mut self,
-        server: &ValidIdentityKey,
-        message: &[u8],
-    ) -> Result<(), Error> {
-        let k3 = secret(&self.secrets.k3)?;
-        let (tag, boxed) = message.split_at(BOX_TAG_LEN);
-        let mut signature = [0u8; SIGNATURE_LEN];
-        signature.copy_from_slice(boxed);
-        if !box_open(k3, &ZERO_NONCE, &mut signature, tag) {
-            return Err(Error::M4DoesNotOpen);
-        }
-        let ab_hash = secret(&self.secrets.ab_hash)?;
-        if !server.verify_strict(
-            &[
-                self.secrets.network_key.bytes(),
-                self.secrets.client_signature.get()?,
-                self.identity.valid_public().bytes(),
-                ab_hash.as_ref(),
-            ],
-            &signature,
-        ) {
-            return Err(Error::M4BadServerSignature);
-        }
-        self.finish(server)
-    }
-
     /// Derives the box-stream keys and wipes what the handshake no longer
     /// needs.
     fn finish(&mut self, peer: &ValidIdentityKey) -> Result<(), Error> {
@@ -318,27 +242,82 @@ impl Messages for Shs1Messages {
         self.write_client_auth(server, out)
     }
 
-    fn read_third(&mut self, auth: &[u8]) -> Result<ValidIdentityKey, Error> {
-        self.read_client_auth(auth)
+    /// Server: opens and checks the client's auth. Every path, failed or
+    /// not, does the same work up to the application's decision: the box
+    /// key's hash, one box open and the client proof check (one identity
+    /// key check, one strict verification: `check_client_proof`). `Ab` and
+    /// `k3` wait until the application has accepted the client, as
+    /// privline/1's `ae` does.
+    fn read_third(&mut self, message: &[u8]) -> Result<ValidIdentityKey, Error> {
+        let key = self.client_auth_key()?;
+        let (tag, boxed) = message.split_at(BOX_TAG_LEN);
+        let mut plain = Zeroizing::new([0u8; CLIENT_AUTH_PLAIN_LEN]);
+        plain.copy_from_slice(boxed);
+        let opened = box_open(&key, &ZERO_NONCE, plain.as_mut(), tag);
+        let mut signature = [0u8; SIGNATURE_LEN];
+        signature.copy_from_slice(&plain[..SIGNATURE_LEN]);
+        let mut client_key = [0u8; PUBLIC_KEY_LEN];
+        client_key.copy_from_slice(&plain[SIGNATURE_LEN..]);
+        let client = check_client_proof(
+            opened,
+            &client_key,
+            &[
+                self.secrets.network_key.bytes(),
+                self.identity.valid_public().bytes(),
+                secret(&self.secrets.ab_hash)?.as_ref(),
+            ],
+            &signature,
+        )?;
+        self.secrets.client_signature.set(signature);
+        Ok(client)
     }
 
-    fn write_fourth(&mut self, client: &ValidIdentityKey, out: &mut [u8]) -> Result<(), Error> {
-        self.build_accept(client, out)
+    /// Server, after the application accepted: computes `Ab` and `k3`,
+    /// then signs and boxes the acceptance and derives the box-stream keys.
+    fn write_fourth(&mut self, client: &ValidIdentityKey, accept: &mut [u8]) -> Result<(), Error> {
+        let a_long_b = x25519(self.ephemeral()?, &client.mont())?;
+        self.derive_k3(&a_long_b)?;
+        self.secrets.ephemeral.clear();
+        let ab_hash = secret(&self.secrets.ab_hash)?;
+        let signature = self.identity.sign(&[
+            self.secrets.network_key.bytes(),
+            self.secrets.client_signature.get()?,
+            client.bytes(),
+            ab_hash.as_ref(),
+        ]);
+        let k3 = secret(&self.secrets.k3)?;
+        let (tag, body) = accept.split_at_mut(BOX_TAG_LEN);
+        body.copy_from_slice(&signature);
+        tag.copy_from_slice(&box_seal(k3, &ZERO_NONCE, body));
+        self.finish(client)
     }
 
-    fn read_fourth(&mut self, server: &ValidIdentityKey, accept: &[u8]) -> Result<(), Error> {
-        self.read_server_accept(server, accept)
+    /// Client: opens the server's acceptance and checks its signature.
+    fn read_fourth(&mut self, server: &ValidIdentityKey, message: &[u8]) -> Result<(), Error> {
+        let k3 = secret(&self.secrets.k3)?;
+        let (tag, boxed) = message.split_at(BOX_TAG_LEN);
+        let mut signature = [0u8; SIGNATURE_LEN];
+        signature.copy_from_slice(boxed);
+        if !box_open(k3, &ZERO_NONCE, &mut signature, tag) {
+            return Err(Error::M4DoesNotOpen);
+        }
+        let ab_hash = secret(&self.secrets.ab_hash)?;
+        if !server.verify_strict(
+            &[
+                self.secrets.network_key.bytes(),
+                self.secrets.client_signature.get()?,
+                self.identity.valid_public().bytes(),
+                ab_hash.as_ref(),
+            ],
+            &signature,
+        ) {
+            return Err(Error::M4BadServerSignature);
+        }
+        self.finish(server)
     }
 
     fn wipe(&mut self) {
-        let secrets = &mut *self.secrets;
-        secrets.ephemeral.clear();
-        secrets.ab_hash.clear();
-        secrets.ab.clear();
-        secrets.a_b_long.clear();
-        secrets.k3.clear();
-        secrets.client_signature.clear();
-        secrets.keys.clear();
+        self.secrets.zeroize();
     }
 }
 
@@ -346,8 +325,8 @@ impl Messages for Shs1Messages {
 mod tests {
     use super::*;
     use crate::shs1::SHS1_HANDSHAKE_MAX_MESSAGE_LEN;
-    use crate::Status;
     use crate::work::{self, Op};
+    use crate::Status;
 
     /// A server that has answered a client's hello, the client's auth key
     /// and what a client would put in its auth: the server's view after two
