@@ -143,7 +143,7 @@ impl Inputs {
 }
 
 /// The checks the library makes before the equation of a verification
-/// (src/proto.rs `signature_is_well_formed`): S below the group order, R
+/// (src/crypto.rs `signature_is_well_formed`): S below the group order, R
 /// decodes (decompressed once) to a point not of small order.
 fn signature_is_well_formed(sig: &Signature) -> bool {
     let bytes = sig.to_bytes();
@@ -159,7 +159,7 @@ fn signature_is_well_formed(sig: &Signature) -> bool {
 }
 
 /// A verification as the library makes it now (since f31a07b,
-/// src/proto.rs `ValidIdentityKey::verify_strict`): the precheck, then
+/// src/crypto.rs `ValidIdentityKey::verify_strict`): the precheck, then
 /// ed25519-dalek's plain `verify` on the `VerifyingKey` kept from the key
 /// check (the equation and the byte comparison of R; R is not decompressed
 /// again and the key not compressed again).
@@ -271,8 +271,8 @@ fn aead_pair<'a>(
 }
 
 /// The primitives of one privline/1 handshake, both sides, each with its
-/// count, read from src/privline1_handshake.rs, src/identity.rs and
-/// src/proto.rs:
+/// count, read from src/privline1/handshake.rs, src/identity.rs and
+/// src/crypto.rs:
 ///
 /// client: new: 2 RNG draws, the identity key check of Bpk (only when Bpk
 ///   is not the last server key this identity checked, so not in the
@@ -514,7 +514,7 @@ fn secretbox_pair<'a>(
 
 /// The primitives of one SHS1 handshake (Scuttlebutt secret-handshake v1,
 /// the crate's second protocol), both sides, each with its count, read from
-/// src/shs1_handshake.rs and src/shs1_proto.rs (K the network key, a/b the
+/// src/shs1/handshake.rs and src/shs1/mod.rs (K the network key, a/b the
 /// ephemeral keys, A/B the identities; auth is HMAC-SHA-512/256, box is
 /// XSalsa20-Poly1305):
 ///
@@ -617,13 +617,13 @@ fn shs1_primitives(inputs: &Inputs) -> Vec<Primitive<'_>> {
 }
 
 /// Work the library does beyond the primitive sum, each measured alone,
-/// read from src/proto.rs and src/identity.rs as they are now. (The
+/// read from src/crypto.rs and src/identity.rs as they are now. (The
 /// verification's share is measured as a difference in `tables`: the
 /// library's precheck + plain `verify` against dalek's `verify_strict`.)
 fn privline_extras(inputs: &Inputs) -> Vec<Primitive<'_>> {
     vec![
         prim(
-            "identity key check: canonical compression (VerifyingKey::from(point), src/proto.rs)",
+            "identity key check: canonical compression (VerifyingKey::from(point), src/crypto.rs)",
             1,
             || {
                 keep(VerifyingKey::from(*black_box(&inputs.identity_point)));
@@ -958,7 +958,7 @@ fn tables(peers: &Peers, snow_keys: &SnowKeys, inputs: &Inputs) {
                 fmt_ns(strict_ns),
             ],
             vec![
-                "verification now: precheck + plain verify (src/proto.rs)".into(),
+                "verification now: precheck + plain verify (src/crypto.rs)".into(),
                 fmt_ns(now_ns),
             ],
             vec![
