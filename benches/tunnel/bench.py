@@ -1,0 +1,284 @@
+#!/usr/bin/env python3
+"""privline-tunnel against direct connections, spiped and stunnel4, in one
+run on one machine with the same backends (run by benches/tunnel/run.sh).
+
+    python3 benches/tunnel/bench.py BUILD_DIR [--rounds N] [--seconds S] [--bulk-mib M]
+
+For each path (direct; privline-tunnel, both ends, privline/1; spiped;
+stunnel4 with TLS 1.3 and TLS_CHACHA20_POLY1305_SHA256; stunnel4 with
+TLS 1.3 and its default suite) it measures, over 127.0.0.1:
+  bulk      one connection: curl fetches a 1 GiB file from nginx (MB/s)
+  conn/s    wrk -H 'Connection: close' against nginx: a new TCP connection
+            per request through the pair (requests = connections per second)
+  redis     redis-benchmark -c 50 -t set,get (requests/s, p50 and p99 ms)
+Each figure is the median of --rounds runs (default 3), the rounds
+interleaved across the paths so that a noisy moment does not hit one path
+only. Prints a Markdown table and the raw runs.
+"""
+
+import argparse
+import csv
+import io
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HOST = "127.0.0.1"
+PROCS = []
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def start(cmd, log):
+    proc = subprocess.Popen([str(c) for c in cmd], stdout=open(log, "wb"), stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL)
+    PROCS.append(proc)
+    return proc
+
+
+def stop_all():
+    for proc in PROCS:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
+def tunnel_port(log, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        m = re.search(r"^listening 127\.0\.0\.1:(\d+)", Path(log).read_text(errors="replace"), re.M)
+        if m:
+            return int(m.group(1))
+        time.sleep(0.05)
+    raise RuntimeError(f"no port in {log}")
+
+
+class Bench:
+    def __init__(self, build, tmp):
+        self.build = build
+        self.tmp = tmp
+        self.paths = {}  # name -> {"http": port, "redis": port}
+
+    # ---------------------------------------------------------------- backends
+    def backends(self, bulk_mib):
+        root = self.tmp / "nginx"
+        (root / "www").mkdir(parents=True)
+        (root / "tmp").mkdir()
+        with open(root / "www" / "bulk.bin", "wb") as f:
+            f.truncate(bulk_mib << 20)  # zeros from the page cache: the cost measured is the path's
+        (root / "www" / "index.html").write_text("hello\n")
+        self.nginx_port = free_port()
+        (root / "nginx.conf").write_text(f"""
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/error.log;
+daemon off;
+events {{ worker_connections 8192; }}
+http {{
+    access_log off;
+    client_body_temp_path {root}/tmp;
+    proxy_temp_path {root}/tmp;
+    fastcgi_temp_path {root}/tmp;
+    uwsgi_temp_path {root}/tmp;
+    scgi_temp_path {root}/tmp;
+    server {{ listen {HOST}:{self.nginx_port}; root {root}/www; sendfile on; }}
+}}
+""")
+        start(["nginx", "-c", root / "nginx.conf", "-p", root, "-e", root / "error.log"], self.tmp / "nginx.log")
+        self.redis_port = free_port()
+        start(["redis-server", "--port", str(self.redis_port), "--bind", HOST, "--save", "", "--appendonly", "no",
+               "--dir", self.tmp], self.tmp / "redis.log")
+        if not (wait_port(self.nginx_port) and wait_port(self.redis_port)):
+            raise RuntimeError("the backends did not start")
+        self.paths["direct"] = {"http": self.nginx_port, "redis": self.redis_port}
+
+    # ---------------------------------------------------------------- paths
+    def privline(self):
+        keys = self.tmp / "keys"
+        keys.mkdir(mode=0o700)
+        server_public = subprocess.run([self.build / "privline-keygen", "--out", keys / "server.secret"],
+                                       capture_output=True, text=True, check=True).stdout.split()[1]
+        subprocess.run([self.build / "privline-keygen", "--out", keys / "client.secret"], capture_output=True,
+                       check=True)
+        with open(keys / "network.key", "wb") as f:
+            f.write(os.urandom(32))
+        ports = {}
+        for kind, target in (("http", self.nginx_port), ("redis", self.redis_port)):
+            slog = self.tmp / f"privline-server-{kind}.log"
+            clog = self.tmp / f"privline-client-{kind}.log"
+            start([self.build / "privline-tunnel", "server", "--listen", f"{HOST}:0", "--target",
+                   f"{HOST}:{target}", "--secret-file", keys / "server.secret", "--network-key-file",
+                   keys / "network.key", "--max-per-ip", "1000000", "--quiet"] + self.workers, slog)
+            sport = tunnel_port(slog)
+            start([self.build / "privline-tunnel", "client", "--listen", f"{HOST}:0", "--connect",
+                   f"{HOST}:{sport}", "--server-key", server_public, "--secret-file", keys / "client.secret",
+                   "--network-key-file", keys / "network.key", "--quiet"] + self.workers, clog)
+            ports[kind] = tunnel_port(clog)
+        self.paths["privline-tunnel"] = ports
+
+    def spiped(self):
+        key = self.tmp / "spiped.key"
+        with open(key, "wb") as f:
+            f.write(os.urandom(32))
+        os.chmod(key, 0o600)
+        ports = {}
+        for kind, target in (("http", self.nginx_port), ("redis", self.redis_port)):
+            mid, front = free_port(), free_port()
+            start(["spiped", "-F", "-d", "-n", "0", "-s", f"[{HOST}]:{mid}", "-t", f"[{HOST}]:{target}", "-k", key],
+                  self.tmp / f"spiped-d-{kind}.log")
+            start(["spiped", "-F", "-e", "-n", "0", "-s", f"[{HOST}]:{front}", "-t", f"[{HOST}]:{mid}", "-k", key],
+                  self.tmp / f"spiped-e-{kind}.log")
+            if not (wait_port(mid) and wait_port(front)):
+                raise RuntimeError("spiped did not start")
+            ports[kind] = front
+        self.paths["spiped"] = ports
+
+    def stunnel(self, name, ciphersuite):
+        cert = self.tmp / "stunnel.pem"
+        if not cert.exists():
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                            "-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout", self.tmp / "stunnel.key",
+                            "-out", cert], capture_output=True, check=True)
+        suite = f"ciphersuites = {ciphersuite}\n" if ciphersuite else ""
+        ports = {}
+        for kind, target in (("http", self.nginx_port), ("redis", self.redis_port)):
+            mid, front = free_port(), free_port()
+            tag = f"{name}-{kind}"
+            (self.tmp / f"{tag}-server.conf").write_text(
+                f"foreground = yes\npid =\n[s]\naccept = {HOST}:{mid}\nconnect = {HOST}:{target}\n"
+                f"cert = {cert}\nkey = {self.tmp / 'stunnel.key'}\nsslVersionMin = TLSv1.3\n{suite}")
+            (self.tmp / f"{tag}-client.conf").write_text(
+                f"foreground = yes\npid =\n[c]\nclient = yes\naccept = {HOST}:{front}\nconnect = {HOST}:{mid}\n"
+                f"CAfile = {cert}\nverifyPeer = yes\ncheckHost = localhost\nsslVersionMin = TLSv1.3\n{suite}")
+            start(["stunnel4", self.tmp / f"{tag}-server.conf"], self.tmp / f"{tag}-server.log")
+            start(["stunnel4", self.tmp / f"{tag}-client.conf"], self.tmp / f"{tag}-client.log")
+            if not (wait_port(mid) and wait_port(front)):
+                raise RuntimeError(f"stunnel {name} did not start")
+            ports[kind] = front
+        self.paths[name] = ports
+
+    # ---------------------------------------------------------------- measurements
+    def bulk(self, port):
+        out = subprocess.run(["curl", "-sS", "--fail", "-o", "/dev/null", "-w", "%{speed_download} %{size_download}",
+                              f"http://{HOST}:{port}/bulk.bin"], capture_output=True, text=True, timeout=300)
+        speed, size = out.stdout.split()
+        if out.returncode != 0 or int(float(size)) != self.bulk_bytes:
+            raise RuntimeError(f"bulk fetch failed: {out.stderr}")
+        return float(speed) / 1e6  # MB/s
+
+    def connections(self, port, seconds):
+        out = subprocess.run(["wrk", "-t", "2", "-c", "20", "-d", f"{seconds}s", "-H", "Connection: close",
+                              f"http://{HOST}:{port}/index.html"], capture_output=True, text=True,
+                             timeout=seconds + 60)
+        m = re.search(r"Requests/sec:\s+([\d.]+)", out.stdout)
+        errors = re.search(r"Socket errors: (.*)", out.stdout)
+        non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out.stdout)
+        if not m:
+            raise RuntimeError(f"wrk: {out.stdout} {out.stderr}")
+        note = (errors.group(1) if errors else "") + (f" non-2xx {non2xx.group(1)}" if non2xx else "")
+        return float(m.group(1)), note.strip()
+
+    def redis(self, port, requests):
+        out = subprocess.run(["redis-benchmark", "-h", HOST, "-p", str(port), "-c", str(self.redis_clients), "-n", str(requests),
+                              "-t", "set,get", "--csv"], capture_output=True, text=True, timeout=300)
+        rows = list(csv.DictReader(io.StringIO(out.stdout)))
+        if out.returncode != 0 or len(rows) != 2:
+            raise RuntimeError(f"redis-benchmark: {out.stdout} {out.stderr}")
+        rps = statistics.mean(float(r["rps"]) for r in rows)
+        p50 = statistics.mean(float(r["p50_latency_ms"]) for r in rows)
+        p99 = statistics.mean(float(r["p99_latency_ms"]) for r in rows)
+        return rps, p50, p99
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("build")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--bulk-mib", type=int, default=1024)
+    parser.add_argument("--redis-requests", type=int, default=100000)
+    parser.add_argument("--privline-workers", type=int, help="--workers for both tunnel ends (default: theirs)")
+    parser.add_argument("--redis-clients", type=int, default=50)
+    parser.add_argument("--only", help="comma-separated paths to measure (default: all)")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="privline-bench."))
+    os.chmod(tmp, 0o755)  # nginx workers (another user) read the files
+    bench = Bench(Path(args.build).resolve(), tmp)
+    bench.bulk_bytes = args.bulk_mib << 20
+    bench.redis_clients = args.redis_clients
+    bench.workers = ["--workers", str(args.privline_workers)] if args.privline_workers else []
+    results = {}
+    try:
+        bench.backends(args.bulk_mib)
+        bench.privline()
+        bench.spiped()
+        bench.stunnel("stunnel chacha20", "TLS_CHACHA20_POLY1305_SHA256")
+        bench.stunnel("stunnel default", None)
+        names = [n for n in bench.paths if not args.only or n in args.only.split(",")]
+        for name in names:
+            results[name] = {"bulk": [], "conn": [], "redis": [], "notes": []}
+        for r in range(args.rounds):
+            for name in names:
+                ports = bench.paths[name]
+                results[name]["bulk"].append(bench.bulk(ports["http"]))
+                rate, note = bench.connections(ports["http"], args.seconds)
+                results[name]["conn"].append(rate)
+                if note:
+                    results[name]["notes"].append(note)
+                results[name]["redis"].append(bench.redis(ports["redis"], args.redis_requests))
+                print(f"# round {r + 1} {name}: bulk {results[name]['bulk'][-1]:.0f} MB/s, "
+                      f"{rate:.0f} conn/s {note}, redis {results[name]['redis'][-1][0]:.0f} req/s "
+                      f"p50 {results[name]['redis'][-1][1]:.3f} p99 {results[name]['redis'][-1][2]:.3f} ms",
+                      flush=True)
+    finally:
+        stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print()
+    print(f"| path | bulk, 1 connection ({args.bulk_mib} MiB), MB/s | new connections/s (wrk, Connection: close) "
+          f"| redis-benchmark -c 50 set+get, req/s | p50 ms | p99 ms |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, r in results.items():
+        rps = statistics.median(x[0] for x in r["redis"])
+        p50 = statistics.median(x[1] for x in r["redis"])
+        p99 = statistics.median(x[2] for x in r["redis"])
+        print(f"| {name} | {statistics.median(r['bulk']):.0f} | {statistics.median(r['conn']):.0f} | {rps:.0f} "
+              f"| {p50:.3f} | {p99:.3f} |")
+    for name, r in results.items():
+        if r["notes"]:
+            print(f"# {name}: wrk reported {'; '.join(r['notes'])}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        stop_all()
+        sys.exit(130)

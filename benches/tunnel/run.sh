@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# privline-tunnel against a direct connection, spiped and stunnel4 (TLS 1.3,
+# once with TLS_CHACHA20_POLY1305_SHA256 and once with its default suite),
+# in one run on this machine, over 127.0.0.1, with the same backends: nginx
+# (bulk: one 1 GiB fetch; new connections per second: wrk with
+# "Connection: close") and Redis (redis-benchmark -c 50). One command:
+#
+#   bash benches/tunnel/run.sh [--rounds N] [--seconds S] [--bulk-mib M]
+#
+# Prints a Markdown table (medians of the rounds) for BENCHMARKS.md. Not part
+# of tests/run.sh. Installs what is missing with apt-get and says so:
+# nginx-light, redis-server, redis-tools, spiped, stunnel4, wrk, curl,
+# openssl. Takes about 4 minutes on 2 cores with the defaults.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+need=()
+command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v redis-benchmark >/dev/null 2>&1 || need+=(redis-tools)
+command -v spiped >/dev/null 2>&1 || need+=(spiped)
+command -v stunnel4 >/dev/null 2>&1 || need+=(stunnel4)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+if [ "${#need[@]}" -gt 0 ]; then
+    echo "installing ${need[*]} (apt-get)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}") >/dev/null
+fi
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+make -s -C examples-c
+echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "versions: $(nginx -v 2>&1 | cut -d/ -f2), redis $(redis-server --version | grep -o 'v=[^ ]*'), $(spiped -v 2>&1 | head -1), $(stunnel4 -version 2>&1 | grep -m1 '^stunnel' | cut -d' ' -f1-2), $(openssl version | cut -d' ' -f1-2)"
+exec timeout --signal=TERM --kill-after=15 1800 "${PYTHON:-python3}" -u benches/tunnel/bench.py examples-c/build "$@"
