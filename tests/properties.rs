@@ -1,4 +1,5 @@
-//! Attacker harness for `SECURITY-PROPERTIES.md`.
+//! Attacker harness for the sixteen properties (SECURITY.md, "The sixteen
+//! properties"; PROTOCOL.md names them).
 //!
 //! Every one of the sixteen properties has at least one test named
 //! `pNN_...`, and every extra attack listed at the bottom of that file has
