@@ -70,6 +70,18 @@ def stop_all():
                 proc.wait(5)
 
 
+def cpu_seconds(procs):
+    """User + system CPU seconds used so far by these processes (all threads)."""
+    total = 0
+    for proc in procs:
+        try:
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def tunnel_port(log, timeout=15.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -85,6 +97,7 @@ class Bench:
         self.build = build
         self.tmp = tmp
         self.paths = {}  # name -> {"http": port, "redis": port}
+        self.procs = {}  # (name, "http" | "redis") -> the path's processes (both ends)
 
     # ---------------------------------------------------------------- backends
     def backends(self, bulk_mib):
@@ -118,6 +131,7 @@ http {{
         if not (wait_port(self.nginx_port) and wait_port(self.redis_port)):
             raise RuntimeError("the backends did not start")
         self.paths["direct"] = {"http": self.nginx_port, "redis": self.redis_port}
+        self.procs[("direct", "http")] = self.procs[("direct", "redis")] = []
 
     # ---------------------------------------------------------------- paths
     def privline(self):
@@ -133,6 +147,7 @@ http {{
         for kind, target in (("http", self.nginx_port), ("redis", self.redis_port)):
             slog = self.tmp / f"privline-server-{kind}.log"
             clog = self.tmp / f"privline-client-{kind}.log"
+            first = len(PROCS)
             start([self.build / "privline-tunnel", "server", "--listen", f"{HOST}:0", "--target",
                    f"{HOST}:{target}", "--secret-file", keys / "server.secret", "--network-key-file",
                    keys / "network.key", "--max-per-ip", "1000000", "--quiet"] + self.workers, slog)
@@ -141,6 +156,7 @@ http {{
                    f"{HOST}:{sport}", "--server-key", server_public, "--secret-file", keys / "client.secret",
                    "--network-key-file", keys / "network.key", "--quiet"] + self.workers, clog)
             ports[kind] = tunnel_port(clog)
+            self.procs[("privline-tunnel", kind)] = PROCS[first:]
         self.paths["privline-tunnel"] = ports
 
     def spiped(self):
@@ -151,6 +167,7 @@ http {{
         ports = {}
         for kind, target in (("http", self.nginx_port), ("redis", self.redis_port)):
             mid, front = free_port(), free_port()
+            first = len(PROCS)
             start(["spiped", "-F", "-d", "-n", "0", "-s", f"[{HOST}]:{mid}", "-t", f"[{HOST}]:{target}", "-k", key],
                   self.tmp / f"spiped-d-{kind}.log")
             start(["spiped", "-F", "-e", "-n", "0", "-s", f"[{HOST}]:{front}", "-t", f"[{HOST}]:{mid}", "-k", key],
@@ -158,6 +175,7 @@ http {{
             if not (wait_port(mid) and wait_port(front)):
                 raise RuntimeError("spiped did not start")
             ports[kind] = front
+            self.procs[("spiped", kind)] = PROCS[first:]
         self.paths["spiped"] = ports
 
     def stunnel(self, name, ciphersuite):
@@ -177,11 +195,13 @@ http {{
             (self.tmp / f"{tag}-client.conf").write_text(
                 f"foreground = yes\npid =\n[c]\nclient = yes\naccept = {HOST}:{front}\nconnect = {HOST}:{mid}\n"
                 f"CAfile = {cert}\nverifyPeer = yes\ncheckHost = localhost\nsslVersionMin = TLSv1.3\n{suite}")
+            first = len(PROCS)
             start(["stunnel4", self.tmp / f"{tag}-server.conf"], self.tmp / f"{tag}-server.log")
             start(["stunnel4", self.tmp / f"{tag}-client.conf"], self.tmp / f"{tag}-client.log")
             if not (wait_port(mid) and wait_port(front)):
                 raise RuntimeError(f"stunnel {name} did not start")
             ports[kind] = front
+            self.procs[(name, kind)] = PROCS[first:]
         self.paths[name] = ports
 
     # ---------------------------------------------------------------- measurements
@@ -243,16 +263,27 @@ def main():
         bench.stunnel("stunnel default", None)
         names = [n for n in bench.paths if not args.only or n in args.only.split(",")]
         for name in names:
-            results[name] = {"bulk": [], "conn": [], "redis": [], "notes": []}
+            results[name] = {"bulk": [], "conn": [], "redis": [], "notes": [], "cpu_bulk": [], "cpu_conn": [],
+                             "cpu_redis": []}
         for r in range(args.rounds):
             for name in names:
                 ports = bench.paths[name]
+                http_procs, redis_procs = bench.procs[(name, "http")], bench.procs[(name, "redis")]
+                cpu = cpu_seconds(http_procs)
                 results[name]["bulk"].append(bench.bulk(ports["http"]))
+                # the path's CPU seconds per GiB relayed
+                results[name]["cpu_bulk"].append((cpu_seconds(http_procs) - cpu) / (bench.bulk_bytes / 2**30))
+                cpu = cpu_seconds(http_procs)
                 rate, note = bench.connections(ports["http"], args.seconds)
+                # the path's CPU milliseconds per connection
+                results[name]["cpu_conn"].append((cpu_seconds(http_procs) - cpu) * 1000 / (rate * args.seconds))
                 results[name]["conn"].append(rate)
                 if note:
                     results[name]["notes"].append(note)
+                cpu = cpu_seconds(redis_procs)
                 results[name]["redis"].append(bench.redis(ports["redis"], args.redis_requests))
+                # the path's CPU microseconds per request (set and get: 2 x --redis-requests)
+                results[name]["cpu_redis"].append((cpu_seconds(redis_procs) - cpu) * 1e6 / (2 * args.redis_requests))
                 print(f"# round {r + 1} {name}: bulk {results[name]['bulk'][-1]:.0f} MB/s, "
                       f"{rate:.0f} conn/s {note}, redis {results[name]['redis'][-1][0]:.0f} req/s "
                       f"p50 {results[name]['redis'][-1][1]:.3f} p99 {results[name]['redis'][-1][2]:.3f} ms",
@@ -270,6 +301,15 @@ def main():
         p99 = statistics.median(x[2] for x in r["redis"])
         print(f"| {name} | {statistics.median(r['bulk']):.0f} | {statistics.median(r['conn']):.0f} | {rps:.0f} "
               f"| {p50:.3f} | {p99:.3f} |")
+    print()
+    print("CPU used by the path's own processes (both ends, all threads; medians):")
+    print()
+    print("| path | s per GiB (bulk) | ms per connection | µs per Redis request |")
+    print("|---|---:|---:|---:|")
+    for name, r in results.items():
+        if name != "direct":
+            print(f"| {name} | {statistics.median(r['cpu_bulk']):.2f} | {statistics.median(r['cpu_conn']):.2f} "
+                  f"| {statistics.median(r['cpu_redis']):.0f} |")
     for name, r in results.items():
         if r["notes"]:
             print(f"# {name}: wrk reported {'; '.join(r['notes'])}")
