@@ -63,7 +63,7 @@
  * Limits, as privline-server has them (the same common.c helpers):
  * --idle-timeout (default 300 s without a byte either way: the pair is
  * reset), --max-connections (pairs at once; default from ulimit -n: (soft
- * limit - 32) / 2, at most 65536; when full, the oldest connection still
+ * limit - 32 - 2 per worker) / 2, at most 65536; when full, the oldest connection still
  * in its handshake is closed to take the new one, so a flood of unfinished
  * handshakes cannot keep a genuine client out), --max-per-ip (server end:
  * default 64 per IPv4 address or IPv6 /64; client end: no default, its

@@ -36,7 +36,8 @@
 # Installs what is missing with apt-get and says so: redis-server,
 # redis-tools, nginx-light, postgresql, haproxy, wrk, curl, valgrind.
 # Needs the hard descriptor limit at 20000 or more (ulimit -Hn) for the
-# 5,000-connection phase. About 3 minutes on 2 cores.
+# 5,000-connection phase (below that, it runs as many as the limit allows
+# and says so; below 4096 it stops). About 2.5 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
@@ -46,8 +47,7 @@ need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-benchmark >/dev/null 2>&1 || need+=(redis-tools)
 command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
-compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
-command -v pgbench >/dev/null 2>&1 || need+=(postgresql-client)
+compgen -G '/usr/lib/postgresql/*/bin/pgbench' >/dev/null || need+=(postgresql)
 command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v curl >/dev/null 2>&1 || need+=(curl)
@@ -66,11 +66,20 @@ if [ "${#need[@]}" -gt 0 ]; then
     done
 fi
 
+# 5,000 connections: the test process holds both sides (10,000 sockets),
+# each tunnel end twice that.
 want=20000
+connections=()
 hard=$(ulimit -Hn)
 if [ "$hard" != unlimited ] && [ "$hard" -lt "$want" ]; then
-    echo "tests/tunnel/run.sh: the hard descriptor limit ($hard) is below $want; raise it (ulimit -Hn)" >&2
-    exit 1
+    if [ "$hard" -lt 4096 ]; then
+        echo "tests/tunnel/run.sh: the hard descriptor limit ($hard) is below 4096; raise it (ulimit -Hn)" >&2
+        exit 1
+    fi
+    want=$hard
+    connections=(--connections $(((hard - 1000) / 4)))
+    echo "tests/tunnel/run.sh: the hard descriptor limit is $hard: the scale phase runs ${connections[1]}" \
+        "connections instead of 5,000 (raise ulimit -Hn to 20000 for the full test)"
 fi
 ulimit -n "$want"
 
@@ -79,4 +88,4 @@ make -s -C examples-c
 
 step "privline-tunnel against real servers (tests/tunnel/tunnel_test.py), ulimit -n $(ulimit -n)"
 exec timeout --signal=TERM --kill-after=15 600 \
-    "${PYTHON:-python3}" -u tests/tunnel/tunnel_test.py examples-c/build "$@"
+    "${PYTHON:-python3}" -u tests/tunnel/tunnel_test.py examples-c/build "${connections[@]}" "$@"
