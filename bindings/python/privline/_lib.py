@@ -60,6 +60,7 @@ _boolp = ctypes.POINTER(ctypes.c_bool)
 SIGNATURES = {
     "privline_version": (ctypes.c_char_p, []),
     "privline_result_str": (ctypes.c_char_p, [_u32]),
+    "privline_result_is_fatal": (ctypes.c_bool, [_u32]),
     "privline_network_key_len": (_size, []),
     "privline_seed_len": (_size, []),
     "privline_public_key_len": (_size, []),
