@@ -10,7 +10,8 @@
 #   relay     8 MiB both ways with privline1 and shs1; half-closes in both
 #             directions (each direction ends on its own)
 #   faults    target reset, plain client reset, the privline stream cut
-#             (server end killed), a target that refuses, a client not in
+#             (server end killed), a record damaged on the way, a target
+#             that refuses, one that does not answer, a client not in
 #             the allow list, a wrong --server-key, garbage: the plain side
 #             is reset, the server end answers nothing, hangs up only at its
 #             deadline, never dials the target, and keeps serving; SIGHUP

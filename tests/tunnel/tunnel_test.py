@@ -530,6 +530,96 @@ def phase_faults(keys):
     srv.close()
     check(received == b"back again" and error is None and server4.proc.poll() is None,
           "after the refusal the server end keeps serving (the target came back)")
+    # A target that does not answer (its accept queue is full, so its SYNs are
+    # dropped): the dial times out at the handshake deadline, the plain
+    # client is reset.
+    black = socket.socket()
+    black.bind((HOST, 0))
+    black.listen(0)
+    fillers = []
+    for _ in range(4):
+        f = socket.socket()
+        f.setblocking(False)
+        f.connect_ex(black.getsockname())
+        fillers.append(f)
+    time.sleep(0.3)
+    server7, client7 = pair(keys, target_port=black.getsockname()[1], server_args=["--handshake-timeout", "1.5"])
+    how, took = expect_reset(client7.port)
+    check(how == "reset" and 1.0 <= took < 10, "a target that does not answer: the plain client is reset at the "
+          "dial deadline", f"{how} after {took:.2f} s; {server7.log()[-200:]}")
+    check("cannot connect to the target: timed out" in server7.log(), "the server end says the dial timed out")
+    for f in fillers:
+        f.close()
+    black.close()
+    # A record damaged on the way (one bit flipped after the handshake): the
+    # server end resets the target and the privline side; the plain client is reset.
+    def relay_flipping(listener, upstream_port):
+        """A one-connection TCP relay (one thread, select) that flips one bit
+        at byte 2000 of the client end's stream; a reset on either side is
+        passed on as a reset."""
+        import select
+        conn, _ = listener.accept()
+        up = socket.create_connection((HOST, upstream_port))
+        peer = {conn: up, up: conn}
+        seen = 0
+        open_socks = [conn, up]
+        deadline = time.monotonic() + 30
+        while open_socks and time.monotonic() < deadline:
+            ready, _, _ = select.select(open_socks, [], [], 0.5)
+            for src in ready:
+                dst = peer[src]
+                try:
+                    data = src.recv(65536)
+                except OSError:
+                    dst.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    dst.close()
+                    src.close()
+                    return
+                if not data:
+                    open_socks.remove(src)
+                    try:
+                        dst.shutdown(socket.SHUT_WR)
+                    except OSError:
+                        pass
+                    continue
+                if src is conn and seen < 2000 <= seen + len(data):
+                    i = 2000 - seen
+                    data = data[:i] + bytes([data[i] ^ 1]) + data[i + 1:]
+                if src is conn:
+                    seen += len(data)
+                try:
+                    dst.sendall(data)
+                except OSError:
+                    src.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    src.close()
+                    dst.close()
+                    return
+        conn.close()
+        up.close()
+    target8 = Target(read_until_error)
+    server8 = Tunnel("server", ["--target", f"{HOST}:{target8.port}", "--allow-file", str(keys.allow)], keys)
+    flipper = socket.socket()
+    flipper.bind((HOST, 0))
+    flipper.listen(1)
+    threading.Thread(target=relay_flipping, args=(flipper, server8.port), daemon=True).start()
+    client8 = Tunnel("client", ["--connect", f"{HOST}:{flipper.getsockname()[1]}", "--server-key",
+                                keys.server_public], keys)
+    sock = socket.create_connection((HOST, client8.port), timeout=10)
+    try:
+        sock.sendall(os.urandom(8000))
+    except OSError:
+        pass
+    data, error = recv_all(sock, 10)
+    sock.close()
+    wait_for(lambda: target8.results, 10)
+    check(isinstance(error, ConnectionResetError), "a damaged record: the plain client is reset", repr(error))
+    check(target8.results and isinstance(target8.results[0], ConnectionResetError),
+          "a damaged record: the target is reset, not given a FIN", repr(target8.results))
+    check("bad record" in server8.log(), "the server end names the bad record", server8.log()[-200:])
+    flipper.close()
+    for t in (server7, client7, server8, client8):
+        t.stop()
+    target8.close()
     # Refused client (not in the allow list), wrong server key, garbage: the
     # server end answers nothing, hangs up only at its deadline, never dials.
     target5 = Target(echo_handler)
