@@ -8,8 +8,8 @@ for example ``"PRIVLINE_RESULT_M3_DOES_NOT_OPEN"``); every instance has
 Hierarchy::
 
     Error
-     +-- BufferTooSmall, NullArgument, InvalidArgument, WrongState,
-     |   RngFailure, InternalError, NotSupported, Busy
+     +-- BufferTooSmall, NullArgument, InvalidArgument (also a ValueError),
+     |   WrongState, RngFailure, InternalError, NotSupported, Busy
      +-- HandshakeError           results 20..29
      |    +-- InvalidServerKey, M1BadMac, M2BadMac, LowOrderPoint,
      |        M3DoesNotOpen, M3InvalidClientKey, M3BadClientSignature,
@@ -145,7 +145,12 @@ class Timeout(Error, TimeoutError):
 
 class BufferTooSmall(Error):
     """BUFFER_TOO_SMALL (1): an output buffer was too small. The binding
-    retries by itself; it only escapes from raw library calls."""
+    retries by itself with its own buffers; with a buffer of the caller's
+    (:meth:`~privline.Channel.seal_into`) it raises this, ``needed``
+    holding the size needed."""
+
+    #: The bytes needed, when the binding knows them.
+    needed: Optional[int] = None
 
     result = 1
     name = "PRIVLINE_RESULT_BUFFER_TOO_SMALL"
@@ -160,9 +165,10 @@ class NullArgument(Error):
     fatal = False
 
 
-class InvalidArgument(Error):
+class InvalidArgument(Error, ValueError):
     """INVALID_ARGUMENT (3): an argument is out of range (for example a
-    ``pad_block`` above 65519). Nothing changed."""
+    ``pad_block`` above 65519, or buffers of one call that overlap). Nothing
+    changed. Also a ``ValueError``."""
 
     result = 3
     name = "PRIVLINE_RESULT_INVALID_ARGUMENT"
