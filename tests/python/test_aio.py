@@ -80,9 +80,12 @@ def test_concurrent_clients_and_record_boundaries(client_identity, server_identi
         expected = max(1, -(-len(payload) // 65518)) + 2
         while len(records) < expected:
             records.append(await reader.read_record())
-        writer.write_eof()
+        writer.close_write()  # the close record (write_eof is the same)
+        assert writer.close_sent
         assert await reader.read_record() is None
-        writer.close()
+        writer.close()  # releases the channel
+        with pytest.raises(ValueError):
+            writer.write(b"after close")
         return records
 
     async def main():

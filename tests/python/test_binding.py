@@ -65,6 +65,8 @@ def test_every_header_function_is_declared(header_text):
             assert function.restype is ctypes.c_char_p, name
         elif returns == "size_t":
             assert function.restype is ctypes.c_size_t, name
+        elif returns == "bool":
+            assert function.restype is ctypes.c_bool, name
         else:
             assert returns == "privline_result", name
             assert function.restype is ctypes.c_uint32, name
@@ -95,7 +97,7 @@ def _header_results(header_text):
 
 def test_every_result_maps_to_a_distinct_class_with_its_name_and_message(header_text):
     results = _header_results(header_text)
-    assert len(results) == 27 and results[0] == ("PRIVLINE_RESULT_OK", 0)
+    assert len(results) >= 28 and results[0] == ("PRIVLINE_RESULT_OK", 0)
     lib = libmod.lib()
     classes = set()
     for name, value in results[1:]:
@@ -266,7 +268,8 @@ def test_seal_accepts_any_bytes_like(pair):
 def test_padding_hides_lengths_and_buffer_too_small_is_handled(pair, monkeypatch):
     client, server = pair
     lib = libmod.lib()
-    real_seal = lib.privline_channel_seal
+    # the channel binds its seal function once; count its calls
+    real_seal = client._c_seal
     results = []
 
     def counting_seal(*args):
@@ -274,7 +277,7 @@ def test_padding_hides_lengths_and_buffer_too_small_is_handled(pair, monkeypatch
         results.append(result)
         return result
 
-    monkeypatch.setattr(lib, "privline_channel_seal", counting_seal)
+    monkeypatch.setattr(client, "_c_seal", counting_seal)
     sizes = (0, 5, 63, 64, 300)
     padded = 0
     for size in sizes:
@@ -299,7 +302,7 @@ def test_padding_hides_lengths_and_buffer_too_small_is_handled(pair, monkeypatch
         assert server.open(wire).payload == b"q" * size
     assert results == [privline.BufferTooSmall.result, 0] * len(sizes)
     monkeypatch.setattr(lib, "privline_channel_sealed_len", real_sealed_len)
-    padded_close = client.close(pad_block=256)
+    padded_close = client.seal_close(pad_block=256)
     assert len(padded_close) == 2 + 256 + 16
     assert server.open(padded_close).record_type is RecordType.CLOSE
 
@@ -317,26 +320,26 @@ def test_key_update(pair):
         server.open(client.seal(b"lost"))
 
 
-def test_close_is_a_half_close(pair):
+def test_seal_close_is_a_half_close(pair):
     client, server = pair
-    close = client.close()
+    close = client.seal_close()
     assert client.close_sent
     with pytest.raises(privline.AlreadyClosed) as info:
         client.seal(b"more")
     assert not info.value.fatal
     with pytest.raises(privline.AlreadyClosed):
-        client.close()
+        client.seal_close()
     # the closed side still opens the peer's records
     assert client.open(server.seal(b"still talking")).payload == b"still talking"
     assert server.open(close).record_type is RecordType.CLOSE
     assert server.peer_closed
-    assert client.open(server.close()).record_type is RecordType.CLOSE
+    assert client.open(server.seal_close()).record_type is RecordType.CLOSE
     assert client.peer_closed
 
 
 def test_open_all_stops_after_close(pair):
     client, server = pair
-    wire = client.seal(b"a") + client.seal(b"") + client.update_key() + client.close()
+    wire = client.seal(b"a") + client.seal(b"") + client.update_key() + client.seal_close()
     consumed, records = server.open_all(wire + b"\x00\x11garbage")
     assert consumed == len(wire)
     assert [r.record_type for r in records] == [RecordType.DATA, RecordType.DATA, RecordType.KEY_UPDATE, RecordType.CLOSE]
@@ -476,7 +479,7 @@ def test_record_too_short(pair):
 
 def test_record_after_close(pair):
     client, server = pair
-    close = client.close()
+    close = client.seal_close()
     assert server.open(close).record_type is RecordType.CLOSE
     with pytest.raises(privline.RecordAfterClose):
         server.open(close)
@@ -520,7 +523,7 @@ def test_handshake_one_byte_at_a_time(client_identity, server_identity):
 def test_records_one_byte_at_a_time(pair):
     client, server = pair
     payloads = [b"", b"x", os.urandom(1000), os.urandom(70000)]
-    wire = b"".join(client.seal(p) for p in payloads) + client.close()
+    wire = b"".join(client.seal(p) for p in payloads) + client.seal_close()
     pending = bytearray()
     got = []
     closed = False
@@ -547,6 +550,7 @@ def test_records_one_byte_at_a_time(pair):
 
 def test_handles_are_freed_by_garbage_collection(client_identity, server_identity, monkeypatch):
     lib = libmod.lib()
+    gc.collect()  # no handle of an earlier test is freed while counting
     counts = {"privline_handshake_free": 0, "privline_channel_free": 0}
     for name in counts:
         real = getattr(lib, name)
@@ -609,7 +613,7 @@ def test_free_and_with_blocks(client_identity, server_identity):
         client.session_id
     server.free()
     server.free()
-    assert "freed" in repr(server)
+    assert "closed" in repr(server)
 
 
 def test_one_channel_from_two_threads(pair):
@@ -642,3 +646,103 @@ def test_one_channel_from_two_threads(pair):
     consumed, records = server.open_all(b"".join(wires))
     assert [r.payload for r in records] == [b"%d" % i for i in range(2000)]
     back.free()
+
+
+# --------------------------------------------------------------------------
+# close() releases; seal_close() is the close record
+
+
+def test_close_releases_every_handle_and_later_use_is_a_clear_error(client_identity, server_identity):
+    identity = privline.Identity.generate()
+    handshake = privline.ClientHandshake(NETWORK_KEY, identity, server_identity.public_key)
+    client, server = make_pair(client_identity, server_identity)
+    for obj in (identity, handshake, client):
+        assert not obj.closed
+        obj.close()
+        assert obj.closed and obj.freed
+        obj.close()  # idempotent
+        obj.free()  # the C name, same thing
+    with pytest.raises(ValueError, match="closed identity"):
+        privline.ServerHandshake(NETWORK_KEY, identity)
+    with pytest.raises(ValueError, match="closed handshake"):
+        handshake.step()
+    for call in (
+        lambda: client.seal(b"x"),
+        lambda: client.seal_into(b"x", bytearray(64)),
+        client.seal_close,
+        client.update_key,
+        lambda: client.open(b""),
+        lambda: client.open_all(b""),
+        lambda: client.peer_key,
+        lambda: client.peer_closed,
+        lambda: client.sealed_len(1),
+    ):
+        with pytest.raises(ValueError, match="closed channel"):
+            call()
+    # the peer saw no close record: close() is not seal_close()
+    assert not client.close_sent and not server.peer_closed
+    server.close()
+
+
+def test_a_consumed_handshake_says_so(client_identity, server_identity):
+    client = privline.ClientHandshake(NETWORK_KEY, client_identity, server_identity.public_key)
+    server = privline.ServerHandshake(NETWORK_KEY, server_identity)
+    handshake_messages(client, server)
+    channel = client.into_channel()
+    assert client.closed and "consumed" in repr(client)
+    with pytest.raises(ValueError, match="consumed"):
+        client.step()
+    channel.close()
+    server.close()
+
+
+# --------------------------------------------------------------------------
+# buffers: bytes-like input read in place, seal_into, no overlap
+
+
+def test_bytes_like_input_without_conversion(pair):
+    import array
+
+    client, server = pair
+    payload = bytes(range(200))
+    for data in (payload, bytearray(payload), memoryview(bytearray(payload)), memoryview(payload),
+                 memoryview(bytearray(b"xx" + payload))[2:], array.array("B", payload)):
+        wire = client.seal(data)
+        assert server.open(bytearray(wire)).payload == payload
+        assert server.open(memoryview(bytearray(client.seal(data)))).payload == payload
+    with pytest.raises(TypeError):
+        client.seal("text")
+    with pytest.raises(TypeError):
+        client.seal(12)
+
+
+def test_seal_into_writes_in_place_and_refuses_overlap(pair):
+    client, server = pair
+    out = bytearray(100)
+    n = client.seal_into(b"hello", out)
+    assert n == privline.sealed_len(5)
+    assert server.open(out[:n]).payload == b"hello"
+    with pytest.raises(privline.BufferTooSmall) as info:
+        client.seal_into(b"x" * 200, out)
+    assert info.value.needed == privline.sealed_len(200) and not info.value.fatal
+    # nothing changed: the next record still opens in order
+    n = client.seal_into(memoryview(b"again"), memoryview(out)[10:])
+    assert server.open(out[10 : 10 + n]).payload == b"again"
+    # the input must not overlap the output (the C ABI's rule)
+    shared = bytearray(300)
+    with pytest.raises(privline.InvalidArgument):
+        client.seal_into(memoryview(shared)[:50], memoryview(shared)[40:])
+    with pytest.raises(ValueError):  # InvalidArgument is a ValueError too
+        client.seal_into(memoryview(shared)[:50], shared)
+    assert server.open(client.seal(b"still in order")).payload == b"still in order"
+    with pytest.raises(TypeError):
+        client.seal_into(b"x", b"read-only output")
+
+
+def test_open_all_on_a_bytearray_in_place(pair):
+    client, server = pair
+    wire = bytearray(b"".join(client.seal(b"%d" % i) for i in range(5)) + client.seal_close() + b"rest")
+    consumed, records = server.open_all(wire)
+    assert [r.payload for r in records[:5]] == [b"%d" % i for i in range(5)]
+    assert records[-1].record_type is RecordType.CLOSE and wire[consumed:] == b"rest"
+    del wire[:consumed]  # the buffer export was released

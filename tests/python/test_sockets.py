@@ -127,7 +127,7 @@ def test_bytes_after_m4_are_kept_for_the_channel(client_identity, server_identit
     with privline.wrap_client(a, NETWORK_KEY, client_identity, server_identity.public_key) as client:
         assert client.recv_record() == b"early words"
         channel = done()
-        b.sendall(channel.close())
+        b.sendall(channel.seal_close())
         assert client.recv(1) == b""
     b.close()
 
@@ -148,6 +148,41 @@ def test_truncation_is_reported(client_identity, server_identity):
     assert not client.peer_closed
     client.close()
     server.close()
+
+
+def test_with_block_ending_in_an_exception_sends_no_close_record(client_identity, server_identity):
+    a, b = socket.socketpair()
+    accepted = run_in_thread(privline.accept, b, NETWORK_KEY, server_identity)
+    client = privline.wrap_client(a, NETWORK_KEY, client_identity, server_identity.public_key)
+    server = accepted()
+    with pytest.raises(RuntimeError):
+        with server:
+            server.sendall(b"half of it")
+            raise RuntimeError("cut short")
+    assert server.closed and server.channel.closed
+    assert client.recv(100) == b"half of it"
+    with pytest.raises(privline.Truncated):  # not a clean end
+        client.recv(100)
+    client.close()
+    with pytest.raises(OSError):
+        client.sendall(b"x")
+    with pytest.raises(OSError):
+        client.recv(1)
+    assert client.channel.closed
+
+
+def test_close_write_then_close(client_identity, server_identity):
+    a, b = socket.socketpair()
+    accepted = run_in_thread(privline.accept, b, NETWORK_KEY, server_identity)
+    with privline.wrap_client(a, NETWORK_KEY, client_identity, server_identity.public_key) as client:
+        server = accepted()
+        client.sendall(bytearray(b"all of it"))
+        client.close_write()
+        assert client.channel.close_sent and not client.channel.closed
+        assert server.recv_all() == b"all of it" and server.peer_closed
+        server.close()  # sends its close record, then releases
+        assert client.recv(1) == b""
+    assert client.closed and client.channel.closed
 
 
 def test_a_damaged_record_is_fatal(client_identity, server_identity):
@@ -342,7 +377,7 @@ def test_shs1_truncation_is_reported(client_identity, server_identity):
     client, server = _shs1_socketpair(client_identity, server_identity)
     server.sendall(b"partial")
     server.socket.close()  # no goodbye
-    server._channel.free()
+    server.channel.close()
     assert client.recv(100) == b"partial"
     with pytest.raises(privline.Truncated) as info:
         client.recv(100)

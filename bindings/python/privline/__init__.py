@@ -33,7 +33,6 @@ from typing import Any
 
 from ._lib import LibraryNotFound, library_path
 from .core import (
-    IDENTITY_KEYPAIR_LEN,
     SHS1_HEADER_LEN,
     SHS1_KEYS_LEN,
     SHS1_MAX_BODY_LEN,
@@ -108,17 +107,22 @@ _CONSTANTS = {
     "RECORD_MAX_PAYLOAD_LEN": "privline_record_max_payload_len",
     "RECORD_MAX_LEN": "privline_record_max_len",
     "OPEN_MAX_OUTPUT_LEN": "privline_open_max_output_len",
+    # The libsodium / Scuttlebutt form of a secret: the seed, then the
+    # public key (no function of its own).
+    "IDENTITY_KEYPAIR_LEN": ("privline_seed_len", "privline_public_key_len"),
 }
 
 
 def __getattr__(name: str) -> Any:
     """The size constants, read from the library on first use."""
-    function = _CONSTANTS.get(name)
-    if function is None:
+    functions = _CONSTANTS.get(name)
+    if functions is None:
         raise AttributeError(f"module 'privline' has no attribute {name!r}")
     from ._lib import lib
 
-    value = int(getattr(lib(), function)())
+    if isinstance(functions, str):
+        functions = (functions,)
+    value = sum(int(getattr(lib(), function)()) for function in functions)
     globals()[name] = value
     return value
 
@@ -155,7 +159,6 @@ __all__ = [
     # Every error class and helper, as privline.errors lists them.
     *(name for name in _errors.__all__ if name != "result_message"),
     *_CONSTANTS,
-    "IDENTITY_KEYPAIR_LEN",
     "SHS1_MAX_BODY_LEN",
     "SHS1_HEADER_LEN",
     "SHS1_KEYS_LEN",

@@ -29,8 +29,8 @@ from .core import (
     RecordType,
     ServerHandshake,
     Status,
-    _check_padding,
-    _key,
+    validate_network_key,
+    validate_pad_block,
 )
 from .errors import Error, NotSupported, Timeout, Truncated
 
@@ -119,8 +119,8 @@ async def _linger(reader: asyncio.StreamReader, deadline: Optional[float]) -> No
 
 
 class _Shared:
-    """The channel shared by a reader and a writer; freed when both are
-    done with it."""
+    """The channel shared by a reader and a writer; closed when both are
+    done with it, or when the writer is closed."""
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
@@ -142,7 +142,7 @@ class _Shared:
         else:
             self.writer_done = True
         if self.reader_done and self.writer_done:
-            self.channel.free()
+            self.channel.close()
 
 
 class SecureReader:
@@ -189,7 +189,7 @@ class SecureReader:
             got = False
             while self._raw:
                 try:
-                    opened = self._channel._open_at(self._raw, 0)
+                    opened = self._channel.open(self._raw)
                 except Error as error:
                     self._fail(error)
                     raise
@@ -368,11 +368,13 @@ class SecureWriter:
         """Seals ``data`` (privline/1: one or more data records, ``b""`` is
         one empty record; SHS1: boxes of at most 4096 bytes, nothing for
         ``b""``) and buffers it for sending; call :meth:`drain`."""
+        if self._closed:
+            raise ValueError("I/O operation on a closed SecureWriter")
         self._writer.write(self._channel.seal(data, self._pad_block))
 
     def writelines(self, data: Any) -> None:
         """Writes the concatenation of an iterable of bytes-like objects."""
-        self.write(b"".join(bytes(memoryview(part)) for part in data))
+        self.write(b"".join(data))
 
     async def drain(self) -> None:
         """Waits until the transport's buffer is low enough to write more."""
@@ -387,32 +389,42 @@ class SecureWriter:
         """Always True: :meth:`write_eof` sends the close record."""
         return True
 
-    def write_eof(self) -> None:
-        """Half-close: sends this side's close record (and shuts down the
-        transport's write side). The reader keeps reading until the peer's
-        close. Idempotent."""
+    def close_write(self) -> None:
+        """Half-close: sends this side's close record (SHS1: the goodbye),
+        which tells the peer that everything was sent, and shuts down the
+        transport's write side. The reader keeps reading until the peer's
+        close. Idempotent. Also named :meth:`write_eof`, as on
+        :class:`asyncio.StreamWriter`."""
         if self._close_sent:
             return
-        self._writer.write(self._channel.close(self._pad_block))
+        if self._closed:
+            raise ValueError("I/O operation on a closed SecureWriter")
+        self._writer.write(self._channel.seal_close(self._pad_block))
         self._close_sent = True
         self._shared.done(reader=False)
         if self._writer.can_write_eof():
             self._writer.write_eof()
 
+    #: The asyncio name of :meth:`close_write`.
+    write_eof = close_write
+
     def close(self, send_close: bool = True) -> None:
-        """Sends this side's close record (unless already sent, the channel
-        is dead, or ``send_close`` is false, as after a fatal error or a
-        truncation) and closes the transport."""
+        """Ends the connection and releases everything: sends this side's
+        close record (unless already sent, the channel is dead, or
+        ``send_close`` is false, as after a fatal error or a truncation),
+        closes the transport and closes the channel (the reader can still
+        return what it had already opened). Idempotent."""
         if self._closed:
             return
         self._closed = True
         if send_close and not self._close_sent:
             try:
-                self._writer.write(self._channel.close(self._pad_block))
+                self._writer.write(self._channel.seal_close(self._pad_block))
                 self._close_sent = True
             except (Error, ValueError, OSError, RuntimeError):
                 pass
         self._shared.done(reader=False)
+        self._shared.channel.close()
         self._writer.close()
 
     def is_closing(self) -> bool:
@@ -459,17 +471,17 @@ async def open_connection(
     protocol), :class:`~privline.Timeout` or ``OSError``."""
     deadline = _deadline(timeout)
     proto = Protocol.of(protocol)
-    pad_block = _check_padding(proto, pad_block)
+    pad_block = validate_pad_block(proto, pad_block)
     handshake = ClientHandshake(network_key, identity, server_key, proto)
     try:
         reader, writer = await _wait(asyncio.open_connection(host, port, **kwargs), deadline, "connect timed out")
     except BaseException:
-        handshake.free()
+        handshake.close()
         raise
     try:
         channel, rest = await _handshake(reader, writer, handshake, deadline, None)
     except BaseException:
-        handshake.free()
+        handshake.close()
         writer.close()
         raise
     return _streams(reader, writer, channel, rest, pad_block)
@@ -501,12 +513,12 @@ async def accept(
     handshake: Optional[ServerHandshake] = None
     try:
         proto = Protocol.of(protocol)
-        pad_block = _check_padding(proto, pad_block)
+        pad_block = validate_pad_block(proto, pad_block)
         handshake = ServerHandshake(network_key, identity, proto)
         channel, rest = await _handshake(reader, writer, handshake, deadline, authorize)
     except BaseException as error:
         if handshake is not None:
-            handshake.free()
+            handshake.close()
         try:
             if on_failure is not None:
                 on_failure(error)
@@ -541,9 +553,9 @@ async def start_server(
     go to :func:`asyncio.start_server`."""
     if not isinstance(identity, Identity):
         raise TypeError("identity must be a privline.Identity")
-    network_key = _key(network_key, "network_key", 32)
+    network_key = validate_network_key(network_key)
     proto = Protocol.of(protocol)
-    pad_block = _check_padding(proto, pad_block)
+    pad_block = validate_pad_block(proto, pad_block)
 
     async def on_connection(raw_reader: asyncio.StreamReader, raw_writer: asyncio.StreamWriter) -> None:
         peer = raw_writer.get_extra_info("peername")

@@ -10,10 +10,15 @@ Nothing here touches a socket: :meth:`Handshake.step` and the
 return the bytes to send. :mod:`privline.sockets` and :mod:`privline.aio`
 move them over real connections.
 
-Every object that owns a library handle frees it (and the library wipes the
-secrets inside) when :meth:`~Channel.free` is called, when a ``with`` block
-ends, or when the object is garbage-collected. One object may be used from
-several threads: calls on one handle are serialised by a lock.
+Every object that owns a library handle releases it (and the library wipes
+the secrets inside) when :meth:`~Channel.close` is called, when a ``with``
+block ends, or when the object is garbage-collected; afterwards every call
+that needs the handle raises ``ValueError`` (like a closed file). Sending
+privline's close record is :meth:`Channel.seal_close`, not ``close``.
+
+One object may be used from several threads: a channel takes one sealing
+and one opening thread at the same time (as the C library does); other
+calls on one handle are serialised by locks.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import threading
 from typing import Any, List, NamedTuple, Optional, Tuple, Union
 
 from . import _lib
-from .errors import InvalidArgument, NotSupported, check
+from .errors import BufferTooSmall, InvalidArgument, NotSupported, check, error_from_result
 
 __all__ = [
     "Protocol",
@@ -41,29 +46,39 @@ __all__ = [
     "Record",
     "sealed_len",
     "version",
+    "validate_network_key",
+    "validate_pad_block",
     "BytesLike",
 ]
 
 #: What the binding accepts where it reads bytes: ``bytes``, ``bytearray``,
-#: ``memoryview`` or any other object with the buffer protocol.
+#: ``memoryview`` or any other object with the buffer protocol (read in
+#: place, without a copy, when it is ``bytes`` or a writable contiguous
+#: buffer such as ``bytearray``; other buffers are copied once).
 BytesLike = Union[bytes, bytearray, memoryview]
 
 _BUFFER_TOO_SMALL = 1
-# privline/1's record sizes (PRIVLINE_RECORD_MAX_PAYLOAD_LEN and
-# PRIVLINE_RECORD_OVERHEAD_LEN), for sizing seal buffers without a call.
-_RECORD_MAX_PAYLOAD_LEN = 65518
-_RECORD_OVERHEAD_LEN = 19
+_CLIENT_REFUSED = 27
 _SIZE_MAX = ctypes.c_size_t(-1).value
 
-# include/privline.h defines these without functions that return them.
-#: Bytes of an identity secret in the libsodium / Scuttlebutt form.
-IDENTITY_KEYPAIR_LEN = 64
+# include/privline.h defines these three without functions that return them
+# (tests/python/test_header.py checks them against the header). Every other
+# size comes from the library's privline_*_len functions.
 #: SHS1: most payload bytes in one box-stream body.
 SHS1_MAX_BODY_LEN = 4096
 #: SHS1: bytes of an encrypted box-stream header (one per body, and the goodbye).
 SHS1_HEADER_LEN = 34
 #: SHS1: bytes :meth:`Channel.export_shs1_keys` returns.
 SHS1_KEYS_LEN = 112
+
+
+def __getattr__(name: str) -> Any:
+    """``IDENTITY_KEYPAIR_LEN``: the seed, then the public key, with both
+    sizes from the library (read on first use, so that importing never
+    loads the library)."""
+    if name == "IDENTITY_KEYPAIR_LEN":
+        return _size("privline_seed_len") + _size("privline_public_key_len")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Status(enum.IntEnum):
@@ -90,6 +105,11 @@ class RecordType(enum.IntEnum):
     CLOSE = 2
     #: The peer updated its key; nothing to do.
     KEY_UPDATE = 3
+
+
+# Enum members by C value, without the cost of calling the enum class.
+_STATUS = {member.value: member for member in Status}
+_RECORD_TYPE = {member.value: member for member in RecordType}
 
 
 class Protocol(str, enum.Enum):
@@ -166,71 +186,124 @@ class Record(NamedTuple):
 @functools.lru_cache(maxsize=None)
 def _size(name: str) -> int:
     """A size the library reports (``privline_*_len()``), asked once per
-    process: the sizes are constants, and each ctypes call costs about as
-    much as a small seal."""
+    process: the sizes are constants."""
     return int(getattr(_lib.lib(), name)())
+
+
+def _bytes_of(value: Any, what: str) -> bytes:
+    if isinstance(value, str):
+        raise TypeError(f"{what} must be bytes, not str (use bytes.fromhex() for hex)")
+    try:
+        return bytes(memoryview(value))
+    except TypeError:
+        raise TypeError(f"{what} must be a bytes-like object, not {type(value).__name__}") from None
 
 
 def _key(value: Any, what: str, length: int) -> bytes:
     """``value`` as ``bytes`` of exactly ``length`` bytes."""
-    if isinstance(value, str):
-        raise TypeError(f"{what} must be bytes, not str (use bytes.fromhex() for hex)")
-    try:
-        data = bytes(memoryview(value))
-    except TypeError:
-        raise TypeError(f"{what} must be a bytes-like object, not {type(value).__name__}") from None
+    data = _bytes_of(value, what)
     if len(data) != length:
         raise ValueError(f"{what} must be {length} bytes, not {len(data)}")
     return data
 
 
 def _secret(value: Any) -> bytes:
-    """An identity secret: ``bytes`` of 32 (seed) or 64 (seed then public
-    key) bytes."""
-    if isinstance(value, str):
-        raise TypeError("secret must be bytes, not str (use bytes.fromhex() for hex)")
-    try:
-        data = bytes(memoryview(value))
-    except TypeError:
-        raise TypeError(f"secret must be a bytes-like object, not {type(value).__name__}") from None
-    if len(data) not in (32, IDENTITY_KEYPAIR_LEN):
-        raise ValueError(f"secret must be 32 bytes (a seed) or 64 bytes (seed and public key), not {len(data)}")
+    """An identity secret: ``bytes`` of a seed or of the seed and the public
+    key (32 or 64 bytes)."""
+    data = _bytes_of(value, "secret")
+    seed = _size("privline_seed_len")
+    keypair = seed + _size("privline_public_key_len")
+    if len(data) not in (seed, keypair):
+        raise ValueError(
+            f"secret must be {seed} bytes (a seed) or {keypair} bytes (seed and public key), not {len(data)}"
+        )
     return data
 
 
-def _borrow(data: Any, offset: int = 0) -> Tuple[Any, int]:
-    """``data[offset:]`` as an argument for a ``const uint8_t *`` parameter
-    and its length, without copying ``bytes`` and ``bytearray``. The caller
-    must drop the returned argument (``del``) before resizing a bytearray."""
-    if isinstance(data, bytes):
-        length = len(data) - offset
-        if length <= 0:
-            return None, 0
-        if offset == 0:
-            return data, length
-        # The address inside ``data``, which the caller keeps alive.
-        base = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value
-        return base + offset, length  # type: ignore[operator]
-    if isinstance(data, bytearray):
-        length = len(data) - offset
-        if length <= 0:
-            return None, 0
-        return (ctypes.c_ubyte * length).from_buffer(data, offset), length
+def _input(data: Any) -> Tuple[Any, int, Any]:
+    """``data`` as ``(argument, length, keep)`` for a ``const uint8_t *``
+    parameter, without copying ``bytes`` or a writable contiguous buffer
+    (``bytearray``, its memoryviews, ``array``, ``mmap``): ``argument`` is
+    the object itself or an address that stays valid while ``keep`` is
+    referenced (it also holds a buffer export, so the caller must drop it
+    before resizing a ``bytearray``). Read-only buffers other than ``bytes``
+    are copied."""
+    if type(data) is bytes:
+        return data, len(data), None
     if isinstance(data, str):
-        raise TypeError("data must be bytes-like, not str")
-    return _borrow(bytes(memoryview(data)), offset)
+        raise TypeError("data must be a bytes-like object, not str")
+    try:
+        view = memoryview(data)
+    except TypeError:
+        raise TypeError(f"data must be a bytes-like object, not {type(data).__name__}") from None
+    length = view.nbytes
+    if not length:
+        return None, 0, None
+    if view.readonly or not view.c_contiguous:
+        copy = view.tobytes()
+        return copy, length, None
+    if view.ndim != 1 or view.itemsize != 1:
+        view = view.cast("B")
+    keep = ctypes.c_char.from_buffer(view)
+    return ctypes.addressof(keep), length, keep
 
 
-def _check_padding(protocol: "Protocol", pad_block: int) -> int:
-    """``pad_block`` for a connection speaking ``protocol``: a
-    ``ValueError`` when negative, :class:`~privline.NotSupported` when above
-    1 for SHS1 (found before connecting rather than at the first send)."""
+def _output(out: Any) -> Tuple[Any, int, Any]:
+    """A writable contiguous buffer as ``(address, capacity, keep)``."""
+    try:
+        view = memoryview(out)
+    except TypeError:
+        raise TypeError(f"out must be a writable bytes-like object, not {type(out).__name__}") from None
+    if view.readonly or not view.c_contiguous:
+        raise TypeError("out must be a writable contiguous buffer (a bytearray, for example)")
+    capacity = view.nbytes
+    if not capacity:
+        return None, 0, None
+    if view.ndim != 1 or view.itemsize != 1:
+        view = view.cast("B")
+    keep = ctypes.c_char.from_buffer(view)
+    return ctypes.addressof(keep), capacity, keep
+
+
+def _raw_function(lib: Any, name: str) -> Any:
+    """A second function object for ``name`` with no argtypes (its callers
+    pass ctypes objects only) and the ``privline_result`` return type."""
+    function = lib[name]
+    function.restype = ctypes.c_uint32
+    return function
+
+
+class _Buffer:
+    """A reusable output buffer: a ``bytearray``, a ctypes array over it (the
+    argument for ``uint8_t *``) and a memoryview to copy results out."""
+
+    __slots__ = ("data", "arg", "view", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size = max(1, size)
+        self.data = bytearray(size)
+        self.arg = (ctypes.c_char * size).from_buffer(self.data)
+        self.view = memoryview(self.data)
+
+
+def validate_pad_block(protocol: Union["Protocol", str], pad_block: int) -> int:
+    """``pad_block`` checked for a connection speaking ``protocol``, before
+    connecting rather than at the first send: ``ValueError`` when negative,
+    :class:`~privline.NotSupported` when above 1 for SHS1 (which has no
+    padding). Returns it as an ``int``."""
     pad_block = int(pad_block)
     if pad_block < 0:
         raise ValueError("pad_block must be >= 0")
-    if pad_block > 1 and protocol is Protocol.SHS1:
+    if pad_block > 1 and Protocol.of(protocol) is Protocol.SHS1:
         raise NotSupported("SHS1 has no padding (pad_block must be 0)")
     return pad_block
+
+
+def validate_network_key(network_key: BytesLike) -> bytes:
+    """``network_key`` as ``bytes``; ``TypeError`` when it is not
+    bytes-like, ``ValueError`` when it is not the library's network key
+    size (32 bytes)."""
+    return _key(network_key, "network_key", _size("privline_network_key_len"))
 
 
 def sealed_len(payload_len: int) -> int:
@@ -254,7 +327,9 @@ def version() -> str:
 
 
 class _Handle:
-    """Shared life-cycle of the objects that own a library handle."""
+    """Shared life-cycle of the objects that own a library handle:
+    :meth:`close` (also ``free``, the ``with`` block's end and garbage
+    collection) releases it."""
 
     _kind = "handle"
     _free_name = ""
@@ -262,37 +337,59 @@ class _Handle:
     def _setup(self, handle: Any) -> None:
         self._lib = _lib.lib()
         self._lock = threading.Lock()
+        #: Every lock a call on the handle may hold, in the order to take
+        #: them; releasing takes them all.
+        self._locks: Tuple[Any, ...] = (self._lock,)
         self._h = handle
+        self._consumed = False
         # Bound now, so that __del__ needs no module globals at interpreter
         # shutdown.
         self._c_free = getattr(self._lib, self._free_name)
 
+    def _closed_error(self) -> ValueError:
+        if getattr(self, "_consumed", False):
+            return ValueError(f"this {self._kind} was consumed by into_channel()")
+        return ValueError(f"I/O operation on a closed {self._kind}")
+
     def _live(self) -> Any:
         handle = getattr(self, "_h", None)
         if not handle:
-            raise ValueError(f"I/O operation on a freed or consumed {self._kind}")
+            raise self._closed_error()
         return handle
 
     def _free(self) -> None:
-        """Free the library handle now (idempotent)."""
+        """Release the library handle now (idempotent)."""
         handle = getattr(self, "_h", None)
         if handle:
-            with self._lock:
+            locks = self._locks
+            for lock in locks:
+                lock.acquire()
+            try:
                 handle = self._h
                 if handle:
                     self._h = type(handle)()  # NULL
                     self._c_free(handle)
+            finally:
+                for lock in reversed(locks):
+                    lock.release()
 
-    def free(self) -> None:
-        """Free the library state now; the library wipes the secrets in it.
-        Idempotent. Every later call raises ``ValueError``."""
+    def close(self) -> None:
+        """Release the library handle now; the library wipes the secrets in
+        it. Idempotent. Every later call that needs the handle raises
+        ``ValueError``."""
         self._free()
 
+    #: Same as :meth:`close` (the C name).
+    free = close
+
     @property
-    def freed(self) -> bool:
-        """True once the handle is freed (or, for a handshake, consumed by
-        :meth:`Handshake.into_channel`)."""
+    def closed(self) -> bool:
+        """True once the handle is released by :meth:`close` (or, for a
+        handshake, consumed by :meth:`Handshake.into_channel`)."""
         return not getattr(self, "_h", None)
+
+    #: Same as :attr:`closed`.
+    freed = closed
 
     def __enter__(self) -> Any:
         return self
@@ -317,10 +414,10 @@ class Identity(_Handle):
     clients' in the handshake).
 
     One identity serves any number of handshakes, from any thread, without
-    deriving its keys again; handshakes keep working after it is freed.
-    :meth:`free` (or :meth:`close`, the end of a ``with`` block, garbage
-    collection) releases the handle; afterwards it makes no handshakes
-    (``ValueError``) but still tells its :attr:`public_key`.
+    deriving its keys again; handshakes keep working after it is closed.
+    :meth:`close` (or the end of a ``with`` block, or garbage collection)
+    releases the handle; afterwards it makes no handshakes (``ValueError``)
+    but still tells its :attr:`public_key`.
     """
 
     _kind = "identity"
@@ -354,7 +451,6 @@ class Identity(_Handle):
     @classmethod
     def from_seed(cls, seed: BytesLike) -> "Identity":
         """The identity whose secret seed is ``seed`` (32 bytes)."""
-        lib = _lib.lib()
         return cls(_key(seed, "seed", _size("privline_seed_len")))
 
     @classmethod
@@ -379,10 +475,6 @@ class Identity(_Handle):
         """The public key (32 bytes)."""
         return self._public
 
-    def close(self) -> None:
-        """Same as :meth:`free`."""
-        self._free()
-
     def _new_handshake(self, call: Any) -> Any:
         """Runs ``call(identity_handle, handshake_out)`` under the lock (so
         that the handle is not freed meanwhile) and returns the new
@@ -394,7 +486,7 @@ class Identity(_Handle):
         return handle
 
     def __repr__(self) -> str:
-        state = " freed" if self.freed else ""
+        state = " closed" if self.closed else ""
         return f"Identity(public_key={self._public.hex()!r}){state}"
 
 
@@ -406,7 +498,7 @@ class Handshake(_Handle):
     then turn it into a :class:`Channel` with :meth:`into_channel`, which
     consumes it. Any error it raises (other than :class:`~privline.WrongState`)
     is fatal and sticks: every later call raises it again; send nothing more,
-    close the connection and :meth:`free` it.
+    close the connection and :meth:`close` it.
     """
 
     _kind = "handshake"
@@ -417,8 +509,16 @@ class Handshake(_Handle):
 
     def _setup(self, handle: Any) -> None:
         super()._setup(handle)
-        self._out = ctypes.create_string_buffer(_size("privline_handshake_max_message_len"))
+        self._out = _Buffer(_size("privline_handshake_max_message_len"))
         self._status: Optional[Status] = None
+        # Out-parameters and the function, prepared once per handshake.
+        self._consumed_c = ctypes.c_size_t(0)
+        self._out_len = ctypes.c_size_t(0)
+        self._status_c = ctypes.c_uint32(0)
+        self._step_args = (
+            ctypes.byref(self._consumed_c), ctypes.byref(self._out_len), ctypes.byref(self._status_c)
+        )
+        self._c_step = self._lib.privline_handshake_step
 
     def step(self, data: BytesLike = b"") -> StepResult:
         """Advance with ``data``, the bytes received from the peer that the
@@ -427,31 +527,28 @@ class Handshake(_Handle):
         to send and the new status. With status NEED_INPUT, no output and
         nothing consumed, read more from the peer before stepping again.
         """
-        lib = self._lib
-        consumed = ctypes.c_size_t(0)
-        out_len = ctypes.c_size_t(0)
-        status = ctypes.c_uint32(0)
-        arg, length = _borrow(data)
-        try:
-            with self._lock:
-                handle = self._live()
-                out = self._out
-                while True:
-                    out_len.value = len(out)
-                    result = lib.privline_handshake_step(
-                        handle, arg, length, ctypes.byref(consumed), out,
-                        ctypes.byref(out_len), ctypes.byref(status),
-                    )
-                    if result == _BUFFER_TOO_SMALL and out_len.value > len(out):
-                        out = self._out = ctypes.create_string_buffer(out_len.value)
-                        continue
-                    break
-                check(result)
-                output = ctypes.string_at(out, out_len.value) if out_len.value else b""
-        finally:
-            del arg
-        self._status = Status(status.value)
-        return StepResult(consumed.value, output, self._status)
+        arg, length, keep = _input(data)
+        consumed_p, out_len_p, status_p = self._step_args
+        out_len = self._out_len
+        with self._lock:
+            handle = self._h
+            if not handle:
+                raise self._closed_error()
+            out = self._out
+            while True:
+                out_len.value = out.size
+                result = self._c_step(handle, arg, length, consumed_p, out.arg, out_len_p, status_p)
+                if result == _BUFFER_TOO_SMALL and out_len.value > out.size:
+                    out = self._out = _Buffer(out_len.value)
+                    continue
+                break
+            del keep
+            if result:
+                raise error_from_result(result)
+            n = out_len.value
+            output = bytes(out.view[:n]) if n else b""
+            self._status = status = _STATUS[self._status_c.value]
+            return StepResult(self._consumed_c.value, output, status)
 
     @property
     def protocol(self) -> Protocol:
@@ -489,14 +586,14 @@ class Handshake(_Handle):
         with self._lock:
             self._live()
             check(self._lib.privline_handshake_into_channel(ctypes.byref(self._h), ctypes.byref(channel)))
+            self._consumed = True
         return Channel(channel, self._protocol)
 
-    def close(self) -> None:
-        """Same as :meth:`free`."""
-        self._free()
-
     def __repr__(self) -> str:
-        state = "freed" if self.freed else (self._status.name if self._status else "new")
+        if self.closed:
+            state = "consumed" if self._consumed else "closed"
+        else:
+            state = self._status.name if self._status else "new"
         return f"<{type(self).__name__} {self._protocol.value} {state}>"
 
 
@@ -569,7 +666,7 @@ class ServerHandshake(Handshake):
         state: :class:`~privline.WrongState`."""
         with self._lock:
             result = self._lib.privline_handshake_authorize(self._live(), bool(accept))
-        if result == 27 and not accept:  # CLIENT_REFUSED: what was asked for
+        if result == _CLIENT_REFUSED and not accept:  # what was asked for
             return
         check(result)
 
@@ -577,9 +674,10 @@ class ServerHandshake(Handshake):
 class Channel(_Handle):
     """An established channel: seals and opens records.
 
-    Made by :meth:`Handshake.into_channel`. :meth:`free` (or the end of a
-    ``with`` block, or garbage collection) releases it; :meth:`close` is the
-    protocol's close record, not the release.
+    Made by :meth:`Handshake.into_channel`. :meth:`close` (or the end of a
+    ``with`` block, or garbage collection) releases it; :meth:`seal_close`
+    seals the protocol's close record, which tells the peer that this side
+    has sent everything.
 
     An SHS1 channel (:attr:`protocol` ``"shs1"``) speaks box-stream: a seal
     writes one box (a 34-byte header and a body) per 4096 payload bytes and
@@ -587,6 +685,10 @@ class Channel(_Handle):
     peer's goodbye as :attr:`RecordType.CLOSE`. It has no key update,
     padding or session id: those raise :class:`~privline.NotSupported` and
     change nothing.
+
+    Threads: one thread may seal (:meth:`seal`, :meth:`seal_into`,
+    :meth:`seal_close`, :meth:`update_key`) while another opens; two
+    sealers (or two openers) take turns.
     """
 
     _kind = "channel"
@@ -598,26 +700,66 @@ class Channel(_Handle):
         if not isinstance(_handle, _lib.ChannelHandle) or not _handle:
             raise TypeError("channels are made by Handshake.into_channel()")
         self._setup(_handle)
+        # The sealing side holds self._lock, the opening side this one; a
+        # call that is neither (and close) holds both.
+        self._open_lock = threading.Lock()
+        self._locks = (self._lock, self._open_lock)
+        lib = self._lib
         if _protocol is None:
             value = ctypes.c_uint32(0)
-            check(self._lib.privline_channel_protocol(_handle, ctypes.byref(value)))
+            check(lib.privline_channel_protocol(_handle, ctypes.byref(value)))
             _protocol = Protocol.of(int(value.value))
         self._protocol = _protocol
-        # Output buffers, reused from call to call (under the lock) and
-        # grown when a call needs more; made on first use, so that a
-        # channel costs no zero-filled 64 KiB until it opens something.
-        self._open_out: Optional[Any] = None
-        self._seal_out: Optional[Any] = None
         self._close_sent = False
+        self._peer_key: Optional[bytes] = None
+        # Sizes for the output buffers, asked of the library once per
+        # process: a seal's capacity is computed without a call (a rare
+        # automatic key update is a BUFFER_TOO_SMALL and a retry).
+        if _protocol is Protocol.SHS1:
+            self._chunk, self._per_chunk = SHS1_MAX_BODY_LEN, SHS1_HEADER_LEN
+            self._min_chunks = 0
+            self._control_len = SHS1_HEADER_LEN
+            open_size = SHS1_MAX_BODY_LEN
+        else:
+            self._chunk = _size("privline_record_max_payload_len")
+            self._per_chunk = self._control_len = _size("privline_record_overhead_len")
+            self._min_chunks = 1
+            open_size = _size("privline_open_max_output_len")
+        self._open_size = open_size
+        # Output buffers, reused from call to call (each under its side's
+        # lock) and replaced by a bigger one when a call needs more; made on
+        # first use, so that a channel costs no 64 KiB until it opens.
+        self._seal_out: Optional[_Buffer] = None
+        self._open_out: Optional[_Buffer] = None
+        # Out-parameters and functions, prepared once per channel.
+        self._seal_len = ctypes.c_size_t(0)
+        self._seal_len_p = ctypes.byref(self._seal_len)
+        self._open_len = ctypes.c_size_t(0)
+        self._open_in_len = ctypes.c_size_t(0)
+        self._consumed_c = ctypes.c_size_t(0)
+        self._type_c = ctypes.c_uint32(0)
+        self._open_args = (
+            ctypes.byref(self._consumed_c), ctypes.byref(self._open_len), ctypes.byref(self._type_c)
+        )
+        # The hot calls go through their own function objects without
+        # argtypes, given only ready ctypes objects (the handle as a
+        # c_void_p, sizes as c_size_t, pointers as byref or arrays): ctypes
+        # then converts nothing, which is most of a small call's cost.
+        self._hv = ctypes.c_void_p(ctypes.cast(_handle, ctypes.c_void_p).value)
+        self._in_len = ctypes.c_size_t(0)
+        self._pad_c = ctypes.c_size_t(0)
+        self._c_seal = _raw_function(lib, "privline_channel_seal")
+        self._c_open = _raw_function(lib, "privline_channel_open")
 
     @staticmethod
     def _pad(pad_block: int) -> int:
-        pad_block = int(pad_block)
+        if pad_block.__class__ is not int:
+            pad_block = int(pad_block)
         if pad_block < 0:
             raise ValueError("pad_block must be >= 0")
         # ctypes would wrap a larger value around; SIZE_MAX is refused by
         # the library like any pad_block that is too large.
-        return min(pad_block, _SIZE_MAX)
+        return pad_block if pad_block <= _SIZE_MAX else _SIZE_MAX
 
     @property
     def protocol(self) -> Protocol:
@@ -637,7 +779,7 @@ class Channel(_Handle):
         if payload_len > _SIZE_MAX:
             raise OverflowError("sealed size does not fit in size_t")
         pad_block = self._pad(pad_block)
-        with self._lock:
+        with self._lock, self._open_lock:
             size = self._lib.privline_channel_sealed_len(self._live(), payload_len, pad_block)
         if size == _SIZE_MAX:
             if pad_block > 1 and self._protocol is Protocol.SHS1:
@@ -647,80 +789,123 @@ class Channel(_Handle):
             raise OverflowError("sealed size does not fit in size_t")
         return int(size)
 
+    def _capacity(self, handle: Any, length: int, pad_block: int) -> int:
+        """Output bytes a seal of ``length`` bytes needs (without a rare
+        automatic key update)."""
+        if pad_block > 1:
+            capacity = self._lib.privline_channel_sealed_len(handle, length, pad_block)
+            return 0 if capacity == _SIZE_MAX else capacity  # the seal reports why
+        chunks = -(-length // self._chunk)
+        if chunks < self._min_chunks:
+            chunks = self._min_chunks
+        return length + chunks * self._per_chunk
+
     def seal(self, data: BytesLike = b"", pad_block: int = 0) -> bytes:
         """Seal ``data`` and return the bytes to send: privline/1, one or
         more data records (one per 65518 bytes, one empty record for
         ``b""``); SHS1, one box per 4096 bytes (``b""`` for ``b""``). A
         ``pad_block`` above 1 pads each privline/1 record's plaintext with
         zeros to a multiple of it (at most 65519) to hide lengths (SHS1:
-        :class:`~privline.NotSupported`). After :meth:`close`:
-        :class:`~privline.AlreadyClosed`."""
-        pad_block = self._pad(pad_block)
-        arg, length = _borrow(data)
-        try:
-            with self._lock:
-                handle = self._live()
-                if pad_block > 1:
-                    capacity = self._lib.privline_channel_sealed_len(handle, length, pad_block)
-                    if capacity == _SIZE_MAX:
-                        capacity = 0  # the seal call reports why
-                elif self._protocol is Protocol.SHS1:
-                    capacity = length + -(-length // SHS1_MAX_BODY_LEN) * SHS1_HEADER_LEN
-                else:
-                    # privline_sealed_len without the ctypes call; the rare
-                    # automatic key update is a BUFFER_TOO_SMALL and a retry.
-                    capacity = length + max(1, -(-length // _RECORD_MAX_PAYLOAD_LEN)) * _RECORD_OVERHEAD_LEN
-                out = self._seal_out
-                if out is None or len(out) < capacity:
-                    out = self._seal_out = ctypes.create_string_buffer(capacity)
-                out_len = ctypes.c_size_t(0)
-                while True:
-                    out_len.value = len(out)
-                    result = self._lib.privline_channel_seal(
-                        handle, arg, length, pad_block, out, ctypes.byref(out_len)
-                    )
-                    if result == _BUFFER_TOO_SMALL and out_len.value > len(out):
-                        out = self._seal_out = ctypes.create_string_buffer(out_len.value)
-                        continue
-                    break
-                check(result)
-                return ctypes.string_at(out, out_len.value)
-        finally:
-            del arg
+        :class:`~privline.NotSupported`). After :meth:`seal_close`:
+        :class:`~privline.AlreadyClosed`.
 
-    def _write_call(self, capacity: int, call: Any) -> bytes:
-        """Run a sealing ``call(out, out_len)`` with an output buffer of
-        ``capacity`` bytes, retrying with the size the library asks for on
-        BUFFER_TOO_SMALL. Runs under the lock."""
+        ``data`` is read in place when it is ``bytes`` or a writable buffer
+        (``bytearray``, ``memoryview`` of one); the records are written into
+        a buffer the channel keeps and returned as one ``bytes``."""
+        if pad_block:
+            pad_block = self._pad(pad_block)
+        arg, length, keep = _input(data)
+        out_len = self._seal_len
+        with self._lock:
+            handle = self._h
+            if not handle:
+                raise self._closed_error()
+            if pad_block > 1:
+                capacity = self._capacity(handle, length, pad_block)
+            else:
+                chunks = -(-length // self._chunk)
+                if chunks < self._min_chunks:
+                    chunks = self._min_chunks
+                capacity = length + chunks * self._per_chunk
+            out = self._seal_out
+            if out is None or out.size < capacity:
+                out = self._seal_out = _Buffer(capacity)
+            if arg.__class__ is int:
+                arg = ctypes.c_void_p(arg)
+            self._in_len.value = length
+            self._pad_c.value = pad_block
+            while True:
+                out_len.value = out.size
+                result = self._c_seal(self._hv, arg, self._in_len, self._pad_c, out.arg, self._seal_len_p)
+                if result == _BUFFER_TOO_SMALL and out_len.value > out.size:
+                    out = self._seal_out = _Buffer(out_len.value)
+                    continue
+                break
+            if result:
+                raise error_from_result(result)
+            return bytes(out.view[: out_len.value])
+
+    def seal_into(self, data: BytesLike, out: Any, pad_block: int = 0) -> int:
+        """Seal ``data`` as :meth:`seal` does, writing the records into
+        ``out`` (a writable buffer such as a ``bytearray``, which must not
+        overlap ``data``), and return the bytes written: no copy of the
+        records. When ``out`` is too small nothing changes and
+        :class:`~privline.BufferTooSmall` is raised, its ``needed``
+        attribute holding the size needed (:meth:`sealed_len` tells it
+        beforehand)."""
+        pad_block = self._pad(pad_block)
+        arg, length, keep = _input(data)
+        address, capacity, out_keep = _output(out)
+        out_len = self._seal_len
+        with self._lock:
+            handle = self._h
+            if not handle:
+                raise self._closed_error()
+            out_len.value = capacity
+            self._in_len.value = length
+            self._pad_c.value = pad_block
+            result = self._c_seal(
+                self._hv, ctypes.c_void_p(arg) if arg.__class__ is int else arg, self._in_len,
+                self._pad_c, ctypes.c_void_p(address), self._seal_len_p,
+            )
+            written = out_len.value
+        del keep, out_keep
+        if result:
+            error = error_from_result(result)
+            if result == _BUFFER_TOO_SMALL:
+                error.needed = written  # type: ignore[attr-defined]
+            raise error
+        return written
+
+    def _control(self, function: Any, pad_block: int) -> bytes:
+        """A close or key-update record (``function(handle, pad_block, out,
+        out_len)``), under the sealing lock."""
+        handle = self._h
+        if not handle:
+            raise self._closed_error()
+        capacity = self._control_len
         out_len = ctypes.c_size_t(0)
         while True:
             out = ctypes.create_string_buffer(capacity)
             out_len.value = capacity
-            result = call(out, ctypes.byref(out_len))
+            result = function(handle, pad_block, out, ctypes.byref(out_len))
             if result == _BUFFER_TOO_SMALL and out_len.value > capacity:
                 capacity = out_len.value
                 continue
             check(result)
-            return ctypes.string_at(out, out_len.value)
+            return out.raw[: out_len.value]
 
-    def _control_len(self) -> int:
-        """The size of an unpadded close (or key-update) record."""
-        if self._protocol is Protocol.SHS1:
-            return SHS1_HEADER_LEN
-        return int(_size("privline_record_overhead_len"))
-
-    def close(self, pad_block: int = 0) -> bytes:
+    def seal_close(self, pad_block: int = 0) -> bytes:
         """Seal this side's close and return it (send it): privline/1 a
-        close record, SHS1 the box-stream goodbye. Afterwards the channel
-        seals nothing more but still opens the peer's records until the
-        peer's close. This does not free the channel."""
+        close record, SHS1 the box-stream goodbye. It tells the peer that
+        this side has sent everything (a peer that sees the connection end
+        without it reports a truncation). Afterwards the channel seals
+        nothing more (:class:`~privline.AlreadyClosed`) but still opens the
+        peer's records until the peer's close. This does not release the
+        channel: :meth:`close` does."""
         pad_block = self._pad(pad_block)
         with self._lock:
-            handle = self._live()
-            record = self._write_call(
-                self._control_len(),
-                lambda out, out_len: self._lib.privline_channel_close(handle, pad_block, out, out_len),
-            )
+            record = self._control(self._lib.privline_channel_close, pad_block)
             self._close_sent = True
             return record
 
@@ -730,55 +915,50 @@ class Channel(_Handle):
         :class:`~privline.NotSupported`, nothing changed."""
         pad_block = self._pad(pad_block)
         with self._lock:
-            handle = self._live()
-            return self._write_call(
-                self._control_len(),
-                lambda out, out_len: self._lib.privline_channel_update_key(
-                    handle, pad_block, out, out_len
-                ),
-            )
+            return self._control(self._lib.privline_channel_update_key, pad_block)
+
+    def _open(self, arg: Any, length: int) -> Tuple[int, RecordType, bytes]:
+        """One ``privline_channel_open`` call; under the opening lock."""
+        handle = self._h
+        if not handle:
+            raise self._closed_error()
+        out = self._open_out
+        if out is None:
+            out = self._open_out = _Buffer(self._open_size)
+        consumed_p, out_len_p, type_p = self._open_args
+        out_len = self._open_len
+        if arg.__class__ is int:
+            arg = ctypes.c_void_p(arg)
+        in_len = self._open_in_len
+        in_len.value = length
+        while True:
+            out_len.value = out.size
+            result = self._c_open(self._hv, arg, in_len, consumed_p, out.arg, out_len_p, type_p)
+            if result == _BUFFER_TOO_SMALL and out_len.value > out.size:
+                out = self._open_out = _Buffer(out_len.value)
+                continue
+            break
+        if result:
+            raise error_from_result(result)
+        kind = _RECORD_TYPE[self._type_c.value]
+        n = out_len.value
+        payload = bytes(out.view[:n]) if n and kind is RecordType.DATA else b""
+        return self._consumed_c.value, kind, payload
 
     def open(self, data: BytesLike) -> Opened:
         """Open the first record in ``data`` (bytes received from the peer).
 
         One record per call: returns ``(consumed, record_type, payload)``;
-        call again with ``data[consumed:]``. :attr:`RecordType.NONE` with
-        ``consumed == 0`` means ``data`` does not hold a whole record yet:
-        read more. Every damaged, replayed, reordered or malformed record
-        raises a fatal :class:`~privline.ChannelError`.
+        call again with ``data[consumed:]`` (with a ``bytearray``, ``del
+        data[:consumed]`` and pass it again: it is read in place). With
+        :attr:`RecordType.NONE` and ``consumed == 0``, ``data`` does not
+        hold a whole record yet: read more. Every damaged, replayed,
+        reordered or malformed record raises a fatal
+        :class:`~privline.ChannelError`.
         """
-        return self._open_at(data, 0)
-
-    def _open_at(self, data: Any, offset: int) -> Opened:
-        """:meth:`open` on ``data[offset:]`` without copying a bytearray."""
-        lib = self._lib
-        consumed = ctypes.c_size_t(0)
-        out_len = ctypes.c_size_t(0)
-        record_type = ctypes.c_uint32(0)
-        arg, length = _borrow(data, offset)
-        try:
-            with self._lock:
-                handle = self._live()
-                out = self._open_out
-                if out is None:
-                    size = SHS1_MAX_BODY_LEN if self._protocol is Protocol.SHS1 else _size("privline_open_max_output_len")
-                    out = self._open_out = ctypes.create_string_buffer(size)
-                while True:
-                    out_len.value = len(out)
-                    result = lib.privline_channel_open(
-                        handle, arg, length, ctypes.byref(consumed), out,
-                        ctypes.byref(out_len), ctypes.byref(record_type),
-                    )
-                    if result == _BUFFER_TOO_SMALL and out_len.value > len(out):
-                        out = self._open_out = ctypes.create_string_buffer(out_len.value)
-                        continue
-                    break
-                check(result)
-                kind = RecordType(record_type.value)
-                payload = ctypes.string_at(out, out_len.value) if kind is RecordType.DATA and out_len.value else b""
-        finally:
-            del arg
-        return Opened(consumed.value, kind, payload)
+        arg, length, keep = _input(data)
+        with self._open_lock:
+            return Opened._make(self._open(arg, length))
 
     def open_all(self, data: BytesLike) -> Tuple[int, List[Record]]:
         """Open every whole record in ``data``: returns the bytes consumed
@@ -786,18 +966,26 @@ class Channel(_Handle):
         after the peer's close (any bytes after it stay unconsumed) and
         before an incomplete record (keep ``data[consumed:]`` and add what
         arrives next)."""
-        if not isinstance(data, (bytes, bytearray)):
-            data = bytes(memoryview(data))
+        arg, length, keep = _input(data)
         total = 0
         records: List[Record] = []
-        while True:
-            opened = self._open_at(data, total)
-            if opened.record_type is RecordType.NONE:
-                break
-            total += opened.consumed
-            records.append(Record(opened.record_type, opened.payload))
-            if opened.record_type is RecordType.CLOSE:
-                break
+        base = None
+        with self._open_lock:
+            while True:
+                if total:
+                    if base is None:
+                        # The address of the input, for the records after the first.
+                        base = ctypes.cast(ctypes.c_char_p(arg), ctypes.c_void_p).value if type(arg) is bytes else arg
+                    consumed, kind, payload = self._open(base + total, length - total)
+                else:
+                    consumed, kind, payload = self._open(arg, length)
+                if kind is RecordType.NONE:
+                    break
+                total += consumed
+                records.append(Record(kind, payload))
+                if kind is RecordType.CLOSE or total == length:
+                    break
+        del keep
         return total, records
 
     @property
@@ -806,7 +994,7 @@ class Channel(_Handle):
         use it to bind application-level authentication to this channel.
         SHS1 has none: :class:`~privline.NotSupported`."""
         out = ctypes.create_string_buffer(_size("privline_session_id_len"))
-        with self._lock:
+        with self._lock, self._open_lock:
             check(self._lib.privline_channel_session_id(self._live(), out))
         return out.raw
 
@@ -818,7 +1006,7 @@ class Channel(_Handle):
         log or send them. privline/1: :class:`~privline.NotSupported`."""
         out = ctypes.create_string_buffer(SHS1_KEYS_LEN)
         try:
-            with self._lock:
+            with self._lock, self._open_lock:
                 check(self._lib.privline_channel_export_shs1_keys(self._live(), out))
             return out.raw
         finally:
@@ -827,24 +1015,29 @@ class Channel(_Handle):
     @property
     def peer_key(self) -> bytes:
         """The peer's public key, as proven in the handshake."""
-        out = ctypes.create_string_buffer(_size("privline_public_key_len"))
-        with self._lock:
-            check(self._lib.privline_channel_peer_key(self._live(), out))
-        return out.raw
+        self._live()
+        key = self._peer_key
+        if key is None:
+            out = ctypes.create_string_buffer(_size("privline_public_key_len"))
+            with self._lock, self._open_lock:
+                check(self._lib.privline_channel_peer_key(self._live(), out))
+            key = self._peer_key = out.raw
+        return key
 
     @property
     def peer_closed(self) -> bool:
         """Whether the peer's close record has arrived. When the connection
         ends and this is False, the stream was truncated."""
         closed = ctypes.c_bool(False)
-        with self._lock:
+        with self._lock, self._open_lock:
             check(self._lib.privline_channel_peer_closed(self._live(), ctypes.byref(closed)))
         return bool(closed.value)
 
     @property
     def close_sent(self) -> bool:
-        """Whether this side has sealed its close record (:meth:`close`)."""
+        """Whether this side has sealed its close record
+        (:meth:`seal_close`)."""
         return self._close_sent
 
     def __repr__(self) -> str:
-        return f"<Channel {self._protocol.value} {'freed' if self.freed else 'open'}>"
+        return f"<Channel {self._protocol.value} {'closed' if self.closed else 'open'}>"

@@ -27,9 +27,9 @@ from .core import (
     RecordType,
     ServerHandshake,
     Status,
-    _check_padding,
+    validate_pad_block,
 )
-from .errors import Error, NotSupported, Timeout, Truncated
+from .errors import BufferTooSmall, Error, NotSupported, Timeout, Truncated
 
 __all__ = [
     "SecureSocket",
@@ -45,7 +45,13 @@ __all__ = [
 Authorizer = Callable[[bytes], bool]
 
 _RECV_CHUNK = 65536
-_SEAL_CHUNK = 16 * 65518  # payload bytes sealed per library call
+_SEAL_RECORDS = 16  # records sealed per library call by sendall
+
+
+def _record_max_payload_len() -> int:
+    from . import RECORD_MAX_PAYLOAD_LEN
+
+    return int(RECORD_MAX_PAYLOAD_LEN)
 
 
 class _Deadline:
@@ -140,7 +146,12 @@ class SecureSocket:
     ``recv`` returns ``b""`` only at the peer's clean close (privline/1: the
     close record; SHS1: the box-stream goodbye) and raises
     :class:`~privline.Truncated` when the connection ends without it.
-    ``close`` sends this side's close before closing the socket.
+
+    :meth:`close_write` sends this side's close record (the half-close that
+    says "I have sent everything"); :meth:`close` ends the connection and
+    releases everything, sending the close record first unless asked not
+    to. A ``with`` block that ends with an exception closes without the
+    close record, so the peer sees a truncation, not a clean end.
     """
 
     def __init__(self, sock: socket.socket, channel: Channel, buffered: bytes = b"", pad_block: int = 0) -> None:
@@ -159,10 +170,14 @@ class SecureSocket:
         if self._protocol is not Protocol.SHS1:
             self._session_id = channel.session_id
         self._peer_key = channel.peer_key
+        # Payload bytes sealed per library call by sendall.
+        self._step = _SEAL_RECORDS * _record_max_payload_len()
         self._peer_closed = False
         self._error: Optional[BaseException] = None
         self._close_sent = False
         self._closed = False
+        # sendall seals into this buffer (grown on demand) and sends from it.
+        self._out = bytearray(4096)
 
     # -- identity of the connection -------------------------------------
 
@@ -225,18 +240,32 @@ class SecureSocket:
     def sendall(self, data: BytesLike) -> None:
         """Seals ``data`` (privline/1: records of at most 65518 bytes, one
         empty record for ``b""``; SHS1: boxes of at most 4096 bytes, nothing
-        for ``b""``) and sends all of it."""
-        view = data if isinstance(data, (bytes, bytearray)) else bytes(memoryview(data))
+        for ``b""``) and sends all of it. ``data`` is read in place (a
+        ``bytes``, ``bytearray`` or writable ``memoryview``) and sealed into
+        a buffer the socket keeps."""
+        view = data if type(data) is bytes else memoryview(data).cast("B")
+        channel = self._channel
         with self._send_lock:
             if self._closed:
                 raise OSError("SecureSocket is closed")
+            total = len(view)
+            step = self._step
             start = 0
             while True:
-                self._sock.sendall(self._channel.seal(view[start : start + _SEAL_CHUNK], self._pad_block))
-                start += _SEAL_CHUNK
-                if start >= len(view):
+                part = view[start : start + step] if start or total > step else view
+                out = self._out
+                while True:
+                    try:
+                        written = channel.seal_into(part, out, self._pad_block)
+                        break
+                    except BufferTooSmall as error:
+                        # Nothing changed; grown once, the buffer is reused.
+                        out = self._out = bytearray(error.needed or 2 * len(out) + 64)
+                with memoryview(out) as sent:
+                    self._sock.sendall(sent[:written])
+                start += step
+                if start >= total:
                     break
-
     def send(self, data: BytesLike) -> int:
         """Like :meth:`sendall` (records cannot be sent in part); returns
         ``len(data)``."""
@@ -247,6 +276,8 @@ class SecureSocket:
         """Sends a key-update record and replaces the sending key (SHS1:
         :class:`~privline.NotSupported`, nothing sent)."""
         with self._send_lock:
+            if self._closed:
+                raise OSError("SecureSocket is closed")
             self._sock.sendall(self._channel.update_key(self._pad_block))
 
     def close_write(self) -> None:
@@ -257,7 +288,7 @@ class SecureSocket:
             if self._close_sent or self._closed:
                 return
             self._close_sent = True
-            self._sock.sendall(self._channel.close(self._pad_block))
+            self._sock.sendall(self._channel.seal_close(self._pad_block))
             try:
                 self._sock.shutdown(socket.SHUT_WR)
             except OSError:
@@ -269,13 +300,15 @@ class SecureSocket:
         """The next data record's payload, ``None`` at the peer's close.
         Called with the receive lock held."""
         while True:
+            if self._closed:
+                raise OSError("SecureSocket is closed")
             if self._error is not None:
                 raise self._error
             if self._peer_closed:
                 return None
             if self._raw:
                 try:
-                    opened = self._channel._open_at(self._raw, 0)
+                    opened = self._channel.open(self._raw)
                 except Error as error:
                     self._error = error
                     raise
@@ -337,14 +370,16 @@ class SecureSocket:
 
     # -- closing ---------------------------------------------------------
 
-    def close(self) -> None:
-        """Sends this side's close record (unless sent, or the channel is
-        dead), shuts down the write side, closes the socket and frees the
-        channel. Idempotent; errors while sending the close are ignored."""
+    def close(self, send_close: bool = True) -> None:
+        """Ends the connection and releases everything: sends this side's
+        close record (unless already sent, ``send_close`` is false, or the
+        channel is dead), shuts down the write side, closes the socket and
+        closes the channel. Idempotent; errors while sending the close are
+        ignored. Every later send or receive raises ``OSError``."""
         if self._closed:
             return
         try:
-            if self._error is None or isinstance(self._error, Truncated):
+            if send_close and (self._error is None or isinstance(self._error, Truncated)):
                 try:
                     self.close_write()
                 except (OSError, Error, ValueError):
@@ -354,7 +389,7 @@ class SecureSocket:
             try:
                 self._sock.close()
             finally:
-                self._channel.free()
+                self._channel.close()
 
     @property
     def closed(self) -> bool:
@@ -364,8 +399,9 @@ class SecureSocket:
     def __enter__(self) -> "SecureSocket":
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
-        self.close()
+    def __exit__(self, exc_type: Any, *exc_info: Any) -> None:
+        # An exception may have cut the data short: no close record then.
+        self.close(send_close=exc_type is None)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -391,14 +427,14 @@ def wrap_client(
     handshake: Optional[ClientHandshake] = None
     try:
         proto = Protocol.of(protocol)
-        pad_block = _check_padding(proto, pad_block)
+        pad_block = validate_pad_block(proto, pad_block)
         handshake = ClientHandshake(network_key, identity, server_key, proto)
         channel, rest = _handshake(sock, handshake, deadline, None)
         sock.settimeout(None)
         return SecureSocket(sock, channel, rest, pad_block)
     except BaseException:
         if handshake is not None:
-            handshake.free()
+            handshake.close()
         sock.close()
         raise
 
@@ -416,7 +452,7 @@ def connect(
     handshake of ``protocol``, both within ``timeout`` seconds; see
     :func:`wrap_client`."""
     proto = Protocol.of(protocol)
-    _check_padding(proto, pad_block)
+    validate_pad_block(proto, pad_block)
     deadline = _Deadline(timeout)
     try:
         sock = socket.create_connection(address, timeout=deadline.remaining())
@@ -450,14 +486,14 @@ def accept(
     handshake: Optional[ServerHandshake] = None
     try:
         proto = Protocol.of(protocol)
-        pad_block = _check_padding(proto, pad_block)
+        pad_block = validate_pad_block(proto, pad_block)
         handshake = ServerHandshake(network_key, identity, proto)
         channel, rest = _handshake(sock, handshake, deadline, authorize)
         sock.settimeout(None)
         return SecureSocket(sock, channel, rest, pad_block)
     except BaseException as error:
         if handshake is not None:
-            handshake.free()
+            handshake.close()
         try:
             if on_failure is not None:
                 on_failure(error)
@@ -497,7 +533,7 @@ class Server:
         if not isinstance(identity, Identity):
             raise TypeError("identity must be a privline.Identity")
         self._protocol = Protocol.of(protocol)
-        pad_block = _check_padding(self._protocol, pad_block)
+        pad_block = validate_pad_block(self._protocol, pad_block)
         self._listener = socket.create_server(address, backlog=backlog)
         self._network_key = network_key
         self._identity = identity
