@@ -132,8 +132,12 @@ SERVER_SECRET=$(awk '$1 == "secret" {print $2}' "$WORK/server.keys")
 SERVER_PUBLIC=$(awk '$1 == "public" {print $2}' "$WORK/server.keys")
 CLIENT_SECRET=$(awk '$1 == "secret" {print $2}' "$WORK/client.keys")
 : > "$WORK/server.err"
-"$PEERS/privline-server" --listen 127.0.0.1:0 --network-key "$NETWORK_KEY" \
-    --secret "$SERVER_SECRET" 2> "$WORK/server.err" &
+# The server's keys in files of mode 0600, not on its command line
+# (privline-netbench takes its own as arguments).
+(umask 077 && printf '%s\n' "$SERVER_SECRET" > "$WORK/server.secret" \
+    && printf '%s\n' "$NETWORK_KEY" > "$WORK/network.key")
+"$PEERS/privline-server" --listen 127.0.0.1:0 --network-key-file "$WORK/network.key" \
+    --secret-file "$WORK/server.secret" 2> "$WORK/server.err" &
 SERVER_PID=$!
 PORT=""
 for _ in $(seq 100); do

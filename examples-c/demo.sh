@@ -45,12 +45,20 @@ CLIENT_PUBLIC="$(field public "$WORK/client.keys")"
 NETWORK_KEY="$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
 # The main Scuttlebutt network's identifier, the network key of the SHS1 round.
 SSB_NETWORK_KEY=d4a1cb88a66f02f8db635ce26441cc5dac1b08420ceaac230839b755845a9ffb
+# The keys go to files of mode 0600 (--secret-file, --network-key-file), not
+# on the command line, where other local users could read them (ps).
+key_file() { (umask 077 && printf '%s\n' "$2" > "$WORK/$1"); }
+key_file network.key "$NETWORK_KEY"
+key_file ssb-network.key "$SSB_NETWORK_KEY"
+key_file server.secret "$SERVER_SECRET"
+key_file client.secret "$CLIENT_SECRET"
+key_file client-64.secret "$CLIENT_SECRET$CLIENT_PUBLIC"  # the 64-byte libsodium form
 echo "server public key: $SERVER_PUBLIC"
 echo "client public key: $CLIENT_PUBLIC"
 echo "network key:       $(short "$NETWORK_KEY") (32 random bytes; secrets not shown)"
 echo "shs1 network key:  $(short "$SSB_NETWORK_KEY") (the main Scuttlebutt network)"
 
-# round PROTOCOL NETWORK_KEY CLIENT_SECRET: privline-server --once --allow
+# round PROTOCOL NETWORK_KEY_FILE CLIENT_SECRET_FILE: privline-server --once --allow
 # <client key> speaking PROTOCOL, and privline-client sending it $MESSAGE.
 # Prints what happened; sets FAILED=1 on any problem.
 round() {
@@ -60,8 +68,8 @@ round() {
     # Created before the server starts: its redirection happens in the
     # background job, which may run after the loop below first reads the file.
     : > "$WORK/server.err"
-    "$BIN/privline-server" --protocol "$protocol" --listen 127.0.0.1:0 --network-key "$network_key" \
-        --secret "$SERVER_SECRET" --allow "$CLIENT_PUBLIC" --once 2> "$WORK/server.err" &
+    "$BIN/privline-server" --protocol "$protocol" --listen 127.0.0.1:0 --network-key-file "$network_key" \
+        --secret-file "$WORK/server.secret" --allow "$CLIENT_PUBLIC" --once 2> "$WORK/server.err" &
     SERVER_PID=$!
     for _ in $(seq 100); do
         address="$(awk '$1 == "listening" { print $2; exit }' "$WORK/server.err")"
@@ -82,7 +90,7 @@ round() {
     echo "== printf '%s' \"$MESSAGE\" | privline-client --protocol $protocol --connect $address"
     set +e
     printf '%s' "$MESSAGE" | "$BIN/privline-client" --protocol "$protocol" --connect "$address" \
-        --network-key "$network_key" --secret "$client_secret" --server-key "$SERVER_PUBLIC" \
+        --network-key-file "$network_key" --secret-file "$client_secret" --server-key "$SERVER_PUBLIC" \
         > "$WORK/client.out" 2> "$WORK/client.err"
     client_status=$?
     wait "$SERVER_PID"
@@ -118,10 +126,10 @@ round() {
 
 FAILED=0
 # privline/1 with a random network key and the client's 32-byte seed.
-round privline1 "$NETWORK_KEY" "$CLIENT_SECRET"
+round privline1 "$WORK/network.key" "$WORK/client.secret"
 # SHS1 (Scuttlebutt secret-handshake v1 + box-stream) on the main Scuttlebutt
 # network, the client's secret in the 64-byte libsodium form (seed, public).
-round shs1 "$SSB_NETWORK_KEY" "$CLIENT_SECRET$CLIENT_PUBLIC"
+round shs1 "$WORK/ssb-network.key" "$WORK/client-64.secret"
 if [ "$FAILED" -ne 0 ]; then
     echo "demo: FAILED" >&2
     exit 1

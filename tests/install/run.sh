@@ -215,14 +215,18 @@ SERVER_SECRET="$(awk '$1 == "secret" {print $2}' "$TMP/server.keys")"
 SERVER_PUBLIC="$(awk '$1 == "public" {print $2}' "$TMP/server.keys")"
 NETWORK_KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 BYTES=1048576
+# The server's keys in files of mode 0600, not on its command line.
+(umask 077 && printf '%s\n' "$SERVER_SECRET" > "$TMP/server.secret" \
+    && printf '%s\n' "$NETWORK_KEY" > "$TMP/network.key")
 
 # Starts the C server for one connection (--once) and writes the clients'
 # configuration file $TMP/client.conf (mode 600: it holds the network key).
-# The existing server takes its secret as --secret, as tests/interop does.
+# The server reads its keys from files (--secret-file, --network-key-file).
 start_server() {
     local log="$TMP/server.log" port= i
     : > "$log"
-    "$SERVER" --listen 127.0.0.1:0 --network-key "$NETWORK_KEY" --secret "$SERVER_SECRET" --once 2> "$log" &
+    "$SERVER" --listen 127.0.0.1:0 --network-key-file "$TMP/network.key" --secret-file "$TMP/server.secret" \
+        --once 2> "$log" &
     SERVER_PID=$!
     for i in $(seq 200); do
         port="$(sed -n 's/^listening 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$log")"

@@ -61,6 +61,14 @@ SERVER_PUBLIC="$(field public "$WORK/server.keys")"
 SSB_NETWORK_KEY=d4a1cb88a66f02f8db635ce26441cc5dac1b08420ceaac230839b755845a9ffb
 CLIENT_SECRET="$(field secret "$WORK/client.keys")"
 OTHER_PUBLIC="$(field public "$WORK/other.keys")"
+# The keys go to files (mode 0600), not on the command line (--secret-file,
+# --network-key-file); --secret and --network-key would print a warning.
+key_file() { (umask 077 && printf '%s\n' "$2" > "$WORK/$1"); }
+key_file network.key "$NETWORK_KEY"
+key_file ssb-network.key "$SSB_NETWORK_KEY"
+key_file server.secret "$SERVER_SECRET"
+key_file server-64.secret "$SERVER_SECRET$SERVER_PUBLIC"  # the 64-byte form (shs1)
+key_file client.secret "$CLIENT_SECRET"
 head -c 65536 /dev/urandom > "$WORK/input"
 INPUT_SHA="$(sha256sum < "$WORK/input" | cut -d' ' -f1)"
 
@@ -104,17 +112,17 @@ wait_server() {
 # and a client speaking PROTOCOL (privline1 or shs1), both under WRAPPER
 # (which may be empty).
 exchange() {
-    local label="$1" bin="$2" protocol="$3" network_key="$NETWORK_KEY" server_secret="$SERVER_SECRET"
+    local label="$1" bin="$2" protocol="$3" network_key="$WORK/network.key" server_secret="$WORK/server.secret"
     shift 3
     if [ "$protocol" = shs1 ]; then
-        network_key="$SSB_NETWORK_KEY"
-        server_secret="$SERVER_SECRET$SERVER_PUBLIC"
+        network_key="$WORK/ssb-network.key"
+        server_secret="$WORK/server-64.secret"
     fi
     start_server "$label" "$@" "$bin/privline-server" --protocol "$protocol" --listen 127.0.0.1:0 \
-        --network-key "$network_key" --secret "$server_secret" --once
+        --network-key-file "$network_key" --secret-file "$server_secret" --once
     set +e
-    "$@" "$bin/privline-client" --protocol "$protocol" --connect "$ADDRESS" --network-key "$network_key" \
-        --secret "$CLIENT_SECRET" --server-key "$SERVER_PUBLIC" \
+    "$@" "$bin/privline-client" --protocol "$protocol" --connect "$ADDRESS" --network-key-file "$network_key" \
+        --secret-file "$WORK/client.secret" --server-key "$SERVER_PUBLIC" \
         < "$WORK/input" > "$WORK/$label.out" 2> "$WORK/$label-client.err"
     local client_status=$?
     set -e
@@ -135,11 +143,11 @@ exchange() {
 wrong_server_key() {
     local label="$1" bin="$2"
     shift 2
-    start_server "$label" "$@" "$bin/privline-server" --listen 127.0.0.1:0 --network-key "$NETWORK_KEY" \
-        --secret "$SERVER_SECRET" --once --handshake-timeout 1
+    start_server "$label" "$@" "$bin/privline-server" --listen 127.0.0.1:0 --network-key-file "$WORK/network.key" \
+        --secret-file "$WORK/server.secret" --once --handshake-timeout 1
     set +e
-    "$@" "$bin/privline-client" --connect "$ADDRESS" --network-key "$NETWORK_KEY" --secret "$CLIENT_SECRET" \
-        --server-key "$OTHER_PUBLIC" < "$WORK/input" > "$WORK/$label.out" 2> "$WORK/$label-client.err"
+    "$@" "$bin/privline-client" --connect "$ADDRESS" --network-key-file "$WORK/network.key" \
+        --secret-file "$WORK/client.secret" --server-key "$OTHER_PUBLIC" < "$WORK/input" > "$WORK/$label.out" 2> "$WORK/$label-client.err"
     local client_status=$?
     set -e
     wait_server

@@ -16,12 +16,15 @@ Stdlib only besides pytest.
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -92,6 +95,31 @@ def built_c_peers() -> None:
     )
     if result.returncode != 0:
         pytest.exit(f"make -C examples-c failed:\n{result.stdout}\n{result.stderr}", returncode=1)
+
+
+_KEY_DIR: Optional[str] = None
+_KEY_FILES: Dict[str, str] = {}
+_KEY_LOCK = threading.Lock()
+
+
+def key_file(content: str) -> str:
+    """A file holding `content` (a key as hex, or a malformed one), mode
+    0600, in a directory of the session, so that no key is passed on a
+    command line (--secret-file, --network-key-file). The same content
+    gives the same file."""
+    global _KEY_DIR
+    with _KEY_LOCK:
+        if _KEY_DIR is None:
+            _KEY_DIR = tempfile.mkdtemp(prefix="privline-interop-keys-")
+            atexit.register(shutil.rmtree, _KEY_DIR, True)
+        path = _KEY_FILES.get(content)
+        if path is None:
+            path = os.path.join(_KEY_DIR, f"key{len(_KEY_FILES)}")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(content + "\n")
+            _KEY_FILES[content] = path
+        return path
 
 
 class Identity:
@@ -233,10 +261,10 @@ def run_client(
     argv = command(impl, "client") + [
         "--connect",
         address,
-        "--network-key",
-        network_key,
-        "--secret",
-        secret,
+        "--network-key-file",
+        key_file(network_key),
+        "--secret-file",
+        key_file(secret),
         "--server-key",
         server_key,
     ]

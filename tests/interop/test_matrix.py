@@ -40,7 +40,7 @@ from typing import List
 
 import pytest
 
-from conftest import IMPLS, ENV, command, run_client, run_keygen
+from conftest import IMPLS, ENV, command, key_file, run_client, run_keygen
 
 PAIRS = [(client, server) for client in IMPLS for server in IMPLS]
 PAIR_IDS = [f"client-{client}-server-{server}" for client, server in PAIRS]
@@ -72,30 +72,24 @@ def test_keygen_prints_a_new_identity(impl):
 
 
 def _bad_argument_cases():
+    # "@CONTENT": a key file (mode 0600) holding CONTENT, made by the test
     key = "ab" * 32
+    nk, secret = ["--network-key-file", "@" + key], ["--secret-file", "@" + key]
     cases = []
     for impl in IMPLS:
         cases += [
             (impl, "keygen", ["--bogus"]),
             (impl, "server", []),
-            (impl, "server", ["--listen", "127.0.0.1:0", "--network-key", key]),  # no --secret
-            (impl, "server", ["--listen", "127.0.0.1:0", "--network-key", key[:-1], "--secret", key]),
-            (impl, "server", ["--listen", "127.0.0.1", "--network-key", key, "--secret", key]),
-            (impl, "server", ["--listen", "127.0.0.1:0", "--network-key", key, "--secret", "xy" * 32]),
-            (impl, "server", ["--listen", "127.0.0.1:0", "--network-key", key, "--secret", key, "--allow", "12"]),
-            (
-                impl,
-                "server",
-                ["--listen", "127.0.0.1:0", "--network-key", key, "--secret", key, "--handshake-timeout", "-1"],
-            ),
-            (impl, "server", ["--listen", "127.0.0.1:0", "--network-key", key, "--secret", key, "--bogus"]),
-            (impl, "client", ["--connect", "127.0.0.1:1", "--network-key", key, "--secret", key]),
-            (
-                impl,
-                "client",
-                ["--connect", "127.0.0.1:1", "--network-key", key, "--secret", key + "0", "--server-key", key],
-            ),
-            (impl, "client", ["--connect", "nowhere", "--network-key", key, "--secret", key, "--server-key", key]),
+            (impl, "server", ["--listen", "127.0.0.1:0", *nk]),  # no --secret-file
+            (impl, "server", ["--listen", "127.0.0.1:0", "--network-key-file", "@" + key[:-1], *secret]),
+            (impl, "server", ["--listen", "127.0.0.1", *nk, *secret]),
+            (impl, "server", ["--listen", "127.0.0.1:0", *nk, "--secret-file", "@" + "xy" * 32]),
+            (impl, "server", ["--listen", "127.0.0.1:0", *nk, *secret, "--allow", "12"]),
+            (impl, "server", ["--listen", "127.0.0.1:0", *nk, *secret, "--handshake-timeout", "-1"]),
+            (impl, "server", ["--listen", "127.0.0.1:0", *nk, *secret, "--bogus"]),
+            (impl, "client", ["--connect", "127.0.0.1:1", *nk, *secret]),
+            (impl, "client", ["--connect", "127.0.0.1:1", *nk, "--secret-file", "@" + key + "0", "--server-key", key]),
+            (impl, "client", ["--connect", "nowhere", *nk, *secret, "--server-key", key]),
         ]
     return cases
 
@@ -104,6 +98,7 @@ def _bad_argument_cases():
     "impl,tool,args", _bad_argument_cases(), ids=lambda v: v if isinstance(v, str) else "-".join(v) or "none"
 )
 def test_bad_arguments_exit_2(impl, tool, args):
+    args = [key_file(arg[1:]) if arg.startswith("@") else arg for arg in args]
     result = subprocess.run(
         command(impl, tool) + args, capture_output=True, timeout=30, env=ENV, stdin=subprocess.DEVNULL
     )
@@ -117,8 +112,9 @@ def test_bad_arguments_exit_2(impl, tool, args):
 def test_server_drops_an_unfinished_handshake_at_the_deadline(servers, network_key, identities, impl, first_bytes):
     """--handshake-timeout 0.5: a client that sends nothing, or a bad M1,
     gets no byte back and is hung up on at the deadline, not before."""
-    server = servers(impl, ["--listen", "127.0.0.1:0", "--network-key", network_key,
-                            "--secret", identities.get(impl, 0).secret, "--handshake-timeout", "0.5", "--once"])
+    server = servers(impl, ["--listen", "127.0.0.1:0", "--network-key-file", key_file(network_key),
+                            "--secret-file", key_file(identities.get(impl, 0).secret),
+                            "--handshake-timeout", "0.5", "--once"])
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
         start = time.monotonic()
         if first_bytes == "garbage":
@@ -192,7 +188,8 @@ def test_echo(servers, network_key, identities, client_impl, server_impl, size):
     if size == 1:  # hex input is accepted in upper case too
         nk, server_secret, client_secret, server_public = (x.upper() for x in (nk, server_secret, client_secret,
                                                                                server_public))
-    args = ["--listen", "127.0.0.1:0", "--network-key", nk, "--secret", server_secret, "--once"]
+    args = ["--listen", "127.0.0.1:0", "--network-key-file", key_file(nk), "--secret-file", key_file(server_secret),
+            "--once"]
     if size in (1, RECORD_MAX_PAYLOAD + 1):  # an allow-list that admits the client
         args += ["--allow", identities.get(server_impl, 2).public, "--allow", client_id.public]
     server = servers(server_impl, args)
@@ -224,8 +221,8 @@ def test_refused_client_gets_nothing_after_m2(servers, proxies, network_key, ide
     server_id = identities.get(server_impl, 0)
     client_id = identities.get(client_impl, 1)
     stranger = identities.get(server_impl, 2)
-    args = ["--listen", "127.0.0.1:0", "--network-key", network_key, "--secret", server_id.secret, "--once",
-            "--handshake-timeout", str(HANDSHAKE_TIMEOUT)]
+    args = ["--listen", "127.0.0.1:0", "--network-key-file", key_file(network_key),
+            "--secret-file", key_file(server_id.secret), "--once", "--handshake-timeout", str(HANDSHAKE_TIMEOUT)]
     client_nk, server_key = network_key, server_id.public
     if case == "wrong-server-key":
         server_key = stranger.public
@@ -258,8 +255,8 @@ def test_refused_client_gets_nothing_after_m2(servers, proxies, network_key, ide
 @pytest.mark.parametrize("client_impl,server_impl", PAIRS, ids=PAIR_IDS)
 def test_truncated_stream_fails_the_client(servers, proxies, network_key, identities, client_impl, server_impl):
     server_id = identities.get(server_impl, 0)
-    server = servers(server_impl, ["--listen", "127.0.0.1:0", "--network-key", network_key,
-                                   "--secret", server_id.secret, "--once"])
+    server = servers(server_impl, ["--listen", "127.0.0.1:0", "--network-key-file", key_file(network_key),
+                                   "--secret-file", key_file(server_id.secret), "--once"])
     cut = M2_LEN + M4_LEN + 100_000  # the handshake, then part of the echo
     proxy = proxies(server.port, cut_after=cut)
     data = os.urandom(MIB)
@@ -275,8 +272,8 @@ def test_truncated_stream_fails_the_client(servers, proxies, network_key, identi
 @pytest.mark.parametrize("client_impl,server_impl", PAIRS, ids=PAIR_IDS)
 def test_damaged_record_fails_the_client(servers, proxies, network_key, identities, client_impl, server_impl):
     server_id = identities.get(server_impl, 0)
-    server = servers(server_impl, ["--listen", "127.0.0.1:0", "--network-key", network_key,
-                                   "--secret", server_id.secret, "--once"])
+    server = servers(server_impl, ["--listen", "127.0.0.1:0", "--network-key-file", key_file(network_key),
+                                   "--secret-file", key_file(server_id.secret), "--once"])
     proxy = proxies(server.port, corrupt_at=M2_LEN + M4_LEN + 10)  # in the first record
 
     result = run_client(client_impl, proxy.address, network_key, identities.get(client_impl, 1).secret,
@@ -293,8 +290,8 @@ def test_many_clients_at_once(servers, network_key, identities, client_impl, ser
     that never finishes its handshake is held open."""
     server_id = identities.get(server_impl, 0)
     client_id = identities.get(client_impl, 1)
-    server = servers(server_impl, ["--listen", "127.0.0.1:0", "--network-key", network_key,
-                                   "--secret", server_id.secret, "--handshake-timeout", "30"])
+    server = servers(server_impl, ["--listen", "127.0.0.1:0", "--network-key-file", key_file(network_key),
+                                   "--secret-file", key_file(server_id.secret), "--handshake-timeout", "30"])
     idle = socket.create_connection(("127.0.0.1", server.port))
     inputs = [os.urandom(256 * 1024 + i) for i in range(8)]
     results: List[subprocess.CompletedProcess] = [None] * len(inputs)  # type: ignore[list-item]

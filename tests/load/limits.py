@@ -38,14 +38,17 @@ target/load/limitpeer and target/load/heapwatch.so.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import re
 import resource
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import List, Optional
@@ -80,11 +83,28 @@ def keygen() -> tuple:
     return fields["secret"], fields["public"]
 
 
+def write_key_file(directory: str, name: str, content: str) -> str:
+    """`content` in DIRECTORY/NAME, mode 0600: the peers read their keys from
+    files (--secret-file, --network-key-file), not from the command line."""
+    path = os.path.join(directory, name)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(content + "\n")
+    return path
+
+
 class Keys:
     def __init__(self) -> None:
         self.network_key = os.urandom(32).hex()
         self.server_secret, self.server_public = keygen()
         self.client_secret, self.client_public = keygen()
+        # The keys as files for privline-server/-client (loadgen and
+        # limitpeer take theirs as arguments or on stdin).
+        self.key_dir = tempfile.mkdtemp(prefix="privline-load-keys-")
+        atexit.register(shutil.rmtree, self.key_dir, True)
+        self.network_key_file = write_key_file(self.key_dir, "network.key", self.network_key)
+        self.server_secret_file = write_key_file(self.key_dir, "server.secret", self.server_secret)
+        self.client_secret_file = write_key_file(self.key_dir, "client.secret", self.client_secret)
 
 
 class Server:
@@ -109,10 +129,8 @@ class Server:
             except Exception:  # noqa: BLE001 - best effort
                 pass
 
-        # The server's secret stays an argument: that is the server's
-        # existing interface (key files are another change).
-        argv = [path, "--listen", "127.0.0.1:0", "--network-key", keys.network_key, "--secret",
-                keys.server_secret] + options
+        argv = [path, "--listen", "127.0.0.1:0", "--network-key-file", keys.network_key_file, "--secret-file",
+                keys.server_secret_file] + options
         self.log_file = open(self.log_path, "wb")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=self.log_file, env=env, preexec_fn=preexec)

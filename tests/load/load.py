@@ -50,6 +50,7 @@ and exits 1 if any check failed.
 from __future__ import annotations
 
 import argparse
+import atexit
 import asyncio
 import collections
 import ctypes
@@ -58,11 +59,13 @@ import os
 import random
 import re
 import resource
+import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -167,8 +170,8 @@ def count_sockets(pid: int) -> int:
 
 
 class Server:
-    def __init__(self, server_path: Path, workdir: Path, network_key: str, secret: str, handshake_timeout: float,
-                 heapwatch: bool):
+    def __init__(self, server_path: Path, workdir: Path, network_key_file: str, secret_file: str,
+                 handshake_timeout: float, heapwatch: bool):
         self.log_path = workdir / "server.log"
         self.heap_path = workdir / "server.heap"
         for path in (self.log_path, self.heap_path):
@@ -183,8 +186,8 @@ class Server:
             env["GLIBC_TUNABLES"] = "glibc.malloc.tcache_count=0"
         self.heapwatch = heapwatch
         self.log_file = open(self.log_path, "wb")
-        argv = [str(server_path), "--listen", "127.0.0.1:0", "--network-key", network_key, "--secret", secret,
-                "--handshake-timeout", str(handshake_timeout),
+        argv = [str(server_path), "--listen", "127.0.0.1:0", "--network-key-file", network_key_file,
+                "--secret-file", secret_file, "--handshake-timeout", str(handshake_timeout),
                 # 1,000 clients and the fault phases' peers all come from
                 # 127.0.0.1: lift the per-address cap (default 64) for this
                 # test; tests/load/limits.py tests the cap itself.
@@ -270,6 +273,16 @@ def _die_with_parent() -> None:
 # Peers: the C client, loadgen, raw sockets, proxies
 
 
+def write_key_file(directory: str, name: str, content: str) -> str:
+    """`content` in DIRECTORY/NAME, mode 0600: the peers read their keys from
+    files (--secret-file, --network-key-file), not from the command line."""
+    path = os.path.join(directory, name)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(content + "\n")
+    return path
+
+
 class Keys:
     def __init__(self) -> None:
         def keygen() -> Tuple[str, str]:
@@ -280,6 +293,13 @@ class Keys:
         self.network_key = os.urandom(32).hex()
         self.server_secret, self.server_public = keygen()
         self.client_secret, self.client_public = keygen()
+        # The keys as files for privline-server/-client (loadgen and
+        # limitpeer take theirs as arguments or on stdin).
+        self.key_dir = tempfile.mkdtemp(prefix="privline-load-keys-")
+        atexit.register(shutil.rmtree, self.key_dir, True)
+        self.network_key_file = write_key_file(self.key_dir, "network.key", self.network_key)
+        self.server_secret_file = write_key_file(self.key_dir, "server.secret", self.server_secret)
+        self.client_secret_file = write_key_file(self.key_dir, "client.secret", self.client_secret)
 
 
 class ClientResult:
@@ -291,8 +311,8 @@ class ClientResult:
 
 
 async def run_client(keys: Keys, address: str, data: bytes, timeout: float = 60.0) -> ClientResult:
-    argv = [str(CLIENT), "--connect", address, "--network-key", keys.network_key, "--secret",
-            keys.client_secret, "--server-key", keys.server_public]
+    argv = [str(CLIENT), "--connect", address, "--network-key-file", keys.network_key_file, "--secret-file",
+            keys.client_secret_file, "--server-key", keys.server_public]
     start = time.monotonic()
     proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.PIPE,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
@@ -716,8 +736,9 @@ class Run:
                        f"loadgen's SHA-256 of stream {key} ({length} bytes) equals hashlib's")
         log(f"  loadgen: {selftest.stdout.strip()}; its SHA-256 matches hashlib on 7 streams")
 
-        self.server = Server(Path(self.args.server), self.workdir, self.keys.network_key, self.keys.server_secret,
-                             self.args.handshake_timeout, heapwatch=not self.args.no_heapwatch)
+        self.server = Server(Path(self.args.server), self.workdir, self.keys.network_key_file,
+                             self.keys.server_secret_file, self.args.handshake_timeout,
+                             heapwatch=not self.args.no_heapwatch)
         self.sampler = Sampler(self.server.pid)
         self.sampler.start()
         log(f"  server pid {self.server.pid} on {self.server.address}, --handshake-timeout "

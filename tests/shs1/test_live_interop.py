@@ -18,8 +18,11 @@ goodbye arrived; the SHA-256 of its stdout equals the input's; the server saw
 the client's goodbye (the Node server logs it, privline's servers run with
 --once and exit 0 only after a clean close).
 
-Every peer gets its --secret as the 64-byte Scuttlebutt/libsodium secret,
-and once (test_secret_given_as_seed) as the bare 32-byte seed.
+Every peer gets its secret as the 64-byte Scuttlebutt/libsodium secret, and
+once (test_secret_given_as_seed) as the bare 32-byte seed: privline's peers
+in files of mode 0600 (--secret-file, --network-key-file), never on the
+command line; the Node peers (this directory's test tools) as --secret and
+--network-key arguments.
 
 Failures: a wrong server key fails the handshake on either side, and a
 stream cut after the handshake (no goodbye) makes every client exit 1.
@@ -30,6 +33,7 @@ never assertions about speed.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
@@ -37,6 +41,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -53,6 +58,33 @@ SIZES = [0, 1, 4096, 4097, MIB]
 SIZE_IDS = ["0B", "1B", "4096B", "4097B", "1MiB"]
 M2_LEN, M4_LEN, BOX_HEADER_LEN = 64, 80, 34
 SAFETY_TIMEOUT = 120.0  # seconds: only so that a hang ends the test
+
+
+_KEY_DIR = tempfile.mkdtemp(prefix="privline-shs1-keys-")
+atexit.register(shutil.rmtree, _KEY_DIR, True)
+_KEY_FILES: Dict[str, str] = {}
+_KEY_LOCK = threading.Lock()
+
+
+def key_file(content: str) -> str:
+    """A file of mode 0600 holding `content` (a key as hex): privline's peers
+    take their keys from files, not from the command line."""
+    with _KEY_LOCK:
+        path = _KEY_FILES.get(content)
+        if path is None:
+            path = os.path.join(_KEY_DIR, f"key{len(_KEY_FILES)}")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(content + "\n")
+            _KEY_FILES[content] = path
+        return path
+
+
+def key_options(impl: str, secret: str) -> List[str]:
+    """The network key and `secret` as options of `impl`'s peers."""
+    if impl == "node":
+        return ["--network-key", NETWORK_KEY, "--secret", secret]
+    return ["--network-key-file", key_file(NETWORK_KEY), "--secret-file", key_file(secret)]
 
 
 def sha256(data: bytes) -> str:
@@ -101,7 +133,7 @@ def client_command(impl: str) -> List[str]:
 
 
 def server_command(impl: str, keys: Keys, extra: Sequence[str] = (), form: str = "secret") -> List[str]:
-    common = ["--network-key", NETWORK_KEY, "--secret", keys.secret_for(form)]
+    common = key_options(impl, keys.secret_for(form))
     if impl == "node":
         return [NODE, str(HERE / "echo_server.js"), *common, "--port", "0", *extra]
     if impl == "c":
@@ -208,8 +240,7 @@ def run_client(
 ) -> subprocess.CompletedProcess:
     argv = client_command(impl) + [
         "--connect", address,
-        "--network-key", NETWORK_KEY,
-        "--secret", keys.secret_for(form),
+        *key_options(impl, keys.secret_for(form)),
         "--server-key", server_public,
     ]  # fmt: skip
     return subprocess.run(argv, input=data, capture_output=True, timeout=SAFETY_TIMEOUT, env=ENV)
@@ -257,7 +288,7 @@ def test_node_client_against_privline_server(server_impl, size, servers):
 
 @pytest.mark.parametrize("impl", ["c", "python", "node"])
 def test_secret_given_as_seed(impl, node_server, servers):
-    """The 32-byte seed works as --secret too, for a client and a server."""
+    """The 32-byte seed works as the secret too, for a client and a server."""
     data = os.urandom(4097)
     keys = Keys()
     result = run_client(impl, node_server.address, keys, node_server.keys.public, data, form="seed")
