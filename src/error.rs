@@ -3,7 +3,8 @@
 //! Every way a call can fail is a row of the table below: the Rust
 //! [`Error`] variant, its value in the C ABI (`privline_result`), whether
 //! it is fatal, and its message. The C enum in `src/ffi` must match it (a
-//! unit test there compares them value by value), the C ABI's
+//! unit test there compares them value by value; the one result only C can
+//! cause, a NULL pointer, lives there alone), the C ABI's
 //! `privline_result_str` and `privline_result_is_fatal` read it, and the
 //! Python binding's `errors.py` is checked against the header.
 
@@ -70,9 +71,6 @@ results! {
         needed: usize,
     } = 1, fatal: false,
         "output buffer too small; nothing changed, retry with the size reported";
-    /// A required pointer argument was NULL (C ABI only).
-    NullArgument = 2, fatal: false,
-        "a required pointer argument is NULL";
     /// An argument is out of range (a length that is not allowed, a padding
     /// block larger than a record).
     InvalidArgument = 3, fatal: false,

@@ -7,9 +7,35 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use super::privline_result;
 use crate::error::Error;
 
+/// Why a call failed at the C boundary: the library's own error, or a
+/// NULL where a pointer is required, which only a C caller can pass (so it
+/// is no `Error` of the Rust API).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CallError {
+    /// A required pointer argument is NULL: `PRIVLINE_RESULT_NULL_ARGUMENT`.
+    NullArgument,
+    /// The library refused the call.
+    Library(Error),
+}
+
+impl From<Error> for CallError {
+    fn from(error: Error) -> Self {
+        CallError::Library(error)
+    }
+}
+
+impl From<CallError> for privline_result {
+    fn from(error: CallError) -> Self {
+        match error {
+            CallError::NullArgument => privline_result::PRIVLINE_RESULT_NULL_ARGUMENT,
+            CallError::Library(error) => privline_result::from(error),
+        }
+    }
+}
+
 /// Runs `body`, turning an error into its result code and a panic into
 /// `PRIVLINE_RESULT_INTERNAL_ERROR`, so no panic ever unwinds into C.
-pub(crate) fn guard(body: impl FnOnce() -> Result<(), Error>) -> privline_result {
+pub(crate) fn guard(body: impl FnOnce() -> Result<(), CallError>) -> privline_result {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => privline_result::PRIVLINE_RESULT_OK,
         Ok(Err(error)) => privline_result::from(error),
@@ -34,7 +60,7 @@ pub(crate) trait Poison {
 /// and not have been freed.
 pub(crate) unsafe fn guard_mut<H: Handle>(
     handle: *const H,
-    body: impl FnOnce() -> Result<(), Error>,
+    body: impl FnOnce() -> Result<(), CallError>,
 ) -> privline_result
 where
     H::Target: Poison,
@@ -89,10 +115,10 @@ impl Span {
 /// handles that share memory would become aliased Rust references
 /// (undefined behaviour), or an output written over an input while it is
 /// read. Calls check this first, so such a call changes nothing.
-pub(crate) fn disjoint(spans: &[Span]) -> Result<(), Error> {
+pub(crate) fn disjoint(spans: &[Span]) -> Result<(), CallError> {
     for (i, span) in spans.iter().enumerate() {
         if spans[i + 1..].iter().any(|other| span.overlaps(other)) {
-            return Err(Error::InvalidArgument);
+            return Err(Error::InvalidArgument.into());
         }
     }
     Ok(())
@@ -103,9 +129,9 @@ pub(crate) fn disjoint(spans: &[Span]) -> Result<(), Error> {
 ///
 /// # Safety
 /// A non-NULL `ptr` must be valid for reads of a `usize`.
-pub(crate) unsafe fn read_len(ptr: *const usize) -> Result<usize, Error> {
+pub(crate) unsafe fn read_len(ptr: *const usize) -> Result<usize, CallError> {
     if ptr.is_null() {
-        return Err(Error::NullArgument);
+        return Err(CallError::NullArgument);
     }
     // SAFETY: non-NULL and readable, promised by the caller.
     Ok(unsafe { ptr.read() })
@@ -123,15 +149,15 @@ pub(crate) fn guard_value<T>(on_panic: T, body: impl FnOnce() -> T) -> T {
 /// # Safety
 /// A non-NULL `ptr` must point to `len` readable bytes that stay valid and
 /// unmodified for `'a`.
-pub(crate) unsafe fn input<'a>(ptr: *const u8, len: usize) -> Result<&'a [u8], Error> {
+pub(crate) unsafe fn input<'a>(ptr: *const u8, len: usize) -> Result<&'a [u8], CallError> {
     if len > isize::MAX as usize {
-        return Err(Error::InvalidArgument);
+        return Err(Error::InvalidArgument.into());
     }
     if ptr.is_null() {
         return if len == 0 {
             Ok(&[])
         } else {
-            Err(Error::NullArgument)
+            Err(CallError::NullArgument)
         };
     }
     // SAFETY: non-NULL, length bounded, validity promised by the caller.
@@ -144,15 +170,15 @@ pub(crate) unsafe fn input<'a>(ptr: *const u8, len: usize) -> Result<&'a [u8], E
 /// # Safety
 /// A non-NULL `ptr` must point to `len` writable bytes, valid for `'a` and
 /// not overlapping any other buffer of the same call.
-pub(crate) unsafe fn output<'a>(ptr: *mut u8, len: usize) -> Result<&'a mut [u8], Error> {
+pub(crate) unsafe fn output<'a>(ptr: *mut u8, len: usize) -> Result<&'a mut [u8], CallError> {
     if len > isize::MAX as usize {
-        return Err(Error::InvalidArgument);
+        return Err(Error::InvalidArgument.into());
     }
     if ptr.is_null() {
         return if len == 0 {
             Ok(&mut [])
         } else {
-            Err(Error::NullArgument)
+            Err(CallError::NullArgument)
         };
     }
     // SAFETY: non-NULL, length bounded, validity promised by the caller.
@@ -163,9 +189,9 @@ pub(crate) unsafe fn output<'a>(ptr: *mut u8, len: usize) -> Result<&'a mut [u8]
 ///
 /// # Safety
 /// A non-NULL `ptr` must point to `N` readable bytes.
-pub(crate) unsafe fn array<const N: usize>(ptr: *const u8) -> Result<[u8; N], Error> {
+pub(crate) unsafe fn array<const N: usize>(ptr: *const u8) -> Result<[u8; N], CallError> {
     if ptr.is_null() {
-        return Err(Error::NullArgument);
+        return Err(CallError::NullArgument);
     }
     let mut bytes = [0u8; N];
     // SAFETY: non-NULL, N readable bytes promised by the caller.
@@ -177,9 +203,9 @@ pub(crate) unsafe fn array<const N: usize>(ptr: *const u8) -> Result<[u8; N], Er
 ///
 /// # Safety
 /// A non-NULL `ptr` must point to `N` writable bytes.
-pub(crate) unsafe fn array_out<'a, const N: usize>(ptr: *mut u8) -> Result<&'a mut [u8; N], Error> {
+pub(crate) unsafe fn array_out<'a, const N: usize>(ptr: *mut u8) -> Result<&'a mut [u8; N], CallError> {
     if ptr.is_null() {
-        return Err(Error::NullArgument);
+        return Err(CallError::NullArgument);
     }
     // SAFETY: non-NULL, N writable bytes promised by the caller; [u8; N]
     // has alignment 1.
@@ -191,9 +217,9 @@ pub(crate) unsafe fn array_out<'a, const N: usize>(ptr: *mut u8) -> Result<&'a m
 ///
 /// # Safety
 /// A non-NULL `ptr` must be valid for reads and writes of a `T`.
-pub(crate) unsafe fn place<'a, T: Copy>(ptr: *mut T) -> Result<&'a mut T, Error> {
+pub(crate) unsafe fn place<'a, T: Copy>(ptr: *mut T) -> Result<&'a mut T, CallError> {
     // SAFETY: `as_mut` checks for NULL; validity promised by the caller.
-    unsafe { ptr.as_mut() }.ok_or(Error::NullArgument)
+    unsafe { ptr.as_mut() }.ok_or(CallError::NullArgument)
 }
 
 /// A required write-only out-pointer (`bool *`, an enum). The caller's
@@ -214,9 +240,9 @@ impl<T> Out<T> {
 /// # Safety
 /// A non-NULL `ptr` must be valid for writes of a `T` for as long as the
 /// returned `Out` is used.
-pub(crate) unsafe fn out<T>(ptr: *mut T) -> Result<Out<T>, Error> {
+pub(crate) unsafe fn out<T>(ptr: *mut T) -> Result<Out<T>, CallError> {
     if ptr.is_null() {
-        return Err(Error::NullArgument);
+        return Err(CallError::NullArgument);
     }
     Ok(Out(ptr))
 }
@@ -236,9 +262,9 @@ pub(crate) trait Handle {
 /// # Safety
 /// A non-NULL `handle` must come from [`into_handle`] and not have been
 /// freed.
-pub(crate) unsafe fn object_ref<'a, H: Handle>(handle: *const H) -> Result<&'a H::Target, Error> {
+pub(crate) unsafe fn object_ref<'a, H: Handle>(handle: *const H) -> Result<&'a H::Target, CallError> {
     // SAFETY: handles are `Box<H::Target>` pointers cast to the opaque type.
-    unsafe { (handle as *const H::Target).as_ref() }.ok_or(Error::NullArgument)
+    unsafe { (handle as *const H::Target).as_ref() }.ok_or(CallError::NullArgument)
 }
 
 /// Boxes `value` and returns it as an opaque handle.

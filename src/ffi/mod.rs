@@ -17,7 +17,7 @@ use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use boundary::{
     array, array_out, disjoint, free_handle, guard, guard_mut, guard_value, handle_span,
-    into_handle, object_ref, out, place, read_len, Handle, Poison, Span,
+    into_handle, object_ref, out, place, read_len, CallError, Handle, Poison, Span,
 };
 
 use crate::channel::{sealed_len, Channel};
@@ -203,9 +203,12 @@ pub const ALL_RESULTS: [privline_result; 28] = {
 
 /// The text of a result, NUL-terminated for C: the error's own message.
 fn result_text(result: privline_result) -> &'static str {
-    match Error::from_code(result as u32) {
-        None => "ok\0",
-        Some(error) => error.message_nul(),
+    match result {
+        privline_result::PRIVLINE_RESULT_OK => "ok\0",
+        privline_result::PRIVLINE_RESULT_NULL_ARGUMENT => "a required pointer argument is NULL\0",
+        other => Error::from_code(other as u32)
+            .map(|error| error.message_nul())
+            .unwrap_or("unknown result\0"),
     }
 }
 
@@ -728,7 +731,7 @@ pub unsafe extern "C" fn privline_handshake_authorize(
     let body = || {
         // SAFETY: a live handle.
         let cell: &HandshakeCell = unsafe { object_ref(handshake)? };
-        lock(cell)?.authorize(accept)
+        Ok(lock(cell)?.authorize(accept)?)
     };
     // SAFETY: `handshake` is NULL or a live handle (the caller's promise).
     unsafe { guard_mut(handshake, body) }
@@ -750,7 +753,7 @@ pub unsafe extern "C" fn privline_handshake_into_channel(
 ) -> privline_result {
     guard(|| {
         if handshake.is_null() || channel_out.is_null() {
-            return Err(Error::NullArgument);
+            return Err(CallError::NullArgument);
         }
         // The two slots may be one variable, so neither becomes a Rust
         // reference: each is read or written through its raw pointer, the
@@ -782,7 +785,7 @@ pub unsafe extern "C" fn privline_handshake_free(handshake: *mut privline_handsh
 /// Reports a call's written length through the in/out `*output_len`: the
 /// bytes written on success, the bytes needed on BUFFER_TOO_SMALL, nothing
 /// for an invalid argument (as when a pointer is NULL), else 0.
-fn report_len(output_len: &mut usize, result: Result<usize, Error>) -> Result<(), Error> {
+fn report_len(output_len: &mut usize, result: Result<usize, Error>) -> Result<(), CallError> {
     match result {
         Ok(written) => {
             *output_len = written;
@@ -793,10 +796,10 @@ fn report_len(output_len: &mut usize, result: Result<usize, Error>) -> Result<()
                 Error::BufferTooSmall { needed } => *output_len = needed,
                 // An invalid argument is refused before anything happens,
                 // whichever argument it was: nothing is written.
-                Error::NullArgument | Error::InvalidArgument => {}
+                Error::InvalidArgument => {}
                 _ => *output_len = 0,
             }
-            Err(error)
+            Err(error.into())
         }
     }
 }
@@ -1139,8 +1142,10 @@ mod tests {
     #[test]
     fn the_c_results_are_the_errors_of_error_rs() {
         // Every error has the C result of its value, and every C result
-        // but OK is an error, with the same name.
-        assert_eq!(ALL_RESULTS.len(), Error::ALL.len() + 1);
+        // but OK and NULL_ARGUMENT (which only C can cause) is an error,
+        // with the same name.
+        assert_eq!(ALL_RESULTS.len(), Error::ALL.len() + 2);
+        assert_eq!(Error::from_code(2), None);
         for error in Error::ALL {
             let result = privline_result::from(*error);
             assert_eq!(result as u32, error.code(), "{error:?}");
