@@ -61,7 +61,7 @@ static const char usage_text[] =
     "  --secret-file FILE    this client's identity secret (seed or 64-byte secret,\n"
     "                        raw or hex); refused if group or others may read it\n"
     "  --network-key HEX, --secret HEX  the same on the command line (deprecated:\n"
-    "                        others can read it; warns on a terminal)\n"
+    "                        others can read it; prints a warning)\n"
     "  --network-key HEX     the 32-byte network key, 64 hex digits (for shs1 the\n"
     "                        network identifier)\n"
     "  --secret HEX          this client's identity secret: the 32-byte seed (64 hex\n"

@@ -653,9 +653,8 @@ fail:
 
 void warn_key_on_command_line(const char *program, const char *option, const char *file_option)
 {
-    if (isatty(STDERR_FILENO))
-        fprintf(stderr,
-                "%s: warning: %s puts the key on the command line, where other local users can read it (ps); "
-                "use %s\n",
-                program, option, file_option);
+    fprintf(stderr,
+            "%s: warning: %s puts the key on the command line, where other local users can read it (ps); "
+            "use %s\n",
+            program, option, file_option);
 }

@@ -204,7 +204,5 @@ const char *read_allow_file(const char *path, uint8_t (**keys_out)[PRIVLINE_PUBL
 
 /* The warning for a key given on the command line (--secret, --network-key),
  * where other local users can read it (ps, /proc): "PROGRAM: warning: ...
- * use FILE_OPTION". Printed only when stderr is a terminal, so that the
- * scripts and tests that read these programs' stderr line by line see no
- * change. */
+ * use FILE_OPTION". One line on stderr, always (a terminal or not). */
 void warn_key_on_command_line(const char *program, const char *option, const char *file_option);

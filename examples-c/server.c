@@ -131,7 +131,7 @@ static const char usage_text[] =
     "                            key), raw or hex (privline-keygen --out writes one);\n"
     "                            refused if group or others may read it\n"
     "  --network-key HEX, --secret HEX   the same on the command line (deprecated:\n"
-    "                            others can read it; warns on a terminal)\n"
+    "                            others can read it; prints a warning)\n"
     "  --protocol NAME           privline1 (privline/1, the default) or shs1\n"
     "                            (Scuttlebutt secret-handshake v1 and box-stream)\n"
     "  --allow PUBHEX            accept only these client public keys (repeatable;\n"

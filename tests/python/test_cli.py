@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import pytest
 
@@ -21,6 +24,28 @@ from conftest import NETWORK_KEY, OTHER_NETWORK_KEY, SSB_NETWORK_KEY, subprocess
 
 PYTHON = [sys.executable, "-m", "privline"]
 ENV = subprocess_env()
+
+# Keys go to files of mode 0600 (--secret-file, --network-key-file): no test
+# but test_a_secret_on_the_command_line_still_works_and_warns passes one on a
+# command line, where other local users can read it.
+_KEY_DIR = tempfile.mkdtemp(prefix="privline-cli-keys-")
+atexit.register(shutil.rmtree, _KEY_DIR, True)
+_KEY_FILES: Dict[str, str] = {}
+_KEY_LOCK = threading.Lock()
+
+
+def key_file(content: str) -> str:
+    """A file of mode 0600 holding `content` (a key as hex, or a malformed
+    one) and a newline; the same content gives the same file."""
+    with _KEY_LOCK:
+        path = _KEY_FILES.get(content)
+        if path is None:
+            path = os.path.join(_KEY_DIR, f"key{len(_KEY_FILES)}")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(content + "\n")
+            _KEY_FILES[content] = path
+        return path
 
 
 def run(*args: str, stdin: bytes = b"", timeout: float = 30) -> subprocess.CompletedProcess:
@@ -38,8 +63,8 @@ def client_args(
     secret: Optional[str] = None,
 ) -> List[str]:
     return [
-        "client", "--connect", f"127.0.0.1:{port}", "--network-key", network_key.hex(),
-        "--secret", secret or identity.seed.hex(), "--server-key", server_key.hex(),
+        "client", "--connect", f"127.0.0.1:{port}", "--network-key-file", key_file(network_key.hex()),
+        "--secret-file", key_file(secret or identity.seed.hex()), "--server-key", server_key.hex(),
         *(["--protocol", protocol] if protocol else []),
     ]
 
@@ -53,8 +78,8 @@ class ServerProcess:
     ) -> None:
         self.process = subprocess.Popen(
             [
-                *PYTHON, "server", "--listen", "127.0.0.1:0", "--network-key", network_key.hex(),
-                "--secret", secret or identity.seed.hex(), *extra,
+                *PYTHON, "server", "--listen", "127.0.0.1:0", "--network-key-file", key_file(network_key.hex()),
+                "--secret-file", key_file(secret or identity.seed.hex()), *extra,
             ],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
         )
@@ -299,6 +324,7 @@ def test_an_invalid_server_key_is_a_bad_argument(client_identity):
 
 
 KEY = "ab" * 32
+NK, SECRET = ["--network-key-file", "@" + KEY], ["--secret-file", "@" + KEY]  # "@CONTENT": a key file
 
 
 @pytest.mark.parametrize(
@@ -308,41 +334,40 @@ KEY = "ab" * 32
         ["bogus"],
         ["keygen", "extra"],
         ["server"],
-        ["server", "--network-key", KEY, "--secret", KEY],
-        ["server", "--listen", "127.0.0.1", "--network-key", KEY, "--secret", KEY],
-        ["server", "--listen", "127.0.0.1:99999", "--network-key", KEY, "--secret", KEY],
-        ["server", "--listen", "127.0.0.1:0", "--network-key", "abc", "--secret", KEY],
-        ["server", "--listen", "127.0.0.1:0", "--network-key", KEY, "--secret", "zz" * 32],
-        ["server", "--listen", "127.0.0.1:0", "--network-key", KEY, "--secret", KEY, "--allow", "12"],
-        ["server", "--listen", "127.0.0.1:0", "--network-key", KEY, "--secret", KEY, "--handshake-timeout", "-1"],
-        ["server", "--listen", "127.0.0.1:0", "--network-key", KEY, "--secret", KEY, "--handshake-timeout", "x"],
-        ["server", "--listen", "127.0.0.1:0", "--network-key", KEY, "--secret", KEY, "--bogus"],
-        ["client", "--connect", "127.0.0.1:1", "--network-key", KEY, "--secret", KEY],
-        ["client", "--connect", "127.0.0.1", "--network-key", KEY, "--secret", KEY, "--server-key", KEY],
-        ["client", "--connect", "127.0.0.1:0", "--network-key", KEY, "--secret", KEY, "--server-key", KEY],
-        ["client", "--connect", "127.0.0.1:1", "--network-key", KEY + "00", "--secret", KEY, "--server-key", KEY],
-        ["client", "--connect", "nowhere", "--network-key", KEY, "--secret", KEY, "--server-key", KEY],
-        ["client", "--connect", "127.0.0.1:1", "--network-key", KEY, "--network-key", KEY, "--secret", KEY,
-         "--server-key", KEY],
-        # --protocol and the 128-digit --secret
-        ["server", "--listen", "127.0.0.1:0", "--network-key", KEY, "--secret", KEY, "--protocol", "shs2"],
-        ["server", "--listen", "127.0.0.1:0", "--network-key", KEY, "--secret", KEY, "--protocol"],
-        ["server", "--listen", "127.0.0.1:0", "--network-key", KEY, "--secret", KEY, "--protocol", "SHS"],
-        ["server", "--listen", "127.0.0.1:0", "--network-key", KEY, "--secret", KEY, "--protocol", "shs1",
-         "--protocol", "shs1"],
-        ["server", "--listen", "127.0.0.1:0", "--network-key", KEY, "--secret", KEY + KEY[:32]],
-        ["server", "--listen", "127.0.0.1:0", "--network-key", KEY, "--secret", KEY * 2 + "ab"],
-        ["server", "--listen", "127.0.0.1:0", "--network-key", KEY, "--secret", KEY * 2],  # public half is not KEY's
-        ["client", "--connect", "127.0.0.1:1", "--network-key", KEY, "--secret", KEY, "--server-key", KEY,
+        ["server", *NK, *SECRET],
+        ["server", "--listen", "127.0.0.1", *NK, *SECRET],
+        ["server", "--listen", "127.0.0.1:99999", *NK, *SECRET],
+        ["server", "--listen", "127.0.0.1:0", "--network-key-file", "@abc", *SECRET],
+        ["server", "--listen", "127.0.0.1:0", *NK, "--secret-file", "@" + "zz" * 32],
+        ["server", "--listen", "127.0.0.1:0", *NK, *SECRET, "--allow", "12"],
+        ["server", "--listen", "127.0.0.1:0", *NK, *SECRET, "--handshake-timeout", "-1"],
+        ["server", "--listen", "127.0.0.1:0", *NK, *SECRET, "--handshake-timeout", "x"],
+        ["server", "--listen", "127.0.0.1:0", *NK, *SECRET, "--bogus"],
+        ["client", "--connect", "127.0.0.1:1", *NK, *SECRET],
+        ["client", "--connect", "127.0.0.1", *NK, *SECRET, "--server-key", KEY],
+        ["client", "--connect", "127.0.0.1:0", *NK, *SECRET, "--server-key", KEY],
+        ["client", "--connect", "127.0.0.1:1", "--network-key-file", "@" + KEY + "00", *SECRET, "--server-key", KEY],
+        ["client", "--connect", "nowhere", *NK, *SECRET, "--server-key", KEY],
+        ["client", "--connect", "127.0.0.1:1", *NK, *NK, *SECRET, "--server-key", KEY],
+        # --protocol and the 128-digit secret
+        ["server", "--listen", "127.0.0.1:0", *NK, *SECRET, "--protocol", "shs2"],
+        ["server", "--listen", "127.0.0.1:0", *NK, *SECRET, "--protocol"],
+        ["server", "--listen", "127.0.0.1:0", *NK, *SECRET, "--protocol", "SHS"],
+        ["server", "--listen", "127.0.0.1:0", *NK, *SECRET, "--protocol", "shs1", "--protocol", "shs1"],
+        ["server", "--listen", "127.0.0.1:0", *NK, "--secret-file", "@" + KEY + KEY[:32]],
+        ["server", "--listen", "127.0.0.1:0", *NK, "--secret-file", "@" + KEY * 2 + "ab"],
+        ["server", "--listen", "127.0.0.1:0", *NK, "--secret-file", "@" + KEY * 2],  # public half is not KEY's
+        ["client", "--connect", "127.0.0.1:1", *NK, *SECRET, "--server-key", KEY,
          "--protocol", "privline2"],
-        ["client", "--connect", "127.0.0.1:1", "--network-key", KEY, "--secret", KEY * 2, "--server-key", KEY,
+        ["client", "--connect", "127.0.0.1:1", *NK, "--secret-file", "@" + KEY * 2, "--server-key", KEY,
          "--protocol", "shs1"],
-        ["client", "--connect", "127.0.0.1:1", "--network-key", KEY, "--secret", KEY, "--server-key", KEY * 2,
+        ["client", "--connect", "127.0.0.1:1", *NK, *SECRET, "--server-key", KEY * 2,
          "--protocol", "shs1"],
     ],
 )
 def test_bad_arguments_exit_2_with_usage(args):
-    result = run(*args, timeout=10)
+    # "@CONTENT": a key file (mode 0600) holding CONTENT
+    result = run(*(key_file(arg[1:]) if arg.startswith("@") else arg for arg in args), timeout=10)
     assert result.returncode == 2, (args, result.stderr)
     assert b"usage:" in result.stderr
     assert result.stdout == b""
@@ -576,8 +601,8 @@ def test_key_files_and_allow_file_with_a_sighup_reload(tmp_path, server_identity
 
 def test_a_secret_file_others_can_read_is_refused(tmp_path):
     secret = _write_key(tmp_path / "loose.secret", b"ab" * 32, 0o640)
-    result = run("server", "--listen", "127.0.0.1:0", "--network-key", "ab" * 32, "--secret-file", secret,
-                 timeout=10)
+    result = run("server", "--listen", "127.0.0.1:0", "--network-key-file", key_file("ab" * 32),
+                 "--secret-file", secret, timeout=10)
     assert result.returncode == 2
     assert b"too open" in result.stderr and b"group or others" in result.stderr
 
@@ -585,29 +610,33 @@ def test_a_secret_file_others_can_read_is_refused(tmp_path):
 @pytest.mark.parametrize(
     "args",
     [
-        ["server", "--listen", "127.0.0.1:0", "--network-key", KEY, "--secret", KEY, "--secret-file", "/dev/null"],
-        ["server", "--listen", "127.0.0.1:0", "--network-key", KEY, "--secret-file", "/nonexistent/secret"],
-        ["server", "--listen", "127.0.0.1:0", "--network-key-file", "/dev/null", "--secret", KEY],
-        ["server", "--listen", "127.0.0.1:0", "--network-key", KEY, "--secret", KEY, "--allow-file", "/nonexistent"],
+        ["server", "--listen", "127.0.0.1:0", "--network-key-file", "@" + KEY, "--secret-file", "@" + KEY,
+         "--secret-file", "/dev/null"],
+        ["server", "--listen", "127.0.0.1:0", "--network-key-file", "@" + KEY, "--secret-file", "/nonexistent/secret"],
+        ["server", "--listen", "127.0.0.1:0", "--network-key-file", "/dev/null", "--secret-file", "@" + KEY],
+        ["server", "--listen", "127.0.0.1:0", "--network-key-file", "@" + KEY, "--secret-file", "@" + KEY,
+         "--allow-file", "/nonexistent"],
         ["keygen", "--out"],
     ],
 )
 def test_bad_key_file_arguments_exit_2(args):
-    result = run(*args, timeout=10)
+    # "@CONTENT": a key file (mode 0600) holding CONTENT
+    result = run(*(key_file(arg[1:]) if arg.startswith("@") else arg for arg in args), timeout=10)
     assert result.returncode == 2, (args, result.stderr)
     assert b"usage:" in result.stderr
 
 
-def test_a_secret_on_the_command_line_warns_on_a_terminal(server_identity):
+def test_a_secret_on_the_command_line_still_works_and_warns(server_identity):
+    """--secret HEX and --network-key HEX still work, and print one warning
+    line each on stderr, on a terminal or not. The one test that passes a
+    secret on a command line."""
     import pty
 
+    argv = ["client", "--connect", f"127.0.0.1:{_closed_port()}", "--network-key", KEY, "--secret",
+            server_identity.seed.hex(), "--server-key", server_identity.public_key.hex()]
     main, secondary = pty.openpty()
     try:
-        result = subprocess.run(
-            [*PYTHON, "client", "--connect", f"127.0.0.1:{_closed_port()}", "--network-key", KEY, "--secret",
-             server_identity.seed.hex(), "--server-key", server_identity.public_key.hex()],
-            stdout=subprocess.PIPE, stderr=secondary, env=ENV, timeout=10,
-        )
+        result = subprocess.run([*PYTHON, *argv], stdout=subprocess.PIPE, stderr=secondary, env=ENV, timeout=10)
         os.close(secondary)
         secondary = -1
         output = b""
@@ -623,12 +652,27 @@ def test_a_secret_on_the_command_line_warns_on_a_terminal(server_identity):
         os.close(main)
         if secondary >= 0:
             os.close(secondary)
+    assert result.returncode == 1, output  # the options were taken; the dial failed
     assert b"warning: --network-key puts the key on the command line" in output, output
+    assert b"warning: --secret puts the key on the command line" in output, output
     assert b"use --secret-file" in output, output
-    # Not a terminal: stderr is unchanged (the tests above read it line by line).
-    quiet = run("client", "--connect", f"127.0.0.1:{_closed_port()}", "--network-key", KEY, "--secret",
-                server_identity.seed.hex(), "--server-key", server_identity.public_key.hex(), timeout=10)
-    assert quiet.returncode == 1 and b"warning" not in quiet.stderr, quiet.stderr
+    # Not a terminal (a pipe): the same warnings, one line each, then the
+    # client's one-line reason.
+    piped = run(*argv, timeout=10)
+    assert piped.returncode == 1, piped.stderr
+    lines = piped.stderr.decode().splitlines()
+    assert len(lines) == 3, lines
+    assert sorted(lines[:2]) == [
+        "privline: warning: --network-key puts the key on the command line, where other local users can read it "
+        "(ps); use --network-key-file",
+        "privline: warning: --secret puts the key on the command line, where other local users can read it (ps); "
+        "use --secret-file",
+    ], lines
+    assert "warning" not in lines[2], lines
+    # Still exclusive with the file option.
+    both = run("server", "--listen", "127.0.0.1:0", "--network-key-file", key_file(KEY), "--secret", KEY,
+               "--secret-file", "/dev/null", timeout=10)
+    assert both.returncode == 2 and b"usage:" in both.stderr, both.stderr
 
 
 def _closed_port() -> int:

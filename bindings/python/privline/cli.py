@@ -32,7 +32,8 @@ public key, the libsodium / Scuttlebutt form; the public half must belong
 to the seed), or as those 32 or 64 bytes raw; a file that group or others
 may read is refused. --network-key-file: 32 bytes, raw or 64 hex digits.
 --secret HEX and --network-key HEX still work but put the key on the
-command line, where other local users can read it: on a terminal they warn.
+command line, where other local users can read it: each prints a warning
+line on stderr.
 
 Bad arguments: usage on stderr, exit status 2. Hex is lowercase on output;
 upper case is accepted on input.
@@ -199,11 +200,9 @@ def read_allow_file(path: str) -> List[bytes]:
 
 
 def _warn_key_on_command_line(option: str, file_option: str) -> None:
-    """As the C peers do: only on a terminal, so that scripts reading stderr
-    line by line see no change."""
-    if sys.stderr.isatty():
-        _say(f"privline: warning: {option} puts the key on the command line, where other local users can "
-             f"read it (ps); use {file_option}")
+    """As the C peers do: one line on stderr, always (a terminal or not)."""
+    _say(f"privline: warning: {option} puts the key on the command line, where other local users can "
+         f"read it (ps); use {file_option}")
 
 
 class _Once(argparse.Action):
