@@ -20,6 +20,9 @@
 #[path = "../fuzz/src/lib.rs"]
 mod checks;
 
+#[path = "support/hex.rs"]
+mod hex;
+use hex::unhex;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -28,13 +31,6 @@ use privline::Error;
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
-}
-
-fn unhex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect()
 }
 
 fn case1_json() -> serde_json::Value {

@@ -21,6 +21,9 @@
 // tuple type would only hide what the table holds.
 #![allow(clippy::type_complexity)]
 
+#[path = "support/hex.rs"]
+mod hex;
+use hex::{hex32, unhex};
 use privline::{
     Channel, Error, Handshake, Identity, NetworkKey, Opened, PublicKey, Status,
     HANDSHAKE_MAX_MESSAGE_LEN, M1_LEN, M2_LEN, M3_LEN, M4_LEN, RECORD_MAX_INNER_LEN,
@@ -803,17 +806,6 @@ fn vectors() -> serde_json::Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/privline1.json");
     serde_json::from_str(&std::fs::read_to_string(path).expect("read vectors"))
         .expect("parse vectors")
-}
-
-fn unhex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-fn hex32(value: &serde_json::Value) -> [u8; 32] {
-    unhex(value.as_str().unwrap()).try_into().unwrap()
 }
 
 /// The `low_order_x25519` table of the shared vectors.

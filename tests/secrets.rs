@@ -30,6 +30,9 @@
 //! Every test takes `SERIAL`, so only one scenario runs while the scanner
 //! is armed.
 
+#[path = "support/hex.rs"]
+mod hex;
+use hex::{hex32, hex_into, hex_string};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
 use std::hint::black_box;
@@ -474,19 +477,6 @@ fn assert_clean(watches: &[Watch]) {
 // ---------------------------------------------------------------------------
 // The vectors and the key schedule
 // ---------------------------------------------------------------------------
-
-fn hex_into(text: &str, out: &mut [u8]) {
-    assert_eq!(text.len(), 2 * out.len(), "hex length");
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).expect("hex");
-    }
-}
-
-fn hex32(value: &serde_json::Value) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    hex_into(value.as_str().expect("a hex string"), &mut out);
-    out
-}
 
 /// Case1 of the vectors, every value in fixed arrays (no heap).
 #[derive(Clone, Copy)]
@@ -2043,10 +2033,6 @@ fn debug_output_prints_no_secret() {
         "{}",
         texts[0].1
     );
-}
-
-fn hex_string(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 // ---------------------------------------------------------------------------

@@ -10,6 +10,9 @@
 //! byte-identical, the messages it rejects must be rejected, and the
 //! session keys must match.
 
+#[path = "support/hex.rs"]
+mod hex;
+use hex::{hex32, value_bytes};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
@@ -47,18 +50,6 @@ fn published_vectors() -> Vec<Value> {
     serde_json::from_str::<Vec<Value>>(&text).expect("data.json is a JSON array")
 }
 
-fn unhex(value: &Value) -> Vec<u8> {
-    let text = value.as_str().expect("a hex string");
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
-        .collect()
-}
-
-fn unhex32(value: &Value) -> [u8; 32] {
-    unhex(value).try_into().expect("32 bytes")
-}
-
 /// What the vectors know about each ephemeral key: its secret (the
 /// reference wipes it from the recorded state after the handshake).
 fn ephemeral_secrets(vectors: &[Value]) -> HashMap<[u8; 32], [u8; 32]> {
@@ -67,7 +58,7 @@ fn ephemeral_secrets(vectors: &[Value]) -> HashMap<[u8; 32], [u8; 32]> {
         for arg in vector["args"].as_array().into_iter().flatten() {
             let local = &arg["local"];
             if local["kx_sk"].is_string() && local["kx_pk"].is_string() {
-                secrets.insert(unhex32(&local["kx_pk"]), unhex32(&local["kx_sk"]));
+                secrets.insert(hex32(&local["kx_pk"]), hex32(&local["kx_sk"]));
             }
         }
     }
@@ -87,16 +78,16 @@ fn recorded(vectors: &[Value]) -> Recorded {
         let state = &vector["args"][0];
         let pair = || {
             (
-                unhex32(&state["local"]["kx_pk"]),
-                unhex32(&state["remote"]["kx_pk"]),
+                hex32(&state["local"]["kx_pk"]),
+                hex32(&state["remote"]["kx_pk"]),
             )
         };
         match vector["name"].as_str() {
             Some("clientCreateAuth") => {
-                client_auth.insert(pair(), unhex(&vector["result"]));
+                client_auth.insert(pair(), value_bytes(&vector["result"]));
             }
             Some("serverCreateAccept") => {
-                server_accept.insert(pair(), unhex(&vector["result"]));
+                server_accept.insert(pair(), value_bytes(&vector["result"]));
             }
             _ => {}
         }
@@ -115,23 +106,23 @@ struct Party {
 
 fn party(state: &Value, secrets: &HashMap<[u8; 32], [u8; 32]>) -> Party {
     let local = &state["local"];
-    let identity = Identity::from_secret_bytes(&unhex(&local["secretKey"]))
+    let identity = Identity::from_secret_bytes(&value_bytes(&local["secretKey"]))
         .expect("the recorded 64-byte secret key is consistent");
     assert_eq!(
         identity.public_key().as_bytes().as_slice(),
-        unhex(&local["publicKey"]).as_slice()
+        value_bytes(&local["publicKey"]).as_slice()
     );
-    let ephemeral = secrets[&unhex32(&local["kx_pk"])];
+    let ephemeral = secrets[&hex32(&local["kx_pk"])];
     Party {
-        network_key: NetworkKey::new(unhex32(&state["app_key"])),
+        network_key: NetworkKey::new(hex32(&state["app_key"])),
         identity,
         ephemeral,
     }
 }
 
 fn hello_of(side: &Value) -> Vec<u8> {
-    let mut hello = unhex(&side["app_mac"]);
-    hello.extend(unhex(&side["kx_pk"]));
+    let mut hello = value_bytes(&side["app_mac"]);
+    hello.extend(value_bytes(&side["kx_pk"]));
     hello
 }
 
@@ -167,7 +158,7 @@ fn client_after_hellos(
     secrets: &HashMap<[u8; 32], [u8; 32]>,
 ) -> Result<(Handshake, Vec<u8>), Error> {
     let me = party(state, secrets);
-    let mut handshake = client(&me, unhex32(&state["remote"]["publicKey"]));
+    let mut handshake = client(&me, hex32(&state["remote"]["publicKey"]));
     let (hello, _) = step(&mut handshake, &[])?;
     assert_eq!(hello, hello_of(&state["local"]), "our client hello");
     let (auth, status) = step(&mut handshake, &hello_of(&state["remote"]))?;
@@ -218,14 +209,14 @@ fn every_published_shs1_vector_is_reproduced() {
         match name {
             "toKeys" => {
                 // From a seed, or (given a key pair) that key pair itself.
-                let keypair = unhex(&result["secretKey"]);
+                let keypair = value_bytes(&result["secretKey"]);
                 let identity = Identity::from_secret_bytes(&keypair).unwrap();
                 assert_eq!(
                     identity.public_key().as_bytes().as_slice(),
-                    unhex(&result["publicKey"]).as_slice()
+                    value_bytes(&result["publicKey"]).as_slice()
                 );
                 if state.is_string() {
-                    let seed = unhex32(state);
+                    let seed = hex32(state);
                     assert_eq!(keypair[..32], seed);
                     assert_eq!(
                         Identity::from_seed(&seed).public_key(),
@@ -242,7 +233,7 @@ fn every_published_shs1_vector_is_reproduced() {
                 let mut handshake = client(&me, *me.identity.public_key().as_bytes());
                 let (hello, _) = step(&mut handshake, &[]).unwrap();
                 let expected = if name == "createChallenge" {
-                    unhex(result)
+                    value_bytes(result)
                 } else {
                     hello_of(&result["local"])
                 };
@@ -253,50 +244,51 @@ fn every_published_shs1_vector_is_reproduced() {
                 // with our hello; one that does not, with an error.
                 let me = party(state, &secrets);
                 let mut handshake = server(&me);
-                let outcome = step(&mut handshake, &unhex(&args[1])).map(|(hello, _)| {
+                let outcome = step(&mut handshake, &value_bytes(&args[1])).map(|(hello, _)| {
                     assert_eq!(hello, hello_of(&state["local"]), "vector {index}");
                 });
                 expect_state_or_null(name, index, result, outcome);
             }
             "clientVerifyChallenge" => {
                 let me = party(state, &secrets);
-                let mut handshake = client(&me, unhex32(&state["remote"]["publicKey"]));
+                let mut handshake = client(&me, hex32(&state["remote"]["publicKey"]));
                 step(&mut handshake, &[]).unwrap();
-                let outcome = step(&mut handshake, &unhex(&args[1])).map(|_| ());
+                let outcome = step(&mut handshake, &value_bytes(&args[1])).map(|_| ());
                 expect_state_or_null(name, index, result, outcome);
             }
             "clientCreateAuth" => {
                 let (_, auth) = client_after_hellos(state, &secrets).unwrap();
-                assert_eq!(auth, unhex(result), "vector {index} ({name})");
+                assert_eq!(auth, value_bytes(result), "vector {index} ({name})");
             }
             "serverVerifyAuth" => {
                 let mut handshake = server_after_hellos(state, &secrets).unwrap();
-                let outcome = step(&mut handshake, &unhex(&args[1])).map(|(written, status)| {
-                    assert!(written.is_empty());
-                    assert_eq!(status, Status::AuthorizePeer);
-                    assert_eq!(
-                        handshake.peer_key().unwrap().as_bytes().as_slice(),
-                        unhex(&result["remote"]["publicKey"]).as_slice()
-                    );
-                });
+                let outcome =
+                    step(&mut handshake, &value_bytes(&args[1])).map(|(written, status)| {
+                        assert!(written.is_empty());
+                        assert_eq!(status, Status::AuthorizePeer);
+                        assert_eq!(
+                            handshake.peer_key().unwrap().as_bytes().as_slice(),
+                            value_bytes(&result["remote"]["publicKey"]).as_slice()
+                        );
+                    });
                 expect_state_or_null(name, index, result, outcome);
             }
             "serverCreateAccept" => {
                 let mut handshake = server_after_hellos(state, &secrets).unwrap();
                 let pair = (
-                    unhex32(&state["remote"]["kx_pk"]),
-                    unhex32(&state["local"]["kx_pk"]),
+                    hex32(&state["remote"]["kx_pk"]),
+                    hex32(&state["local"]["kx_pk"]),
                 );
                 let (_, status) = step(&mut handshake, &recorded.client_auth[&pair]).unwrap();
                 assert_eq!(status, Status::AuthorizePeer);
                 handshake.authorize(true).unwrap();
                 let (accept, status) = step(&mut handshake, &[]).unwrap();
                 assert_eq!(status, Status::Done);
-                assert_eq!(accept, unhex(result), "vector {index} ({name})");
+                assert_eq!(accept, value_bytes(result), "vector {index} ({name})");
             }
             "clientVerifyAccept" => {
                 let (mut handshake, _) = client_after_hellos(state, &secrets).unwrap();
-                let outcome = step(&mut handshake, &unhex(&args[1])).map(|(_, status)| {
+                let outcome = step(&mut handshake, &value_bytes(&args[1])).map(|(_, status)| {
                     assert_eq!(status, Status::Done);
                 });
                 expect_state_or_null(name, index, result, outcome);
@@ -306,7 +298,7 @@ fn every_published_shs1_vector_is_reproduced() {
                 // with the messages the reference's peer sent.
                 let local = &state["local"];
                 let remote = &state["remote"];
-                let pair_mine = (unhex32(&local["kx_pk"]), unhex32(&remote["kx_pk"]));
+                let pair_mine = (hex32(&local["kx_pk"]), hex32(&remote["kx_pk"]));
                 let pair_theirs = (pair_mine.1, pair_mine.0);
                 let is_server = local.get("hello").is_none_or(Value::is_null);
                 let channel = if is_server {
@@ -327,20 +319,24 @@ fn every_published_shs1_vector_is_reproduced() {
                 let keys = channel.export_shs1_keys().unwrap();
                 assert_eq!(
                     keys[..32],
-                    unhex(&result["encryptKey"])[..],
+                    value_bytes(&result["encryptKey"])[..],
                     "vector {index}"
                 );
                 assert_eq!(
                     keys[32..56],
-                    unhex(&remote["app_mac"])[..24],
+                    value_bytes(&remote["app_mac"])[..24],
                     "vector {index}"
                 );
                 assert_eq!(
                     keys[56..88],
-                    unhex(&result["decryptKey"])[..],
+                    value_bytes(&result["decryptKey"])[..],
                     "vector {index}"
                 );
-                assert_eq!(keys[88..], unhex(&local["app_mac"])[..24], "vector {index}");
+                assert_eq!(
+                    keys[88..],
+                    value_bytes(&local["app_mac"])[..24],
+                    "vector {index}"
+                );
             }
             other => panic!("vector {index}: unknown operation {other}"),
         }

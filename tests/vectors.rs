@@ -3,6 +3,9 @@
 //! of every case, the Montgomery form of every identity key, and the failure
 //! of every negative case at the message and with the error it names.
 
+#[path = "support/hex.rs"]
+mod hex;
+use hex::{hex32, value_bytes as bytes};
 use privline::{Channel, Error, Handshake, Identity, NetworkKey, Opened, PublicKey, Status};
 use serde_json::Value;
 
@@ -10,24 +13,6 @@ fn vectors() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/privline1.json");
     let text = std::fs::read_to_string(path).expect("read vectors");
     serde_json::from_str(&text).expect("parse vectors")
-}
-
-fn unhex(text: &str) -> Vec<u8> {
-    assert!(text.len() % 2 == 0, "odd hex length");
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
-        .collect()
-}
-
-fn hex32(value: &Value) -> [u8; 32] {
-    unhex(value.as_str().expect("hex string"))
-        .try_into()
-        .expect("32 bytes")
-}
-
-fn bytes(value: &Value) -> Vec<u8> {
-    unhex(value.as_str().expect("hex string"))
 }
 
 /// Feeds `input` to `handshake` whole and returns what it wrote.

@@ -203,7 +203,9 @@ pub(crate) unsafe fn array<const N: usize>(ptr: *const u8) -> Result<[u8; N], Ca
 ///
 /// # Safety
 /// A non-NULL `ptr` must point to `N` writable bytes.
-pub(crate) unsafe fn array_out<'a, const N: usize>(ptr: *mut u8) -> Result<&'a mut [u8; N], CallError> {
+pub(crate) unsafe fn array_out<'a, const N: usize>(
+    ptr: *mut u8,
+) -> Result<&'a mut [u8; N], CallError> {
     if ptr.is_null() {
         return Err(CallError::NullArgument);
     }
@@ -262,7 +264,9 @@ pub(crate) trait Handle {
 /// # Safety
 /// A non-NULL `handle` must come from [`into_handle`] and not have been
 /// freed.
-pub(crate) unsafe fn object_ref<'a, H: Handle>(handle: *const H) -> Result<&'a H::Target, CallError> {
+pub(crate) unsafe fn object_ref<'a, H: Handle>(
+    handle: *const H,
+) -> Result<&'a H::Target, CallError> {
     // SAFETY: handles are `Box<H::Target>` pointers cast to the opaque type.
     unsafe { (handle as *const H::Target).as_ref() }.ok_or(CallError::NullArgument)
 }
