@@ -334,7 +334,10 @@ static privline_result step_once(privline_handshake *hs, bytes *in, bytes *out, 
         size_t consumed = 0, out_len = sizeof buf;
         privline_result r = privline_handshake_step(hs, in->data, in->len, &consumed, buf, &out_len, st);
         if (r == RESULT_BUSY && busy != NULL) {
+            /* Let the thread inside the call finish it (under valgrind,
+             * which runs one thread at a time, spinning would hold it off). */
             (*busy)++;
+            sched_yield();
             continue;
         }
         if (r == PRIVLINE_RESULT_OK) {
@@ -376,12 +379,16 @@ static int run_handshake(privline_handshake *client, privline_handshake *server,
             if (st == PRIVLINE_HANDSHAKE_AUTHORIZE_PEER) {
                 uint8_t peer[PRIVLINE_PUBLIC_KEY_LEN];
                 privline_result r;
-                while ((r = privline_handshake_peer_key(server, peer)) == RESULT_BUSY && busy)
+                while ((r = privline_handshake_peer_key(server, peer)) == RESULT_BUSY && busy) {
                     (*busy)++;
+                    sched_yield();
+                }
                 CHECK_OK(r);
                 CHECK(memcmp(peer, client_public, sizeof peer) == 0);
-                while ((r = privline_handshake_authorize(server, true)) == RESULT_BUSY && busy)
+                while ((r = privline_handshake_authorize(server, true)) == RESULT_BUSY && busy) {
                     (*busy)++;
+                    sched_yield();
+                }
                 if (!CHECK_OK(r))
                     goto out;
                 {
@@ -986,6 +993,7 @@ static void *real_opener(void *arg)
                                                   &type);
         if (r == RESULT_BUSY) {
             o->busy++;
+            sched_yield();
             continue;
         }
         if (r != PRIVLINE_RESULT_OK || type != PRIVLINE_RECORD_DATA) {
@@ -1129,9 +1137,10 @@ static void *handshake_poker(void *arg)
         h->calls++;
         if (r == PRIVLINE_RESULT_OK)
             h->ok++;
-        else if (r == RESULT_BUSY)
+        else if (r == RESULT_BUSY) {
             h->busy++;
-        else if (r == PRIVLINE_RESULT_WRONG_STATE)
+            sched_yield();
+        } else if (r == PRIVLINE_RESULT_WRONG_STATE)
             h->wrong_state++;
         else
             h->other++;
