@@ -2099,6 +2099,38 @@ fn shs1_pair(case: &Case, a: [u8; 32], b: [u8; 32]) -> (Handshake, Handshake) {
     (client, server)
 }
 
+/// Runs an SHS1 handshake to the end in memory (the server accepts).
+fn run_shs1(client: &mut Handshake, server: &mut Handshake) {
+    let hello = rust_step(client, &[], Status::NeedInput);
+    let server_hello = rust_step(server, &hello, Status::NeedInput);
+    let auth = rust_step(client, &server_hello, Status::NeedInput);
+    assert!(rust_step(server, &auth, Status::AuthorizePeer).is_empty());
+    server.authorize(true).unwrap();
+    let accept = rust_step(server, &[], Status::Done);
+    assert!(rust_step(client, &accept, Status::Done).is_empty());
+}
+
+/// The client sends 5 bytes, then 5,000 (two boxes); the server says
+/// goodbye and the client sees it.
+fn converse_shs1(client_channel: &mut Channel, server_channel: &mut Channel) {
+    let mut wire = vec![0u8; 10_000];
+    let mut plain = vec![0u8; 4096];
+    for payload in [&b"hello"[..], &[7u8; 5000][..]] {
+        let n = client_channel.seal(payload, 0, &mut wire).unwrap();
+        let mut rest = &wire[..n];
+        while !rest.is_empty() {
+            let opened = server_channel.open(rest, &mut plain).unwrap();
+            rest = &rest[opened.consumed()..];
+        }
+    }
+    let n = server_channel.close(0, &mut wire).unwrap();
+    assert_eq!(
+        client_channel.open(&wire[..n], &mut plain),
+        Ok(Opened::Close { consumed: n })
+    );
+    plain.zeroize();
+}
+
 #[test]
 fn an_shs1_session_leaves_no_secret_in_freed_memory() {
     let _serial = serial();
@@ -2114,31 +2146,10 @@ fn an_shs1_session_leaves_no_secret_in_freed_memory() {
         || {
             let (client, server) = shs1_pair(&case, a, b);
             let (mut client, mut server) = (Box::new(client), Box::new(server));
-            let hello = rust_step(&mut client, &[], Status::NeedInput);
-            let server_hello = rust_step(&mut server, &hello, Status::NeedInput);
-            let auth = rust_step(&mut client, &server_hello, Status::NeedInput);
-            assert!(rust_step(&mut server, &auth, Status::AuthorizePeer).is_empty());
-            server.authorize(true).unwrap();
-            let accept = rust_step(&mut server, &[], Status::Done);
-            assert!(rust_step(&mut client, &accept, Status::Done).is_empty());
+            run_shs1(&mut client, &mut server);
             let mut client_channel = Box::new(client.into_channel().unwrap());
             let mut server_channel = Box::new(server.into_channel().unwrap());
-            let mut wire = vec![0u8; 10_000];
-            let mut plain = vec![0u8; 4096];
-            for payload in [&b"hello"[..], &[7u8; 5000][..]] {
-                let n = client_channel.seal(payload, 0, &mut wire).unwrap();
-                let mut rest = &wire[..n];
-                while !rest.is_empty() {
-                    let opened = server_channel.open(rest, &mut plain).unwrap();
-                    rest = &rest[opened.consumed()..];
-                }
-            }
-            let n = server_channel.close(0, &mut wire).unwrap();
-            assert_eq!(
-                client_channel.open(&wire[..n], &mut plain),
-                Ok(Opened::Close { consumed: n })
-            );
-            plain.zeroize();
+            converse_shs1(&mut client_channel, &mut server_channel);
             drop(client_channel);
             drop(server_channel);
         },
@@ -2464,41 +2475,15 @@ fn an_shs1_session_leaves_no_secret_on_the_stack() {
         .unwrap();
         let mut server =
             Handshake::shs1_server_with_ephemeral_for_tests(&network, &server_identity, b);
-        let hello = rust_step(&mut client, &[], Status::NeedInput);
-        let server_hello = rust_step(&mut server, &hello, Status::NeedInput);
-        let auth = rust_step(&mut client, &server_hello, Status::NeedInput);
-        assert!(rust_step(&mut server, &auth, Status::AuthorizePeer).is_empty());
-        server.authorize(true).unwrap();
-        let accept = rust_step(&mut server, &[], Status::Done);
-        assert!(rust_step(&mut client, &accept, Status::Done).is_empty());
+        run_shs1(&mut client, &mut server);
         let mut client_channel = client.into_channel().unwrap();
         let mut server_channel = server.into_channel().unwrap();
-        let mut wire = vec![0u8; 10_000];
-        let mut plain = vec![0u8; 4096];
-        for payload in [&b"hello"[..], &[7u8; 5000][..]] {
-            let n = client_channel.seal(payload, 0, &mut wire).unwrap();
-            let mut rest = &wire[..n];
-            while !rest.is_empty() {
-                let opened = server_channel.open(rest, &mut plain).unwrap();
-                rest = &rest[opened.consumed()..];
-            }
-        }
-        let n = server_channel.close(0, &mut wire).unwrap();
-        assert_eq!(
-            client_channel.open(&wire[..n], &mut plain),
-            Ok(Opened::Close { consumed: n })
-        );
+        converse_shs1(&mut client_channel, &mut server_channel);
     });
     // The needles are this session's real keys: a session made the same
     // way exports them.
     let (mut client, mut server) = shs1_pair(&case, a, b);
-    let hello = rust_step(&mut client, &[], Status::NeedInput);
-    let server_hello = rust_step(&mut server, &hello, Status::NeedInput);
-    let auth = rust_step(&mut client, &server_hello, Status::NeedInput);
-    rust_step(&mut server, &auth, Status::AuthorizePeer);
-    server.authorize(true).unwrap();
-    let accept = rust_step(&mut server, &[], Status::Done);
-    rust_step(&mut client, &accept, Status::Done);
+    run_shs1(&mut client, &mut server);
     let exported = client.into_channel().unwrap().export_shs1_keys().unwrap();
     let mut encrypt_key = [0u8; 32];
     encrypt_key.copy_from_slice(&exported[..32]);
