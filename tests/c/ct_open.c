@@ -6,7 +6,9 @@
  * plaintext, so all are the same length on the wire), and opens each in
  * its own call of privline_channel_open.
  *
- * Usage: ct_open PAYLOAD_LEN
+ * Usage: ct_open PAYLOAD_LEN   (decimal; ct_open.sh writes every length with
+ *                               four digits so that argv, and with it the
+ *                               stack's alignment, is the same for all)
  *
  * Run under `valgrind --tool=callgrind --toggle-collect=privline_channel_open`
  * once per payload length: the instruction count (Ir) collected is the
