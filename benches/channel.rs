@@ -11,6 +11,8 @@
 //! `cargo bench --bench channel`. The tables at the end are from interleaved
 //! timing loops in this same run (see benches/common).
 
+#[path = "support/channel_pair.rs"]
+mod channel_pair;
 mod common;
 
 use std::hint::black_box;
@@ -19,8 +21,8 @@ use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use criterion::Throughput;
 use crypto_secretbox::XSalsa20Poly1305;
-use privline::{Channel, Opened};
 
+use channel_pair::ChannelPair;
 use common::{
     fmt_ns, fmt_rate, keep, mode, print_table, result_line, verdict, Mode, Peers, SnowKeys, Timer,
     NOISE_XX,
@@ -29,43 +31,6 @@ use common::{
 const SIZES: [usize; 5] = [0, 64, 1024, 16 * 1024, 65518];
 /// Box-stream body sizes: 4096 is the largest body of one box.
 const BOX_SIZES: [usize; 3] = [64, 1024, 4096];
-
-/// A privline channel pair with its buffers: seal on the client, open on
-/// the server.
-struct PrivlinePair {
-    client: Channel,
-    server: Channel,
-    payload: Vec<u8>,
-    wire: Vec<u8>,
-    plain: Vec<u8>,
-}
-
-impl PrivlinePair {
-    fn new(peers: &Peers, size: usize) -> PrivlinePair {
-        let (client, server) = peers.handshake();
-        PrivlinePair {
-            client,
-            server,
-            payload: vec![0x5a; size],
-            wire: vec![0; privline::sealed_len(size).unwrap()],
-            plain: vec![0; privline::RECORD_MAX_INNER_LEN],
-        }
-    }
-
-    fn seal(&mut self) -> usize {
-        self.client
-            .seal(black_box(&self.payload), 0, &mut self.wire)
-            .unwrap()
-    }
-
-    fn seal_open(&mut self) {
-        let n = self.seal();
-        match self.server.open(&self.wire[..n], &mut self.plain).unwrap() {
-            Opened::Data { len, .. } => assert_eq!(len, self.payload.len()),
-            other => panic!("{other:?}"),
-        }
-    }
-}
 
 /// Bare ChaCha20-Poly1305: encrypt the payload in place, then decrypt it in
 /// place, no AD, no framing, no copies; a fresh nonce each time.
@@ -159,41 +124,6 @@ impl SnowPair {
     }
 }
 
-/// An SHS1 channel pair (box-stream) with its buffers: seal on the client,
-/// open on the server. `size` is at most one body (4096 bytes): one box.
-struct BoxStreamPair {
-    client: Channel,
-    server: Channel,
-    payload: Vec<u8>,
-    wire: Vec<u8>,
-    plain: Vec<u8>,
-}
-
-impl BoxStreamPair {
-    fn new(peers: &Peers, size: usize) -> BoxStreamPair {
-        let (client, server) = peers.shs1_handshake();
-        let wire = vec![0; client.sealed_len(size, 0).unwrap()];
-        BoxStreamPair {
-            client,
-            server,
-            payload: vec![0x5a; size],
-            wire,
-            plain: vec![0; privline::SHS1_MAX_BODY_LEN],
-        }
-    }
-
-    fn seal_open(&mut self) {
-        let n = self
-            .client
-            .seal(black_box(&self.payload), 0, &mut self.wire)
-            .unwrap();
-        match self.server.open(&self.wire[..n], &mut self.plain).unwrap() {
-            Opened::Data { len, .. } => assert_eq!(len, self.payload.len()),
-            other => panic!("{other:?}"),
-        }
-    }
-}
-
 /// Bare XSalsa20-Poly1305 (`crypto_secretbox`): encrypt in place, decrypt
 /// in place, a fresh nonce each time. `shaped` adds what box-stream's
 /// format adds to a body: a second box, of the 18-byte header (body length
@@ -250,7 +180,7 @@ fn criterion_benches(peers: &Peers, keys: &SnowKeys) {
     let mut group = c.benchmark_group("seal+open");
     for size in SIZES {
         group.throughput(Throughput::Bytes(size.max(1) as u64));
-        let mut ours = PrivlinePair::new(peers, size);
+        let mut ours = ChannelPair::new(peers.handshake(), size);
         group.bench_function(format!("privline/{size}"), |b| b.iter(|| ours.seal_open()));
         let mut bare = BareAead::new(size);
         group.bench_function(format!("chacha20poly1305/{size}"), |b| {
@@ -263,7 +193,7 @@ fn criterion_benches(peers: &Peers, keys: &SnowKeys) {
     let mut group = c.benchmark_group("box-stream seal+open");
     for size in BOX_SIZES {
         group.throughput(Throughput::Bytes(size as u64));
-        let mut ours = BoxStreamPair::new(peers, size);
+        let mut ours = ChannelPair::new(peers.shs1_handshake(), size);
         group.bench_function(format!("SHS1 box-stream/{size}"), |b| {
             b.iter(|| ours.seal_open())
         });
@@ -282,8 +212,8 @@ fn tables(peers: &Peers, keys: &SnowKeys) {
     let mut detail = Vec::new();
     let mut verdicts = Vec::new();
     for size in SIZES {
-        let mut ours = PrivlinePair::new(peers, size);
-        let mut ours_seal_only = PrivlinePair::new(peers, size);
+        let mut ours = ChannelPair::new(peers.handshake(), size);
+        let mut ours_seal_only = ChannelPair::new(peers.handshake(), size);
         let mut bare = BareAead::new(size);
         let mut bare_seal_only = BareAead::new(size);
         let mut snow = SnowPair::new(keys, size);
@@ -400,7 +330,7 @@ fn tables(peers: &Peers, keys: &SnowKeys) {
 fn box_stream_table(peers: &Peers, timer: &Timer) {
     let mut rows = Vec::new();
     for size in BOX_SIZES {
-        let mut ours = BoxStreamPair::new(peers, size);
+        let mut ours = ChannelPair::new(peers.shs1_handshake(), size);
         let mut bare = BareSecretbox::new(size, false);
         let mut shaped = BareSecretbox::new(size, true);
         let times = timer.compare(&mut [

@@ -16,210 +16,29 @@
 //!
 //! `cargo bench --bench ffi`.
 
+#[path = "support/channel_pair.rs"]
+mod channel_pair;
 mod common;
+#[path = "support/ffi_handshake.rs"]
+mod ffi_handshake;
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::ptr;
 
 use privline::ffi::{
-    privline_channel, privline_channel_free, privline_channel_open, privline_channel_peer_closed,
-    privline_channel_seal, privline_handshake, privline_handshake_authorize,
-    privline_handshake_into_channel, privline_handshake_new_client,
-    privline_handshake_new_client_with_identity, privline_handshake_new_server,
-    privline_handshake_new_server_with_identity, privline_handshake_status,
-    privline_handshake_step, privline_identity, privline_identity_free, privline_identity_new,
-    privline_protocol, privline_record_type, privline_result, privline_sealed_len,
+    privline_channel, privline_channel_open, privline_channel_peer_closed, privline_channel_seal,
+    privline_record_type, privline_sealed_len,
 };
-use privline::{Channel, Opened};
 
-use common::{
-    fmt_ns, keep, mode, print_table, result_line, verdict, Mode, Peers, Timer, CLIENT_SEED,
-    NETWORK_KEY, SERVER_SEED,
-};
+use channel_pair::ChannelPair;
+use common::{fmt_ns, keep, mode, print_table, result_line, verdict, Mode, Peers, Timer};
+use ffi_handshake::{ffi_handshake, free_channels, ok, Constructors, FfiIdentities};
 
 const SIZES: [usize; 5] = [0, 64, 1024, 16 * 1024, 65518];
 /// C ABI calls in one handshake, both roles: new_client, new_server, six
 /// steps, authorize, two into_channel, two channel_free.
 const HANDSHAKE_CALLS: f64 = 13.0;
-
-fn ok(result: privline_result) {
-    assert_eq!(result, privline_result::PRIVLINE_RESULT_OK);
-}
-
-/// The two identity handles of the C ABI, made once (as a C application
-/// makes its identity at start-up) and freed on drop.
-struct FfiIdentities {
-    client: *mut privline_identity,
-    server: *mut privline_identity,
-}
-
-impl FfiIdentities {
-    fn new() -> FfiIdentities {
-        let mut client = ptr::null_mut();
-        let mut server = ptr::null_mut();
-        // SAFETY: seeds of PRIVLINE_SEED_LEN bytes and valid out-pointers.
-        unsafe {
-            ok(privline_identity_new(
-                CLIENT_SEED.as_ptr(),
-                CLIENT_SEED.len(),
-                &mut client,
-            ));
-            ok(privline_identity_new(
-                SERVER_SEED.as_ptr(),
-                SERVER_SEED.len(),
-                &mut server,
-            ));
-        }
-        FfiIdentities { client, server }
-    }
-}
-
-impl Drop for FfiIdentities {
-    fn drop(&mut self) {
-        // SAFETY: handles made by privline_identity_new, freed once.
-        unsafe {
-            privline_identity_free(self.client);
-            privline_identity_free(self.server);
-        }
-    }
-}
-
-/// Which C constructors a handshake uses.
-#[derive(Clone, Copy)]
-enum Constructors<'a> {
-    /// `privline_handshake_new_client` / `_new_server`: the identity is
-    /// derived from its seed in every call.
-    Seeds,
-    /// `privline_handshake_new_client_with_identity` / `_server_with_identity`
-    /// on handles made once.
-    Identities(&'a FfiIdentities),
-}
-
-/// One handshake through the `extern "C"` functions, as a C caller does it.
-fn ffi_handshake(
-    constructors: Constructors<'_>,
-    server_public: &[u8; 32],
-) -> (*mut privline_channel, *mut privline_channel) {
-    let mut client: *mut privline_handshake = ptr::null_mut();
-    let mut server: *mut privline_handshake = ptr::null_mut();
-    let mut a = [0u8; privline::HANDSHAKE_MAX_MESSAGE_LEN];
-    let mut b = [0u8; privline::HANDSHAKE_MAX_MESSAGE_LEN];
-    let mut used = 0usize;
-    let mut status = privline_handshake_status::PRIVLINE_HANDSHAKE_NEED_INPUT;
-    let (mut client_channel, mut server_channel) = (ptr::null_mut(), ptr::null_mut());
-    // SAFETY: every pointer is valid for the lengths passed, the identity
-    // handles are live.
-    unsafe {
-        match constructors {
-            Constructors::Seeds => {
-                ok(privline_handshake_new_client(
-                    NETWORK_KEY.as_ptr(),
-                    CLIENT_SEED.as_ptr(),
-                    server_public.as_ptr(),
-                    &mut client,
-                ));
-                ok(privline_handshake_new_server(
-                    NETWORK_KEY.as_ptr(),
-                    SERVER_SEED.as_ptr(),
-                    &mut server,
-                ));
-            }
-            Constructors::Identities(identities) => {
-                let protocol = privline_protocol::PRIVLINE_PROTOCOL_PRIVLINE1 as u32;
-                ok(privline_handshake_new_client_with_identity(
-                    protocol,
-                    NETWORK_KEY.as_ptr(),
-                    identities.client,
-                    server_public.as_ptr(),
-                    &mut client,
-                ));
-                ok(privline_handshake_new_server_with_identity(
-                    protocol,
-                    NETWORK_KEY.as_ptr(),
-                    identities.server,
-                    &mut server,
-                ));
-            }
-        }
-        let mut a_len = a.len();
-        ok(privline_handshake_step(
-            client,
-            ptr::null(),
-            0,
-            &mut used,
-            a.as_mut_ptr(),
-            &mut a_len,
-            &mut status,
-        ));
-        let mut b_len = b.len();
-        ok(privline_handshake_step(
-            server,
-            a.as_ptr(),
-            a_len,
-            &mut used,
-            b.as_mut_ptr(),
-            &mut b_len,
-            &mut status,
-        ));
-        a_len = a.len();
-        ok(privline_handshake_step(
-            client,
-            b.as_ptr(),
-            b_len,
-            &mut used,
-            a.as_mut_ptr(),
-            &mut a_len,
-            &mut status,
-        ));
-        b_len = b.len();
-        ok(privline_handshake_step(
-            server,
-            a.as_ptr(),
-            a_len,
-            &mut used,
-            b.as_mut_ptr(),
-            &mut b_len,
-            &mut status,
-        ));
-        assert_eq!(
-            status,
-            privline_handshake_status::PRIVLINE_HANDSHAKE_AUTHORIZE_PEER
-        );
-        ok(privline_handshake_authorize(server, true));
-        b_len = b.len();
-        ok(privline_handshake_step(
-            server,
-            ptr::null(),
-            0,
-            &mut used,
-            b.as_mut_ptr(),
-            &mut b_len,
-            &mut status,
-        ));
-        a_len = a.len();
-        ok(privline_handshake_step(
-            client,
-            b.as_ptr(),
-            b_len,
-            &mut used,
-            a.as_mut_ptr(),
-            &mut a_len,
-            &mut status,
-        ));
-        assert_eq!(status, privline_handshake_status::PRIVLINE_HANDSHAKE_DONE);
-        ok(privline_handshake_into_channel(
-            &mut client,
-            &mut client_channel,
-        ));
-        ok(privline_handshake_into_channel(
-            &mut server,
-            &mut server_channel,
-        ));
-    }
-    (client_channel, server_channel)
-}
 
 /// A channel pair behind C handles, with buffers.
 struct FfiPair {
@@ -281,52 +100,7 @@ impl FfiPair {
 
 impl Drop for FfiPair {
     fn drop(&mut self) {
-        // SAFETY: handles made by ffi_handshake, freed once.
-        unsafe {
-            privline_channel_free(self.client);
-            privline_channel_free(self.server);
-        }
-    }
-}
-
-/// The same through the Rust API.
-struct RustPair {
-    client: Channel,
-    server: Channel,
-    payload: Vec<u8>,
-    wire: Vec<u8>,
-    plain: Vec<u8>,
-}
-
-impl RustPair {
-    fn new(peers: &Peers, size: usize) -> RustPair {
-        let (client, server) = peers.handshake();
-        RustPair {
-            client,
-            server,
-            payload: vec![0x5a; size],
-            wire: vec![0; privline::sealed_len(size).unwrap()],
-            plain: vec![0; privline::RECORD_MAX_INNER_LEN],
-        }
-    }
-
-    fn seal_open(&mut self) {
-        let n = self
-            .client
-            .seal(black_box(&self.payload), 0, &mut self.wire)
-            .unwrap();
-        match self.server.open(&self.wire[..n], &mut self.plain).unwrap() {
-            Opened::Data { len, .. } => assert_eq!(len, self.payload.len()),
-            other => panic!("{other:?}"),
-        }
-    }
-}
-
-fn free_pair(pair: (*mut privline_channel, *mut privline_channel)) {
-    // SAFETY: handles made by ffi_handshake, freed once.
-    unsafe {
-        privline_channel_free(pair.0);
-        privline_channel_free(pair.1);
+        free_channels((self.client, self.server));
     }
 }
 
@@ -342,11 +116,11 @@ fn criterion_benches(peers: &Peers, identities: &FfiIdentities) {
             b.iter(|| peers.handshake_from_seeds())
         });
         group.bench_function("extern \"C\" from Rust, seed constructors", |b| {
-            b.iter(|| free_pair(ffi_handshake(Constructors::Seeds, &server_public)))
+            b.iter(|| free_channels(ffi_handshake(Constructors::Seeds, &server_public)))
         });
         group.bench_function("extern \"C\" from Rust, identity handles", |b| {
             b.iter(|| {
-                free_pair(ffi_handshake(
+                free_channels(ffi_handshake(
                     Constructors::Identities(identities),
                     &server_public,
                 ))
@@ -357,7 +131,7 @@ fn criterion_benches(peers: &Peers, identities: &FfiIdentities) {
     {
         let mut group = c.benchmark_group("ffi seal+open");
         for size in [0usize, 64, 65518] {
-            let mut rust = RustPair::new(peers, size);
+            let mut rust = ChannelPair::new(peers.handshake(), size);
             group.bench_function(format!("Rust API/{size}"), |b| b.iter(|| rust.seal_open()));
             let mut ffi = FfiPair::new(identities, &server_public, size);
             group.bench_function(format!("extern \"C\"/{size}"), |b| {
@@ -439,13 +213,13 @@ fn tables(peers: &Peers, identities: &FfiIdentities) {
             keep(peers.handshake_from_seeds())
         }),
         ("extern C, identity handles", &mut || {
-            free_pair(ffi_handshake(
+            free_channels(ffi_handshake(
                 Constructors::Identities(identities),
                 &server_public,
             ))
         }),
         ("extern C, seed constructors", &mut || {
-            free_pair(ffi_handshake(Constructors::Seeds, &server_public))
+            free_channels(ffi_handshake(Constructors::Seeds, &server_public))
         }),
     ]);
     let [rust_hs, rust_seeds_hs, ffi_hs, ffi_seeds_hs] = hs[..] else {
@@ -453,7 +227,7 @@ fn tables(peers: &Peers, identities: &FfiIdentities) {
     };
     let mut channel_times = Vec::new();
     for size in SIZES {
-        let mut rust = RustPair::new(peers, size);
+        let mut rust = ChannelPair::new(peers.handshake(), size);
         let mut ffi = FfiPair::new(identities, &server_public, size);
         let t = timer.compare(&mut [
             ("rust", &mut || rust.seal_open()),
