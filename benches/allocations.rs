@@ -7,150 +7,29 @@
 //! `cargo bench --bench allocations`. No timing: counts only, so the
 //! numbers are exact and the same on every machine.
 
+#[path = "support/channel_traffic.rs"]
+mod channel_traffic;
 mod common;
+#[path = "support/ffi_handshake.rs"]
+mod ffi_handshake;
 
-use std::ptr;
+use privline::{Channel, Handshake, Identity};
 
-use privline::ffi::{
-    privline_handshake, privline_handshake_free, privline_handshake_new_client,
-    privline_handshake_new_client_with_identity, privline_handshake_new_server,
-    privline_handshake_new_server_with_identity, privline_identity, privline_identity_free,
-    privline_identity_new, privline_protocol,
-};
-use privline::{Channel, Handshake, Identity, Opened};
-
+use channel_traffic::Traffic;
 use common::{print_table, verdict, Peers, SnowKeys, NOISE_XK, NOISE_XX};
+use ffi_handshake::{free_handshakes, identity_new, new_handshakes, Constructors, FfiIdentities};
 
 #[path = "../tests/support/counting_allocator.rs"]
 mod counting_allocator;
 
 use counting_allocator::count;
 
-/// Seals and opens every size with and without padding, then a key update
-/// and a close; returns (allocations, bytes, records).
-fn channel_traffic(client: &mut Channel, server: &mut Channel) -> (usize, usize, usize) {
-    let payload = vec![0x5au8; 200_000];
-    let mut wire = vec![0u8; privline::sealed_len(payload.len()).unwrap() + 4 * 256];
-    let mut plain = vec![0u8; privline::RECORD_MAX_INNER_LEN];
-    let (records, calls, bytes) = count(|| {
-        let mut records = 0;
-        for size in [0usize, 1, 64, 1024, 16 * 1024, 65518, 65519, 200_000] {
-            for pad_block in [0usize, 256] {
-                let sealed = client.seal(&payload[..size], pad_block, &mut wire).unwrap();
-                let mut at = 0;
-                while at < sealed {
-                    match server.open(&wire[at..sealed], &mut plain).unwrap() {
-                        Opened::Data { consumed, .. } => at += consumed,
-                        other => panic!("{other:?}"),
-                    }
-                    records += 1;
-                }
-            }
-        }
-        let n = client.update_key(0, &mut wire).unwrap();
-        assert!(matches!(
-            server.open(&wire[..n], &mut plain).unwrap(),
-            Opened::KeyUpdate { .. }
-        ));
-        let n = client.close(0, &mut wire).unwrap();
-        assert!(matches!(
-            server.open(&wire[..n], &mut plain).unwrap(),
-            Opened::Close { .. }
-        ));
-        records + 2
-    });
+/// The allocations of `Traffic::run` over a fresh pair of `client`'s
+/// protocol: (allocations, bytes, records or boxes opened).
+fn traffic_allocations(client: &mut Channel, server: &mut Channel) -> (usize, usize, usize) {
+    let mut traffic = Traffic::new(client);
+    let (records, calls, bytes) = count(|| traffic.run(client, server));
     (calls, bytes, records)
-}
-
-/// SHS1 box-stream traffic: seals and opens every size (split into boxes of
-/// at most 4096 bytes), then the goodbye; returns (allocations, bytes,
-/// boxes).
-fn box_stream_traffic(client: &mut Channel, server: &mut Channel) -> (usize, usize, usize) {
-    let payload = vec![0x5au8; 200_000];
-    let mut wire = vec![0u8; client.sealed_len(payload.len(), 0).unwrap()];
-    let mut plain = vec![0u8; privline::SHS1_MAX_BODY_LEN];
-    let (boxes, calls, bytes) = count(|| {
-        let mut boxes = 0;
-        for size in [1usize, 64, 1024, 4096, 4097, 65518, 200_000] {
-            let sealed = client.seal(&payload[..size], 0, &mut wire).unwrap();
-            let mut at = 0;
-            while at < sealed {
-                match server.open(&wire[at..sealed], &mut plain).unwrap() {
-                    Opened::Data { consumed, .. } => at += consumed,
-                    other => panic!("{other:?}"),
-                }
-                boxes += 1;
-            }
-        }
-        let n = client.close(0, &mut wire).unwrap();
-        assert!(matches!(
-            server.open(&wire[..n], &mut plain).unwrap(),
-            Opened::Close { .. }
-        ));
-        boxes + 1
-    });
-    (calls, bytes, boxes)
-}
-
-/// Creates a client and a server handshake through the C ABI, with the seed
-/// constructors (`identities` None) or with identity handles, and frees
-/// them.
-fn ffi_handshake_pair(
-    server_public: &[u8; 32],
-    identities: Option<(*const privline_identity, *const privline_identity)>,
-) {
-    let mut client: *mut privline_handshake = ptr::null_mut();
-    let mut server: *mut privline_handshake = ptr::null_mut();
-    let ok = privline::ffi::privline_result::PRIVLINE_RESULT_OK;
-    // SAFETY: valid pointers of the documented lengths, live identity
-    // handles; the handshake handles are freed once.
-    unsafe {
-        match identities {
-            None => {
-                assert_eq!(
-                    privline_handshake_new_client(
-                        common::NETWORK_KEY.as_ptr(),
-                        common::CLIENT_SEED.as_ptr(),
-                        server_public.as_ptr(),
-                        &mut client,
-                    ),
-                    ok
-                );
-                assert_eq!(
-                    privline_handshake_new_server(
-                        common::NETWORK_KEY.as_ptr(),
-                        common::SERVER_SEED.as_ptr(),
-                        &mut server,
-                    ),
-                    ok
-                );
-            }
-            Some((client_identity, server_identity)) => {
-                let protocol = privline_protocol::PRIVLINE_PROTOCOL_PRIVLINE1 as u32;
-                assert_eq!(
-                    privline_handshake_new_client_with_identity(
-                        protocol,
-                        common::NETWORK_KEY.as_ptr(),
-                        client_identity,
-                        server_public.as_ptr(),
-                        &mut client,
-                    ),
-                    ok
-                );
-                assert_eq!(
-                    privline_handshake_new_server_with_identity(
-                        protocol,
-                        common::NETWORK_KEY.as_ptr(),
-                        server_identity,
-                        &mut server,
-                    ),
-                    ok
-                );
-            }
-        }
-        privline_handshake_free(client);
-        privline_handshake_free(server);
-    }
 }
 
 fn main() {
@@ -162,44 +41,33 @@ fn main() {
     drop(snow_keys.handshake(NOISE_XX));
 
     let ((mut client, mut server), hs_calls, hs_bytes) = count(|| peers.handshake());
-    let (traffic_calls, traffic_bytes, records) = channel_traffic(&mut client, &mut server);
+    let (traffic_calls, traffic_bytes, records) = traffic_allocations(&mut client, &mut server);
     let ((), seed_hs_calls, seed_hs_bytes) = count(|| drop(peers.handshake_from_seeds()));
     let (_identity, id_calls, id_bytes) = count(|| Identity::from_seed(&[3; 32]));
     let ((mut shs1_client, mut shs1_server), shs1_calls, shs1_bytes) =
         count(|| peers.shs1_handshake());
-    let (box_calls, box_bytes, boxes) = box_stream_traffic(&mut shs1_client, &mut shs1_server);
+    let (box_calls, box_bytes, boxes) = traffic_allocations(&mut shs1_client, &mut shs1_server);
     let server_public = *peers.bob_public.as_bytes();
-    let ((), ffi_seed_calls, ffi_seed_bytes) = count(|| ffi_handshake_pair(&server_public, None));
-    let mut client_identity: *mut privline_identity = ptr::null_mut();
-    let mut server_identity: *mut privline_identity = ptr::null_mut();
-    // SAFETY: seeds of PRIVLINE_SEED_LEN bytes and valid out-pointers.
-    let ((), ffi_identity_calls, ffi_identity_bytes) = count(|| unsafe {
-        privline_identity_new(
-            common::CLIENT_SEED.as_ptr(),
-            common::CLIENT_SEED.len(),
-            &mut client_identity,
-        );
-    });
-    // SAFETY: as above.
-    unsafe {
-        privline_identity_new(
-            common::SERVER_SEED.as_ptr(),
-            common::SERVER_SEED.len(),
-            &mut server_identity,
-        );
-    }
-    assert!(!client_identity.is_null() && !server_identity.is_null());
+    let ((), ffi_seed_calls, ffi_seed_bytes) =
+        count(|| free_handshakes(new_handshakes(Constructors::Seeds, &server_public)));
+    let (client_identity, ffi_identity_calls, ffi_identity_bytes) =
+        count(|| identity_new(&common::CLIENT_SEED));
+    let identities = FfiIdentities {
+        client: client_identity,
+        server: identity_new(&common::SERVER_SEED),
+    };
+    let with_identities = || {
+        free_handshakes(new_handshakes(
+            Constructors::Identities(&identities),
+            &server_public,
+        ))
+    };
     // The first handshake of the client identity checks the server key
     // (and allocates nothing more for remembering it): warm up anyway, so
     // the count is the steady state.
-    ffi_handshake_pair(&server_public, Some((client_identity, server_identity)));
-    let ((), ffi_handle_calls, ffi_handle_bytes) =
-        count(|| ffi_handshake_pair(&server_public, Some((client_identity, server_identity))));
-    // SAFETY: handles made above, freed once.
-    unsafe {
-        privline_identity_free(client_identity);
-        privline_identity_free(server_identity);
-    }
+    with_identities();
+    let ((), ffi_handle_calls, ffi_handle_bytes) = count(with_identities);
+    drop(identities);
     let (_, xx_calls, xx_bytes) = count(|| snow_keys.handshake(NOISE_XX));
     let (_, xk_calls, xk_bytes) = count(|| snow_keys.handshake(NOISE_XK));
     let (mut initiator, mut responder) = snow_keys.handshake(NOISE_XX);
