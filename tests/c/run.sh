@@ -22,9 +22,16 @@ echo "== cargo build --release"
 cargo build --release
 mkdir -p "$OUT"
 
+# build_static NAME SOURCE [CC FLAGS...]: SOURCE built against the static
+# library as $OUT/NAME.
+build_static() {
+    local name="$1" source="$2"
+    shift 2
+    "$CC" "${CFLAGS[@]}" -g "$@" -o "$OUT/$name" "$source" "$LIBDIR/libprivline.a" -lpthread -ldl -lm
+}
+
 echo "== test_capi against the static library"
-"$CC" "${CFLAGS[@]}" -g -o "$OUT/test_capi_static" tests/c/test_capi.c \
-    "$LIBDIR/libprivline.a" -lpthread -ldl -lm
+build_static test_capi_static tests/c/test_capi.c
 "$OUT/test_capi_static"
 
 echo "== test_capi against the shared library"
@@ -39,21 +46,21 @@ if ! grep -q "libprivline\.so" <<<"$linked"; then
 fi
 "$OUT/test_capi_shared"
 
+# build_and_run_sanitized NAME SOURCE: SOURCE built with ASan and
+# UBSan against the static library as $OUT/NAME, then run; any report aborts.
+build_and_run_sanitized() {
+    build_static "$1" "$2" -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        "$OUT/$1"
+}
+
 echo "== test_capi built with AddressSanitizer and UndefinedBehaviorSanitizer"
-"$CC" "${CFLAGS[@]}" -g -fsanitize=address,undefined -fno-omit-frame-pointer \
-    -fno-sanitize-recover=all -o "$OUT/test_capi_sanitize" tests/c/test_capi.c \
-    "$LIBDIR/libprivline.a" -lpthread -ldl -lm
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    "$OUT/test_capi_sanitize"
+build_and_run_sanitized test_capi_sanitize tests/c/test_capi.c
 
 echo "== threads.c (several threads on one channel / handshake, aliasing) with ASan and UBSan"
-"$CC" "${CFLAGS[@]}" -g -fsanitize=address,undefined -fno-omit-frame-pointer \
-    -fno-sanitize-recover=all -o "$OUT/threads_sanitize" tests/c/threads.c \
-    "$LIBDIR/libprivline.a" -lpthread -ldl -lm
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    "$OUT/threads_sanitize"
-"$CC" "${CFLAGS[@]}" -g -o "$OUT/threads_static" tests/c/threads.c "$LIBDIR/libprivline.a" -lpthread -ldl -lm
-"$CC" "${CFLAGS[@]}" -g -o "$OUT/ct_open" tests/c/ct_open.c "$LIBDIR/libprivline.a" -lpthread -ldl -lm
+build_and_run_sanitized threads_sanitize tests/c/threads.c
+build_static threads_static tests/c/threads.c
+build_static ct_open tests/c/ct_open.c
 
 echo "== include/privline.h as C99 and as C++11"
 cat > "$OUT/header_check.c" <<'EOF'

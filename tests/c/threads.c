@@ -36,7 +36,11 @@
 
 #define _POSIX_C_SOURCE 200809L
 
+/* Only the first failures: a broken lock would fail thousands of times. */
+#define CHECK_PRINT_LIMIT 50ul
+
 #include "privline.h"
+#include "check.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -50,56 +54,6 @@
 #else
 #define RESULT_BUSY PRIVLINE_RESULT_BUSY
 #endif
-
-/* ------------------------------------------------------------------------ */
-/* Checks (thread-safe counters)                                            */
-/* ------------------------------------------------------------------------ */
-
-static pthread_mutex_t check_lock = PTHREAD_MUTEX_INITIALIZER;
-static unsigned long checks_passed;
-static unsigned long checks_failed;
-
-static int check_at(int ok, const char *file, int line, const char *expr)
-{
-    pthread_mutex_lock(&check_lock);
-    if (ok) {
-        checks_passed++;
-    } else {
-        checks_failed++;
-        if (checks_failed <= 50)
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", file, line, expr);
-    }
-    pthread_mutex_unlock(&check_lock);
-    return ok;
-}
-
-static int check_result_at(privline_result got, privline_result want, const char *file, int line,
-                           const char *expr)
-{
-    if (got == want)
-        return check_at(1, file, line, expr);
-    pthread_mutex_lock(&check_lock);
-    checks_failed++;
-    if (checks_failed <= 50)
-        fprintf(stderr, "%s:%d: CHECK failed: %s returned %u (%s), expected %u (%s)\n", file, line, expr,
-                (unsigned)got, privline_result_str(got), (unsigned)want, privline_result_str(want));
-    pthread_mutex_unlock(&check_lock);
-    return 0;
-}
-
-#define CHECK(expr) check_at((expr) ? 1 : 0, __FILE__, __LINE__, #expr)
-#define CHECK_R(call, want) check_result_at((call), (want), __FILE__, __LINE__, #call)
-#define CHECK_OK(call) CHECK_R((call), PRIVLINE_RESULT_OK)
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (p == NULL) {
-        fprintf(stderr, "out of memory (%lu bytes)\n", (unsigned long)n);
-        exit(2);
-    }
-    return p;
-}
 
 static int scale = 100; /* percent */
 
@@ -965,6 +919,34 @@ static void test_contention_seal(uint32_t protocol, int attempts, int *trials_or
     privline_channel_free(s);
 }
 
+/* A flag the main thread or one worker raises to end the other workers' loops. */
+typedef struct {
+    pthread_mutex_t lock;
+    int raised;
+} stop_flag;
+
+static void stop_init(stop_flag *f)
+{
+    pthread_mutex_init(&f->lock, NULL);
+    f->raised = 0;
+}
+
+static void stop_raise(stop_flag *f)
+{
+    pthread_mutex_lock(&f->lock);
+    f->raised = 1;
+    pthread_mutex_unlock(&f->lock);
+}
+
+static int stop_raised(stop_flag *f)
+{
+    int raised;
+    pthread_mutex_lock(&f->lock);
+    raised = f->raised;
+    pthread_mutex_unlock(&f->lock);
+    return raised;
+}
+
 /* Two openers: one opens the real records, the other a prefix of a record
  * (never a whole one), so the only possible results are OK with DATA (the
  * first) or NONE (the second), or BUSY. */
@@ -974,8 +956,7 @@ typedef struct {
     size_t wire_len;
     int records;
     uint32_t seed_base;
-    volatile int *stop;
-    pthread_mutex_t *stop_lock;
+    stop_flag *stop;
     unsigned long busy, other, opened, mismatched;
 } opener;
 
@@ -1007,9 +988,7 @@ static void *real_opener(void *arg)
         pos += consumed;
         i++;
     }
-    pthread_mutex_lock(o->stop_lock);
-    *o->stop = 1;
-    pthread_mutex_unlock(o->stop_lock);
+    stop_raise(o->stop);
     free(out);
     return NULL;
 }
@@ -1022,11 +1001,7 @@ static void *prefix_opener(void *arg)
         size_t consumed = 7, out_len = sizeof out;
         privline_record_type type = PRIVLINE_RECORD_DATA;
         privline_result r;
-        int stop;
-        pthread_mutex_lock(o->stop_lock);
-        stop = *o->stop;
-        pthread_mutex_unlock(o->stop_lock);
-        if (stop)
+        if (stop_raised(o->stop))
             break;
         /* Two bytes: not even a whole length field. */
         r = privline_channel_open(o->ch, o->wire, 2, &consumed, out, &out_len, &type);
@@ -1045,13 +1020,13 @@ static void test_contention_open(uint32_t protocol, unsigned long *busy_total)
     privline_channel *c, *s;
     bytes wire = {NULL, 0, 0};
     int records = scaled(400), i;
-    volatile int stop = 0;
-    pthread_mutex_t stop_lock = PTHREAD_MUTEX_INITIALIZER;
+    stop_flag stop;
     opener a, b;
     pthread_t t[2];
 
     if (!connect_pair(protocol, &c, &s))
         return;
+    stop_init(&stop);
     for (i = 0; i < records; i++) {
         uint8_t payload[2000];
         size_t n = 1000 + (size_t)(i % 7), len = 0;
@@ -1070,7 +1045,6 @@ static void test_contention_open(uint32_t protocol, unsigned long *busy_total)
     a.records = records;
     a.seed_base = 0x30000u;
     a.stop = &stop;
-    a.stop_lock = &stop_lock;
     b = a;
     pthread_create(&t[0], NULL, real_opener, &a);
     pthread_create(&t[1], NULL, prefix_opener, &b);
@@ -1084,7 +1058,7 @@ static void test_contention_open(uint32_t protocol, unsigned long *busy_total)
     check_pair_works(c, s, 91);
     check_pair_works(s, c, 92);
     b_free(&wire);
-    pthread_mutex_destroy(&stop_lock);
+    pthread_mutex_destroy(&stop.lock);
     privline_channel_free(c);
     privline_channel_free(s);
 }
@@ -1097,8 +1071,7 @@ static void test_contention_open(uint32_t protocol, unsigned long *busy_total)
 typedef struct {
     privline_handshake *client, *server;
     m4_slot *slot;
-    volatile int *stop;
-    pthread_mutex_t *stop_lock;
+    stop_flag *stop;
     unsigned long busy, ok, wrong_state, other, calls;
 } hs_poker;
 
@@ -1110,11 +1083,7 @@ static void *handshake_poker(void *arg)
     unsigned long i;
     for (i = 0;; i++) {
         privline_result r;
-        int stop;
-        pthread_mutex_lock(h->stop_lock);
-        stop = *h->stop;
-        pthread_mutex_unlock(h->stop_lock);
-        if (stop)
+        if (stop_raised(h->stop))
             break;
         if (i % 3 == 0) {
             size_t consumed = 0, out_len = sizeof buf;
@@ -1154,8 +1123,7 @@ static void test_contention_handshake(uint32_t protocol, int rounds, unsigned lo
     for (round = 0; round < rounds; round++) {
         privline_handshake *hc, *hs;
         privline_channel *c = NULL, *s = NULL;
-        volatile int stop = 0;
-        pthread_mutex_t stop_lock = PTHREAD_MUTEX_INITIALIZER;
+        stop_flag stop;
         m4_slot slot;
         hs_poker poker;
         pthread_t t;
@@ -1170,6 +1138,7 @@ static void test_contention_handshake(uint32_t protocol, int rounds, unsigned lo
             return;
         }
         pthread_mutex_init(&slot.lock, NULL);
+        stop_init(&stop);
         slot.m4.data = NULL;
         slot.m4.len = slot.m4.cap = 0;
         memset(&poker, 0, sizeof poker);
@@ -1177,16 +1146,13 @@ static void test_contention_handshake(uint32_t protocol, int rounds, unsigned lo
         poker.server = hs;
         poker.slot = &slot;
         poker.stop = &stop;
-        poker.stop_lock = &stop_lock;
         /* The client's first step writes M1 from no input: take it before
          * the poker starts (its empty steps would otherwise write it). */
         CHECK_OK(step_once(hc, &none, &m1, &st, NULL));
         CHECK(m1.len == 64);
         pthread_create(&t, NULL, handshake_poker, &poker);
         ok = run_handshake(hc, hs, &m1, &busy, &slot);
-        pthread_mutex_lock(&stop_lock);
-        stop = 1;
-        pthread_mutex_unlock(&stop_lock);
+        stop_raise(&stop);
         pthread_join(t, NULL);
         CHECK(poker.other == 0);
         CHECK(poker.calls == poker.ok + poker.busy + poker.wrong_state + poker.other);
@@ -1203,7 +1169,7 @@ static void test_contention_handshake(uint32_t protocol, int rounds, unsigned lo
         b_free(&m1);
         b_free(&slot.m4);
         pthread_mutex_destroy(&slot.lock);
-        pthread_mutex_destroy(&stop_lock);
+        pthread_mutex_destroy(&stop.lock);
     }
 }
 
