@@ -28,10 +28,10 @@ from .core import (
     Protocol,
     RecordType,
     ServerHandshake,
-    Status,
     validate_network_key,
     validate_pad_block,
 )
+from ._handshake_loop import HandshakeLoop, Need, report_failure
 from .errors import Error, NotSupported, Timeout, Truncated
 
 __all__ = [
@@ -71,30 +71,19 @@ async def _handshake(
     deadline: Optional[float],
     authorize: Optional[AsyncAuthorizer],
 ) -> Tuple[Channel, bytes]:
-    buffer = bytearray()
-    received = 0
-    while True:
-        step = handshake.step(buffer)
-        if step.consumed:
-            del buffer[: step.consumed]
-        if step.output:
-            writer.write(step.output)
+    loop = HandshakeLoop(handshake)
+    for need, argument in loop:
+        if need is Need.SEND:
+            writer.write(argument)
             await _wait(writer.drain(), deadline)
-        if step.status is Status.DONE:
-            break
-        if step.status is Status.AUTHORIZE_PEER:
-            decision: Any = True if authorize is None else authorize(handshake.peer_key)
+        elif need is Need.RECV:
+            loop.answer = await _wait(reader.read(4096), deadline)
+        else:
+            decision: Any = True if authorize is None else authorize(argument)
             if inspect.isawaitable(decision):
                 decision = await _wait(decision, deadline)
-            handshake.authorize(bool(decision))  # type: ignore[attr-defined]
-            continue
-        if step.consumed == 0 and not step.output:
-            chunk = await _wait(reader.read(4096), deadline)
-            if not chunk:
-                raise Truncated("the peer hung up during the handshake", received)
-            received += len(chunk)
-            buffer += chunk
-    return handshake.into_channel(), bytes(buffer)
+            loop.answer = decision
+    return loop.result
 
 
 async def _linger(reader: asyncio.StreamReader, deadline: Optional[float]) -> None:
@@ -145,7 +134,24 @@ class _Shared:
             self.channel.close()
 
 
-class SecureReader:
+class _Half:
+    """What the reader and the writer of one connection both tell about it."""
+
+    _shared: _Shared
+
+    @property
+    def protocol(self) -> Protocol:
+        """The protocol of the connection."""
+        return self._shared.protocol
+
+    @property
+    def session_id(self) -> bytes:
+        """The channel's 32-byte session id (SHS1 has none:
+        :class:`~privline.NotSupported`)."""
+        return self._shared.get_session_id()
+
+
+class SecureReader(_Half):
     """The receiving half of a privline connection (like
     :class:`asyncio.StreamReader`)."""
 
@@ -162,17 +168,6 @@ class SecureReader:
         self._error: Optional[BaseException] = None
         self.peer_key: bytes = shared.peer_key
         """The peer's public key, as proven in the handshake."""
-
-    @property
-    def protocol(self) -> Protocol:
-        """The protocol of the connection."""
-        return self._shared.protocol
-
-    @property
-    def session_id(self) -> bytes:
-        """The channel's 32-byte session id (SHS1 has none:
-        :class:`~privline.NotSupported`)."""
-        return self._shared.get_session_id()
 
     def _fail(self, error: BaseException) -> None:
         self._error = error
@@ -329,7 +324,7 @@ class SecureReader:
         return line
 
 
-class SecureWriter:
+class SecureWriter(_Half):
     """The sending half of a privline connection (like
     :class:`asyncio.StreamWriter`)."""
 
@@ -343,17 +338,6 @@ class SecureWriter:
         self._closed = False
         self.peer_key: bytes = shared.peer_key
         """The peer's public key, as proven in the handshake."""
-
-    @property
-    def protocol(self) -> Protocol:
-        """The protocol of the connection."""
-        return self._shared.protocol
-
-    @property
-    def session_id(self) -> bytes:
-        """The channel's 32-byte session id (SHS1 has none:
-        :class:`~privline.NotSupported`)."""
-        return self._shared.get_session_id()
 
     @property
     def transport(self) -> asyncio.BaseTransport:
@@ -520,9 +504,7 @@ async def accept(
         if handshake is not None:
             handshake.close()
         try:
-            if on_failure is not None:
-                on_failure(error)
-            if silent_until_deadline and isinstance(error, Exception):
+            if report_failure(error, on_failure, silent_until_deadline):
                 await _linger(reader, deadline)
         finally:
             writer.close()

@@ -26,9 +26,9 @@ from .core import (
     Protocol,
     RecordType,
     ServerHandshake,
-    Status,
     validate_pad_block,
 )
+from ._handshake_loop import HandshakeLoop, Need, report_failure
 from .errors import BufferTooSmall, Error, NotSupported, Timeout, Truncated
 
 __all__ = [
@@ -96,27 +96,15 @@ def _handshake(
     """Runs ``handshake`` over ``sock``; returns the channel and the bytes
     that arrived after the last handshake message (the peer's first
     records)."""
-    buffer = bytearray()
-    received = 0
-    while True:
-        step = handshake.step(buffer)
-        if step.consumed:
-            del buffer[: step.consumed]
-        if step.output:
-            _sendall(sock, step.output, deadline)
-        if step.status is Status.DONE:
-            break
-        if step.status is Status.AUTHORIZE_PEER:
-            accepted = True if authorize is None else bool(authorize(handshake.peer_key))
-            handshake.authorize(accepted)  # type: ignore[attr-defined]
-            continue
-        if step.consumed == 0 and not step.output:
-            chunk = _recv(sock, deadline)
-            if not chunk:
-                raise Truncated("the peer hung up during the handshake", received)
-            received += len(chunk)
-            buffer += chunk
-    return handshake.into_channel(), bytes(buffer)
+    loop = HandshakeLoop(handshake)
+    for need, argument in loop:
+        if need is Need.SEND:
+            _sendall(sock, argument, deadline)
+        elif need is Need.RECV:
+            loop.answer = _recv(sock, deadline)
+        else:
+            loop.answer = True if authorize is None else bool(authorize(argument))
+    return loop.result
 
 
 def _linger(sock: socket.socket, deadline: _Deadline) -> None:
@@ -408,6 +396,31 @@ class SecureSocket:
         return f"<SecureSocket {self._protocol.value} peer_key={self._peer_key.hex()} {state}>"
 
 
+def _secure_socket(
+    sock: socket.socket,
+    new_handshake: Callable[[Protocol], Handshake],
+    deadline: _Deadline,
+    authorize: Optional[Authorizer],
+    pad_block: int,
+    protocol: Union[Protocol, str],
+) -> SecureSocket:
+    """The handshake ``new_handshake(protocol)`` over ``sock`` as a
+    :class:`SecureSocket` (in blocking mode); on failure the handshake's
+    state is freed at once and the error raised, ``sock`` left open."""
+    handshake: Optional[Handshake] = None
+    try:
+        proto = Protocol.of(protocol)
+        pad_block = validate_pad_block(proto, pad_block)
+        handshake = new_handshake(proto)
+        channel, rest = _handshake(sock, handshake, deadline, authorize)
+        sock.settimeout(None)
+        return SecureSocket(sock, channel, rest, pad_block)
+    except BaseException:
+        if handshake is not None:
+            handshake.close()
+        raise
+
+
 def wrap_client(
     sock: socket.socket,
     network_key: BytesLike,
@@ -423,18 +436,13 @@ def wrap_client(
     a :class:`~privline.HandshakeError`, :class:`~privline.Truncated` (the
     server hung up: wrong network or server key, refused, or another
     protocol), :class:`~privline.Timeout` or ``OSError``."""
-    deadline = _Deadline(timeout)
-    handshake: Optional[ClientHandshake] = None
+
+    def client(proto: Protocol) -> Handshake:
+        return ClientHandshake(network_key, identity, server_key, proto)
+
     try:
-        proto = Protocol.of(protocol)
-        pad_block = validate_pad_block(proto, pad_block)
-        handshake = ClientHandshake(network_key, identity, server_key, proto)
-        channel, rest = _handshake(sock, handshake, deadline, None)
-        sock.settimeout(None)
-        return SecureSocket(sock, channel, rest, pad_block)
+        return _secure_socket(sock, client, _Deadline(timeout), None, pad_block, protocol)
     except BaseException:
-        if handshake is not None:
-            handshake.close()
         sock.close()
         raise
 
@@ -482,22 +490,16 @@ def accept(
     until the deadline (unless ``silent_until_deadline`` is false), then
     closed, and the error is raised.
     """
+
+    def server(proto: Protocol) -> Handshake:
+        return ServerHandshake(network_key, identity, proto)
+
     deadline = _Deadline(timeout)
-    handshake: Optional[ServerHandshake] = None
     try:
-        proto = Protocol.of(protocol)
-        pad_block = validate_pad_block(proto, pad_block)
-        handshake = ServerHandshake(network_key, identity, proto)
-        channel, rest = _handshake(sock, handshake, deadline, authorize)
-        sock.settimeout(None)
-        return SecureSocket(sock, channel, rest, pad_block)
+        return _secure_socket(sock, server, deadline, authorize, pad_block, protocol)
     except BaseException as error:
-        if handshake is not None:
-            handshake.close()
         try:
-            if on_failure is not None:
-                on_failure(error)
-            if silent_until_deadline and isinstance(error, Exception):
+            if report_failure(error, on_failure, silent_until_deadline):
                 _linger(sock, deadline)
         finally:
             sock.close()
