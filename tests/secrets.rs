@@ -307,13 +307,25 @@ fn register(name: &'static str, bytes: &[u8; 32]) {
     assert!(added.is_ok(), "too many needles; raise MAX_NEEDLES");
 }
 
+/// Registers every secret of a list.
+fn register_all(secrets: impl IntoIterator<Item = Secret>) {
+    for (name, bytes) in secrets {
+        register(name, &bytes);
+    }
+}
+
 fn needle_count() -> usize {
     locked(|state, _| state.needle_count)
 }
 
+/// Whether `bytes` is a registered needle.
+fn is_needle(bytes: &[u8; 32]) -> bool {
+    locked(|state, _| state.needles[..state.needle_count].contains(bytes))
+}
+
 /// What one watched scenario left behind.
 struct Watch {
-    label: &'static str,
+    label: String,
     /// One line per needle found in a freed block.
     findings: Vec<String>,
     blocks_freed: usize,
@@ -357,7 +369,8 @@ impl Drop for Disarm {
 /// Runs `body` with the scanner armed and reports what it found. With
 /// `capture`, freed blocks are also kept and searched again at the end, with
 /// the needles registered by then.
-fn watch(label: &'static str, capture: bool, body: impl FnOnce()) -> Watch {
+fn watch(label: impl Into<String>, capture: bool, body: impl FnOnce()) -> Watch {
+    let label = label.into();
     // A Rust `Handshake` in a `Box`, a `Channel`, and the C ABI's
     // handshake handle (the handshake behind its lock).
     let sizes = [
@@ -795,108 +808,265 @@ fn check_the_key_schedule(case: &Case) {
     );
 }
 
+/// A secret and the name a finding reports it by.
+type Secret = (&'static str, [u8; 32]);
+
 /// The secrets of both identities and the network: seeds, expanded
 /// scalars (as stored and clamped), signing scalars and hash prefixes.
-fn register_identity_needles(case: &Case) {
-    register("network key N", &case.network_key);
-    register("client identity seed", &case.client_seed);
-    register("server identity seed", &case.server_seed);
-    let [raw, clamped, signing, prefix] = identity_secrets(&case.client_seed);
-    register("xsk_client (SHA-512(seed)[..32], as stored)", &raw);
-    register("xsk_client (clamped)", &clamped);
-    register("client Ed25519 signing scalar", &signing);
-    register("client Ed25519 hash prefix", &prefix);
-    register("xsk_client (vectors)", &case.xsk_client);
-    let [raw, clamped, signing, prefix] = identity_secrets(&case.server_seed);
-    register("xsk_server (SHA-512(seed)[..32], as stored)", &raw);
-    register("xsk_server (clamped)", &clamped);
-    register("server Ed25519 signing scalar", &signing);
-    register("server Ed25519 hash prefix", &prefix);
-    register("xsk_server (vectors)", &case.xsk_server);
+fn identity_secrets_of(case: &Case) -> Vec<Secret> {
+    let [client_raw, client_clamped, client_signing, client_prefix] =
+        identity_secrets(&case.client_seed);
+    let [server_raw, server_clamped, server_signing, server_prefix] =
+        identity_secrets(&case.server_seed);
+    vec![
+        ("network key N", case.network_key),
+        ("client identity seed", case.client_seed),
+        ("server identity seed", case.server_seed),
+        ("xsk_client (SHA-512(seed)[..32], as stored)", client_raw),
+        ("xsk_client (clamped)", client_clamped),
+        ("client Ed25519 signing scalar", client_signing),
+        ("client Ed25519 hash prefix", client_prefix),
+        ("xsk_client (vectors)", case.xsk_client),
+        ("xsk_server (SHA-512(seed)[..32], as stored)", server_raw),
+        ("xsk_server (clamped)", server_clamped),
+        ("server Ed25519 signing scalar", server_signing),
+        ("server Ed25519 hash prefix", server_prefix),
+        ("xsk_server (vectors)", case.xsk_server),
+    ]
 }
 
-/// Every secret of case1.
-fn register_case1_needles(case: &Case) {
-    register_identity_needles(case);
-    register("ec", &case.ec);
-    register("ec (clamped)", &clamp(case.ec));
-    register("fc", &case.fc);
-    register("fc (clamped)", &clamp(case.fc));
-    register("es", &case.es);
-    register("es (clamped)", &clamp(case.es));
-    register("fs", &case.fs);
-    register("fs (clamped)", &clamp(case.fs));
-    register("ee", &case.ee);
-    register("eb", &case.eb);
-    register("ae", &case.ae);
-    register("ff", &case.ff);
-    register("k3", &case.k3);
-    register("k4", &case.k4);
-    register("key_c2s = okm[0..32]", &case.key_c2s);
-    register("key_s2c = okm[32..64]", &case.key_s2c);
-    register("session_id = okm[64..96]", &case.session_id);
-    let mut third = [0u8; 32];
-    for (name, range) in [
-        ("okm[0..32]", 0..32),
-        ("okm[32..64]", 32..64),
-        ("okm[64..96]", 64..96),
-    ] {
-        third.copy_from_slice(&case.okm[range]);
-        register(name, &third);
+/// The names of a privline/1 handshake's derived secrets, in the order of
+/// [`Derived::secrets`], for one side of one scenario.
+type DerivedNames = [&'static str; 13];
+
+static CASE1_NAMES: DerivedNames = [
+    "ee",
+    "eb",
+    "ae",
+    "k3",
+    "k4",
+    "ff",
+    "key_c2s",
+    "key_s2c",
+    "session_id",
+    "key_c2s after 1 update",
+    "key_s2c after 1 update",
+    "key_c2s after 2 updates",
+    "key_s2c after 2 updates",
+];
+
+impl Derived {
+    /// The secrets derived so far (what a handshake that stopped early
+    /// never reached is zero and left out), and the traffic keys after one
+    /// and two key updates. Built on the stack: the C ABI tests register
+    /// them while the scanner watches, and a heap copy would be found.
+    fn secrets(&self, names: &'static DerivedNames) -> impl Iterator<Item = Secret> {
+        let c2s_1 = updated_key(&self.key_c2s);
+        let s2c_1 = updated_key(&self.key_s2c);
+        let values = [
+            self.ee,
+            self.eb,
+            self.ae,
+            self.k3,
+            self.k4,
+            self.ff,
+            self.key_c2s,
+            self.key_s2c,
+            self.session_id,
+            c2s_1,
+            s2c_1,
+            updated_key(&c2s_1),
+            updated_key(&s2c_1),
+        ];
+        let reached = if self.ff != [0; 32] {
+            values.len()
+        } else if self.k4 != [0; 32] {
+            5
+        } else {
+            4
+        };
+        names.iter().copied().zip(values).take(reached)
     }
-    let c2s_1 = updated_key(&case.key_c2s);
-    let s2c_1 = updated_key(&case.key_s2c);
-    register("key_c2s after 1 update", &c2s_1);
-    register("key_s2c after 1 update", &s2c_1);
-    register("key_c2s after 2 updates", &updated_key(&c2s_1));
-    register("key_s2c after 2 updates", &updated_key(&s2c_1));
 }
 
-fn register_derived(side: &'static [&'static str; 13], d: &Derived) {
-    register(side[0], &d.ee);
-    register(side[1], &d.eb);
-    register(side[2], &d.ae);
-    register(side[3], &d.k3);
-    if d.k4 != [0; 32] {
-        register(side[4], &d.k4);
+// ---------------------------------------------------------------------------
+// The two protocols, as data
+// ---------------------------------------------------------------------------
+
+/// What the tests need to know of a protocol. Each test is one body run
+/// over [`PROTOCOLS`]; what differs between privline/1 and SHS1 is here.
+struct Protocol {
+    name: &'static str,
+    /// A client and a server handshake between case1's identities, with
+    /// ephemeral secrets the test chose, so that every secret is known.
+    handshakes: fn(&Case) -> (Handshake, Handshake),
+    /// The four handshake messages those handshakes must write, where the
+    /// vectors give them: proof that the chosen ephemerals are in use.
+    messages: fn(&Case) -> Option<[&[u8]; 4]>,
+    /// The ephemeral secrets as the test hands them over. The test's own
+    /// copies sit on its stack, so only the heap is searched for them.
+    ephemerals: fn(&Case) -> Vec<Secret>,
+    /// Every secret the library derives in a session of `handshakes`.
+    derived: fn(&Case) -> Vec<Secret>,
+    /// Whether channels have key updates (SHS1's box-stream has none).
+    key_update: bool,
+    /// A secret of a channel that the API hands out (privline/1: the
+    /// session id; SHS1: the exported sending key): it must be among
+    /// `derived`, or the needles are not the session's real secrets.
+    revealed: fn(&Channel) -> [u8; 32],
+}
+
+static PRIVLINE1: Protocol = Protocol {
+    name: "privline/1",
+    handshakes: |case| {
+        let network_key = NetworkKey::new(case.network_key);
+        let client = Handshake::client_with_ephemerals_for_tests(
+            &network_key,
+            &Identity::from_seed(&case.client_seed),
+            &PublicKey(case.server_public),
+            case.ec,
+            case.fc,
+        )
+        .expect("client");
+        let server = Handshake::server_with_ephemerals_for_tests(
+            &network_key,
+            &Identity::from_seed(&case.server_seed),
+            case.es,
+            case.fs,
+        );
+        (client, server)
+    },
+    messages: |case| Some([&case.m1[..], &case.m2[..], &case.m3[..], &case.m4[..]]),
+    ephemerals: |case| {
+        vec![
+            ("ec", case.ec),
+            ("fc", case.fc),
+            ("es", case.es),
+            ("fs", case.fs),
+        ]
+    },
+    derived: |case| {
+        let clamped = [
+            ("ec (clamped)", clamp(case.ec)),
+            ("fc (clamped)", clamp(case.fc)),
+            ("es (clamped)", clamp(case.es)),
+            ("fs (clamped)", clamp(case.fs)),
+        ];
+        case1_derived(case)
+            .secrets(&CASE1_NAMES)
+            .chain(clamped)
+            .collect()
+    },
+    key_update: true,
+    revealed: |channel| *channel.session_id().expect("session id").as_bytes(),
+};
+
+/// The SHS1 session's ephemeral secrets: the client's `a`, the server's `b`.
+const SHS1_A: [u8; 32] = [0x51; 32];
+const SHS1_B: [u8; 32] = [0x5b; 32];
+
+static SHS1: Protocol = Protocol {
+    name: "SHS1",
+    handshakes: |case| {
+        let network_key = NetworkKey::new(case.network_key);
+        let server_identity = Identity::from_seed(&case.server_seed);
+        let client = Handshake::shs1_client_with_ephemeral_for_tests(
+            &network_key,
+            &Identity::from_seed(&case.client_seed),
+            &server_identity.public_key(),
+            SHS1_A,
+        )
+        .expect("client");
+        let server =
+            Handshake::shs1_server_with_ephemeral_for_tests(&network_key, &server_identity, SHS1_B);
+        (client, server)
+    },
+    messages: |_| None,
+    ephemerals: |_| {
+        vec![
+            ("SHS1 client ephemeral a (raw)", SHS1_A),
+            ("SHS1 server ephemeral b (raw)", SHS1_B),
+        ]
+    },
+    derived: shs1_derived,
+    key_update: false,
+    revealed: |channel| {
+        let keys = channel.export_shs1_keys().expect("SHS1 keys");
+        let mut sending = [0u8; 32];
+        sending.copy_from_slice(&keys[..32]);
+        sending
+    },
+};
+
+static PROTOCOLS: [&Protocol; 2] = [&PRIVLINE1, &SHS1];
+
+/// case1's derived values, as the vectors give them.
+fn case1_derived(case: &Case) -> Derived {
+    Derived {
+        ee: case.ee,
+        eb: case.eb,
+        ae: case.ae,
+        k3: case.k3,
+        k4: case.k4,
+        ff: case.ff,
+        h4: case.h4,
+        key_c2s: case.key_c2s,
+        key_s2c: case.key_s2c,
+        session_id: case.session_id,
     }
-    if d.ff != [0; 32] {
-        register(side[5], &d.ff);
-        register(side[6], &d.key_c2s);
-        register(side[7], &d.key_s2c);
-        register(side[8], &d.session_id);
-        let c2s_1 = updated_key(&d.key_c2s);
-        let s2c_1 = updated_key(&d.key_s2c);
-        register(side[9], &c2s_1);
-        register(side[10], &s2c_1);
-        register(side[11], &updated_key(&c2s_1));
-        register(side[12], &updated_key(&s2c_1));
-    }
+}
+
+/// Every secret of an SHS1 session between case1's identities with the
+/// ephemeral secrets [`SHS1_A`] and [`SHS1_B`], computed here from the SHS1
+/// definition: the clamped ephemerals, the DH results, the box keys of the
+/// client auth and the server accept, `sha256(ab)`, and the box-stream
+/// secret and keys.
+fn shs1_derived(case: &Case) -> Vec<Secret> {
+    use x25519_dalek::{x25519, X25519_BASEPOINT_BYTES};
+    let b_pub = x25519(SHS1_B, X25519_BASEPOINT_BYTES);
+    let client_public = Identity::from_seed(&case.client_seed).public_key();
+    let server_public = Identity::from_seed(&case.server_seed).public_key();
+    let server_mont = privline::identity_key_to_x25519(server_public.as_bytes()).unwrap();
+    let [client_xsk, _, _, _] = identity_secrets(&case.client_seed);
+    let ab = x25519(SHS1_A, b_pub);
+    let a_long_b = x25519(SHS1_A, server_mont);
+    let long_a_b = x25519(client_xsk, b_pub);
+    let k = &case.network_key;
+    let k3 = sha256(&[k, &ab, &a_long_b, &long_a_b]);
+    let secret = sha256(&[&k3]);
+    vec![
+        ("SHS1 client ephemeral a (clamped)", clamp(SHS1_A)),
+        ("SHS1 server ephemeral b (clamped)", clamp(SHS1_B)),
+        ("SHS1 ab", ab),
+        ("SHS1 aB", a_long_b),
+        ("SHS1 Ab", long_a_b),
+        ("SHS1 sha256(ab)", sha256(&[&ab])),
+        ("SHS1 client auth key", sha256(&[k, &ab, &a_long_b])),
+        ("SHS1 k3 (server accept key)", k3),
+        ("SHS1 box-stream secret", secret),
+        (
+            "SHS1 key client to server",
+            sha256(&[&secret, server_public.as_bytes()]),
+        ),
+        (
+            "SHS1 key server to client",
+            sha256(&[&secret, client_public.as_bytes()]),
+        ),
+    ]
+}
+
+/// Every secret of a protocol's test session: the identities', the
+/// ephemerals as handed over, and the derived ones.
+fn session_secrets(protocol: &Protocol, case: &Case) -> Vec<Secret> {
+    let mut secrets = identity_secrets_of(case);
+    secrets.extend((protocol.ephemerals)(case));
+    secrets.extend((protocol.derived)(case));
+    secrets
 }
 
 // ---------------------------------------------------------------------------
 // Driving handshakes and channels
 // ---------------------------------------------------------------------------
-
-fn case_client(case: &Case) -> Handshake {
-    Handshake::client_with_ephemerals_for_tests(
-        &NetworkKey::new(case.network_key),
-        &Identity::from_seed(&case.client_seed),
-        &PublicKey(case.server_public),
-        case.ec,
-        case.fc,
-    )
-    .expect("client")
-}
-
-fn case_server(case: &Case) -> Handshake {
-    Handshake::server_with_ephemerals_for_tests(
-        &NetworkKey::new(case.network_key),
-        &Identity::from_seed(&case.server_seed),
-        case.es,
-        case.fs,
-    )
-}
 
 /// One Rust step; returns what it wrote.
 fn rust_step(handshake: &mut Handshake, input: &[u8], status: Status) -> Vec<u8> {
@@ -906,76 +1076,146 @@ fn rust_step(handshake: &mut Handshake, input: &[u8], status: Status) -> Vec<u8>
     out[..step.written].to_vec()
 }
 
-/// Runs case1's handshake to the end, checking each message against the
-/// vectors (so the known ephemerals are really in use).
-fn run_case1(case: &Case, client: &mut Handshake, server: &mut Handshake) {
-    let m1 = rust_step(client, &[], Status::NeedInput);
-    assert_eq!(m1, case.m1);
-    let m2 = rust_step(server, &m1, Status::NeedInput);
-    assert_eq!(m2, case.m2);
-    let m3 = rust_step(client, &m2, Status::NeedInput);
-    assert_eq!(m3, case.m3);
-    assert!(rust_step(server, &m3, Status::AuthorizePeer).is_empty());
-    server.authorize(true).expect("accept");
-    let m4 = rust_step(server, &[], Status::Done);
-    assert_eq!(m4, case.m4);
-    assert!(rust_step(client, &m4, Status::Done).is_empty());
+/// The stage a handshake pair has reached, of [`HANDSHAKE_DONE`]: 1 M1
+/// written, 2 M2 written, 3 M3 written, 4 the server asks to authorize, 5
+/// the server accepted, 6 M4 written, 7 both done. (SHS1's hello, server
+/// hello, client auth and server accept are its M1 to M4.)
+const HANDSHAKE_DONE: usize = 7;
+
+/// Drives a protocol's test handshakes stage by stage, keeping the
+/// messages and checking them against the vectors where they are known.
+struct Drive {
+    expected: Option<[Vec<u8>; 4]>,
+    messages: Vec<Vec<u8>>,
+    stage: usize,
+}
+
+impl Drive {
+    fn new(protocol: &Protocol, case: &Case) -> Drive {
+        Drive {
+            expected: (protocol.messages)(case).map(|messages| messages.map(<[u8]>::to_vec)),
+            messages: Vec::new(),
+            stage: 0,
+        }
+    }
+
+    /// Runs the stages after the one reached, up to `stage`.
+    fn to(&mut self, stage: usize, client: &mut Handshake, server: &mut Handshake) {
+        while self.stage < stage {
+            self.stage += 1;
+            let written = match self.stage {
+                1 => rust_step(client, &[], Status::NeedInput),
+                2 => rust_step(server, &self.messages[0], Status::NeedInput),
+                3 => rust_step(client, &self.messages[1], Status::NeedInput),
+                4 => rust_step(server, &self.messages[2], Status::AuthorizePeer),
+                5 => {
+                    server.authorize(true).expect("accept");
+                    Vec::new()
+                }
+                6 => rust_step(server, &[], Status::Done),
+                _ => {
+                    let written = rust_step(client, &self.messages[3], Status::Done);
+                    assert!(client.is_done() && server.is_done());
+                    written
+                }
+            };
+            if matches!(self.stage, 4 | 5 | 7) {
+                assert!(written.is_empty(), "stage {} wrote a message", self.stage);
+                continue;
+            }
+            if let Some(expected) = &self.expected {
+                assert_eq!(
+                    written,
+                    expected[self.messages.len()],
+                    "stage {}",
+                    self.stage
+                );
+            }
+            self.messages.push(written);
+        }
+    }
+}
+
+/// Runs a protocol's test handshakes to the end.
+fn run_handshake(protocol: &Protocol, case: &Case, client: &mut Handshake, server: &mut Handshake) {
+    Drive::new(protocol, case).to(HANDSHAKE_DONE, client, server);
+}
+
+/// The client's and the server's channel of a protocol's test session.
+fn channels(protocol: &Protocol, case: &Case) -> (Channel, Channel) {
+    let (mut client, mut server) = (protocol.handshakes)(case);
+    run_handshake(protocol, case, &mut client, &mut server);
+    (
+        client.into_channel().expect("client channel"),
+        server.into_channel().expect("server channel"),
+    )
 }
 
 fn rust_seal(channel: &mut Channel, payload: &[u8]) -> Vec<u8> {
-    let mut wire = vec![0u8; privline::sealed_len(payload.len()).unwrap()];
+    let mut wire = vec![0u8; channel.sealed_len(payload.len(), 0).unwrap()];
     let n = channel.seal(payload, 0, &mut wire).expect("seal");
     wire.truncate(n);
     wire
 }
 
-fn rust_open(channel: &mut Channel, record: &[u8]) -> Opened {
+/// Opens the first record (SHS1: box) of `wire`.
+fn rust_open(channel: &mut Channel, wire: &[u8]) -> Opened {
     let mut plain = vec![0u8; privline::RECORD_MAX_INNER_LEN];
-    channel.open(record, &mut plain).expect("open")
+    channel.open(wire, &mut plain).expect("open")
 }
 
-fn rust_update(channel: &mut Channel) -> Vec<u8> {
+/// Seals a close (`close`) or a key update.
+fn rust_control(channel: &mut Channel, close: bool) -> Vec<u8> {
     let mut wire = [0u8; 64];
-    let n = channel.update_key(0, &mut wire).expect("update key");
+    let n = if close {
+        channel.close(0, &mut wire).expect("close")
+    } else {
+        channel.update_key(0, &mut wire).expect("update key")
+    };
     wire[..n].to_vec()
 }
 
-fn rust_close(channel: &mut Channel) -> Vec<u8> {
-    let mut wire = [0u8; 64];
-    let n = channel.close(0, &mut wire).expect("close");
-    wire[..n].to_vec()
+/// `from` seals `payload`; `to` opens every record (SHS1: box) of it as
+/// data, `payload.len()` bytes in all.
+fn send(from: &mut Channel, to: &mut Channel, payload: &[u8]) {
+    let wire = rust_seal(from, payload);
+    let mut rest = &wire[..];
+    let mut received = 0;
+    while !rest.is_empty() {
+        let opened = rust_open(to, rest);
+        let Opened::Data { consumed, len } = opened else {
+            panic!("{opened:?} where data was sealed");
+        };
+        received += len;
+        rest = &rest[consumed..];
+    }
+    assert_eq!(received, payload.len());
 }
 
-/// Data both ways, two key updates each way, both closes.
-fn converse(client: &mut Channel, server: &mut Channel) {
+/// `from` seals its close (`close`) or a key update; `to` opens it as such.
+fn send_control(from: &mut Channel, to: &mut Channel, close: bool) {
+    let opened = rust_open(to, &rust_control(from, close));
+    if close {
+        assert!(matches!(opened, Opened::Close { .. }), "{opened:?}");
+    } else {
+        assert!(matches!(opened, Opened::KeyUpdate { .. }), "{opened:?}");
+    }
+}
+
+/// Data both ways three times, two key updates each way where the
+/// protocol has them, a payload of several SHS1 boxes, both closes.
+fn converse(protocol: &Protocol, client: &mut Channel, server: &mut Channel) {
     for round in 0..3 {
-        let record = rust_seal(client, b"hello, bob");
-        assert!(matches!(
-            rust_open(server, &record),
-            Opened::Data { len: 10, .. }
-        ));
-        let record = rust_seal(server, b"hello, alice");
-        assert!(matches!(
-            rust_open(client, &record),
-            Opened::Data { len: 12, .. }
-        ));
-        if round < 2 {
-            let update = rust_update(client);
-            assert!(matches!(
-                rust_open(server, &update),
-                Opened::KeyUpdate { .. }
-            ));
-            let update = rust_update(server);
-            assert!(matches!(
-                rust_open(client, &update),
-                Opened::KeyUpdate { .. }
-            ));
+        send(client, server, b"hello, bob");
+        send(server, client, b"hello, alice");
+        if protocol.key_update && round < 2 {
+            send_control(client, server, false);
+            send_control(server, client, false);
         }
     }
-    let close = rust_close(client);
-    assert!(matches!(rust_open(server, &close), Opened::Close { .. }));
-    let close = rust_close(server);
-    assert!(matches!(rust_open(client, &close), Opened::Close { .. }));
+    send(client, server, &[7u8; 5000]);
+    send_control(client, server, true);
+    send_control(server, client, true);
 }
 
 /// C ABI: one step; returns (result, written bytes, status).
@@ -1123,12 +1363,12 @@ fn converse_c_rust(c: *mut privline_channel, rust: &mut Channel) {
         assert_eq!(c_open(c, &record), (PRIVLINE_RESULT_OK, DATA));
         let update = c_control(c, false);
         assert!(matches!(rust_open(rust, &update), Opened::KeyUpdate { .. }));
-        let update = rust_update(rust);
+        let update = rust_control(rust, false);
         assert_eq!(c_open(c, &update), (PRIVLINE_RESULT_OK, KEY_UPDATE));
     }
     let close = c_control(c, true);
     assert!(matches!(rust_open(rust, &close), Opened::Close { .. }));
-    let close = rust_close(rust);
+    let close = rust_control(rust, true);
     assert_eq!(c_open(c, &close), (PRIVLINE_RESULT_OK, CLOSE));
 }
 
@@ -1216,162 +1456,137 @@ fn the_scanner_finds_a_needle_in_every_kind_of_freed_block() {
 // ---------------------------------------------------------------------------
 
 #[test]
-fn a_rust_handshake_and_channels_in_boxes_leave_no_secret_in_freed_memory() {
+fn handshakes_and_channels_in_boxes_leave_no_secret_in_freed_memory() {
     let _serial = serial();
     let case = case1();
     check_the_key_schedule(&case);
-    forget_needles();
-    register_case1_needles(&case);
-
     let mut watches = Vec::new();
-    watches.push(watch("case1 session: channels in Boxes", false, || {
-        let mut client = case_client(&case);
-        let mut server = case_server(&case);
-        run_case1(&case, &mut client, &mut server);
-        let mut client_channel = Box::new(client.into_channel().expect("client channel"));
-        let mut server_channel = Box::new(server.into_channel().expect("server channel"));
-        assert!(client_channel.session_id().unwrap().as_bytes() == &case.session_id);
-        assert!(server_channel.session_id().unwrap().as_bytes() == &case.session_id);
-        converse(&mut client_channel, &mut server_channel);
-        drop(client_channel);
-        drop(server_channel);
-    }));
-    assert!(watches[0].channel_blocks() >= 2, "{}", watches[0].summary());
+    for protocol in PROTOCOLS {
+        let name = protocol.name;
+        forget_needles();
+        register_all(session_secrets(protocol, &case));
 
-    watches.push(watch(
-        "case1: Boxed handshakes dropped at every stage",
-        false,
-        || {
-            for stop in 0..=7 {
-                let mut client = Box::new(case_client(&case));
-                let mut server = Box::new(case_server(&case));
-                let mut m = Vec::new();
-                if stop > 0 {
-                    m = rust_step(&mut client, &[], Status::NeedInput);
+        let session = watch(format!("{name} session in Boxes"), false, || {
+            let (client, server) = (protocol.handshakes)(&case);
+            let (mut client, mut server) = (Box::new(client), Box::new(server));
+            run_handshake(protocol, &case, &mut client, &mut server);
+            let mut client_channel = Box::new(client.into_channel().expect("client channel"));
+            let mut server_channel = Box::new(server.into_channel().expect("server channel"));
+            assert!(is_needle(&(protocol.revealed)(&client_channel)));
+            assert!(is_needle(&(protocol.revealed)(&server_channel)));
+            converse(protocol, &mut client_channel, &mut server_channel);
+            drop(client_channel);
+            drop(server_channel);
+        });
+        assert!(session.channel_blocks() >= 2, "{}", session.summary());
+        watches.push(session);
+
+        let stages = watch(
+            format!("{name}: Boxed handshakes dropped at every stage"),
+            false,
+            || {
+                for stage in 0..=HANDSHAKE_DONE {
+                    let (client, server) = (protocol.handshakes)(&case);
+                    let (mut client, mut server) = (Box::new(client), Box::new(server));
+                    Drive::new(protocol, &case).to(stage, &mut client, &mut server);
+                    drop(client);
+                    drop(server);
                 }
-                if stop > 1 {
-                    m = rust_step(&mut server, &m, Status::NeedInput);
-                }
-                if stop > 2 {
-                    m = rust_step(&mut client, &m, Status::NeedInput);
-                }
-                if stop > 3 {
-                    assert!(rust_step(&mut server, &m, Status::AuthorizePeer).is_empty());
-                }
-                if stop > 4 {
-                    server.authorize(true).unwrap();
-                }
-                if stop > 5 {
-                    m = rust_step(&mut server, &[], Status::Done);
-                }
-                if stop > 6 {
-                    assert!(rust_step(&mut client, &m, Status::Done).is_empty());
-                    assert!(client.is_done() && server.is_done());
-                }
-                drop(client);
+            },
+        );
+        assert!(stages.handshake_blocks() >= 16, "{}", stages.summary());
+        watches.push(stages);
+
+        watches.push(watch(
+            format!("{name}: Boxed server refuses the client"),
+            false,
+            || {
+                let (client, server) = (protocol.handshakes)(&case);
+                let (mut client, mut server) = (Box::new(client), Box::new(server));
+                Drive::new(protocol, &case).to(4, &mut client, &mut server);
+                assert_eq!(server.authorize(false), Err(Error::ClientRefused));
+                assert_eq!(server.failure(), Some(Error::ClientRefused));
                 drop(server);
-            }
-        },
-    ));
-    assert!(
-        watches[1].handshake_blocks() >= 16,
-        "{}",
-        watches[1].summary()
-    );
-
-    watches.push(watch(
-        "case1: Boxed server refuses the client",
-        false,
-        || {
-            let mut client = Box::new(case_client(&case));
-            let mut server = Box::new(case_server(&case));
-            let m1 = rust_step(&mut client, &[], Status::NeedInput);
-            let m2 = rust_step(&mut server, &m1, Status::NeedInput);
-            let m3 = rust_step(&mut client, &m2, Status::NeedInput);
-            assert!(rust_step(&mut server, &m3, Status::AuthorizePeer).is_empty());
-            assert_eq!(server.authorize(false), Err(Error::ClientRefused));
-            assert_eq!(server.failure(), Some(Error::ClientRefused));
-            drop(server);
-            drop(client);
-        },
-    ));
-
-    watches.push(watch(
-        "case1: Boxed client gets a damaged M4",
-        false,
-        || {
-            let mut client = Box::new(case_client(&case));
-            let mut server = Box::new(case_server(&case));
-            let m1 = rust_step(&mut client, &[], Status::NeedInput);
-            let m2 = rust_step(&mut server, &m1, Status::NeedInput);
-            let m3 = rust_step(&mut client, &m2, Status::NeedInput);
-            rust_step(&mut server, &m3, Status::AuthorizePeer);
-            server.authorize(true).unwrap();
-            let mut m4 = rust_step(&mut server, &[], Status::Done);
-            m4[50] ^= 1;
-            let mut out = [0u8; 144];
-            assert_eq!(client.step(&m4, &mut out), Err(Error::M4DoesNotOpen));
-            // The server finished but is dropped without becoming a channel.
-            drop(server);
-            drop(client);
-        },
-    ));
-
-    watches.push(watch(
-        "case1: Boxed server gets a damaged M3, then M1 replays",
-        false,
-        || {
-            let mut client = Box::new(case_client(&case));
-            let mut server = Box::new(case_server(&case));
-            let m1 = rust_step(&mut client, &[], Status::NeedInput);
-            let m2 = rust_step(&mut server, &m1, Status::NeedInput);
-            let mut m3 = rust_step(&mut client, &m2, Status::NeedInput);
-            m3[10] ^= 1;
-            let mut out = [0u8; 144];
-            assert_eq!(server.step(&m3, &mut out), Err(Error::M3DoesNotOpen));
-            assert_eq!(server.step(&m1, &mut out), Err(Error::M3DoesNotOpen));
-            drop(server);
-            drop(client);
-        },
-    ));
-
-    watches.push(watch("case1: failed channels in Boxes", false, || {
-        let mut client = case_client(&case);
-        let mut server = case_server(&case);
-        run_case1(&case, &mut client, &mut server);
-        let mut client_channel = Box::new(client.into_channel().unwrap());
-        let mut server_channel = Box::new(server.into_channel().unwrap());
-        // One key update each way first, so the updated keys are in play.
-        let update = rust_update(&mut client_channel);
-        rust_open(&mut server_channel, &update);
-        let update = rust_update(&mut server_channel);
-        rust_open(&mut client_channel, &update);
-        // The client seals a record that will arrive damaged; the server
-        // closes; the client then gets bytes after that close
-        // (RECORD_AFTER_CLOSE) and the server the damaged record
-        // (RECORD_DOES_NOT_OPEN): both ends die, with their keys in play.
-        let mut damaged = rust_seal(&mut client_channel, b"damaged");
-        damaged[3] ^= 1;
-        let close = rust_close(&mut server_channel);
-        assert!(matches!(
-            rust_open(&mut client_channel, &close),
-            Opened::Close { .. }
+                drop(client);
+            },
         ));
-        let mut plain = [0u8; 64];
-        assert_eq!(
-            client_channel.open(&close, &mut plain),
-            Err(Error::RecordAfterClose)
-        );
-        assert_eq!(client_channel.peer_key(), Err(Error::RecordAfterClose));
-        assert_eq!(
-            server_channel.open(&damaged, &mut plain),
-            Err(Error::RecordDoesNotOpen)
-        );
-        assert_eq!(server_channel.peer_key(), Err(Error::RecordDoesNotOpen));
-        drop(server_channel);
-        drop(client_channel);
-    }));
 
+        watches.push(watch(
+            format!("{name}: Boxed client gets a damaged M4"),
+            false,
+            || {
+                let (client, server) = (protocol.handshakes)(&case);
+                let (mut client, mut server) = (Box::new(client), Box::new(server));
+                let mut drive = Drive::new(protocol, &case);
+                drive.to(6, &mut client, &mut server);
+                let mut m4 = drive.messages[3].clone();
+                m4[50] ^= 1;
+                let mut out = [0u8; 144];
+                assert_eq!(client.step(&m4, &mut out), Err(Error::M4DoesNotOpen));
+                // The server finished but is dropped without becoming a channel.
+                drop(server);
+                drop(client);
+            },
+        ));
+
+        watches.push(watch(
+            format!("{name}: Boxed server gets a damaged M3, then M1 replays"),
+            false,
+            || {
+                let (client, server) = (protocol.handshakes)(&case);
+                let (mut client, mut server) = (Box::new(client), Box::new(server));
+                let mut drive = Drive::new(protocol, &case);
+                drive.to(3, &mut client, &mut server);
+                let mut m3 = drive.messages[2].clone();
+                m3[10] ^= 1;
+                let mut out = [0u8; 144];
+                assert_eq!(server.step(&m3, &mut out), Err(Error::M3DoesNotOpen));
+                let m1 = &drive.messages[0];
+                assert_eq!(server.step(m1, &mut out), Err(Error::M3DoesNotOpen));
+                drop(server);
+                drop(client);
+            },
+        ));
+
+        watches.push(watch(
+            format!("{name}: failed channels in Boxes"),
+            false,
+            || {
+                let (client_channel, server_channel) = channels(protocol, &case);
+                let mut client_channel = Box::new(client_channel);
+                let mut server_channel = Box::new(server_channel);
+                if protocol.key_update {
+                    // One key update each way first, so the updated keys are in play.
+                    send_control(&mut client_channel, &mut server_channel, false);
+                    send_control(&mut server_channel, &mut client_channel, false);
+                }
+                // The client seals a record that will arrive damaged; the server
+                // closes; the client then gets bytes after that close
+                // (RECORD_AFTER_CLOSE) and the server the damaged record
+                // (RECORD_DOES_NOT_OPEN): both ends die, with their keys in play.
+                let mut damaged = rust_seal(&mut client_channel, b"damaged");
+                damaged[3] ^= 1;
+                let close = rust_control(&mut server_channel, true);
+                assert!(matches!(
+                    rust_open(&mut client_channel, &close),
+                    Opened::Close { .. }
+                ));
+                let mut plain = [0u8; 64];
+                assert_eq!(
+                    client_channel.open(&close, &mut plain),
+                    Err(Error::RecordAfterClose)
+                );
+                assert_eq!(client_channel.peer_key(), Err(Error::RecordAfterClose));
+                assert_eq!(
+                    server_channel.open(&damaged, &mut plain),
+                    Err(Error::RecordDoesNotOpen)
+                );
+                assert_eq!(server_channel.peer_key(), Err(Error::RecordDoesNotOpen));
+                drop(server_channel);
+                drop(client_channel);
+            },
+        ));
+    }
     assert_clean(&watches);
     forget_needles();
 }
@@ -1385,8 +1600,8 @@ fn a_c_abi_server_leaves_no_secret_in_freed_memory() {
     let case = case1();
     check_the_key_schedule(&case);
     forget_needles();
-    register_case1_needles(&case);
-    static NAMES: [&str; 13] = [
+    register_all(session_secrets(&PRIVLINE1, &case));
+    static NAMES: DerivedNames = [
         "ee (C server)",
         "eb (C server)",
         "ae (C server)",
@@ -1408,7 +1623,7 @@ fn a_c_abi_server_leaves_no_secret_in_freed_memory() {
 
     let mut watches = Vec::new();
     watches.push(watch("C ABI server, full session", false, || {
-        let mut client = case_client(&case);
+        let mut client = (PRIVLINE1.handshakes)(&case).0;
         let server = c_new_server(&case);
         let m1 = rust_step(&mut client, &[], Status::NeedInput);
         let m2 = c_ok_step(
@@ -1416,7 +1631,7 @@ fn a_c_abi_server_leaves_no_secret_in_freed_memory() {
             &m1,
             privline_handshake_status::PRIVLINE_HANDSHAKE_NEED_INPUT,
         );
-        register_derived(&NAMES, &derive(&case, known, &m1, &m2, None, None));
+        register_all(derive(&case, known, &m1, &m2, None, None).secrets(&NAMES));
         let m3 = rust_step(&mut client, &m2, Status::NeedInput);
         c_ok_step(
             server,
@@ -1433,7 +1648,7 @@ fn a_c_abi_server_leaves_no_secret_in_freed_memory() {
             privline_handshake_status::PRIVLINE_HANDSHAKE_DONE,
         );
         let derived = derive(&case, known, &m1, &m2, Some(&m3), Some(&m4));
-        register_derived(&NAMES, &derived);
+        register_all(derived.secrets(&NAMES));
         assert!(rust_step(&mut client, &m4, Status::Done).is_empty());
         let c_channel = c_into_channel(server);
         let mut rust_channel = client.into_channel().unwrap();
@@ -1461,7 +1676,7 @@ fn a_c_abi_server_leaves_no_secret_in_freed_memory() {
         ("C ABI server gets a damaged M3", 6),
     ] {
         watches.push(watch(label, false, || {
-            let mut client = case_client(&case);
+            let mut client = (PRIVLINE1.handshakes)(&case).0;
             let server = c_new_server(&case);
             let m1 = rust_step(&mut client, &[], Status::NeedInput);
             let m2 = c_ok_step(
@@ -1469,7 +1684,7 @@ fn a_c_abi_server_leaves_no_secret_in_freed_memory() {
                 &m1,
                 privline_handshake_status::PRIVLINE_HANDSHAKE_NEED_INPUT,
             );
-            register_derived(&NAMES, &derive(&case, known, &m1, &m2, None, None));
+            register_all(derive(&case, known, &m1, &m2, None, None).secrets(&NAMES));
             let mut m3 = rust_step(&mut client, &m2, Status::NeedInput);
             if stop == 6 {
                 m3[7] ^= 1;
@@ -1500,10 +1715,7 @@ fn a_c_abi_server_leaves_no_secret_in_freed_memory() {
                     &[],
                     privline_handshake_status::PRIVLINE_HANDSHAKE_DONE,
                 );
-                register_derived(
-                    &NAMES,
-                    &derive(&case, known, &m1, &m2, Some(&m3), Some(&m4)),
-                );
+                register_all(derive(&case, known, &m1, &m2, Some(&m3), Some(&m4)).secrets(&NAMES));
             }
             unsafe { privline_handshake_free(server) };
             drop(client);
@@ -1514,7 +1726,7 @@ fn a_c_abi_server_leaves_no_secret_in_freed_memory() {
         "C ABI server channel dies on a damaged record",
         false,
         || {
-            let mut client = case_client(&case);
+            let mut client = (PRIVLINE1.handshakes)(&case).0;
             let server = c_new_server(&case);
             let m1 = rust_step(&mut client, &[], Status::NeedInput);
             let m2 = c_ok_step(
@@ -1537,10 +1749,7 @@ fn a_c_abi_server_leaves_no_secret_in_freed_memory() {
                 &[],
                 privline_handshake_status::PRIVLINE_HANDSHAKE_DONE,
             );
-            register_derived(
-                &NAMES,
-                &derive(&case, known, &m1, &m2, Some(&m3), Some(&m4)),
-            );
+            register_all(derive(&case, known, &m1, &m2, Some(&m3), Some(&m4)).secrets(&NAMES));
             rust_step(&mut client, &m4, Status::Done);
             let c_channel = c_into_channel(server);
             let mut rust_channel = client.into_channel().unwrap();
@@ -1568,8 +1777,8 @@ fn a_c_abi_client_leaves_no_secret_in_freed_memory() {
     let _serial = serial();
     let case = case1();
     forget_needles();
-    register_case1_needles(&case);
-    static NAMES: [&str; 13] = [
+    register_all(session_secrets(&PRIVLINE1, &case));
+    static NAMES: DerivedNames = [
         "ee (C client)",
         "eb (C client)",
         "ae (C client)",
@@ -1592,25 +1801,25 @@ fn a_c_abi_client_leaves_no_secret_in_freed_memory() {
     let mut watches = Vec::new();
     watches.push(watch("C ABI client, full session", false, || {
         let client = c_new_client(&case);
-        let mut server = case_server(&case);
+        let mut server = (PRIVLINE1.handshakes)(&case).1;
         let m1 = c_ok_step(
             client,
             &[],
             privline_handshake_status::PRIVLINE_HANDSHAKE_NEED_INPUT,
         );
         let m2 = rust_step(&mut server, &m1, Status::NeedInput);
-        register_derived(&NAMES, &derive(&case, known, &m1, &m2, None, None));
+        register_all(derive(&case, known, &m1, &m2, None, None).secrets(&NAMES));
         let m3 = c_ok_step(
             client,
             &m2,
             privline_handshake_status::PRIVLINE_HANDSHAKE_NEED_INPUT,
         );
-        register_derived(&NAMES, &derive(&case, known, &m1, &m2, Some(&m3), None));
+        register_all(derive(&case, known, &m1, &m2, Some(&m3), None).secrets(&NAMES));
         rust_step(&mut server, &m3, Status::AuthorizePeer);
         server.authorize(true).unwrap();
         let m4 = rust_step(&mut server, &[], Status::Done);
         let derived = derive(&case, known, &m1, &m2, Some(&m3), Some(&m4));
-        register_derived(&NAMES, &derived);
+        register_all(derived.secrets(&NAMES));
         c_ok_step(
             client,
             &m4,
@@ -1638,7 +1847,7 @@ fn a_c_abi_client_leaves_no_secret_in_freed_memory() {
     ] {
         watches.push(watch(label, false, || {
             let client = c_new_client(&case);
-            let mut server = case_server(&case);
+            let mut server = (PRIVLINE1.handshakes)(&case).1;
             let m1 = c_ok_step(
                 client,
                 &[],
@@ -1650,7 +1859,7 @@ fn a_c_abi_client_leaves_no_secret_in_freed_memory() {
                 &m2,
                 privline_handshake_status::PRIVLINE_HANDSHAKE_NEED_INPUT,
             );
-            register_derived(&NAMES, &derive(&case, known, &m1, &m2, Some(&m3), None));
+            register_all(derive(&case, known, &m1, &m2, Some(&m3), None).secrets(&NAMES));
             rust_step(&mut server, &m3, Status::AuthorizePeer);
             server.authorize(true).unwrap();
             let mut m4 = rust_step(&mut server, &[], Status::Done);
@@ -1677,7 +1886,7 @@ fn c_abi_handles_on_both_sides_leave_no_session_id_in_freed_memory() {
     let _serial = serial();
     let case = case1();
     forget_needles();
-    register_identity_needles(&case);
+    register_all(identity_secrets_of(&case));
     let mut watches = Vec::new();
     watches.push(watch("C ABI client and server", true, || {
         let client = c_new_client(&case);
@@ -1758,42 +1967,53 @@ fn moving_a_handshake_or_channel_out_of_heap_memory_leaves_no_copy() {
     // each object (moved as a pointer, wiped by Drop) makes this pass.
     let _serial = serial();
     let case = case1();
-    forget_needles();
-    register_case1_needles(&case);
     let mut watches = Vec::new();
+    for protocol in PROTOCOLS {
+        let name = protocol.name;
+        forget_needles();
+        register_all(session_secrets(protocol, &case));
 
-    watches.push(watch("into_channel on a Box<Handshake>", false, || {
-        let mut client = Box::new(case_client(&case));
-        let mut server = Box::new(case_server(&case));
-        run_case1(&case, &mut client, &mut server);
-        let client_channel = client.into_channel().unwrap();
-        let server_channel = server.into_channel().unwrap();
-        drop(client_channel);
-        drop(server_channel);
-    }));
+        watches.push(watch(
+            format!("{name}: into_channel on a Box<Handshake>"),
+            false,
+            || {
+                let (client, server) = (protocol.handshakes)(&case);
+                let (mut client, mut server) = (Box::new(client), Box::new(server));
+                run_handshake(protocol, &case, &mut client, &mut server);
+                let client_channel = client.into_channel().unwrap();
+                let server_channel = server.into_channel().unwrap();
+                drop(client_channel);
+                drop(server_channel);
+            },
+        ));
 
-    watches.push(watch("a Box<Channel> unboxed", false, || {
-        let mut client = case_client(&case);
-        let mut server = case_server(&case);
-        run_case1(&case, &mut client, &mut server);
-        let boxed = Box::new(client.into_channel().unwrap());
-        let channel: Channel = *boxed;
-        drop(channel);
-        drop(server);
-    }));
+        watches.push(watch(
+            format!("{name}: a Box<Channel> unboxed"),
+            false,
+            || {
+                let (mut client, mut server) = (protocol.handshakes)(&case);
+                run_handshake(protocol, &case, &mut client, &mut server);
+                let boxed = Box::new(client.into_channel().unwrap());
+                let channel: Channel = *boxed;
+                drop(channel);
+                drop(server);
+            },
+        ));
 
-    watches.push(watch("channels in a growing Vec<Channel>", false, || {
-        let mut channels: Vec<Channel> = Vec::with_capacity(1);
-        for _ in 0..3 {
-            let mut client = case_client(&case);
-            let mut server = case_server(&case);
-            run_case1(&case, &mut client, &mut server);
-            channels.push(client.into_channel().unwrap());
-            channels.push(server.into_channel().unwrap());
-        }
-        drop(channels);
-    }));
-
+        watches.push(watch(
+            format!("{name}: channels in a growing Vec<Channel>"),
+            false,
+            || {
+                let mut channels_held: Vec<Channel> = Vec::with_capacity(1);
+                for _ in 0..3 {
+                    let (client_channel, server_channel) = channels(protocol, &case);
+                    channels_held.push(client_channel);
+                    channels_held.push(server_channel);
+                }
+                drop(channels_held);
+            },
+        ));
+    }
     assert_clean(&watches);
     forget_needles();
 }
@@ -1921,271 +2141,87 @@ fn assert_prints_no_secret(what: &str, text: &str, secrets: &[(&str, [u8; 32])])
 fn debug_output_prints_no_secret() {
     let _serial = serial();
     let case = case1();
-    let mut secrets: Vec<(&str, [u8; 32])> = vec![
-        ("network key", case.network_key),
-        ("client seed", case.client_seed),
-        ("server seed", case.server_seed),
-        ("ec", case.ec),
-        ("fc", case.fc),
-        ("es", case.es),
-        ("fs", case.fs),
-        ("ee", case.ee),
-        ("eb", case.eb),
-        ("ae", case.ae),
-        ("ff", case.ff),
-        ("k3", case.k3),
-        ("k4", case.k4),
-        ("key_c2s", case.key_c2s),
-        ("key_s2c", case.key_s2c),
-        ("session id", case.session_id),
-        ("xsk_client", case.xsk_client),
-        ("xsk_server", case.xsk_server),
-        ("key_c2s updated", case.c2s_updated),
-        ("key_s2c updated", case.s2c_updated),
-    ];
-    for seed in [case.client_seed, case.server_seed] {
-        for secret in identity_secrets(&seed) {
-            secrets.push(("identity secret", secret));
-        }
-    }
     // The check itself finds secrets printed the usual ways.
     let leaky = format!("{:?} {:x?} {}", case.key_c2s, case.ee, hex_string(&case.k3));
-    for name in ["key_c2s", "ee", "k3"] {
-        let only: Vec<_> = secrets
-            .iter()
-            .filter(|(n, _)| *n == name)
-            .cloned()
-            .collect();
+    for secret in [("key_c2s", case.key_c2s), ("ee", case.ee), ("k3", case.k3)] {
         let caught =
-            std::panic::catch_unwind(|| assert_prints_no_secret("a control", &leaky, &only));
-        assert!(caught.is_err(), "the check misses {name}");
+            std::panic::catch_unwind(|| assert_prints_no_secret("a control", &leaky, &[secret]));
+        assert!(caught.is_err(), "the check misses {}", secret.0);
     }
 
-    let mut texts: Vec<(String, String)> = Vec::new();
-    let mut record = |what: &str, text: String| texts.push((what.to_string(), text));
-    let client_identity = Identity::from_seed(&case.client_seed);
-    record(
-        "Identity",
-        format!("{client_identity:?} {client_identity:#?}"),
-    );
-    let network_key = NetworkKey::new(case.network_key);
-    record("NetworkKey", format!("{network_key:?} {network_key:#?}"));
+    for protocol in PROTOCOLS {
+        let secrets = session_secrets(protocol, &case);
+        let mut texts: Vec<(String, String)> = Vec::new();
+        let mut record = |what: &str, text: String| {
+            texts.push((format!("{} {what}", protocol.name), text));
+        };
+        let client_identity = Identity::from_seed(&case.client_seed);
+        record(
+            "Identity",
+            format!("{client_identity:?} {client_identity:#?}"),
+        );
+        let network_key = NetworkKey::new(case.network_key);
+        record("NetworkKey", format!("{network_key:?} {network_key:#?}"));
 
-    let mut client = case_client(&case);
-    let mut server = case_server(&case);
-    record("fresh client Handshake", format!("{client:?} {client:#?}"));
-    let m1 = rust_step(&mut client, &[], Status::NeedInput);
-    let m2 = rust_step(&mut server, &m1, Status::NeedInput);
-    record(
-        "server Handshake after M1",
-        format!("{server:?} {server:#?}"),
-    );
-    let m3 = rust_step(&mut client, &m2, Status::NeedInput);
-    record(
-        "client Handshake after M2",
-        format!("{client:?} {client:#?}"),
-    );
-    rust_step(&mut server, &m3, Status::AuthorizePeer);
-    server.authorize(true).unwrap();
-    record(
-        "server Handshake accepted",
-        format!("{server:?} {server:#?}"),
-    );
-    let m4 = rust_step(&mut server, &[], Status::Done);
-    rust_step(&mut client, &m4, Status::Done);
-    record("done client Handshake", format!("{client:?} {client:#?}"));
-    record("done server Handshake", format!("{server:?} {server:#?}"));
-    let mut client_channel = client.into_channel().unwrap();
-    let mut server_channel = server.into_channel().unwrap();
-    record("Channel", format!("{client_channel:?} {client_channel:#?}"));
-    let session_id = client_channel.session_id().unwrap();
-    record("SessionId", format!("{session_id:?} {session_id:#?}"));
-    let update = rust_update(&mut client_channel);
-    rust_open(&mut server_channel, &update);
-    record(
-        "Channel after a key update",
-        format!("{server_channel:?} {server_channel:#?}"),
-    );
-    let mut plain = [0u8; 64];
-    let _ = server_channel.open(
-        &[0, 17, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-        &mut plain,
-    );
-    record(
-        "failed Channel",
-        format!("{server_channel:?} {server_channel:#?}"),
-    );
-    let mut refused = case_server(&case);
-    let mut other_client = case_client(&case);
-    let m1 = rust_step(&mut other_client, &[], Status::NeedInput);
-    let m2 = rust_step(&mut refused, &m1, Status::NeedInput);
-    let m3 = rust_step(&mut other_client, &m2, Status::NeedInput);
-    rust_step(&mut refused, &m3, Status::AuthorizePeer);
-    let _ = refused.authorize(false);
-    record("failed Handshake", format!("{refused:?} {refused:#?}"));
-
-    for (what, text) in &texts {
-        assert_prints_no_secret(what, text, &secrets);
-    }
-    // And the public parts are what they print.
-    assert!(
-        texts[0].1.contains(&hex_string(&case.client_public)),
-        "{}",
-        texts[0].1
-    );
-}
-
-// ---------------------------------------------------------------------------
-// SHS1
-// ---------------------------------------------------------------------------
-
-/// Every secret of an SHS1 session between case1's identities with the
-/// ephemeral secrets `a` (client) and `b` (server), computed here from the
-/// SHS1 definition: the DH results, the box keys of the client auth and the
-/// server accept, `sha256(ab)`, and the four box-stream keys and secret.
-fn register_shs1_needles(case: &Case, a: &[u8; 32], b: &[u8; 32]) {
-    register_identity_needles(case);
-    register("SHS1 client ephemeral a (raw)", a);
-    register("SHS1 server ephemeral b (raw)", b);
-    register_shs1_derived_needles(case, a, b);
-}
-
-/// The secrets an SHS1 session derives (not the test's own inputs).
-fn register_shs1_derived_needles(case: &Case, a: &[u8; 32], b: &[u8; 32]) {
-    use x25519_dalek::{x25519, X25519_BASEPOINT_BYTES};
-    register("SHS1 client ephemeral a (clamped)", &clamp(*a));
-    register("SHS1 server ephemeral b (clamped)", &clamp(*b));
-    let b_pub = x25519(*b, X25519_BASEPOINT_BYTES);
-    let client_public = Identity::from_seed(&case.client_seed).public_key();
-    let server_public = Identity::from_seed(&case.server_seed).public_key();
-    let server_mont = privline::identity_key_to_x25519(server_public.as_bytes()).unwrap();
-    let [client_xsk, _, _, _] = identity_secrets(&case.client_seed);
-    let ab = x25519(*a, b_pub);
-    let a_long_b = x25519(*a, server_mont);
-    let long_a_b = x25519(client_xsk, b_pub);
-    let k = &case.network_key;
-    let auth_key = sha256(&[k, &ab, &a_long_b]);
-    let k3 = sha256(&[k, &ab, &a_long_b, &long_a_b]);
-    let secret = sha256(&[&k3]);
-    register("SHS1 ab", &ab);
-    register("SHS1 aB", &a_long_b);
-    register("SHS1 Ab", &long_a_b);
-    register("SHS1 sha256(ab)", &sha256(&[&ab]));
-    register("SHS1 client auth key", &auth_key);
-    register("SHS1 k3 (server accept key)", &k3);
-    register("SHS1 box-stream secret", &secret);
-    register(
-        "SHS1 key client to server",
-        &sha256(&[&secret, server_public.as_bytes()]),
-    );
-    register(
-        "SHS1 key server to client",
-        &sha256(&[&secret, client_public.as_bytes()]),
-    );
-}
-
-fn shs1_pair(case: &Case, a: [u8; 32], b: [u8; 32]) -> (Handshake, Handshake) {
-    let network = NetworkKey::new(case.network_key);
-    let client_identity = Identity::from_seed(&case.client_seed);
-    let server_identity = Identity::from_seed(&case.server_seed);
-    let client = Handshake::shs1_client_with_ephemeral_for_tests(
-        &network,
-        &client_identity,
-        &server_identity.public_key(),
-        a,
-    )
-    .unwrap();
-    let server = Handshake::shs1_server_with_ephemeral_for_tests(&network, &server_identity, b);
-    (client, server)
-}
-
-/// Runs an SHS1 handshake to the end in memory (the server accepts).
-fn run_shs1(client: &mut Handshake, server: &mut Handshake) {
-    let hello = rust_step(client, &[], Status::NeedInput);
-    let server_hello = rust_step(server, &hello, Status::NeedInput);
-    let auth = rust_step(client, &server_hello, Status::NeedInput);
-    assert!(rust_step(server, &auth, Status::AuthorizePeer).is_empty());
-    server.authorize(true).unwrap();
-    let accept = rust_step(server, &[], Status::Done);
-    assert!(rust_step(client, &accept, Status::Done).is_empty());
-}
-
-/// The client sends 5 bytes, then 5,000 (two boxes); the server says
-/// goodbye and the client sees it.
-fn converse_shs1(client_channel: &mut Channel, server_channel: &mut Channel) {
-    let mut wire = vec![0u8; 10_000];
-    let mut plain = vec![0u8; 4096];
-    for payload in [&b"hello"[..], &[7u8; 5000][..]] {
-        let n = client_channel.seal(payload, 0, &mut wire).unwrap();
-        let mut rest = &wire[..n];
-        while !rest.is_empty() {
-            let opened = server_channel.open(rest, &mut plain).unwrap();
-            rest = &rest[opened.consumed()..];
+        let (mut client, mut server) = (protocol.handshakes)(&case);
+        let mut drive = Drive::new(protocol, &case);
+        record("fresh client Handshake", format!("{client:?} {client:#?}"));
+        drive.to(2, &mut client, &mut server);
+        record(
+            "server Handshake after M1",
+            format!("{server:?} {server:#?}"),
+        );
+        drive.to(3, &mut client, &mut server);
+        record(
+            "client Handshake after M2",
+            format!("{client:?} {client:#?}"),
+        );
+        drive.to(5, &mut client, &mut server);
+        record(
+            "server Handshake accepted",
+            format!("{server:?} {server:#?}"),
+        );
+        drive.to(HANDSHAKE_DONE, &mut client, &mut server);
+        record("done client Handshake", format!("{client:?} {client:#?}"));
+        record("done server Handshake", format!("{server:?} {server:#?}"));
+        let mut client_channel = client.into_channel().unwrap();
+        let mut server_channel = server.into_channel().unwrap();
+        record("Channel", format!("{client_channel:?} {client_channel:#?}"));
+        if protocol.key_update {
+            let session_id = client_channel.session_id().unwrap();
+            record("SessionId", format!("{session_id:?} {session_id:#?}"));
+            send_control(&mut client_channel, &mut server_channel, false);
+            record(
+                "Channel after a key update",
+                format!("{server_channel:?} {server_channel:#?}"),
+            );
         }
+        let mut damaged = rust_seal(&mut client_channel, b"damaged");
+        damaged[3] ^= 1;
+        let mut plain = [0u8; 64];
+        assert_eq!(
+            server_channel.open(&damaged, &mut plain),
+            Err(Error::RecordDoesNotOpen)
+        );
+        record(
+            "failed Channel",
+            format!("{server_channel:?} {server_channel:#?}"),
+        );
+        let (mut other_client, mut refused) = (protocol.handshakes)(&case);
+        Drive::new(protocol, &case).to(4, &mut other_client, &mut refused);
+        assert_eq!(refused.authorize(false), Err(Error::ClientRefused));
+        record("failed Handshake", format!("{refused:?} {refused:#?}"));
+
+        for (what, text) in &texts {
+            assert_prints_no_secret(what, text, &secrets);
+        }
+        // And the public parts are what they print.
+        assert!(
+            texts[0].1.contains(&hex_string(&case.client_public)),
+            "{}",
+            texts[0].1
+        );
     }
-    let n = server_channel.close(0, &mut wire).unwrap();
-    assert_eq!(
-        client_channel.open(&wire[..n], &mut plain),
-        Ok(Opened::Close { consumed: n })
-    );
-    plain.zeroize();
-}
-
-#[test]
-fn an_shs1_session_leaves_no_secret_in_freed_memory() {
-    let _serial = serial();
-    let case = case1();
-    let (a, b) = ([0x51u8; 32], [0x5bu8; 32]);
-    forget_needles();
-    register_shs1_needles(&case, &a, &b);
-
-    let mut watches = Vec::new();
-    watches.push(watch(
-        "SHS1 session: handshakes and channels in Boxes",
-        false,
-        || {
-            let (client, server) = shs1_pair(&case, a, b);
-            let (mut client, mut server) = (Box::new(client), Box::new(server));
-            run_shs1(&mut client, &mut server);
-            let mut client_channel = Box::new(client.into_channel().unwrap());
-            let mut server_channel = Box::new(server.into_channel().unwrap());
-            converse_shs1(&mut client_channel, &mut server_channel);
-            drop(client_channel);
-            drop(server_channel);
-        },
-    ));
-    assert!(watches[0].channel_blocks() >= 2, "{}", watches[0].summary());
-
-    watches.push(watch(
-        "SHS1: Boxed handshakes dropped at every stage",
-        false,
-        || {
-            for stop in 0..=5 {
-                let (client, server) = shs1_pair(&case, a, b);
-                let (mut client, mut server) = (Box::new(client), Box::new(server));
-                let mut m = Vec::new();
-                if stop > 0 {
-                    m = rust_step(&mut client, &[], Status::NeedInput);
-                }
-                if stop > 1 {
-                    m = rust_step(&mut server, &m, Status::NeedInput);
-                }
-                if stop > 2 {
-                    m = rust_step(&mut client, &m, Status::NeedInput);
-                }
-                if stop > 3 {
-                    assert!(rust_step(&mut server, &m, Status::AuthorizePeer).is_empty());
-                }
-                if stop > 4 {
-                    assert_eq!(server.authorize(false), Err(Error::ClientRefused));
-                }
-                drop(client);
-                drop(server);
-            }
-        },
-    ));
-    assert_clean(&watches);
-    forget_needles();
 }
 
 #[test]
@@ -2197,7 +2233,7 @@ fn shs1_through_c_abi_identity_handles_leaves_no_key_in_freed_memory() {
     let _serial = serial();
     let case = case1();
     forget_needles();
-    register_identity_needles(&case);
+    register_all(identity_secrets_of(&case));
     let mut watches = Vec::new();
     watches.push(watch("SHS1 through the C ABI", true, || unsafe {
         let mut client_identity = null_mut();
@@ -2370,62 +2406,36 @@ fn secrets_left_on_the_stack(mut body: impl FnMut() + Send) -> Vec<(String, usiz
     })
 }
 
-/// The secrets case1's own data puts on the stack before the library sees
-/// them (the test's copies of seeds and ephemerals) are not the library's:
-/// only these needles count.
-fn register_case1_derived_needles(case: &Case) {
-    register("ee", &case.ee);
-    register("eb", &case.eb);
-    register("ae", &case.ae);
-    register("ff", &case.ff);
-    register("k3", &case.k3);
-    register("k4", &case.k4);
-    register("key_c2s", &case.key_c2s);
-    register("key_s2c", &case.key_s2c);
-    register("session_id", &case.session_id);
-    let c2s_1 = updated_key(&case.key_c2s);
-    let s2c_1 = updated_key(&case.key_s2c);
-    register("key_c2s after 1 update", &c2s_1);
-    register("key_s2c after 1 update", &s2c_1);
-    register("key_c2s after 2 updates", &updated_key(&c2s_1));
-    register("key_s2c after 2 updates", &updated_key(&s2c_1));
-    register("es (clamped)", &clamp(case.es));
-    register("fs (clamped)", &clamp(case.fs));
-    register("ec (clamped)", &clamp(case.ec));
-    register("fc (clamped)", &clamp(case.fc));
-}
-
-/// Runs case1 on the stack-scanned thread, up to `conversation` (false:
-/// the handshake and the channels only), and returns what it left.
-fn case1_stack_leftovers(case: &Case, conversation: bool) -> Vec<(String, usize)> {
+/// Runs a protocol's test session on the stack-scanned thread (the
+/// handshake, then with `conversation` a conversation), and returns every
+/// secret the library derived that it left there. The test's own copies
+/// of seeds and ephemerals are not the library's: only derived secrets
+/// are looked for.
+fn session_stack_leftovers(
+    protocol: &Protocol,
+    case: &Case,
+    conversation: bool,
+) -> Vec<(String, usize)> {
     forget_needles();
-    register_case1_derived_needles(case);
-    let client_identity = Identity::from_seed(&case.client_seed);
-    let server_identity = Identity::from_seed(&case.server_seed);
-    let network_key = NetworkKey::new(case.network_key);
+    register_all((protocol.derived)(case));
     let found = secrets_left_on_the_stack(|| {
-        let mut client = Handshake::client_with_ephemerals_for_tests(
-            &network_key,
-            &client_identity,
-            &PublicKey(case.server_public),
-            case.ec,
-            case.fc,
-        )
-        .expect("client");
-        let mut server = Handshake::server_with_ephemerals_for_tests(
-            &network_key,
-            &server_identity,
-            case.es,
-            case.fs,
-        );
-        run_case1(case, &mut client, &mut server);
-        let mut client_channel = client.into_channel().expect("client channel");
-        let mut server_channel = server.into_channel().expect("server channel");
+        let (mut client_channel, mut server_channel) = channels(protocol, case);
         if conversation {
-            converse(&mut client_channel, &mut server_channel);
+            converse(protocol, &mut client_channel, &mut server_channel);
         }
     });
+    // The needles are this session's real secrets: a session made the
+    // same way reveals one of them.
+    let (client_channel, _) = channels(protocol, case);
+    let mut revealed = (protocol.revealed)(&client_channel);
+    let registered = is_needle(&revealed);
+    revealed.zeroize();
     forget_needles();
+    assert!(
+        registered,
+        "{}: the secret a channel reveals is not among the needles",
+        protocol.name
+    );
     found
 }
 
@@ -2444,57 +2454,20 @@ fn assert_none_left(what: &str, found: &[(String, usize)]) {
 fn a_handshake_leaves_no_secret_on_the_stack() {
     let _serial = serial();
     let case = case1();
-    assert_none_left("handshake", &case1_stack_leftovers(&case, false));
+    for protocol in PROTOCOLS {
+        let found = session_stack_leftovers(protocol, &case, false);
+        assert_none_left(&format!("{} handshake", protocol.name), &found);
+    }
 }
 
 #[test]
-fn a_channel_leaves_no_secret_on_the_stack() {
+fn a_conversation_leaves_no_secret_on_the_stack() {
     let _serial = serial();
     let case = case1();
-    assert_none_left("conversation", &case1_stack_leftovers(&case, true));
-}
-
-#[test]
-fn an_shs1_session_leaves_no_secret_on_the_stack() {
-    let _serial = serial();
-    let case = case1();
-    let (a, b) = ([0x51u8; 32], [0x5bu8; 32]);
-    forget_needles();
-    register_shs1_derived_needles(&case, &a, &b);
-    let network = NetworkKey::new(case.network_key);
-    let client_identity = Identity::from_seed(&case.client_seed);
-    let server_identity = Identity::from_seed(&case.server_seed);
-    let server_public = server_identity.public_key();
-    let found = secrets_left_on_the_stack(|| {
-        let mut client = Handshake::shs1_client_with_ephemeral_for_tests(
-            &network,
-            &client_identity,
-            &server_public,
-            a,
-        )
-        .unwrap();
-        let mut server =
-            Handshake::shs1_server_with_ephemeral_for_tests(&network, &server_identity, b);
-        run_shs1(&mut client, &mut server);
-        let mut client_channel = client.into_channel().unwrap();
-        let mut server_channel = server.into_channel().unwrap();
-        converse_shs1(&mut client_channel, &mut server_channel);
-    });
-    // The needles are this session's real keys: a session made the same
-    // way exports them.
-    let (mut client, mut server) = shs1_pair(&case, a, b);
-    run_shs1(&mut client, &mut server);
-    let exported = client.into_channel().unwrap().export_shs1_keys().unwrap();
-    let mut encrypt_key = [0u8; 32];
-    encrypt_key.copy_from_slice(&exported[..32]);
-    let registered = locked(|state, _| state.needles[..state.needle_count].contains(&encrypt_key));
-    encrypt_key.zeroize();
-    forget_needles();
-    assert!(
-        registered,
-        "the client's box-stream key is among the needles"
-    );
-    assert_none_left("SHS1 session", &found);
+    for protocol in PROTOCOLS {
+        let found = session_stack_leftovers(protocol, &case, true);
+        assert_none_left(&format!("{} conversation", protocol.name), &found);
+    }
 }
 
 #[test]
