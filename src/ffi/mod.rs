@@ -17,7 +17,7 @@ use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use boundary::{
     array, array_out, disjoint, free_handle, guard, guard_mut, guard_value, handle_span,
-    into_handle, object_ref, out, place, read_len, CallError, Handle, Poison, Span,
+    into_handle, object_ref, out, place, read_len, CallError, Handle, Out, Poison, Span,
 };
 
 use crate::channel::{sealed_len, Channel};
@@ -448,9 +448,9 @@ pub unsafe extern "C" fn privline_identity_public_from_seed(
     guard(|| {
         // SAFETY: the caller passes PRIVLINE_SEED_LEN readable and
         // PRIVLINE_PUBLIC_KEY_LEN writable bytes.
-        let seed = zeroize::Zeroizing::new(unsafe { array::<PRIVLINE_SEED_LEN>(seed)? });
+        let identity = unsafe { identity_from_seed_at(seed)? };
         let public_out = unsafe { array_out::<PRIVLINE_PUBLIC_KEY_LEN>(public_out)? };
-        public_out.copy_from_slice(Identity::from_seed(&seed).public_key().as_bytes());
+        public_out.copy_from_slice(identity.public_key().as_bytes());
         Ok(())
     })
 }
@@ -489,17 +489,13 @@ pub unsafe extern "C" fn privline_identity_public_key(
     identity: *const privline_identity,
     public_out: *mut u8,
 ) -> privline_result {
-    guard(|| {
-        disjoint(&[
-            handle_span(identity),
-            Span::bytes(public_out, PRIVLINE_PUBLIC_KEY_LEN),
-        ])?;
-        // SAFETY: a live handle and PRIVLINE_PUBLIC_KEY_LEN writable bytes.
-        let identity: &Identity = unsafe { object_ref(identity)? };
-        let public_out = unsafe { array_out::<PRIVLINE_PUBLIC_KEY_LEN>(public_out)? };
-        public_out.copy_from_slice(identity.public_key().as_bytes());
-        Ok(())
-    })
+    // SAFETY: the caller's promises, passed on.
+    unsafe {
+        copy_out::<_, PRIVLINE_PUBLIC_KEY_LEN>(identity, public_out, |identity, out| {
+            out.copy_from_slice(identity.public_key().as_bytes());
+            Ok(())
+        })
+    }
 }
 
 /// Frees an identity handle. Its secret is wiped once the last handshake
@@ -532,9 +528,8 @@ pub unsafe extern "C" fn privline_handshake_new_client_with_identity(
     guard(|| {
         // SAFETY: arrays of the documented lengths, a live identity handle
         // and a valid out-pointer.
-        let network_key =
-            NetworkKey::new(unsafe { array::<PRIVLINE_NETWORK_KEY_LEN>(network_key)? });
-        let server_public = PublicKey(unsafe { array::<PRIVLINE_PUBLIC_KEY_LEN>(server_public)? });
+        let network_key = unsafe { network_key_at(network_key)? };
+        let server_public = PublicKey(unsafe { array(server_public)? });
         disjoint(&[handle_span(client), Span::of(handshake_out)])?;
         let client: &Identity = unsafe { object_ref(client)? };
         let slot = unsafe { place(handshake_out)? };
@@ -558,8 +553,7 @@ pub unsafe extern "C" fn privline_handshake_new_server_with_identity(
 ) -> privline_result {
     guard(|| {
         // SAFETY: as for privline_handshake_new_client_with_identity.
-        let network_key =
-            NetworkKey::new(unsafe { array::<PRIVLINE_NETWORK_KEY_LEN>(network_key)? });
+        let network_key = unsafe { network_key_at(network_key)? };
         disjoint(&[handle_span(server), Span::of(handshake_out)])?;
         let server: &Identity = unsafe { object_ref(server)? };
         let slot = unsafe { place(handshake_out)? };
@@ -591,13 +585,11 @@ pub unsafe extern "C" fn privline_handshake_new_client(
     guard(|| {
         // SAFETY: the caller passes arrays of the documented lengths and a
         // valid out-pointer.
-        let network_key =
-            NetworkKey::new(unsafe { array::<PRIVLINE_NETWORK_KEY_LEN>(network_key)? });
-        let seed = zeroize::Zeroizing::new(unsafe { array::<PRIVLINE_SEED_LEN>(client_seed)? });
-        let server_public = PublicKey(unsafe { array::<PRIVLINE_PUBLIC_KEY_LEN>(server_public)? });
+        let network_key = unsafe { network_key_at(network_key)? };
+        let identity = unsafe { identity_from_seed_at(client_seed)? };
+        let server_public = PublicKey(unsafe { array(server_public)? });
         let slot = unsafe { place(handshake_out)? };
-        let handshake =
-            Handshake::client(&network_key, &Identity::from_seed(&seed), &server_public)?;
+        let handshake = Handshake::client(&network_key, &identity, &server_public)?;
         *slot = into_handle(Mutex::new(handshake));
         Ok(())
     })
@@ -617,11 +609,10 @@ pub unsafe extern "C" fn privline_handshake_new_server(
 ) -> privline_result {
     guard(|| {
         // SAFETY: as for privline_handshake_new_client.
-        let network_key =
-            NetworkKey::new(unsafe { array::<PRIVLINE_NETWORK_KEY_LEN>(network_key)? });
-        let seed = zeroize::Zeroizing::new(unsafe { array::<PRIVLINE_SEED_LEN>(server_seed)? });
+        let network_key = unsafe { network_key_at(network_key)? };
+        let identity = unsafe { identity_from_seed_at(server_seed)? };
         let slot = unsafe { place(handshake_out)? };
-        let handshake = Handshake::server(&network_key, &Identity::from_seed(&seed))?;
+        let handshake = Handshake::server(&network_key, &identity)?;
         *slot = into_handle(Mutex::new(handshake));
         Ok(())
     })
@@ -657,39 +648,24 @@ pub unsafe extern "C" fn privline_handshake_step(
 ) -> privline_result {
     let body = || {
         // SAFETY: the caller passes a live handle, buffers of the stated
-        // lengths and valid out-pointers; overlaps are refused first.
-        let capacity = unsafe { read_len(output_len)? };
-        disjoint(&[
-            handle_span(handshake),
-            Span::bytes(input, input_len),
-            Span::of(consumed),
-            Span::bytes(output, capacity),
-            Span::of(output_len),
-            Span::of(status),
-        ])?;
-        let cell: &HandshakeCell = unsafe { object_ref(handshake)? };
-        let consumed = unsafe { place(consumed)? };
-        let output_len = unsafe { place(output_len)? };
-        let mut status = unsafe { out(status)? };
-        let input = unsafe { boundary::input(input, input_len)? };
-        let output = unsafe { boundary::output(output, *output_len)? };
+        // lengths and valid out-pointers.
+        let (cell, call): (&HandshakeCell, _) = unsafe {
+            InOut::new(
+                handshake, input, input_len, consumed, output, output_len, status,
+            )?
+        };
         let mut handshake = lock(cell)?;
-        *consumed = 0;
-        match handshake.step(input, output) {
-            Ok(step) => {
-                *consumed = step.consumed;
-                *output_len = step.written;
-                status.write(match step.status {
-                    Status::NeedInput => privline_handshake_status::PRIVLINE_HANDSHAKE_NEED_INPUT,
-                    Status::AuthorizePeer => {
-                        privline_handshake_status::PRIVLINE_HANDSHAKE_AUTHORIZE_PEER
-                    }
-                    Status::Done => privline_handshake_status::PRIVLINE_HANDSHAKE_DONE,
-                });
-                Ok(())
-            }
-            Err(error) => report_len(output_len, Err(error)),
-        }
+        let result = handshake.step(call.input, call.output).map(|step| {
+            let status = match step.status {
+                Status::NeedInput => privline_handshake_status::PRIVLINE_HANDSHAKE_NEED_INPUT,
+                Status::AuthorizePeer => {
+                    privline_handshake_status::PRIVLINE_HANDSHAKE_AUTHORIZE_PEER
+                }
+                Status::Done => privline_handshake_status::PRIVLINE_HANDSHAKE_DONE,
+            };
+            (step.consumed, step.written, status)
+        });
+        call.finish(result)
     };
     // SAFETY: `handshake` is NULL or a live handle (the caller's promise).
     unsafe { guard_mut(handshake, body) }
@@ -704,17 +680,13 @@ pub unsafe extern "C" fn privline_handshake_peer_key(
     handshake: *const privline_handshake,
     public_out: *mut u8,
 ) -> privline_result {
-    guard(|| {
-        disjoint(&[
-            handle_span(handshake),
-            Span::bytes(public_out, PRIVLINE_PUBLIC_KEY_LEN),
-        ])?;
-        // SAFETY: a live handle and PRIVLINE_PUBLIC_KEY_LEN writable bytes.
-        let cell: &HandshakeCell = unsafe { object_ref(handshake)? };
-        let public_out = unsafe { array_out::<PRIVLINE_PUBLIC_KEY_LEN>(public_out)? };
-        public_out.copy_from_slice(lock(cell)?.peer_key()?.as_bytes());
-        Ok(())
-    })
+    // SAFETY: the caller's promises, passed on.
+    unsafe {
+        copy_out::<_, PRIVLINE_PUBLIC_KEY_LEN>(handshake, public_out, |cell, out| {
+            out.copy_from_slice(lock(cell)?.peer_key()?.as_bytes());
+            Ok(())
+        })
+    }
 }
 
 /// Server, at status PRIVLINE_HANDSHAKE_AUTHORIZE_PEER: the application's
@@ -804,6 +776,187 @@ fn report_len(output_len: &mut usize, result: Result<usize, Error>) -> Result<()
     }
 }
 
+/// The network key a constructor was given (PRIVLINE_NETWORK_KEY_LEN
+/// bytes), copied.
+///
+/// # Safety
+/// `ptr` is NULL or readable for PRIVLINE_NETWORK_KEY_LEN bytes.
+unsafe fn network_key_at(ptr: *const u8) -> Result<NetworkKey, CallError> {
+    // SAFETY: the caller's promise.
+    Ok(NetworkKey::new(unsafe { array(ptr)? }))
+}
+
+/// The identity whose secret seed (PRIVLINE_SEED_LEN bytes) is at `ptr`;
+/// the copy of the seed read to derive it is wiped.
+///
+/// # Safety
+/// `ptr` is NULL or readable for PRIVLINE_SEED_LEN bytes.
+unsafe fn identity_from_seed_at(ptr: *const u8) -> Result<Identity, CallError> {
+    // SAFETY: the caller's promise.
+    let seed = zeroize::Zeroizing::new(unsafe { array::<PRIVLINE_SEED_LEN>(ptr)? });
+    Ok(Identity::from_seed(&seed))
+}
+
+/// The part every call that copies a fixed-size value out of a handle
+/// shares (a public key, the session id, exported keys): overlaps refused,
+/// then `write` fills the caller's `N` bytes from the object.
+///
+/// # Safety
+/// `handle` is NULL or live; `out` is NULL or valid for `N` bytes of
+/// writes.
+unsafe fn copy_out<H: Handle, const N: usize>(
+    handle: *const H,
+    out: *mut u8,
+    write: impl FnOnce(&H::Target, &mut [u8; N]) -> Result<(), CallError>,
+) -> privline_result {
+    guard(|| {
+        disjoint(&[handle_span(handle), Span::bytes(out, N)])?;
+        // SAFETY: a live handle and `N` writable bytes (the caller's promise).
+        let object = unsafe { object_ref(handle)? };
+        let out = unsafe { array_out::<N>(out)? };
+        write(object, out)
+    })
+}
+
+/// The checked arguments of a call that takes bytes from the peer and
+/// writes bytes for the caller (`privline_handshake_step`,
+/// `privline_channel_open`): the input, `*consumed`, the output buffer with
+/// `*output_len` as its capacity, and an enum out-pointer (`kind`: the
+/// step's status, the record's type).
+struct InOut<'a, K> {
+    input: &'a [u8],
+    consumed: &'a mut usize,
+    output: &'a mut [u8],
+    output_len: &'a mut usize,
+    kind: Out<K>,
+}
+
+impl<'a, K> InOut<'a, K> {
+    /// Checks the arguments in the documented order (the capacity's
+    /// pointer, then overlaps among all of them, then each pointer) and
+    /// returns the object behind `handle` with them.
+    ///
+    /// # Safety
+    /// `handle` is NULL or live; the buffers have the stated lengths (or
+    /// are NULL with length 0); the out-pointers are NULL or valid.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn new<H: Handle>(
+        handle: *const H,
+        input: *const u8,
+        input_len: usize,
+        consumed: *mut usize,
+        output: *mut u8,
+        output_len: *mut usize,
+        kind: *mut K,
+    ) -> Result<(&'a H::Target, Self), CallError> {
+        // SAFETY: the caller's promises; overlaps are refused first.
+        let capacity = unsafe { read_len(output_len)? };
+        disjoint(&[
+            handle_span(handle),
+            Span::bytes(input, input_len),
+            Span::of(consumed),
+            Span::bytes(output, capacity),
+            Span::of(output_len),
+            Span::of(kind),
+        ])?;
+        let object = unsafe { object_ref(handle)? };
+        let consumed = unsafe { place(consumed)? };
+        let output_len = unsafe { place(output_len)? };
+        let kind = unsafe { out(kind)? };
+        let input = unsafe { boundary::input(input, input_len)? };
+        let output = unsafe { boundary::output(output, *output_len)? };
+        Ok((
+            object,
+            InOut {
+                input,
+                consumed,
+                output,
+                output_len,
+                kind,
+            },
+        ))
+    }
+
+    /// Reports the call's outcome: the input bytes taken, the bytes
+    /// written and the kind; or, on an error, nothing consumed and what
+    /// [`report_len`] says about the output.
+    fn finish(mut self, result: Result<(usize, usize, K), Error>) -> Result<(), CallError> {
+        match result {
+            Ok((consumed, written, kind)) => {
+                *self.consumed = consumed;
+                *self.output_len = written;
+                self.kind.write(kind);
+                Ok(())
+            }
+            Err(error) => {
+                *self.consumed = 0;
+                report_len(self.output_len, Err(error))
+            }
+        }
+    }
+}
+
+/// The part `privline_channel_seal`, `_close` and `_update_key` share: the
+/// argument checks, `*output_len` as capacity in and record length out, and
+/// the call under the channel's panic guard. `seal` gets the channel, the
+/// payload (empty for the two control records, which pass NULL and 0) and
+/// the output buffer.
+///
+/// # Safety
+/// `channel` is NULL or a live channel handle; `payload`/`payload_len` and
+/// `output`/`*output_len` describe readable and writable buffers (or are
+/// NULL with length 0); `output_len` is NULL or valid.
+unsafe fn seal_into(
+    channel: *mut privline_channel,
+    payload: *const u8,
+    payload_len: usize,
+    output: *mut u8,
+    output_len: *mut usize,
+    seal: impl FnOnce(&Channel, &[u8], &mut [u8]) -> Result<usize, Error>,
+) -> privline_result {
+    let body = || {
+        // SAFETY: a live handle, buffers of the stated lengths, a valid
+        // out-pointer; overlaps are refused first.
+        let capacity = unsafe { read_len(output_len)? };
+        disjoint(&[
+            handle_span(channel),
+            Span::bytes(payload, payload_len),
+            Span::bytes(output, capacity),
+            Span::of(output_len),
+        ])?;
+        let channel: &Channel = unsafe { object_ref(channel)? };
+        let output_len = unsafe { place(output_len)? };
+        let payload = unsafe { boundary::input(payload, payload_len)? };
+        let output = unsafe { boundary::output(output, *output_len)? };
+        report_len(output_len, seal(channel, payload, output))
+    };
+    // SAFETY: `channel` is NULL or a live handle (the caller's promise).
+    unsafe { guard_mut(channel, body) }
+}
+
+/// [`seal_into`] for the two control records, which carry no payload.
+///
+/// # Safety
+/// As for [`seal_into`].
+unsafe fn seal_control(
+    channel: *mut privline_channel,
+    output: *mut u8,
+    output_len: *mut usize,
+    seal: impl FnOnce(&Channel, &mut [u8]) -> Result<usize, Error>,
+) -> privline_result {
+    // SAFETY: the caller's promises; NULL with length 0 is an empty payload.
+    unsafe {
+        seal_into(
+            channel,
+            std::ptr::null(),
+            0,
+            output,
+            output_len,
+            |channel, _, output| seal(channel, output),
+        )
+    }
+}
+
 /// Seals `payload_len` bytes of `payload` (NULL allowed when 0) as one or
 /// more data records into `output`. `*output_len` is on entry the capacity
 /// of `output`, on return the bytes written (send them all). A `pad_block`
@@ -822,24 +975,17 @@ pub unsafe extern "C" fn privline_channel_seal(
     output: *mut u8,
     output_len: *mut usize,
 ) -> privline_result {
-    let body = || {
-        // SAFETY: a live handle, buffers of the stated lengths, a valid
-        // out-pointer; overlaps are refused first.
-        let capacity = unsafe { read_len(output_len)? };
-        disjoint(&[
-            handle_span(channel),
-            Span::bytes(payload, payload_len),
-            Span::bytes(output, capacity),
-            Span::of(output_len),
-        ])?;
-        let channel: &Channel = unsafe { object_ref(channel)? };
-        let output_len = unsafe { place(output_len)? };
-        let payload = unsafe { boundary::input(payload, payload_len)? };
-        let output = unsafe { boundary::output(output, *output_len)? };
-        report_len(output_len, channel.seal_shared(payload, pad_block, output))
-    };
-    // SAFETY: `channel` is NULL or a live handle (the caller's promise).
-    unsafe { guard_mut(channel, body) }
+    // SAFETY: the caller's promises, passed on.
+    unsafe {
+        seal_into(
+            channel,
+            payload,
+            payload_len,
+            output,
+            output_len,
+            |channel, payload, output| channel.seal_shared(payload, pad_block, output),
+        )
+    }
 }
 
 /// Seals this side's close record into `output` (`*output_len` in/out as
@@ -853,21 +999,12 @@ pub unsafe extern "C" fn privline_channel_close(
     output: *mut u8,
     output_len: *mut usize,
 ) -> privline_result {
-    let body = || {
-        // SAFETY: as for privline_channel_seal.
-        let capacity = unsafe { read_len(output_len)? };
-        disjoint(&[
-            handle_span(channel),
-            Span::bytes(output, capacity),
-            Span::of(output_len),
-        ])?;
-        let channel: &Channel = unsafe { object_ref(channel)? };
-        let output_len = unsafe { place(output_len)? };
-        let output = unsafe { boundary::output(output, *output_len)? };
-        report_len(output_len, channel.close_shared(pad_block, output))
-    };
-    // SAFETY: `channel` is NULL or a live handle (the caller's promise).
-    unsafe { guard_mut(channel, body) }
+    // SAFETY: the caller's promises, passed on.
+    unsafe {
+        seal_control(channel, output, output_len, |channel, output| {
+            channel.close_shared(pad_block, output)
+        })
+    }
 }
 
 /// Seals a key-update record into `output` (`*output_len` in/out as for
@@ -880,21 +1017,12 @@ pub unsafe extern "C" fn privline_channel_update_key(
     output: *mut u8,
     output_len: *mut usize,
 ) -> privline_result {
-    let body = || {
-        // SAFETY: as for privline_channel_seal.
-        let capacity = unsafe { read_len(output_len)? };
-        disjoint(&[
-            handle_span(channel),
-            Span::bytes(output, capacity),
-            Span::of(output_len),
-        ])?;
-        let channel: &Channel = unsafe { object_ref(channel)? };
-        let output_len = unsafe { place(output_len)? };
-        let output = unsafe { boundary::output(output, *output_len)? };
-        report_len(output_len, channel.update_key_shared(pad_block, output))
-    };
-    // SAFETY: `channel` is NULL or a live handle (the caller's promise).
-    unsafe { guard_mut(channel, body) }
+    // SAFETY: the caller's promises, passed on.
+    unsafe {
+        seal_control(channel, output, output_len, |channel, output| {
+            channel.update_key_shared(pad_block, output)
+        })
+    }
 }
 
 /// Opens the first record in the `input_len` bytes of `input` (bytes
@@ -924,40 +1052,28 @@ pub unsafe extern "C" fn privline_channel_open(
 ) -> privline_result {
     let body = || {
         // SAFETY: a live handle, buffers of the stated lengths, valid
-        // out-pointers; overlaps are refused first.
-        let capacity = unsafe { read_len(output_len)? };
-        disjoint(&[
-            handle_span(channel),
-            Span::bytes(input, input_len),
-            Span::of(consumed),
-            Span::bytes(output, capacity),
-            Span::of(output_len),
-            Span::of(record_type),
-        ])?;
-        let channel: &Channel = unsafe { object_ref(channel)? };
-        let consumed = unsafe { place(consumed)? };
-        let output_len = unsafe { place(output_len)? };
-        let mut record_type = unsafe { out(record_type)? };
-        let input = unsafe { boundary::input(input, input_len)? };
-        let output = unsafe { boundary::output(output, *output_len)? };
-        *consumed = 0;
-        match channel.open_shared(input, output) {
-            Ok(opened) => {
-                *consumed = opened.consumed();
-                let (kind, len) = match opened {
-                    Opened::Incomplete { .. } => (privline_record_type::PRIVLINE_RECORD_NONE, 0),
-                    Opened::Data { len, .. } => (privline_record_type::PRIVLINE_RECORD_DATA, len),
-                    Opened::Close { .. } => (privline_record_type::PRIVLINE_RECORD_CLOSE, 0),
-                    Opened::KeyUpdate { .. } => {
-                        (privline_record_type::PRIVLINE_RECORD_KEY_UPDATE, 0)
-                    }
-                };
-                record_type.write(kind);
-                *output_len = len;
-                Ok(())
-            }
-            Err(error) => report_len(output_len, Err(error)),
-        }
+        // out-pointers.
+        let (channel, call): (&Channel, _) = unsafe {
+            InOut::new(
+                channel,
+                input,
+                input_len,
+                consumed,
+                output,
+                output_len,
+                record_type,
+            )?
+        };
+        let result = channel.open_shared(call.input, call.output).map(|opened| {
+            let (kind, len) = match opened {
+                Opened::Incomplete { .. } => (privline_record_type::PRIVLINE_RECORD_NONE, 0),
+                Opened::Data { len, .. } => (privline_record_type::PRIVLINE_RECORD_DATA, len),
+                Opened::Close { .. } => (privline_record_type::PRIVLINE_RECORD_CLOSE, 0),
+                Opened::KeyUpdate { .. } => (privline_record_type::PRIVLINE_RECORD_KEY_UPDATE, 0),
+            };
+            (opened.consumed(), len, kind)
+        });
+        call.finish(result)
     };
     // SAFETY: `channel` is NULL or a live handle (the caller's promise).
     unsafe { guard_mut(channel, body) }
@@ -972,17 +1088,13 @@ pub unsafe extern "C" fn privline_channel_session_id(
     channel: *const privline_channel,
     session_id_out: *mut u8,
 ) -> privline_result {
-    guard(|| {
-        disjoint(&[
-            handle_span(channel),
-            Span::bytes(session_id_out, PRIVLINE_SESSION_ID_LEN),
-        ])?;
-        // SAFETY: a live handle and PRIVLINE_SESSION_ID_LEN writable bytes.
-        let channel: &Channel = unsafe { object_ref(channel)? };
-        let out = unsafe { array_out::<PRIVLINE_SESSION_ID_LEN>(session_id_out)? };
-        out.copy_from_slice(channel.session_id()?.as_bytes());
-        Ok(())
-    })
+    // SAFETY: the caller's promises, passed on.
+    unsafe {
+        copy_out::<_, PRIVLINE_SESSION_ID_LEN>(channel, session_id_out, |channel, out| {
+            out.copy_from_slice(channel.session_id()?.as_bytes());
+            Ok(())
+        })
+    }
 }
 
 /// Writes the peer's public key (PRIVLINE_PUBLIC_KEY_LEN bytes), as proven
@@ -992,17 +1104,13 @@ pub unsafe extern "C" fn privline_channel_peer_key(
     channel: *const privline_channel,
     public_out: *mut u8,
 ) -> privline_result {
-    guard(|| {
-        disjoint(&[
-            handle_span(channel),
-            Span::bytes(public_out, PRIVLINE_PUBLIC_KEY_LEN),
-        ])?;
-        // SAFETY: a live handle and PRIVLINE_PUBLIC_KEY_LEN writable bytes.
-        let channel: &Channel = unsafe { object_ref(channel)? };
-        let out = unsafe { array_out::<PRIVLINE_PUBLIC_KEY_LEN>(public_out)? };
-        out.copy_from_slice(channel.peer_key()?.as_bytes());
-        Ok(())
-    })
+    // SAFETY: the caller's promises, passed on.
+    unsafe {
+        copy_out::<_, PRIVLINE_PUBLIC_KEY_LEN>(channel, public_out, |channel, out| {
+            out.copy_from_slice(channel.peer_key()?.as_bytes());
+            Ok(())
+        })
+    }
 }
 
 /// Writes to `*closed` whether the peer's close record has arrived. When
@@ -1077,17 +1185,13 @@ pub unsafe extern "C" fn privline_channel_export_shs1_keys(
     channel: *const privline_channel,
     keys_out: *mut u8,
 ) -> privline_result {
-    guard(|| {
-        disjoint(&[
-            handle_span(channel),
-            Span::bytes(keys_out, PRIVLINE_SHS1_KEYS_LEN),
-        ])?;
-        // SAFETY: a live handle and PRIVLINE_SHS1_KEYS_LEN writable bytes.
-        let channel: &Channel = unsafe { object_ref(channel)? };
-        let keys_out = unsafe { array_out::<PRIVLINE_SHS1_KEYS_LEN>(keys_out)? };
-        keys_out.copy_from_slice(channel.export_shs1_keys()?.as_ref());
-        Ok(())
-    })
+    // SAFETY: the caller's promises, passed on.
+    unsafe {
+        copy_out::<_, PRIVLINE_SHS1_KEYS_LEN>(channel, keys_out, |channel, out| {
+            out.copy_from_slice(channel.export_shs1_keys()?.as_ref());
+            Ok(())
+        })
+    }
 }
 
 /// Frees a channel and wipes its keys. NULL is a no-op. The handle must not
