@@ -4,16 +4,13 @@
 
 #[path = "support/pair.rs"]
 mod pair;
-use pair::{channels, fresh, open_one, open_stream, seal, Event, Shape, ALICE, BOB, PROTOCOLS};
+use pair::{
+    channels, fresh, open_one, open_stream, pattern, seal, Event, Shape, ALICE, BOB, PROTOCOLS,
+};
 use privline::{Channel, Error, Handshake, Identity, Opened, Protocol, PublicKey, Status};
 
 fn public(seed: &[u8; 32]) -> PublicKey {
     Identity::from_seed(seed).public_key()
-}
-
-/// Bytes that differ from their neighbours, so a misplaced byte shows.
-fn pattern(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 31 + i / 251) as u8).collect()
 }
 
 /// One step that must succeed; returns what it wrote.

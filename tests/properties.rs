@@ -23,9 +23,12 @@
 
 #[path = "support/hex.rs"]
 mod hex;
+#[path = "support/pair.rs"]
+mod pair;
 use hex::{hex32, unhex};
+use pair::{close, leaks, open_one, open_stream, seal, update, Event, Shape, PROTOCOLS};
 use privline::{
-    Channel, Error, Handshake, Identity, NetworkKey, Opened, PublicKey, Status,
+    Channel, Error, Handshake, Identity, NetworkKey, Protocol, PublicKey, Status,
     HANDSHAKE_MAX_MESSAGE_LEN, M1_LEN, M2_LEN, M3_LEN, M4_LEN, RECORD_MAX_INNER_LEN,
     RECORD_MAX_LEN,
 };
@@ -559,6 +562,8 @@ fn pk(seed: &[u8; 32]) -> [u8; 32] {
     Identity::from_seed(seed).public_key().0
 }
 
+/// A privline/1 client with chosen ephemerals (most tests here are about
+/// privline/1; those about both protocols call `pair::client`).
 fn lib_client(
     n: &[u8; 32],
     seed: &[u8; 32],
@@ -566,23 +571,11 @@ fn lib_client(
     ec: &[u8; 32],
     fc: &[u8; 32],
 ) -> Handshake {
-    Handshake::client_with_ephemerals_for_tests(
-        &NetworkKey::new(*n),
-        &Identity::from_seed(seed),
-        &PublicKey(*bpk),
-        *ec,
-        *fc,
-    )
-    .expect("client")
+    pair::client(Protocol::Privline1, n, seed, bpk, ec, fc).expect("client")
 }
 
 fn lib_server(n: &[u8; 32], seed: &[u8; 32], es: &[u8; 32], fs: &[u8; 32]) -> Handshake {
-    Handshake::server_with_ephemerals_for_tests(
-        &NetworkKey::new(*n),
-        &Identity::from_seed(seed),
-        *es,
-        *fs,
-    )
+    pair::server(Protocol::Privline1, n, seed, es, fs)
 }
 
 fn random_client(n: &[u8; 32], seed: &[u8; 32], bpk: &[u8; 32]) -> Handshake {
@@ -646,6 +639,7 @@ fn send(handshake: &mut Handshake, input: &[u8]) -> Vec<u8> {
 fn fails(handshake: &mut Handshake, input: &[u8], expected: Error) {
     assert_eq!(step(handshake, input), Err(expected));
     assert!(expected.is_fatal());
+    assert_eq!(handshake.failure(), Some(expected));
     assert_eq!(step(handshake, &[]), Err(expected));
 }
 
@@ -723,60 +717,25 @@ fn fixture_session(f: &Fx) -> (Wire, Channel, Channel) {
     )
 }
 
-fn seal(channel: &mut Channel, payload: &[u8], pad_block: usize) -> Vec<u8> {
-    let mut out = vec![0u8; 2 * RECORD_MAX_LEN];
-    let n = channel.seal(payload, pad_block, &mut out).unwrap();
-    out.truncate(n);
-    out
-}
-
-fn close(channel: &mut Channel) -> Vec<u8> {
-    let mut out = vec![0u8; RECORD_MAX_LEN];
-    let n = channel.close(0, &mut out).unwrap();
-    out.truncate(n);
-    out
-}
-
-fn update(channel: &mut Channel) -> Vec<u8> {
-    let mut out = vec![0u8; RECORD_MAX_LEN];
-    let n = channel.update_key(0, &mut out).unwrap();
-    out.truncate(n);
-    out
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Ev {
-    Data(Vec<u8>),
-    Close,
-    KeyUpdate,
-}
-
-/// Opens the first record of `input`: `Ok((None, needed))` when incomplete.
-fn open1(channel: &mut Channel, input: &[u8]) -> Result<(Option<Ev>, usize), Error> {
-    let mut plain = vec![0u8; RECORD_MAX_INNER_LEN];
-    match channel.open(input, &mut plain)? {
-        Opened::Incomplete { needed } => Ok((None, needed)),
-        Opened::Data { consumed, len } => Ok((Some(Ev::Data(plain[..len].to_vec())), consumed)),
-        Opened::Close { consumed } => Ok((Some(Ev::Close), consumed)),
-        Opened::KeyUpdate { consumed } => Ok((Some(Ev::KeyUpdate), consumed)),
-    }
-}
-
-/// Opens records until the stream is used up or incomplete (`Ok(consumed)`)
-/// or an error.
-fn open_stream(channel: &mut Channel, stream: &[u8]) -> (Vec<Ev>, Result<usize, Error>) {
-    let mut at = 0;
-    let mut events = Vec::new();
-    loop {
-        match open1(channel, &stream[at..]) {
-            Ok((None, _)) => return (events, Ok(at)),
-            Ok((Some(event), consumed)) => {
-                events.push(event);
-                at += consumed;
-            }
-            Err(error) => return (events, Err(error)),
-        }
-    }
+/// Alice dials Bob in `protocol`, with the fixture's ephemerals (`fresh`
+/// false: the same session every time) or fresh random ones.
+fn channels_of(f: &Fx, protocol: Protocol, fresh: bool) -> (Channel, Channel) {
+    let bpk = pk(&f.b);
+    let (client, server) = if fresh {
+        let n = NetworkKey::new(f.n);
+        let (alice, bob) = (Identity::from_seed(&f.a), Identity::from_seed(&f.b));
+        (
+            Handshake::client_with_protocol(protocol, &n, &alice, &PublicKey(bpk)).unwrap(),
+            Handshake::server_with_protocol(protocol, &n, &bob).unwrap(),
+        )
+    } else {
+        (
+            pair::client(protocol, &f.n, &f.a, &bpk, &f.ec, &f.fc).unwrap(),
+            pair::server(protocol, &f.n, &f.b, &f.es, &f.fs),
+        )
+    };
+    let connected = pair::connect(client, server, usize::MAX);
+    (connected.client, connected.server)
 }
 
 const KEY_C2S: [u8; 32] = [0x1c; 32];
@@ -793,13 +752,6 @@ fn raw_channels() -> (Channel, Channel) {
 
 fn raw_receiver() -> Channel {
     raw_channels().1
-}
-
-/// Whether any 8-byte window of `needle` occurs in `haystack`.
-fn leaks(haystack: &[u8], needle: &[u8]) -> bool {
-    needle
-        .windows(8)
-        .any(|window| haystack.windows(8).any(|h| h == window))
 }
 
 fn vectors() -> serde_json::Value {
@@ -951,8 +903,8 @@ fn p01_stolen_long_term_keys_do_not_open_a_recorded_session() {
     for (client, server) in reruns {
         let (_, mut c, mut s) = session(client, server);
         assert_ne!(c.session_id().unwrap().as_bytes(), &recorded_id);
-        assert_eq!(open1(&mut s, &c2s), Err(Error::RecordDoesNotOpen));
-        assert_eq!(open1(&mut c, &s2c), Err(Error::RecordDoesNotOpen));
+        assert_eq!(open_one(&mut s, &c2s), Err(Error::RecordDoesNotOpen));
+        assert_eq!(open_one(&mut c, &s2c), Err(Error::RecordDoesNotOpen));
     }
 
     // Offline, with both long-term X25519 secrets: eb and ae are within
@@ -980,8 +932,8 @@ fn p01_stolen_long_term_keys_do_not_open_a_recorded_session() {
     // And the library with the recorded ephemerals reproduces the keys.
     let (_, _, mut s) = fixture_session(&f);
     assert_eq!(
-        open1(&mut s, &c2s),
-        Ok((Some(Ev::Data(secret_text.to_vec())), c2s.len()))
+        open_one(&mut s, &c2s),
+        Ok((Some(Event::Data(secret_text.to_vec())), c2s.len()))
     );
 }
 
@@ -999,8 +951,8 @@ fn p01_every_session_has_fresh_ephemerals_and_keys() {
     );
     let r1 = seal(&mut a1, b"one", 0);
     let r2 = seal(&mut b2, b"two", 0);
-    assert_eq!(open1(&mut b2, &r1), Err(Error::RecordDoesNotOpen));
-    assert_eq!(open1(&mut a1, &r2), Err(Error::RecordDoesNotOpen));
+    assert_eq!(open_one(&mut b2, &r1), Err(Error::RecordDoesNotOpen));
+    assert_eq!(open_one(&mut a1, &r2), Err(Error::RecordDoesNotOpen));
     let _ = (&mut a2, &mut b1);
 }
 
@@ -1263,7 +1215,7 @@ fn p04_m3_names_the_server_and_the_first_record_proves_m4_was_read() {
         send(&mut other, &m4_other_fs);
         let record = seal(&mut other.into_channel().unwrap(), b"hello", 0);
         assert_eq!(
-            open1(&mut bob_channel_1, &record),
+            open_one(&mut bob_channel_1, &record),
             Err(Error::RecordDoesNotOpen)
         );
     }
@@ -1273,14 +1225,14 @@ fn p04_m3_names_the_server_and_the_first_record_proves_m4_was_read() {
     let (mut bob_channel_2, _) = bob_channel(&f, &f.fs, &m1, &m3);
     let record = seal(&mut alice, b"hello", 0);
     assert_eq!(
-        open1(&mut bob_channel_2, &record),
-        Ok((Some(Ev::Data(b"hello".to_vec())), record.len()))
+        open_one(&mut bob_channel_2, &record),
+        Ok((Some(Event::Data(b"hello".to_vec())), record.len()))
     );
     // Anything forged by someone without the keys is fatal.
     let (mut bob_channel_3, _) = bob_channel(&f, &f.fs, &m1, &m3);
     let forged = kit::seal_record(&[0; 32], 0, b"hello\x01");
     assert_eq!(
-        open1(&mut bob_channel_3, &forged),
+        open_one(&mut bob_channel_3, &forged),
         Err(Error::RecordDoesNotOpen)
     );
 }
@@ -1451,21 +1403,22 @@ fn p06_replayed_m2_and_m4_get_a_fresh_client_nowhere() {
 #[test]
 fn p06_records_replayed_into_another_session_do_not_open() {
     let f = fx();
-    let (_, mut alice, mut bob) = fixture_session(&f);
-    let c2s = seal(&mut alice, b"transfer 100", 0);
-    let s2c = seal(&mut bob, b"done", 0);
-    let bpk = pk(&f.b);
-    let (_, mut alice2, mut bob2) =
-        session(random_client(&f.n, &f.a, &bpk), random_server(&f.n, &f.b));
-    assert_eq!(open1(&mut bob2, &c2s), Err(Error::RecordDoesNotOpen));
-    assert_eq!(open1(&mut alice2, &s2c), Err(Error::RecordDoesNotOpen));
-    // In its own session the record opens once, and a replay is fatal.
-    let (_, _, mut bob3) = fixture_session(&f);
-    assert_eq!(
-        open1(&mut bob3, &c2s).unwrap().0,
-        Some(Ev::Data(b"transfer 100".to_vec()))
-    );
-    assert_eq!(open1(&mut bob3, &c2s), Err(Error::RecordDoesNotOpen));
+    for protocol in PROTOCOLS {
+        let (mut alice, mut bob) = channels_of(&f, protocol, false);
+        let c2s = seal(&mut alice, b"transfer 100", 0);
+        let s2c = seal(&mut bob, b"done", 0);
+        let (mut alice2, mut bob2) = channels_of(&f, protocol, true);
+        assert_eq!(open_one(&mut bob2, &c2s), Err(Error::RecordDoesNotOpen));
+        assert_eq!(open_one(&mut alice2, &s2c), Err(Error::RecordDoesNotOpen));
+        // In its own session the record opens once, and a replay is fatal.
+        let (_, mut bob3) = channels_of(&f, protocol, false);
+        assert_eq!(
+            open_one(&mut bob3, &c2s).unwrap().0,
+            Some(Event::Data(b"transfer 100".to_vec())),
+            "{protocol:?}"
+        );
+        assert_eq!(open_one(&mut bob3, &c2s), Err(Error::RecordDoesNotOpen));
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1492,7 +1445,10 @@ fn p07_a_relaying_mitm_reads_nothing_and_both_ends_see_the_true_peer() {
         };
         let record = seal(from, text, 64);
         relayed.extend_from_slice(&record);
-        assert_eq!(open1(to, &record).unwrap().0, Some(Ev::Data(text.to_vec())));
+        assert_eq!(
+            open_one(to, &record).unwrap().0,
+            Some(Event::Data(text.to_vec()))
+        );
     }
     for text in secrets {
         assert!(!leaks(&relayed, text), "plaintext on the wire");
@@ -1587,27 +1543,42 @@ fn p07_a_mitm_cannot_impersonate_the_server() {
 fn p08_a_caller_without_the_network_key_gets_no_answer() {
     let f = fx();
     let bpk = pk(&f.b);
-    // A client configured with another network key.
-    let mut outsider = lib_client(&secret("other network"), &f.a, &bpk, &f.ec, &f.fc);
-    let m1 = send(&mut outsider, &[]);
-    fails(
-        &mut lib_server(&f.n, &f.b, &f.es, &f.fs),
-        &m1,
-        Error::M1BadMac,
-    );
-    // A war dialler's garbage, and MACs under the right N but the wrong label.
-    for i in 0..200u32 {
-        let junk = [
-            kit::sha256(&[b"junk", &i.to_le_bytes()]),
-            kit::sha256(&[b"junk2", &i.to_le_bytes()]),
-        ]
-        .concat();
-        fails(
-            &mut lib_server(&f.n, &f.b, &f.es, &f.fs),
-            &junk,
-            Error::M1BadMac,
+    for protocol in PROTOCOLS {
+        let bob = || pair::server(protocol, &f.n, &f.b, &f.es, &f.fs);
+        let first_message = |n: &[u8; 32]| {
+            let mut caller = pair::client(protocol, n, &f.a, &bpk, &f.ec, &f.fc).unwrap();
+            send(&mut caller, &[])
+        };
+        // A client configured with another network key.
+        let m1 = first_message(&secret("other network"));
+        fails(&mut bob(), &m1, Error::M1BadMac);
+        // A war dialler's garbage.
+        for i in 0..200u32 {
+            let junk = [
+                kit::sha256(&[b"junk", &i.to_le_bytes()]),
+                kit::sha256(&[b"junk2", &i.to_le_bytes()]),
+            ]
+            .concat();
+            fails(&mut bob(), &junk, Error::M1BadMac);
+        }
+        // An incomplete M1 is just waited for, silently.
+        assert_eq!(
+            step(&mut bob(), &m1[..63]).unwrap(),
+            Out {
+                bytes: vec![],
+                status: Status::NeedInput,
+                consumed: 63
+            }
         );
+        // Teeth: the same caller with the right N is answered.
+        let m2 = send(&mut bob(), &first_message(&f.n));
+        assert_eq!(m2.len(), Shape::of(protocol).server_messages[0]);
     }
+}
+
+#[test]
+fn p08_a_privline1_m1_with_its_mac_under_the_m2_label_gets_no_answer() {
+    let f = fx();
     let ec_public = kit::x25519_public(&f.ec);
     let wrong_label = [&ec_public[..], &kit::mac(&f.n, &[kit::L_M2, &ec_public])].concat();
     fails(
@@ -1615,17 +1586,7 @@ fn p08_a_caller_without_the_network_key_gets_no_answer() {
         &wrong_label,
         Error::M1BadMac,
     );
-    // An incomplete M1 is just waited for, silently.
-    let mut bob = lib_server(&f.n, &f.b, &f.es, &f.fs);
-    assert_eq!(
-        step(&mut bob, &m1[..63]).unwrap(),
-        Out {
-            bytes: vec![],
-            status: Status::NeedInput,
-            consumed: 63
-        }
-    );
-    // Teeth: the same M1 built with the right N is answered.
+    // Teeth: the same M1 built with the right label is answered.
     assert_eq!(
         send(
             &mut lib_server(&f.n, &f.b, &f.es, &f.fs),
@@ -1640,25 +1601,42 @@ fn p08_a_caller_without_the_network_key_gets_no_answer() {
 fn p08_a_caller_that_does_not_know_the_servers_key_gets_no_m4() {
     let f = fx();
     // Alice believes Bob's key is Wendy's (or is war-dialling with a guess).
-    for guess in [pk(&f.w), pk(&f.c), pk(&secret("random guess"))] {
-        let mut alice = lib_client(&f.n, &f.a, &guess, &f.ec, &f.fc);
-        let mut bob = lib_server(&f.n, &f.b, &f.es, &f.fs);
-        let m1 = send(&mut alice, &[]);
-        let m2 = send(&mut bob, &m1);
-        let m3 = send(&mut alice, &m2);
-        fails(&mut bob, &m3, Error::M3DoesNotOpen);
-        assert_eq!(step(&mut alice, &[]).unwrap().bytes, Vec::<u8>::new());
-        assert_eq!(alice.into_channel().err(), Some(Error::WrongState));
+    for protocol in PROTOCOLS {
+        for guess in [pk(&f.w), pk(&f.c), pk(&secret("random guess"))] {
+            let mut alice = pair::client(protocol, &f.n, &f.a, &guess, &f.ec, &f.fc).unwrap();
+            let mut bob = pair::server(protocol, &f.n, &f.b, &f.es, &f.fs);
+            let m1 = send(&mut alice, &[]);
+            let m2 = send(&mut bob, &m1);
+            let m3 = send(&mut alice, &m2);
+            fails(&mut bob, &m3, Error::M3DoesNotOpen);
+            assert_eq!(step(&mut alice, &[]).unwrap().bytes, Vec::<u8>::new());
+            assert_eq!(alice.into_channel().err(), Some(Error::WrongState));
+        }
     }
 }
 
 #[test]
 fn p08_a_client_does_not_talk_to_a_server_without_the_network_key() {
     let f = fx();
-    let mut alice = lib_client(&f.n, &f.a, &pk(&f.b), &f.ec, &f.fc);
-    let m1 = send(&mut alice, &[]);
-    let impostor = RefServer::new(&secret("other network"), &f.b, &f.es, &f.fs);
-    fails(&mut alice, &impostor.m2(&m1).m2, Error::M2BadMac);
+    let bpk = pk(&f.b);
+    let other = secret("other network");
+    for protocol in PROTOCOLS {
+        let client = |n: &[u8; 32]| pair::client(protocol, n, &f.a, &bpk, &f.ec, &f.fc).unwrap();
+        let m1 = send(&mut client(&f.n), &[]);
+        // The impostor's M2 (to a caller of its own network with Alice's
+        // ephemerals, so it answers the same EC).
+        let mut impostor = pair::server(protocol, &other, &f.b, &f.es, &f.fs);
+        let impostors_m2 = send(&mut impostor, &send(&mut client(&other), &[]));
+        let mut alice = client(&f.n);
+        assert_eq!(send(&mut alice, &[]), m1);
+        fails(&mut alice, &impostors_m2, Error::M2BadMac);
+        // Teeth: Bob's M2 for the same M1 is taken.
+        let bobs_m2 = send(&mut pair::server(protocol, &f.n, &f.b, &f.es, &f.fs), &m1);
+        let mut alice = client(&f.n);
+        send(&mut alice, &[]);
+        let m3 = send(&mut alice, &bobs_m2);
+        assert_eq!(m3.len(), Shape::of(protocol).client_messages[1]);
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1852,49 +1830,80 @@ fn p13_a_replayed_m3_gets_the_same_silence_whether_or_not_its_client_is_authoris
 fn p14_a_refused_client_receives_nothing_that_depends_on_the_server_key() {
     let f = fx();
     let (bpk, wpk) = (pk(&f.b), pk(&f.w));
-    let mut carol = lib_client(&f.n, &f.c, &bpk, &f.ec, &f.fc);
-    let mut bob = lib_server(&f.n, &f.b, &f.es, &f.fs);
-    let m1 = send(&mut carol, &[]);
-    let m2 = send(&mut bob, &m1);
-    let m3 = send(&mut carol, &m2);
-    assert_eq!(step(&mut bob, &m3).unwrap().status, Status::AuthorizePeer);
-    assert_eq!(bob.authorize(false), Err(Error::ClientRefused));
-    assert_eq!(
-        bob.authorize(true),
-        Err(Error::ClientRefused),
-        "no change of mind after refusing"
-    );
-    for _ in 0..3 {
-        assert_eq!(step(&mut bob, &[]), Err(Error::ClientRefused));
-    }
-    assert_eq!(bob.into_channel().err(), Some(Error::ClientRefused));
-    // All Carol ever got is M2, which is exactly what Wendy (another key)
-    // would have sent, and which holds no trace of Bpk.
-    assert_eq!(send(&mut lib_server(&f.n, &f.w, &f.es, &f.fs), &m1), m2);
-    assert!(!leaks(&m2, &bpk) && !leaks(&m2, &kit::mont(&bpk)));
-    assert_eq!(
-        step(&mut carol, &[]).unwrap(),
-        Out {
-            bytes: vec![],
-            status: Status::NeedInput,
-            consumed: 0
+    for protocol in PROTOCOLS {
+        let carol = || pair::client(protocol, &f.n, &f.c, &bpk, &f.ec, &f.fc).unwrap();
+        let bob = || pair::server(protocol, &f.n, &f.b, &f.es, &f.fs);
+        let (mut carol_1, mut bob_1) = (carol(), bob());
+        let m1 = send(&mut carol_1, &[]);
+        let m2 = send(&mut bob_1, &m1);
+        let m3 = send(&mut carol_1, &m2);
+        assert_eq!(
+            step(&mut bob_1, &m3).unwrap(),
+            Out {
+                bytes: vec![],
+                status: Status::AuthorizePeer,
+                consumed: m3.len()
+            }
+        );
+        assert_eq!(bob_1.peer_key(), Ok(PublicKey(pk(&f.c))));
+        assert_eq!(bob_1.authorize(false), Err(Error::ClientRefused));
+        assert_eq!(
+            bob_1.authorize(true),
+            Err(Error::ClientRefused),
+            "no change of mind after refusing"
+        );
+        for _ in 0..3 {
+            assert_eq!(step(&mut bob_1, &[]), Err(Error::ClientRefused));
         }
-    );
-    assert_eq!(carol.into_channel().err(), Some(Error::WrongState));
-    // Teeth: an accepted client gets an M4 whose signature verifies under
-    // Bpk and not under another key: that is what the refusal withholds.
-    let carol_ref = RefClient::new(&f.n, &f.c, &bpk, &f.ec, &f.fc);
-    let state = carol_ref.m3(&m2, |_, _| {});
-    assert_eq!(state.m3, m3);
-    let (_, m4) = bob_channel(&f, &f.fs, &m1, &m3);
-    let h3 = kit::sha256(&[&state.h2, &m3]);
-    let k4: [u8; 32] = kit::hkdf(&h3, &[&state.ee, &state.eb, &state.ae], kit::L_K4);
-    let answer = kit::open(&k4, 0, &h3, &m4).unwrap();
-    let fs_public: [u8; 32] = answer[..32].try_into().unwrap();
-    let message = sig_s_message(&h3, &kit::sha256(&[&state.greeting]), &fs_public);
-    let sig: [u8; 64] = answer[32..].try_into().unwrap();
-    assert!(kit::dalek_verify_strict(&bpk, &message, &sig));
-    assert!(!kit::dalek_verify_strict(&wpk, &message, &sig));
+        assert_eq!(bob_1.peer_key(), Err(Error::ClientRefused));
+        assert_eq!(bob_1.into_channel().err(), Some(Error::ClientRefused));
+        // All Carol ever got is M2, which is exactly what Wendy (another key)
+        // would have sent, and which holds no trace of Bpk.
+        let mut wendy = pair::server(protocol, &f.n, &f.w, &f.es, &f.fs);
+        assert_eq!(send(&mut wendy, &m1), m2);
+        assert!(!leaks(&m2, &bpk) && !leaks(&m2, &kit::mont(&bpk)));
+        assert_eq!(
+            step(&mut carol_1, &[]).unwrap(),
+            Out {
+                bytes: vec![],
+                status: Status::NeedInput,
+                consumed: 0
+            }
+        );
+        assert_eq!(carol_1.into_channel().err(), Some(Error::WrongState));
+        // Whatever arrives in place of an acceptance, she cannot finish.
+        let m4_len = Shape::of(protocol).server_messages[1];
+        let mut carol_2 = carol();
+        send(&mut carol_2, &[]);
+        send(&mut carol_2, &m2);
+        fails(&mut carol_2, &vec![0; m4_len], Error::M4DoesNotOpen);
+
+        // Teeth: accepted, the same M3 gets an M4 that completes Carol's
+        // handshake: that is what the refusal withholds.
+        let mut bob_2 = bob();
+        send(&mut bob_2, &m1);
+        assert_eq!(step(&mut bob_2, &m3).unwrap().status, Status::AuthorizePeer);
+        bob_2.authorize(true).unwrap();
+        let m4 = send(&mut bob_2, &[]);
+        assert_eq!(m4.len(), m4_len);
+        let mut carol_3 = carol();
+        send(&mut carol_3, &[]);
+        send(&mut carol_3, &m2);
+        assert_eq!(step(&mut carol_3, &m4).unwrap().status, Status::Done);
+        if protocol == Protocol::Privline1 {
+            // And its signature verifies under Bpk and not under another key.
+            let state = RefClient::new(&f.n, &f.c, &bpk, &f.ec, &f.fc).m3(&m2, |_, _| {});
+            assert_eq!(state.m3, m3);
+            let h3 = kit::sha256(&[&state.h2, &m3]);
+            let k4: [u8; 32] = kit::hkdf(&h3, &[&state.ee, &state.eb, &state.ae], kit::L_K4);
+            let answer = kit::open(&k4, 0, &h3, &m4).unwrap();
+            let fs_public: [u8; 32] = answer[..32].try_into().unwrap();
+            let message = sig_s_message(&h3, &kit::sha256(&[&state.greeting]), &fs_public);
+            let sig: [u8; 64] = answer[32..].try_into().unwrap();
+            assert!(kit::dalek_verify_strict(&bpk, &message, &sig));
+            assert!(!kit::dalek_verify_strict(&wpk, &message, &sig));
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -2112,7 +2121,7 @@ fn p16_a_mitm_that_substitutes_es_cannot_open_m3() {
 
 /// Data, padded data, key update, empty data, data under the new key, close
 /// (client to server over the raw test keys), as one stream and per record.
-fn c2s_stream() -> (Vec<Vec<u8>>, Vec<Ev>) {
+fn c2s_stream() -> (Vec<Vec<u8>>, Vec<Event>) {
     let (mut client, _) = raw_channels();
     let records = vec![
         seal(&mut client, b"attack at dawn", 0),
@@ -2123,12 +2132,12 @@ fn c2s_stream() -> (Vec<Vec<u8>>, Vec<Ev>) {
         close(&mut client),
     ];
     let events = vec![
-        Ev::Data(b"attack at dawn".to_vec()),
-        Ev::Data(b"padded".to_vec()),
-        Ev::KeyUpdate,
-        Ev::Data(vec![]),
-        Ev::Data(b"under the new key".to_vec()),
-        Ev::Close,
+        Event::Data(b"attack at dawn".to_vec()),
+        Event::Data(b"padded".to_vec()),
+        Event::KeyUpdate,
+        Event::Data(vec![]),
+        Event::Data(b"under the new key".to_vec()),
+        Event::Close,
     ];
     (records, events)
 }
@@ -2163,7 +2172,7 @@ fn attack_truncation_is_reported_as_no_close() {
         let rest = cut - boundaries[whole];
         let needed = if rest < 2 { 2 } else { records[whole].len() };
         assert_eq!(
-            open1(&mut receiver, &stream[boundaries[whole]..cut]),
+            open_one(&mut receiver, &stream[boundaries[whole]..cut]),
             Ok((None, needed)),
             "cut at {cut}"
         );
@@ -2257,17 +2266,16 @@ fn attack_reordered_records_are_fatal() {
             i + 1
         );
     }
-    // The same over a real session, both directions.
+    // The same over a real session of either protocol, both directions:
+    // the second record before the first.
     let f = fx();
-    let (_, mut alice, mut bob) = fixture_session(&f);
-    let (a0, a1) = (
-        seal(&mut alice, b"first", 0),
-        seal(&mut alice, b"second", 0),
-    );
-    let (b0, b1) = (seal(&mut bob, b"first", 0), seal(&mut bob, b"second", 0));
-    assert_eq!(open1(&mut bob, &a1), Err(Error::RecordDoesNotOpen));
-    assert_eq!(open1(&mut alice, &b1), Err(Error::RecordDoesNotOpen));
-    let _ = (a0, b0);
+    for protocol in PROTOCOLS {
+        let (mut alice, mut bob) = channels_of(&f, protocol, false);
+        let _ = (seal(&mut alice, b"first", 0), seal(&mut bob, b"first", 0));
+        let (a1, b1) = (seal(&mut alice, b"second", 0), seal(&mut bob, b"second", 0));
+        assert_eq!(open_one(&mut bob, &a1), Err(Error::RecordDoesNotOpen));
+        assert_eq!(open_one(&mut alice, &b1), Err(Error::RecordDoesNotOpen));
+    }
 }
 
 #[test]
@@ -2280,7 +2288,7 @@ fn attack_duplicated_records_are_fatal() {
         let mut receiver = raw_receiver();
         let (got, outcome) = open_stream(&mut receiver, &doubled.concat());
         assert_eq!(got, events[..=i], "record {i} duplicated");
-        let expected = if events[i] == Ev::Close {
+        let expected = if events[i] == Event::Close {
             Error::RecordAfterClose
         } else {
             Error::RecordDoesNotOpen
@@ -2342,10 +2350,13 @@ fn attack_dropped_records_are_fatal_or_reported_as_truncation() {
     twin.set_counters_for_tests(0, privline::AUTO_KEY_UPDATE_COUNTER);
     assert_eq!(
         open_stream(&mut twin, &sealed).0,
-        vec![Ev::KeyUpdate, Ev::Data(b"after 2^32 records".to_vec())]
+        vec![
+            Event::KeyUpdate,
+            Event::Data(b"after 2^32 records".to_vec())
+        ]
     );
     assert_eq!(
-        open1(&mut server, &sealed[key_update_len..]),
+        open_one(&mut server, &sealed[key_update_len..]),
         Err(Error::RecordDoesNotOpen)
     );
 }
@@ -2419,41 +2430,58 @@ fn attack_bit_flips_in_every_byte_of_m4() {
 
 /// Feeds `damaged` (in place of record `index` of `records`) to a fresh
 /// receiver after the records before it; returns the outcome of the damaged
-/// record, topping the input up with zeros when its length field grew.
+/// record, topping the input up with zeros when its length field grew. A
+/// failure hands out nothing of the record's plaintext, and sticks.
 fn open_damaged(
     fresh: impl Fn() -> Channel,
     records: &[Vec<u8>],
     index: usize,
     damaged: &[u8],
-) -> Result<Ev, Error> {
-    let mut receiver = fresh();
-    for record in &records[..index] {
-        assert!(open1(&mut receiver, record).unwrap().0.is_some());
+) -> Result<Event, Error> {
+    let opened = |records: &[Vec<u8>]| {
+        let mut receiver = fresh();
+        let (events, used) = open_stream(&mut receiver, &records.concat());
+        assert_eq!(
+            (events.len(), used),
+            (records.len(), Ok(records.concat().len()))
+        );
+        (receiver, events)
+    };
+    let (_, events) = opened(&records[..=index]);
+    let secret = match &events[index] {
+        Event::Data(payload) => payload.clone(),
+        _ => Vec::new(),
+    };
+    let (mut receiver, _) = opened(&records[..index]);
+    let mut plain = vec![SENTINEL; RECORD_MAX_INNER_LEN];
+    let mut outcome = pair::open_into(&mut receiver, damaged, &mut plain);
+    if let Ok((None, needed)) = outcome {
+        assert!(needed > damaged.len());
+        let mut topped = damaged.to_vec();
+        topped.resize(needed, 0);
+        outcome = pair::open_into(&mut receiver, &topped, &mut plain);
     }
-    match open1(&mut receiver, damaged) {
-        Ok((Some(event), _)) => Ok(event),
-        Ok((None, needed)) => {
-            assert!(needed > damaged.len());
-            let mut topped = damaged.to_vec();
-            topped.resize(needed, 0);
-            let outcome = open1(&mut receiver, &topped).map(|(event, _)| event.expect("complete"));
-            if let Err(error) = outcome {
-                assert_eq!(open1(&mut receiver, &[]), Err(error));
-            }
-            outcome
-        }
+    match outcome {
+        Ok((event, _)) => Ok(event.expect("complete")),
         Err(error) => {
-            assert_eq!(open1(&mut receiver, &[]), Err(error));
+            assert!(!leaks(&plain, &secret), "plaintext handed out");
+            if receiver.protocol() == Protocol::Shs1 {
+                // Box-stream writes only what it authenticated: a failed
+                // open leaves the buffer as it was, or wiped.
+                assert!(plain.iter().all(|&b| b == SENTINEL || b == 0));
+            }
+            assert_eq!(open_one(&mut receiver, &[]), Err(error));
             Err(error)
         }
     }
 }
 
-/// A damaged record fails as too short when its length field fell below
-/// 17, and otherwise does not open.
-fn expected_flip_error(damaged: &[u8]) -> Error {
+/// A damaged privline/1 record fails as too short when its length field
+/// fell below 17, and otherwise does not open. Box-stream seals its header,
+/// so a damaged box never opens.
+fn expected_flip_error(protocol: Protocol, damaged: &[u8]) -> Error {
     let length = usize::from(u16::from_be_bytes([damaged[0], damaged[1]]));
-    if length < 17 {
+    if protocol == Protocol::Privline1 && length < 17 {
         Error::RecordTooShort
     } else {
         Error::RecordDoesNotOpen
@@ -2474,7 +2502,7 @@ fn attack_bit_flips_in_every_byte_of_every_record() {
                 let outcome = open_damaged(raw_receiver, &records, index, &damaged);
                 assert_eq!(
                     outcome,
-                    Err(expected_flip_error(&damaged)),
+                    Err(expected_flip_error(Protocol::Privline1, &damaged)),
                     "record {index} byte {i} bit {bit}"
                 );
             }
@@ -2485,28 +2513,32 @@ fn attack_bit_flips_in_every_byte_of_every_record() {
 #[test]
 fn attack_bit_flips_in_every_byte_of_a_record_of_a_real_session() {
     let f = fx();
-    let (_, mut alice, mut bob) = fixture_session(&f);
-    let c2s = vec![seal(&mut alice, b"real session, client to server", 0)];
-    let s2c = vec![seal(&mut bob, b"and back", 32)];
-    for (records, to_server) in [(&c2s, true), (&s2c, false)] {
-        let record = &records[0];
-        for i in 0..record.len() {
-            for bit in [0u8, 7] {
-                let damaged = flip(record, i, bit);
-                let fresh = || {
-                    let (_, a, b) = fixture_session(&f);
-                    if to_server {
-                        b
-                    } else {
-                        a
-                    }
-                };
-                let outcome = open_damaged(fresh, records, 0, &damaged);
-                assert_eq!(
-                    outcome,
-                    Err(expected_flip_error(&damaged)),
-                    "byte {i} bit {bit}"
-                );
+    for protocol in PROTOCOLS {
+        let pad = if Shape::of(protocol).extras { 32 } else { 0 };
+        let (mut alice, mut bob) = channels_of(&f, protocol, false);
+        let c2s = vec![seal(&mut alice, b"real session, client to server", 0)];
+        let s2c = vec![seal(&mut bob, b"and back", pad)];
+        for (records, to_server) in [(&c2s, true), (&s2c, false)] {
+            let fresh = || {
+                let (a, b) = channels_of(&f, protocol, false);
+                if to_server {
+                    b
+                } else {
+                    a
+                }
+            };
+            let record = &records[0];
+            for i in 0..record.len() {
+                for bit in [0u8, 5, 7] {
+                    let damaged = flip(record, i, bit);
+                    let outcome = open_damaged(fresh, records, 0, &damaged);
+                    let at = format!("{protocol:?} to server {to_server}: byte {i} bit {bit}");
+                    assert_eq!(
+                        outcome,
+                        Err(expected_flip_error(protocol, &damaged)),
+                        "{at}"
+                    );
+                }
             }
         }
     }
@@ -2523,24 +2555,24 @@ fn attack_record_lengths_below_17_are_fatal_as_soon_as_the_header_arrives() {
         let mut receiver = raw_receiver();
         let header = length.to_be_bytes();
         assert_eq!(
-            open1(&mut receiver, &header[..1]),
+            open_one(&mut receiver, &header[..1]),
             Ok((None, 2)),
             "one header byte is not yet a verdict"
         );
         assert_eq!(
-            open1(&mut receiver, &header),
+            open_one(&mut receiver, &header),
             Err(Error::RecordTooShort),
             "length {length}"
         );
         assert_eq!(
-            open1(&mut receiver, &records[0]),
+            open_one(&mut receiver, &records[0]),
             Err(Error::RecordTooShort)
         );
         // A real record whose length field was lowered below 17.
         let mut lowered = records[0].clone();
         lowered[..2].copy_from_slice(&header);
         assert_eq!(
-            open1(&mut raw_receiver(), &lowered),
+            open_one(&mut raw_receiver(), &lowered),
             Err(Error::RecordTooShort)
         );
     }
@@ -2548,11 +2580,11 @@ fn attack_record_lengths_below_17_are_fatal_as_soon_as_the_header_arrives() {
     let (records, _) = c2s_stream();
     assert_eq!(records[2].len(), 19);
     let mut receiver = raw_receiver();
-    open1(&mut receiver, &records[0]).unwrap();
-    open1(&mut receiver, &records[1]).unwrap();
+    open_one(&mut receiver, &records[0]).unwrap();
+    open_one(&mut receiver, &records[1]).unwrap();
     assert_eq!(
-        open1(&mut receiver, &records[2]),
-        Ok((Some(Ev::KeyUpdate), 19))
+        open_one(&mut receiver, &records[2]),
+        Ok((Some(Event::KeyUpdate), 19))
     );
 }
 
@@ -2570,7 +2602,7 @@ fn attack_changed_record_length_fields_never_open() {
         if length + 2 > changed.len() {
             // Longer than what arrived: wait, consume nothing, not fatal yet.
             assert_eq!(
-                open1(&mut receiver, &changed),
+                open_one(&mut receiver, &changed),
                 Ok((None, length + 2)),
                 "length {length}"
             );
@@ -2578,12 +2610,12 @@ fn attack_changed_record_length_fields_never_open() {
             changed.resize(length + 2, 0);
         }
         assert_eq!(
-            open1(&mut receiver, &changed),
+            open_one(&mut receiver, &changed),
             Err(Error::RecordDoesNotOpen),
             "length {length}"
         );
         assert_eq!(
-            open1(&mut receiver, &records[1]),
+            open_one(&mut receiver, &records[1]),
             Err(Error::RecordDoesNotOpen)
         );
     }
@@ -2631,31 +2663,31 @@ fn attack_m2_reflected_as_m1_at_the_server_is_rejected() {
 #[test]
 fn attack_records_reflected_to_their_sender_do_not_open() {
     let f = fx();
-    for kind in 0..3 {
-        let (_, mut alice, mut bob) = fixture_session(&f);
-        let (from_alice, from_bob) = match kind {
-            0 => (seal(&mut alice, b"mine", 0), seal(&mut bob, b"mine", 0)),
-            1 => (update(&mut alice), update(&mut bob)),
-            _ => (close(&mut alice), close(&mut bob)),
-        };
+    for protocol in PROTOCOLS {
+        let mut kinds: Vec<(&str, fn(&mut Channel) -> Vec<u8>)> =
+            vec![("data", |c| seal(c, b"mine", 0)), ("close", close)];
+        if Shape::of(protocol).extras {
+            kinds.push(("key update", update));
+        }
+        for (kind, make) in kinds {
+            let (mut alice, mut bob) = channels_of(&f, protocol, false);
+            let (from_alice, from_bob) = (make(&mut alice), make(&mut bob));
+            for (channel, own) in [(&mut alice, &from_alice), (&mut bob, &from_bob)] {
+                assert_eq!(
+                    open_one(channel, own),
+                    Err(Error::RecordDoesNotOpen),
+                    "{protocol:?} {kind}"
+                );
+            }
+        }
+        // Teeth: the same record delivered the right way opens.
+        let (mut alice, mut bob) = channels_of(&f, protocol, false);
+        let record = seal(&mut alice, b"mine", 0);
         assert_eq!(
-            open1(&mut alice, &from_alice),
-            Err(Error::RecordDoesNotOpen),
-            "kind {kind}"
-        );
-        assert_eq!(
-            open1(&mut bob, &from_bob),
-            Err(Error::RecordDoesNotOpen),
-            "kind {kind}"
+            open_one(&mut bob, &record).unwrap().0,
+            Some(Event::Data(b"mine".to_vec()))
         );
     }
-    // Teeth: the same records delivered the right way open.
-    let (_, mut alice, mut bob) = fixture_session(&f);
-    let record = seal(&mut alice, b"mine", 0);
-    assert_eq!(
-        open1(&mut bob, &record).unwrap().0,
-        Some(Ev::Data(b"mine".to_vec()))
-    );
 }
 
 // ---------------------------------------------------------------------------
@@ -2856,40 +2888,29 @@ fn attack_invalid_server_keys_are_refused_before_m1() {
         decodable >= keys.len() - 2,
         "most of them decode under RFC 8032's lax rules"
     );
+    let (n, alice) = (NetworkKey::new(f.n), Identity::from_seed(&f.a));
+    let dial = |protocol, key: &[u8; 32]| {
+        let random = Handshake::client_with_protocol(protocol, &n, &alice, &PublicKey(*key));
+        let chosen = pair::client(protocol, &f.n, &f.a, key, &f.ec, &f.fc);
+        (random.err(), chosen.err())
+    };
     for (name, key) in &keys {
         assert!(!PublicKey(*key).is_valid(), "{name}");
-        assert_eq!(
-            Handshake::client(
-                &NetworkKey::new(f.n),
-                &Identity::from_seed(&f.a),
-                &PublicKey(*key)
-            )
-            .err(),
-            Some(Error::InvalidServerKey),
-            "{name}"
-        );
-        assert_eq!(
-            Handshake::client_with_ephemerals_for_tests(
-                &NetworkKey::new(f.n),
-                &Identity::from_seed(&f.a),
-                &PublicKey(*key),
-                f.ec,
-                f.fc
-            )
-            .err(),
-            Some(Error::InvalidServerKey),
-            "{name}"
-        );
+        for protocol in PROTOCOLS {
+            let refused = Some(Error::InvalidServerKey);
+            assert_eq!(
+                dial(protocol, key),
+                (refused, refused),
+                "{protocol:?} {name}"
+            );
+        }
     }
     // Teeth: real keys are accepted.
     for seed in [&f.a, &f.b, &f.c, &f.w, &f.m] {
         assert!(PublicKey(pk(seed)).is_valid());
-        assert!(Handshake::client(
-            &NetworkKey::new(f.n),
-            &Identity::from_seed(&f.a),
-            &PublicKey(pk(seed))
-        )
-        .is_ok());
+        for protocol in PROTOCOLS {
+            assert_eq!(dial(protocol, &pk(seed)), (None, None), "{protocol:?}");
+        }
     }
 }
 
@@ -3321,13 +3342,16 @@ fn attack_use_after_a_fatal_channel_error() {
                 receiver.set_counters_for_tests(0, u64::MAX);
             }
             for record in &before {
-                assert!(open1(&mut receiver, record).unwrap().0.is_some(), "{name}");
+                assert!(
+                    open_one(&mut receiver, record).unwrap().0.is_some(),
+                    "{name}"
+                );
             }
             receiver
         };
         if let Some(next) = &next {
             assert!(
-                open1(&mut fresh(), next).unwrap().0.is_some(),
+                open_one(&mut fresh(), next).unwrap().0.is_some(),
                 "{name}: the twin refuses the next record"
             );
         }
@@ -3340,7 +3364,7 @@ fn attack_use_after_a_fatal_channel_error() {
         );
         let later = next.unwrap_or_else(|| rec(1, b"ok\x01"));
         for input in [&later[..], &[][..], &attack[..]] {
-            assert_eq!(open1(&mut receiver, input), Err(error), "{name}");
+            assert_eq!(open_one(&mut receiver, input), Err(error), "{name}");
         }
         let mut out = vec![SENTINEL; RECORD_MAX_LEN];
         assert_eq!(receiver.seal(b"reply", 0, &mut out), Err(error), "{name}");
@@ -3358,14 +3382,34 @@ fn attack_use_after_a_fatal_channel_error() {
     let mut receiver = raw_receiver();
     receiver.set_counters_for_tests(0, u64::MAX);
     assert_eq!(
-        open1(&mut receiver, &rec(u64::MAX, b"\x03")).unwrap().0,
-        Some(Ev::KeyUpdate)
+        open_one(&mut receiver, &rec(u64::MAX, b"\x03")).unwrap().0,
+        Some(Event::KeyUpdate)
     );
     let next = kit::seal_record(&kit::update_key(&KEY_C2S), 0, b"ok\x01");
     assert_eq!(
-        open1(&mut receiver, &next).unwrap().0,
-        Some(Ev::Data(b"ok".to_vec()))
+        open_one(&mut receiver, &next).unwrap().0,
+        Some(Event::Data(b"ok".to_vec()))
     );
+}
+
+#[test]
+fn attack_records_after_the_close_are_fatal() {
+    let f = fx();
+    for protocol in PROTOCOLS {
+        let (mut alice, mut bob) = channels_of(&f, protocol, false);
+        let goodbye = close(&mut alice);
+        assert_eq!(
+            open_one(&mut bob, &goodbye),
+            Ok((Some(Event::Close), goodbye.len()))
+        );
+        // Nothing more is only waited for; anything more is fatal.
+        assert_eq!(
+            open_one(&mut bob, &[]),
+            Ok((None, Shape::of(protocol).header))
+        );
+        assert_eq!(open_one(&mut bob, &goodbye), Err(Error::RecordAfterClose));
+        assert_eq!(open_one(&mut bob, &[]), Err(Error::RecordAfterClose));
+    }
 }
 
 #[test]
@@ -3395,8 +3439,8 @@ fn attack_recoverable_errors_leave_handshakes_and_channels_usable() {
         Err(Error::InvalidArgument)
     );
     assert_eq!(
-        open1(&mut server, &record).unwrap().0,
-        Some(Ev::Data(b"0123456789".to_vec()))
+        open_one(&mut server, &record).unwrap().0,
+        Some(Event::Data(b"0123456789".to_vec()))
     );
     let closing = close(&mut client);
     let mut out = vec![SENTINEL; RECORD_MAX_LEN];
@@ -3405,8 +3449,11 @@ fn attack_recoverable_errors_leave_handshakes_and_channels_usable() {
     // Half-close: the closed side still reads.
     let reply = seal(&mut server, b"still here", 0);
     assert_eq!(
-        open1(&mut client, &reply).unwrap().0,
-        Some(Ev::Data(b"still here".to_vec()))
+        open_one(&mut client, &reply).unwrap().0,
+        Some(Event::Data(b"still here".to_vec()))
     );
-    assert_eq!(open1(&mut server, &closing).unwrap().0, Some(Ev::Close));
+    assert_eq!(
+        open_one(&mut server, &closing).unwrap().0,
+        Some(Event::Close)
+    );
 }

@@ -300,8 +300,17 @@ pub enum Event {
 /// Opens the first record of `input`: the event and the bytes it used, or
 /// `(None, needed)` while it is incomplete.
 pub fn open_one(channel: &mut Channel, input: &[u8]) -> Result<(Option<Event>, usize), Error> {
-    let mut plain = vec![0u8; RECORD_MAX_INNER_LEN];
-    match channel.open(input, &mut plain)? {
+    open_into(channel, input, &mut vec![0u8; RECORD_MAX_INNER_LEN])
+}
+
+/// [`open_one`] into the caller's `plain`, for tests that look at what an
+/// open left there.
+pub fn open_into(
+    channel: &mut Channel,
+    input: &[u8],
+    plain: &mut [u8],
+) -> Result<(Option<Event>, usize), Error> {
+    match channel.open(input, plain)? {
         Opened::Incomplete { needed } => Ok((None, needed)),
         Opened::Data { consumed, len } => Ok((Some(Event::Data(plain[..len].to_vec())), consumed)),
         Opened::Close { consumed } => Ok((Some(Event::Close), consumed)),
@@ -324,6 +333,11 @@ pub fn open_stream(channel: &mut Channel, stream: &[u8]) -> (Vec<Event>, Result<
             Err(error) => return (events, Err(error)),
         }
     }
+}
+
+/// `len` bytes that differ from their neighbours, so a misplaced byte shows.
+pub fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 + i / 251) as u8).collect()
 }
 
 /// Whether any 8-byte window of `needle` occurs in `haystack`.
