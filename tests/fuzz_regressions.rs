@@ -1,32 +1,36 @@
 //! The fuzz targets' checks in the normal test suite.
 //!
-//! `fuzz/src/lib.rs` holds the checking code of every fuzz target
-//! (`fuzz/fuzz_targets/*.rs` only call it). This test includes the same
-//! file and replays through it:
+//! `fuzz/src/` holds the checking code of every fuzz target, one module
+//! per target (`fuzz/fuzz_targets/*.rs` only call it). This test includes
+//! the same crate root, `fuzz/src/lib.rs`, and replays through it:
 //!
 //! - every crash regression, `fuzz/regressions/<target>/<file>` (a crashing
 //!   input that `fuzz/run.sh` found is copied there and stays a failing test
 //!   until the bug is fixed);
 //! - the seed corpus, `fuzz/seeds/<target>/<name>`, which must be exactly
-//!   what `seeds()` generates (`PRIVLINE_UPDATE_FUZZ_SEEDS=1 cargo test
+//!   what the target's `seeds` generates (`PRIVLINE_UPDATE_FUZZ_SEEDS=1 cargo test
 //!   --test fuzz_regressions` rewrites it) and must reach deep;
 //! - a sweep of the structure-aware target over every flight of a session;
 //! - a sweep over every byte of the genuine SHS1 client hello and auth.
 //!
-//! It also checks the case1 constants and the reference record layer of the
-//! checks against `tests/vectors/privline1.json`, and that the checks'
-//! reference SHS1 session is the one privline's client and server make.
+//! It also checks the case1 constants and the reference record layer
+//! (`tests/support/reference/`, which the checks include) against
+//! `tests/vectors/privline1.json`, and that the checks' reference SHS1
+//! session is the one privline's client and server make.
 
 #[path = "../fuzz/src/lib.rs"]
 mod checks;
 
-#[path = "support/hex.rs"]
-mod hex;
-use hex::unhex;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use checks::{Mutation, Summary, TARGETS};
+use checks::hex::unhex;
+use checks::mutated_session::{decode_mutation, Mutation, SESSION_FLIGHTS};
+use checks::reference::box_stream::{BoxKeys, RefBoxReader};
+use checks::reference::privline1_records::{inner, ref_seal_record, ref_update_key, RefReceiver};
+use checks::reference::shs1_handshake::SHS1_AUTH_PLAIN_LEN;
+use checks::shs1_session::{shs1, shs1_channel};
+use checks::{target, Summary, TARGETS};
 use privline::Error;
 
 fn fuzz_dir() -> PathBuf {
@@ -63,7 +67,7 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn the_checks_use_the_case1_vector() {
     let case = case1_json();
-    let c = checks::case1();
+    let c = checks::case1::case1();
     let fields: [(&str, &[u8]); 15] = [
         ("network_key", &c.network_key),
         ("client_seed", &c.client_seed),
@@ -92,21 +96,21 @@ fn the_reference_record_layer_reproduces_the_vector_records() {
     for record in case["records"].as_array().unwrap() {
         let key: [u8; 32] = unhex(record["key"].as_str().unwrap()).try_into().unwrap();
         let counter = record["counter"].as_u64().unwrap();
-        let inner = checks::inner(
+        let inner = inner(
             &unhex(record["payload"].as_str().unwrap()),
             record["type"].as_u64().unwrap() as u8,
             record["padding"].as_u64().unwrap() as usize,
         );
         let wire = unhex(record["wire"].as_str().unwrap());
         assert_eq!(
-            checks::ref_seal_record(&key, counter, &inner),
+            ref_seal_record(&key, counter, &inner),
             wire,
             "{}",
             record["note"]
         );
         // The reference receiver opens it, with the key schedule of the
         // vector (key updates included).
-        let mut receiver = checks::RefReceiver::new(key, counter);
+        let mut receiver = RefReceiver::new(key, counter);
         let opened = receiver.open(&wire, privline::RECORD_MAX_INNER_LEN);
         assert!(opened.result.is_ok(), "{}", record["note"]);
         assert_eq!(opened.inner.unwrap(), inner);
@@ -120,7 +124,7 @@ fn the_reference_record_layer_reproduces_the_vector_records() {
         .collect();
     let first: [u8; 32] = unhex(c2s_keys[0]).try_into().unwrap();
     assert_eq!(
-        checks::ref_update_key(&first).to_vec(),
+        ref_update_key(&first).to_vec(),
         unhex(c2s_keys.last().unwrap())
     );
 }
@@ -128,9 +132,9 @@ fn the_reference_record_layer_reproduces_the_vector_records() {
 #[test]
 fn the_seed_corpus_is_current_and_passes_the_checks() {
     let update = std::env::var_os("PRIVLINE_UPDATE_FUZZ_SEEDS").is_some();
-    for target in TARGETS {
-        let dir = fuzz_dir().join("seeds").join(target);
-        let seeds = checks::seeds(target);
+    for target in &TARGETS {
+        let dir = fuzz_dir().join("seeds").join(target.name);
+        let seeds = (target.seeds)();
         if update {
             let _ = fs::remove_dir_all(&dir);
             fs::create_dir_all(&dir).unwrap();
@@ -142,31 +146,34 @@ fn the_seed_corpus_is_current_and_passes_the_checks() {
             .iter()
             .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
-        let mut names: Vec<String> = seeds.iter().map(|(name, _)| name.clone()).collect();
+        let mut names: Vec<String> = seeds.iter().map(|(name, _)| name.to_string()).collect();
         names.sort();
         assert_eq!(
             on_disk, names,
-            "fuzz/seeds/{target} is stale: run PRIVLINE_UPDATE_FUZZ_SEEDS=1 cargo test --test fuzz_regressions"
+            "fuzz/seeds/{} is stale: run PRIVLINE_UPDATE_FUZZ_SEEDS=1 cargo test --test fuzz_regressions",
+            target.name
         );
         for (name, bytes) in &seeds {
             assert_eq!(
                 &fs::read(dir.join(name)).unwrap(),
                 bytes,
-                "fuzz/seeds/{target}/{name} is stale"
+                "fuzz/seeds/{}/{name} is stale",
+                target.name
             );
-            checks::run_target(target, bytes);
+            (target.run)(bytes);
         }
     }
 }
 
 #[test]
 fn the_seeds_get_past_the_macs() {
-    let run = |target: &str, name: &str| {
-        let (_, bytes) = checks::seeds(target)
+    let run = |name: &str, seed: &str| {
+        let target = target(name);
+        let (_, bytes) = (target.seeds)()
             .into_iter()
-            .find(|(n, _)| n == name)
+            .find(|(n, _)| *n == seed)
             .unwrap();
-        checks::run_target(target, &bytes)
+        (target.run)(&bytes)
     };
     let full = Summary {
         handshake_done: true,
@@ -378,17 +385,17 @@ fn crash_regressions_replay_through_the_fuzz_checks() {
             if path.is_dir() {
                 let name = path.file_name().unwrap().to_string_lossy().into_owned();
                 assert!(
-                    TARGETS.contains(&name.as_str()),
+                    TARGETS.iter().any(|target| target.name == name),
                     "fuzz/regressions/{name} is not a fuzz target"
                 );
             }
         }
     }
     let mut replayed = 0;
-    for target in TARGETS {
-        for file in files_in(&root.join(target)) {
+    for target in &TARGETS {
+        for file in files_in(&root.join(target.name)) {
             let bytes = fs::read(&file).unwrap();
-            let outcome = std::panic::catch_unwind(|| checks::run_target(target, &bytes));
+            let outcome = std::panic::catch_unwind(|| (target.run)(&bytes));
             assert!(outcome.is_ok(), "crash regression {} fails", file.display());
             replayed += 1;
         }
@@ -400,7 +407,7 @@ fn crash_regressions_replay_through_the_fuzz_checks() {
 fn every_change_to_every_flight_of_a_session_is_caught() {
     // A coarse sweep of the structure-aware target: each flight, several
     // positions and masks, each length operation, each fragmentation.
-    for flight in 0..checks::SESSION_FLIGHTS as u8 {
+    for flight in 0..SESSION_FLIGHTS as u8 {
         for (op, index, value) in [
             (0u8, 0u16, 0x01u16),
             (0, 1, 0x80),
@@ -420,7 +427,7 @@ fn every_change_to_every_flight_of_a_session_is_caught() {
             for seed in 0..4u8 {
                 let [i0, i1] = index.to_le_bytes();
                 let [v0, v1] = value.to_le_bytes();
-                checks::mutated_session(&[flight, op, i0, i1, v0, v1, seed]);
+                checks::mutated_session::run(&[flight, op, i0, i1, v0, v1, seed]);
             }
         }
     }
@@ -428,10 +435,10 @@ fn every_change_to_every_flight_of_a_session_is_caught() {
 
 #[test]
 fn a_no_op_change_gives_a_clean_session() {
-    for flight in 0..checks::SESSION_FLIGHTS as u8 {
-        let (_, mutation, _) = checks::decode_mutation(&[flight, 0, 9, 0, 0, 0, 0]);
+    for flight in 0..SESSION_FLIGHTS as u8 {
+        let (_, mutation, _) = decode_mutation(&[flight, 0, 9, 0, 0, 0, 0]);
         assert!(matches!(mutation, Mutation::Xor { mask: 0, .. }));
-        let summary = checks::mutated_session(&[flight, 0, 9, 0, 0, 0, 0]);
+        let summary = checks::mutated_session::run(&[flight, 0, 9, 0, 0, 0, 0]);
         assert_eq!(summary.error, None);
         assert!(summary.handshake_done && summary.peer_closed);
     }
@@ -443,16 +450,16 @@ fn the_shs1_reference_and_privline_make_the_same_session() {
     // reference's messages and derive its keys (`shs1_channel` asserts
     // each); then each end reads what the other seals, and the reference
     // reader reads it too.
-    let s = checks::shs1();
-    let mut client = checks::shs1_channel(true);
-    let mut server = checks::shs1_channel(false);
+    let s = shs1();
+    let mut client = shs1_channel(true);
+    let mut server = shs1_channel(false);
     exchange(&mut client, &mut server, s.c2s);
     exchange(&mut server, &mut client, s.s2c);
 }
 
 /// `from` seals 10 000 bytes and its goodbye; `to` and the reference reader
 /// (with `keys`) read the same bodies and the goodbye from it.
-fn exchange(from: &mut privline::Channel, to: &mut privline::Channel, keys: checks::BoxKeys) {
+fn exchange(from: &mut privline::Channel, to: &mut privline::Channel, keys: BoxKeys) {
     let payload: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
     let mut wire = vec![0u8; from.sealed_len(payload.len(), 0).unwrap()];
     let n = from.seal(&payload, 0, &mut wire).unwrap();
@@ -460,7 +467,7 @@ fn exchange(from: &mut privline::Channel, to: &mut privline::Channel, keys: chec
     from.close(0, &mut goodbye).unwrap();
     wire.truncate(n);
     wire.extend_from_slice(&goodbye);
-    let mut reference = checks::RefBoxReader::new(keys);
+    let mut reference = RefBoxReader::new(keys);
     let mut rest = &wire[..];
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     let mut plain = vec![0u8; privline::SHS1_MAX_BODY_LEN];
@@ -487,7 +494,7 @@ fn exchange(from: &mut privline::Channel, to: &mut privline::Channel, keys: chec
 
 #[test]
 fn every_change_to_the_genuine_shs1_client_messages_fails() {
-    let s = checks::shs1();
+    let s = shs1();
     let genuine = [&s.client_hello[..], &s.client_auth].concat();
     for at in 0..genuine.len() {
         for mask in [0x01u8, 0x80, 0xff] {
@@ -500,7 +507,7 @@ fn every_change_to_the_genuine_shs1_client_messages_fails() {
                 Error::M3DoesNotOpen
             };
             assert_eq!(
-                checks::run_target("shs1_server_handshake", &input).error,
+                checks::shs1_server_handshake::run(&input).error,
                 Some(expected),
                 "byte {at} ^ {mask:#x}"
             );
@@ -508,13 +515,13 @@ fn every_change_to_the_genuine_shs1_client_messages_fails() {
     }
     // Sealed: a changed ephemeral key (with a valid MAC) or auth plaintext
     // (boxed under the right key) fails further in.
-    let masks = 32 + checks::SHS1_AUTH_PLAIN_LEN;
+    let masks = 32 + SHS1_AUTH_PLAIN_LEN;
     for at in 0..masks {
         for mask in [0x01u8, 0x40] {
             let mut input = vec![0xa0u8; 1 + masks];
             input[1..].fill(0);
             input[1 + at] = mask;
-            let error = checks::run_target("shs1_server_handshake", &input).error;
+            let error = checks::shs1_server_handshake::run(&input).error;
             let allowed: &[Error] = if at < 32 {
                 &[Error::LowOrderPoint, Error::M3BadClientSignature]
             } else if at < 32 + 64 {

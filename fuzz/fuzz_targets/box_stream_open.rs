@@ -1,9 +1,9 @@
-//! A box-stream channel (the fixed SHS1 session) fed arbitrary boxes.
-//! The checks are in `src/lib.rs` (`privline_fuzz::box_stream_open`).
+//! The fuzz target `box_stream_open`; what it feeds and checks is in
+//! `src/box_stream_open.rs`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    privline_fuzz::box_stream_open(data);
+    privline_fuzz::box_stream_open::run(data);
 });

@@ -1,9 +1,9 @@
-//! A channel's open fed arbitrary records, checked against a reference receiver.
-//! The checks are in `src/lib.rs` (`privline_fuzz::channel_open`).
+//! The fuzz target `channel_open`; what it feeds and checks is in
+//! `src/channel_open.rs`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    privline_fuzz::channel_open(data);
+    privline_fuzz::channel_open::run(data);
 });

@@ -1,9 +1,9 @@
-//! The client handshake after a valid M1, fed arbitrary bytes, then its channel.
-//! The checks are in `src/lib.rs` (`privline_fuzz::client_handshake`).
+//! The fuzz target `client_handshake`; what it feeds and checks is in
+//! `src/client_handshake.rs`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    privline_fuzz::client_handshake(data);
+    privline_fuzz::client_handshake::run(data);
 });

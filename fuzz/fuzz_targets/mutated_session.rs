@@ -1,9 +1,9 @@
-//! A real session with one byte or one length changed in flight.
-//! The checks are in `src/lib.rs` (`privline_fuzz::mutated_session`).
+//! The fuzz target `mutated_session`; what it feeds and checks is in
+//! `src/mutated_session.rs`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    privline_fuzz::mutated_session(data);
+    privline_fuzz::mutated_session::run(data);
 });

@@ -1,9 +1,9 @@
-//! The server handshake (case1 ephemerals) fed arbitrary bytes, then its channel.
-//! The checks are in `src/lib.rs` (`privline_fuzz::server_handshake`).
+//! The fuzz target `server_handshake`; what it feeds and checks is in
+//! `src/server_handshake.rs`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    privline_fuzz::server_handshake(data);
+    privline_fuzz::server_handshake::run(data);
 });

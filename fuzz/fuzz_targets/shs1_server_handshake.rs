@@ -1,10 +1,9 @@
-//! The SHS1 server (fixed identity and ephemeral) fed arbitrary bytes, then
-//! its box-stream. The checks are in `src/lib.rs`
-//! (`privline_fuzz::shs1_server_handshake`).
+//! The fuzz target `shs1_server_handshake`; what it feeds and checks is in
+//! `src/shs1_server_handshake.rs`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    privline_fuzz::shs1_server_handshake(data);
+    privline_fuzz::shs1_server_handshake::run(data);
 });

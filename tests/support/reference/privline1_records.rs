@@ -1,0 +1,198 @@
+//! The privline/1 record layer as PROTOCOL.md describes it: sealing a
+//! record, the key update, and a receiver that says what `Channel::open`
+//! must return for any input.
+
+use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
+use hkdf::Hkdf;
+use sha2::Sha256;
+
+use privline::{Error, Opened, RECORD_HEADER_LEN, RECORD_MIN_BODY_LEN, TAG_LEN};
+
+pub const TYPE_DATA: u8 = 1;
+pub const TYPE_CLOSE: u8 = 2;
+pub const TYPE_KEY_UPDATE: u8 = 3;
+
+/// `nonce(counter)`: four zero bytes, then the counter little-endian.
+fn nonce(counter: u64) -> Nonce {
+    let mut bytes = [0u8; 12];
+    bytes[4..].copy_from_slice(&counter.to_le_bytes());
+    Nonce::from(bytes)
+}
+
+/// A record's inner plaintext: payload, type, `padding` zero bytes.
+pub fn inner(payload: &[u8], record_type: u8, padding: usize) -> Vec<u8> {
+    let mut inner = payload.to_vec();
+    inner.push(record_type);
+    inner.resize(inner.len() + padding, 0);
+    inner
+}
+
+/// `hdr ‖ Seal(key, nonce(counter), hdr, inner)`.
+pub fn ref_seal_record(key: &[u8; 32], counter: u64, inner: &[u8]) -> Vec<u8> {
+    let header = ((inner.len() + TAG_LEN) as u16).to_be_bytes();
+    let mut body = inner.to_vec();
+    let tag = ChaCha20Poly1305::new(Key::from_slice(key))
+        .encrypt_in_place_detached(&nonce(counter), &header, &mut body)
+        .expect("seal");
+    let mut record = header.to_vec();
+    record.extend_from_slice(&body);
+    record.extend_from_slice(&tag);
+    record
+}
+
+/// The inner plaintext of a record body (`ciphertext ‖ tag`) under its
+/// header, if it opens.
+pub fn ref_open_body(key: &[u8; 32], counter: u64, header: &[u8], body: &[u8]) -> Option<Vec<u8>> {
+    let (ciphertext, tag) = body.split_at(body.len() - TAG_LEN);
+    let mut inner = ciphertext.to_vec();
+    ChaCha20Poly1305::new(Key::from_slice(key))
+        .decrypt_in_place_detached(&nonce(counter), header, &mut inner, Tag::from_slice(tag))
+        .ok()?;
+    Some(inner)
+}
+
+/// `HKDF(empty salt, k, "privline/1 key update", 32)`.
+pub fn ref_update_key(key: &[u8; 32]) -> [u8; 32] {
+    let mut next = [0u8; 32];
+    Hkdf::<Sha256>::new(Some(&[]), key)
+        .expand(b"privline/1 key update", &mut next)
+        .expect("hkdf");
+    next
+}
+
+/// The records a sender holding `key` at `counter` sends for `inners`, in
+/// order, following its own key updates (a record whose inner is exactly
+/// the key update type, with or without padding, moves it to the next key
+/// and counter 0).
+pub fn ref_seal_records(key: &[u8; 32], counter: u64, inners: &[Vec<u8>]) -> Vec<u8> {
+    let (mut key, mut counter) = (*key, counter);
+    let mut stream = Vec::new();
+    for inner in inners {
+        stream.extend(ref_seal_record(&key, counter, inner));
+        if is_key_update(inner) {
+            key = ref_update_key(&key);
+            counter = 0;
+        } else {
+            counter = counter.wrapping_add(1);
+        }
+    }
+    stream
+}
+
+/// Whether an inner plaintext is a well-formed key update: its last
+/// non-zero byte is the type, and it is the first byte.
+pub fn is_key_update(inner: &[u8]) -> bool {
+    inner.iter().rposition(|&b| b != 0) == Some(0) && inner[0] == TYPE_KEY_UPDATE
+}
+
+/// The receiving half of a channel as PROTOCOL.md describes it: what
+/// `Channel::open` must return for any input.
+pub struct RefReceiver {
+    key: [u8; 32],
+    counter: u64,
+    /// The counter 2^64 - 1 was used: no record may open any more.
+    exhausted: bool,
+    peer_closed: bool,
+    failed: Option<Error>,
+}
+
+/// The prescribed result of one `open`, and the record's inner plaintext
+/// when its body opened (to check that no plaintext escapes an error).
+pub struct RefOpen {
+    pub result: Result<Opened, Error>,
+    pub inner: Option<Vec<u8>>,
+}
+
+impl RefReceiver {
+    /// A receiver whose next record is sealed under `key` at `counter`.
+    pub fn new(key: [u8; 32], counter: u64) -> RefReceiver {
+        RefReceiver {
+            key,
+            counter,
+            exhausted: false,
+            peer_closed: false,
+            failed: None,
+        }
+    }
+
+    fn fail(&mut self, error: Error, inner: Option<Vec<u8>>) -> RefOpen {
+        self.failed = Some(error);
+        RefOpen {
+            result: Err(error),
+            inner,
+        }
+    }
+
+    /// `open(input)` with an output buffer of `out_len` bytes.
+    pub fn open(&mut self, input: &[u8], out_len: usize) -> RefOpen {
+        let answer = |result| RefOpen {
+            result,
+            inner: None,
+        };
+        let want_header = answer(Ok(Opened::Incomplete {
+            needed: RECORD_HEADER_LEN,
+        }));
+        if let Some(error) = self.failed {
+            return answer(Err(error));
+        }
+        if self.peer_closed && !input.is_empty() {
+            return self.fail(Error::RecordAfterClose, None);
+        }
+        if input.len() < RECORD_HEADER_LEN {
+            return want_header;
+        }
+        let body_len = usize::from(u16::from_be_bytes([input[0], input[1]]));
+        if body_len < RECORD_MIN_BODY_LEN {
+            return self.fail(Error::RecordTooShort, None);
+        }
+        let consumed = RECORD_HEADER_LEN + body_len;
+        if input.len() < consumed {
+            return answer(Ok(Opened::Incomplete { needed: consumed }));
+        }
+        if self.exhausted {
+            return self.fail(Error::CounterExhausted, None);
+        }
+        if out_len < body_len - TAG_LEN {
+            return answer(Err(Error::BufferTooSmall {
+                needed: body_len - TAG_LEN,
+            }));
+        }
+        let (header, body) = input[..consumed].split_at(RECORD_HEADER_LEN);
+        let Some(inner) = ref_open_body(&self.key, self.counter, header, body) else {
+            return self.fail(Error::RecordDoesNotOpen, None);
+        };
+        self.exhausted = self.counter == u64::MAX;
+        self.counter = self.counter.wrapping_add(1);
+
+        // The type is the last non-zero byte; the payload is what precedes
+        // it, and control records carry none.
+        let Some(type_at) = inner.iter().rposition(|&byte| byte != 0) else {
+            return self.fail(Error::RecordAllZeros, Some(inner));
+        };
+        let opened = match (inner[type_at], type_at == 0) {
+            (TYPE_DATA, _) => Opened::Data {
+                consumed,
+                len: type_at,
+            },
+            (TYPE_CLOSE, true) => {
+                self.peer_closed = true;
+                Opened::Close { consumed }
+            }
+            (TYPE_KEY_UPDATE, true) => {
+                self.key = ref_update_key(&self.key);
+                self.counter = 0;
+                self.exhausted = false;
+                Opened::KeyUpdate { consumed }
+            }
+            (TYPE_CLOSE | TYPE_KEY_UPDATE, false) => {
+                return self.fail(Error::ControlRecordWithPayload, Some(inner))
+            }
+            _ => return self.fail(Error::UnknownRecordType, Some(inner)),
+        };
+        RefOpen {
+            result: Ok(opened),
+            inner: Some(inner),
+        }
+    }
+}
