@@ -64,7 +64,7 @@ pub(crate) fn count(op: Op) {
 }
 
 #[cfg(test)]
-pub(crate) use counts::{take, Work};
+pub(crate) use counts::{client_proof_and, take, Work};
 
 #[cfg(test)]
 mod counts {
@@ -81,6 +81,26 @@ mod counts {
 
     pub(super) fn record(op: Op) {
         COUNTS.with(|counts| *counts.borrow_mut().entry(op).or_insert(0) += 1);
+    }
+
+    /// The work of `crypto::check_client_proof` (one identity key check
+    /// and one strict verification, on every input) together with `rest`:
+    /// what both handshakes' equal-work tests expect of every outcome of
+    /// the client's proof, `rest` being the protocol's own part.
+    pub(crate) fn client_proof_and(rest: &[(Op, u32)]) -> Work {
+        let proof = [
+            (Op::Decompress, 2),
+            (Op::Compress, 1),
+            (Op::SmallOrderCheck, 2),
+            (Op::TorsionCheck, 1),
+            (Op::ScalarCheck, 1),
+            (Op::VerifyEquation, 1),
+        ];
+        let mut work = Work::new();
+        for &(op, calls) in proof.iter().chain(rest) {
+            *work.entry(op).or_insert(0) += calls;
+        }
+        work
     }
 
     /// The calls of this thread since the last call, and a fresh count.
