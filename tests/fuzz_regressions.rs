@@ -113,7 +113,7 @@ fn the_reference_record_layer_reproduces_the_vector_records() {
         let mut receiver = RefReceiver::new(key, counter);
         let opened = receiver.open(&wire, privline::RECORD_MAX_INNER_LEN);
         assert!(opened.result.is_ok(), "{}", record["note"]);
-        assert_eq!(opened.inner.unwrap(), inner);
+        assert_eq!(opened.plain.unwrap(), inner);
     }
     let c2s_keys: Vec<&str> = case["records"]
         .as_array()
@@ -478,7 +478,7 @@ fn exchange(from: &mut privline::Channel, to: &mut privline::Channel, keys: BoxK
         match got {
             privline::Opened::Data { consumed, len } => {
                 ours.extend_from_slice(&plain[..len]);
-                theirs.extend(expected.body.unwrap());
+                theirs.extend(expected.plain.unwrap());
                 rest = &rest[consumed..];
             }
             privline::Opened::Close { consumed } => {

@@ -14,11 +14,11 @@
 
 use privline::SHS1_MAX_BODY_LEN;
 
-use super::box_stream_check::{check_box_seal_after, check_box_stream};
+use super::box_stream_check::check_boxes;
 use super::fragmenter::Fragmenter;
 use super::reference::box_stream::{
     nonce_minus_two, nonce_plus, ref_box_stream, ref_seal_box, ref_seal_header, BoxKeys,
-    RefBoxReader, BOX_HEADER_PLAIN_LEN,
+    BOX_HEADER_PLAIN_LEN,
 };
 use super::shs1_session::{shs1, shs1_channel};
 use super::{input, Summary};
@@ -43,18 +43,8 @@ pub fn run(data: &[u8]) -> Summary {
         &data[2..]
     };
     let mut channel = shs1_channel(is_client);
-    let mut reference = RefBoxReader::new(receive);
     let mut frag = Fragmenter::new(seed);
-    let run = check_box_stream(
-        &mut channel,
-        &mut reference,
-        &send,
-        stream,
-        &mut frag,
-        tight,
-    );
-    check_box_seal_after(&mut channel, &run, &send);
-    run.summary()
+    check_boxes(&mut channel, receive, send, stream, &mut frag, tight)
 }
 
 /// Turns a box-stream sealing script into bytes, as the peer holding `keys`

@@ -8,7 +8,7 @@ use privline::{Handshake, Identity, NetworkKey, PublicKey, M1_LEN, M2_LEN, M3_LE
 
 use super::hex_bytes as hex;
 use super::reference::privline1_records::{
-    inner, ref_seal_records, TYPE_CLOSE, TYPE_DATA, TYPE_KEY_UPDATE,
+    inner, RefSender, TYPE_CLOSE, TYPE_DATA, TYPE_KEY_UPDATE,
 };
 
 /// The values of `case1` in `tests/vectors/privline1.json` (the regression
@@ -70,6 +70,16 @@ pub fn case1() -> &'static Case1 {
     })
 }
 
+/// The traffic keys one end of a case1 channel receives and sends under.
+pub fn case1_keys(is_client: bool) -> ([u8; 32], [u8; 32]) {
+    let c = case1();
+    if is_client {
+        (c.key_s2c, c.key_c2s)
+    } else {
+        (c.key_c2s, c.key_s2c)
+    }
+}
+
 /// The server of case1, with its ephemerals.
 pub fn case1_server() -> Handshake {
     let c = case1();
@@ -97,13 +107,19 @@ pub fn case1_client() -> Handshake {
 /// Records for one direction under `key` from counter `start`: empty
 /// data, data, padded data, a key update, data under the new key, close.
 pub fn sample_records(key: &[u8; 32], start: u64) -> Vec<u8> {
-    let inners = [
+    let mut sender = RefSender {
+        key: *key,
+        counter: start,
+    };
+    [
         inner(b"", TYPE_DATA, 0),
         inner(b"hello, privline", TYPE_DATA, 0),
         inner(b"padded", TYPE_DATA, 57),
         inner(b"", TYPE_KEY_UPDATE, 3),
         inner(b"after the update", TYPE_DATA, 0),
         inner(b"", TYPE_CLOSE, 0),
-    ];
-    ref_seal_records(key, start, &inners)
+    ]
+    .iter()
+    .flat_map(|inner| sender.seal(inner))
+    .collect()
 }

@@ -4,8 +4,10 @@
 
 use privline::{Channel, Error, Opened, RECORD_HEADER_LEN, RECORD_MAX_INNER_LEN};
 
+use super::case1::case1_keys;
 use super::fragmenter::Fragmenter;
 use super::reference::privline1_records::{inner, ref_open_body, RefReceiver, TYPE_DATA};
+use super::reference::RefOpen;
 use super::{untouched, Summary, SENTINEL};
 
 /// What a channel made of a stream.
@@ -66,98 +68,154 @@ pub fn assert_channel_dead(channel: &mut Channel, error: Error, rest: &[u8]) {
     assert_eq!(channel.export_shs1_keys().err(), Some(error));
 }
 
-/// After a failed `open` of a record or box whose ciphertext starts at
-/// `input[header_len..]`, each byte of `out` is untouched, zero (wiped) or
-/// that ciphertext: never plaintext.
-pub fn assert_no_plaintext(out: &[u8], input: &[u8], header_len: usize) {
-    let ciphertext = input.get(header_len..).unwrap_or(&[]);
-    for (i, &b) in out.iter().enumerate() {
-        assert!(
-            b == SENTINEL || b == 0 || ciphertext.get(i) == Some(&b),
-            "output byte {i} after a failed open is neither untouched, zero nor ciphertext"
-        );
+/// A reference reader, as [`check_stream`] drives it for one protocol.
+pub trait Reader {
+    /// Bytes of a record's or box's header, before its ciphertext.
+    const HEADER_LEN: usize;
+    /// An output buffer that holds any plaintext.
+    const FULL_LEN: usize;
+    /// The prescribed result of `open(input)` with `out_len` bytes of output.
+    fn open(&mut self, input: &[u8], out_len: usize) -> RefOpen;
+    /// A random, often too small, output buffer length.
+    fn tight_len(frag: &mut Fragmenter) -> usize;
+    /// Checks what a live channel reports after a successful `open`.
+    fn check_live(&self, channel: &Channel);
+}
+
+impl Reader for RefReceiver {
+    const HEADER_LEN: usize = RECORD_HEADER_LEN;
+    const FULL_LEN: usize = RECORD_MAX_INNER_LEN;
+
+    fn open(&mut self, input: &[u8], out_len: usize) -> RefOpen {
+        RefReceiver::open(self, input, out_len)
     }
+
+    fn tight_len(frag: &mut Fragmenter) -> usize {
+        frag.below(400)
+    }
+
+    fn check_live(&self, _: &Channel) {}
+}
+
+/// After a failed `open`, the output holds no plaintext: a record that
+/// opened but was malformed is wiped, a body that did not open leaves at
+/// most its ciphertext (which starts after the `header_len` bytes of
+/// `input`) or zeros, and nothing is written past them.
+fn assert_no_plaintext(out: &[u8], input: &[u8], header_len: usize, expected: &RefOpen) {
+    let written = match (&expected.plain, expected.failed_len) {
+        (Some(malformed), _) => {
+            assert!(
+                out[..malformed.len()].iter().all(|&b| b == 0),
+                "plaintext of a malformed record left in the output"
+            );
+            malformed.len()
+        }
+        (None, Some(len)) => {
+            let ciphertext = input.get(header_len..).unwrap_or(&[]);
+            for (i, &b) in out[..len].iter().enumerate() {
+                assert!(
+                    b == SENTINEL || b == 0 || ciphertext.get(i) == Some(&b),
+                    "output byte {i} after a failed open is neither untouched, zero nor ciphertext"
+                );
+            }
+            len
+        }
+        (None, None) => 0,
+    };
+    assert!(
+        untouched(&out[written..]),
+        "a failed open wrote past its body"
+    );
 }
 
 /// Feeds `stream` to `channel` in fragments, as an application reading a
 /// socket would, and checks every `open` against `reference`: the same
-/// result, the same payload, nothing written beyond the record, no
+/// result, the same payload, nothing written beyond the plaintext, no
 /// plaintext left in the buffer after an error, a too-small buffer changes
-/// nothing, a fatal error is final. With `tight`, calls use random
-/// (often too small) output buffers first.
-pub fn check_channel_stream(
+/// nothing (and a retry with the size it asked for works), a fatal error
+/// is final. With `tight`, calls use random (often too small) output
+/// buffers first.
+pub fn check_stream<R: Reader>(
     channel: &mut Channel,
-    reference: &mut RefReceiver,
+    reference: &mut R,
     stream: &[u8],
     frag: &mut Fragmenter,
     tight: bool,
 ) -> ChannelRun {
     let mut run = ChannelRun::default();
-    let mut out = vec![SENTINEL; RECORD_MAX_INNER_LEN + 32];
+    let mut out = vec![SENTINEL; R::FULL_LEN + 64];
     frag.deliver(stream, |pending, rest, frag| {
-        let mut full_buffer = !tight;
+        let mut retry_len = None;
         loop {
-            let out_len = if full_buffer {
-                RECORD_MAX_INNER_LEN
-            } else {
-                frag.below(400)
+            let out_len = match retry_len.take() {
+                Some(needed) => needed,
+                None if tight => R::tight_len(frag),
+                None => R::FULL_LEN,
             };
-            full_buffer = !tight;
             out.fill(SENTINEL);
             let expected = reference.open(pending, out_len);
             let got = channel.open(pending, &mut out[..out_len]);
             assert_eq!(got, expected.result, "open of {} bytes", pending.len());
-            match got {
-                Ok(Opened::Incomplete { .. }) => return true,
-                Ok(opened) => {
-                    let inner = expected.inner.expect("an opened record");
-                    assert!(
-                        untouched(&out[inner.len()..]),
-                        "open wrote past the record's inner plaintext"
-                    );
-                    if let Opened::Data { len, .. } = opened {
-                        assert_eq!(out[..len], inner[..len], "payload");
-                        run.delivered.push(out[..len].to_vec());
-                    }
-                    if let Opened::Close { .. } = opened {
-                        run.peer_closed = true;
-                    }
-                    assert_eq!(channel.peer_closed(), Ok(run.peer_closed));
-                    pending.drain(..opened.consumed());
+            let opened = match got {
+                Ok(Opened::Incomplete { .. }) => {
+                    assert!(untouched(&out), "an incomplete open wrote");
+                    return true;
                 }
+                Ok(opened) => opened,
                 Err(Error::BufferTooSmall { needed }) => {
                     assert!(needed > out_len);
                     assert!(untouched(&out), "a refused open wrote");
-                    full_buffer = true;
+                    retry_len = Some(needed);
+                    continue;
                 }
                 Err(error) => {
-                    // A record that opened but was malformed is wiped; one
-                    // that did not open leaves at most its ciphertext.
-                    match expected.inner {
-                        Some(inner) => assert!(
-                            out[..inner.len()].iter().all(|&b| b == 0),
-                            "plaintext of a malformed record left in the output"
-                        ),
-                        None => assert_no_plaintext(&out[..out_len], pending, RECORD_HEADER_LEN),
-                    }
+                    assert_no_plaintext(&out, pending, R::HEADER_LEN, &expected);
                     run.error = Some(error);
                     assert_channel_dead(channel, error, rest);
                     return false;
                 }
+            };
+            let plain = expected.plain.unwrap_or_default();
+            assert!(
+                untouched(&out[plain.len()..]),
+                "open wrote past the plaintext"
+            );
+            match opened {
+                Opened::Data { len, .. } => {
+                    assert_eq!(out[..len], plain[..len], "payload");
+                    run.delivered.push(plain[..len].to_vec());
+                }
+                Opened::Close { .. } => run.peer_closed = true,
+                _ => {}
             }
+            pending.drain(..opened.consumed());
+            assert_eq!(channel.peer_closed(), Ok(run.peer_closed));
+            reference.check_live(channel);
         }
     });
     run
 }
 
+/// One end of a case1 channel reading `stream` (the reference receives
+/// under the peer's traffic key from counter `start`), then, if the stream
+/// did not kill it, sealing under its own from counter 0.
+pub fn check_records(
+    channel: &mut Channel,
+    start: u64,
+    stream: &[u8],
+    frag: &mut Fragmenter,
+    tight: bool,
+) -> Summary {
+    let (receive_key, send_key) = case1_keys(channel.is_client());
+    let mut reference = RefReceiver::new(receive_key, start);
+    let run = check_stream(channel, &mut reference, stream, frag, tight);
+    check_seal_after(channel, &run, &send_key, 0);
+    run.summary()
+}
+
 /// After a stream that did not kill the channel, sealing still works and
 /// uses the untouched sending key and counter.
-pub fn check_seal_after(
-    channel: &mut Channel,
-    run: &ChannelRun,
-    send_key: &[u8; 32],
-    counter: u64,
-) {
+fn check_seal_after(channel: &mut Channel, run: &ChannelRun, send_key: &[u8; 32], counter: u64) {
     if run.error.is_some() {
         return;
     }

@@ -14,12 +14,11 @@
 
 use privline::{Channel, PublicKey, RECORD_MAX_INNER_LEN};
 
-use super::case1::{case1, sample_records};
-use super::channel_check::{check_channel_stream, check_seal_after};
+use super::case1::{case1, case1_keys, sample_records};
+use super::channel_check::check_records;
 use super::fragmenter::Fragmenter;
 use super::reference::privline1_records::{
-    inner, is_key_update, ref_seal_record, ref_update_key, RefReceiver, TYPE_CLOSE, TYPE_DATA,
-    TYPE_KEY_UPDATE,
+    inner, ref_seal_record, RefSender, TYPE_CLOSE, TYPE_DATA, TYPE_KEY_UPDATE,
 };
 use super::{input, Summary};
 
@@ -35,10 +34,11 @@ pub fn run(data: &[u8]) -> Summary {
     let is_client = control & 1 != 0;
     let start = CHANNEL_START_COUNTERS[usize::from((control >> 1) & 3)];
     let tight = control & 8 != 0;
-    let (receive_key, send_key, peer) = if is_client {
-        (c.key_s2c, c.key_c2s, c.server_public)
+    let (receive_key, send_key) = case1_keys(is_client);
+    let peer = if is_client {
+        c.server_public
     } else {
-        (c.key_c2s, c.key_s2c, c.client_public)
+        c.client_public
     };
     let scripted;
     let stream = if control & 0x10 != 0 {
@@ -50,11 +50,8 @@ pub fn run(data: &[u8]) -> Summary {
     let mut channel =
         Channel::from_keys_for_tests(is_client, c.key_c2s, c.key_s2c, PublicKey(peer));
     channel.set_counters_for_tests(0, start);
-    let mut reference = RefReceiver::new(receive_key, start);
     let mut frag = Fragmenter::new(seed);
-    let run = check_channel_stream(&mut channel, &mut reference, stream, &mut frag, tight);
-    check_seal_after(&mut channel, &run, &send_key, 0);
-    run.summary()
+    check_records(&mut channel, start, stream, &mut frag, tight)
 }
 
 /// One item of a sealing script (see [`sealed_script`]): kind, then the
@@ -70,8 +67,10 @@ pub fn script_item(kind: u8, inner: &[u8]) -> Vec<u8> {
 /// key), 1 sealed with the next counter, 2 sealed under `wrong_key`, 3 the
 /// inner bytes raw, unsealed.
 pub fn sealed_script(script: &[u8], key: &[u8; 32], wrong_key: &[u8; 32], start: u64) -> Vec<u8> {
-    let mut key = *key;
-    let mut counter = start;
+    let mut sender = RefSender {
+        key: *key,
+        counter: start,
+    };
     let mut stream = Vec::new();
     let mut at = 0;
     while at < script.len() {
@@ -84,17 +83,12 @@ pub fn sealed_script(script: &[u8], key: &[u8; 32], wrong_key: &[u8; 32], start:
         let inner = &script[body_start..body_end];
         at = body_end;
         match kind % 4 {
-            0 => {
-                stream.extend(ref_seal_record(&key, counter, inner));
-                if is_key_update(inner) {
-                    key = ref_update_key(&key);
-                    counter = 0;
-                } else {
-                    counter = counter.wrapping_add(1);
-                }
+            0 => stream.extend(sender.seal(inner)),
+            1 => {
+                let skipped = sender.counter.wrapping_add(1);
+                stream.extend(ref_seal_record(&sender.key, skipped, inner));
             }
-            1 => stream.extend(ref_seal_record(&key, counter.wrapping_add(1), inner)),
-            2 => stream.extend(ref_seal_record(wrong_key, counter, inner)),
+            2 => stream.extend(ref_seal_record(wrong_key, sender.counter, inner)),
             _ => stream.extend_from_slice(inner),
         }
     }
@@ -106,88 +100,89 @@ pub fn sealed_script(script: &[u8], key: &[u8; 32], wrong_key: &[u8; 32], start:
 /// successful Open.
 pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     let c = case1();
-    let c2s = sample_records(&c.key_c2s, 0);
-    let s2c = sample_records(&c.key_s2c, 0);
-    let script = |control: [u8; 2], items: &[Vec<u8>]| input(&control, &[&items.concat()]);
-    let data = |payload: &[u8]| script_item(0, &inner(payload, TYPE_DATA, 0));
-    vec![
-        ("server_c2s", input(&[0x00, 0x00], &[&c2s])),
+    let record = |payload: &[u8], record_type, padding| {
+        script_item(0, &inner(payload, record_type, padding))
+    };
+    let data = |payload: &[u8]| record(payload, TYPE_DATA, 0);
+    let close = record(b"", TYPE_CLOSE, 0);
+    // (name, control and fragmentation bytes, script items)
+    let scripts = [
         (
             "script_full_session",
-            script(
-                [0x10, 0x00],
-                &[
-                    data(b""),
-                    script_item(0, &inner(b"data", TYPE_DATA, 11)),
-                    script_item(0, &inner(b"", TYPE_KEY_UPDATE, 2)),
-                    data(b"\0\0zeros\0\0"),
-                    script_item(0, &inner(b"", TYPE_CLOSE, 0)),
-                ],
-            ),
+            [0x10, 0x00],
+            vec![
+                data(b""),
+                record(b"data", TYPE_DATA, 11),
+                record(b"", TYPE_KEY_UPDATE, 2),
+                data(b"\0\0zeros\0\0"),
+                close.clone(),
+            ],
         ),
         (
             "script_unknown_type",
-            script(
-                [0x11, 0x02],
-                &[data(b"ok"), script_item(0, &inner(b"what", 0x07, 5))],
-            ),
+            [0x11, 0x02],
+            vec![data(b"ok"), record(b"what", 0x07, 5)],
         ),
         (
             "script_all_zeros",
-            script([0x10, 0x03], &[script_item(0, &[0; 40])]),
+            [0x10, 0x03],
+            vec![script_item(0, &[0; 40])],
         ),
         (
             "script_close_with_payload",
-            script([0x18, 0x00], &[script_item(0, &inner(b"x", TYPE_CLOSE, 0))]),
+            [0x18, 0x00],
+            vec![record(b"x", TYPE_CLOSE, 0)],
         ),
         (
             "script_key_update_with_payload",
-            script(
-                [0x10, 0x00],
-                &[script_item(0, &inner(b"x", TYPE_KEY_UPDATE, 1))],
-            ),
+            [0x10, 0x00],
+            vec![record(b"x", TYPE_KEY_UPDATE, 1)],
         ),
         (
             "script_record_after_close",
-            script(
-                [0x11, 0x00],
-                &[script_item(0, &inner(b"", TYPE_CLOSE, 0)), data(b"late")],
-            ),
+            [0x11, 0x00],
+            vec![close, data(b"late")],
         ),
         (
             "script_key_update_at_the_last_counter",
-            script(
-                [0x14, 0x00],
-                &[
-                    data(b"a"),
-                    data(b"b"),
-                    data(b"c"),
-                    script_item(0, &inner(b"", TYPE_KEY_UPDATE, 0)),
-                    data(b"d"),
-                ],
-            ),
+            [0x14, 0x00],
+            vec![
+                data(b"a"),
+                data(b"b"),
+                data(b"c"),
+                record(b"", TYPE_KEY_UPDATE, 0),
+                data(b"d"),
+            ],
         ),
         (
             "script_wrong_counter_key_and_raw",
-            script(
-                [0x10, 0x01],
-                &[
-                    data(b"fine"),
-                    script_item(1, &inner(b"skips", TYPE_DATA, 0)),
-                    script_item(2, &inner(b"reflected", TYPE_DATA, 0)),
-                    script_item(3, &[0x00, 0x10]),
-                ],
-            ),
+            [0x10, 0x01],
+            vec![
+                data(b"fine"),
+                script_item(1, &inner(b"skips", TYPE_DATA, 0)),
+                script_item(2, &inner(b"reflected", TYPE_DATA, 0)),
+                script_item(3, &[0x00, 0x10]),
+            ],
         ),
-        ("client_s2c", input(&[0x01, 0x02], &[&s2c])),
-        ("client_s2c_tight", input(&[0x09, 0x03], &[&s2c])),
+    ];
+    // (name, control and fragmentation bytes, key, starting counter)
+    let streams = [
+        ("server_c2s", [0x00, 0x00], c.key_c2s, 0),
+        ("client_s2c", [0x01, 0x02], c.key_s2c, 0),
+        ("client_s2c_tight", [0x09, 0x03], c.key_s2c, 0),
         (
             "server_near_exhaustion",
-            input(&[0x04, 0x00], &[&sample_records(&c.key_c2s, u64::MAX - 3)]),
+            [0x04, 0x00],
+            c.key_c2s,
+            u64::MAX - 3,
         ),
-        (
-            "client_exhausted",
-            input(&[0x07, 0x01], &[&sample_records(&c.key_s2c, u64::MAX)]),
-        ),
-    ]
+        ("client_exhausted", [0x07, 0x01], c.key_s2c, u64::MAX),
+    ];
+    let scripts = scripts
+        .into_iter()
+        .map(|(name, control, items)| (name, input(&control, &[&items.concat()])));
+    let streams = streams.into_iter().map(|(name, control, key, start)| {
+        (name, input(&control, &[&sample_records(&key, start)]))
+    });
+    streams.chain(scripts).collect()
 }

@@ -11,10 +11,11 @@
 use privline::{Error, PublicKey, Status, Step, HANDSHAKE_MAX_MESSAGE_LEN, M1_LEN};
 
 use super::case1::{case1, case1_client, sample_records};
-use super::channel_check::{check_channel_stream, check_seal_after};
-use super::handshake_check::{assert_done, handshake_control, reach, HandshakeSpec};
-use super::reference::privline1_records::RefReceiver;
-use super::{input, untouched, Summary, SENTINEL};
+use super::channel_check::check_records;
+use super::handshake_check::{
+    assert_done, assert_refuses_small_buffer, handshake_control, reach, HandshakeSpec,
+};
+use super::{input, Summary, SENTINEL};
 
 pub fn run(data: &[u8]) -> Summary {
     let Some((&control, stream)) = data.split_first() else {
@@ -25,12 +26,7 @@ pub fn run(data: &[u8]) -> Summary {
     let mut client = case1_client();
     let mut out = [SENTINEL; HANDSHAKE_MAX_MESSAGE_LEN];
     if tight {
-        let small = frag.below(M1_LEN);
-        assert_eq!(
-            client.step(stream, &mut out[..small]),
-            Err(Error::BufferTooSmall { needed: M1_LEN })
-        );
-        assert!(untouched(&out), "a refused step wrote");
+        assert_refuses_small_buffer(&mut client, stream, M1_LEN, &mut frag);
     }
     // Sending M1 takes no input, whatever is offered.
     assert_eq!(
@@ -56,10 +52,7 @@ pub fn run(data: &[u8]) -> Summary {
     assert_done(&mut client, rest);
     assert_eq!(client.peer_key(), Ok(PublicKey(c.server_public)));
     let mut channel = client.into_channel().expect("a finished handshake");
-    let mut reference = RefReceiver::new(c.key_s2c, 0);
-    let run = check_channel_stream(&mut channel, &mut reference, rest, &mut frag, tight);
-    check_seal_after(&mut channel, &run, &c.key_c2s, 0);
-    run.summary()
+    check_records(&mut channel, 0, rest, &mut frag, tight)
 }
 
 /// case1's M2 and M4, and the s2c records after them, whole and in

@@ -238,12 +238,7 @@ pub fn authorize(
     assert_eq!(server.authorize(true), Ok(()));
     assert_eq!(server.authorize(true), Err(Error::WrongState));
     if tight {
-        let small = frag.below(final_len);
-        assert_eq!(
-            server.step(rest, &mut out[..small]),
-            Err(Error::BufferTooSmall { needed: final_len })
-        );
-        assert!(untouched(&out), "a refused step wrote");
+        assert_refuses_small_buffer(server, rest, final_len, frag);
     }
     let done = Step {
         consumed: 0,
@@ -254,6 +249,24 @@ pub fn authorize(
     assert!(untouched(&out[final_len..]), "step wrote past its message");
     assert_done(server, rest);
     Ok(out[..final_len].to_vec())
+}
+
+/// A step that would write a message of `needed` bytes, given a random
+/// smaller buffer, is refused with that need and writes nothing.
+pub fn assert_refuses_small_buffer(
+    hs: &mut Handshake,
+    input: &[u8],
+    needed: usize,
+    frag: &mut Fragmenter,
+) {
+    let mut out = [SENTINEL; HANDSHAKE_MAX_MESSAGE_LEN];
+    let small = frag.below(needed);
+    assert_eq!(
+        hs.step(input, &mut out[..small]),
+        Err(Error::BufferTooSmall { needed })
+    );
+    assert!(untouched(&out), "a refused step wrote");
+    assert_eq!(hs.failure(), None);
 }
 
 /// A finished handshake refuses every further step and authorization.

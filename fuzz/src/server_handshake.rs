@@ -14,9 +14,8 @@
 use privline::{Error, Status, M4_LEN};
 
 use super::case1::{case1, case1_server, sample_records};
-use super::channel_check::{check_channel_stream, check_seal_after};
+use super::channel_check::check_records;
 use super::handshake_check::{authorize, handshake_control, reach, HandshakeSpec};
-use super::reference::privline1_records::RefReceiver;
 use super::{input, Summary};
 
 pub fn run(data: &[u8]) -> Summary {
@@ -52,10 +51,7 @@ pub fn run(data: &[u8]) -> Summary {
     };
     assert_eq!(m4, c.m4);
     let mut channel = server.into_channel().expect("a finished handshake");
-    let mut reference = RefReceiver::new(c.key_c2s, 0);
-    let run = check_channel_stream(&mut channel, &mut reference, rest, &mut frag, tight);
-    check_seal_after(&mut channel, &run, &c.key_s2c, 0);
-    run.summary()
+    check_records(&mut channel, 0, rest, &mut frag, tight)
 }
 
 /// case1's M1 and M3, and the c2s records after them, whole, byte by byte

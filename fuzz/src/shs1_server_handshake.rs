@@ -23,9 +23,9 @@ use privline::{
     SHS1_HELLO_LEN, SHS1_SERVER_ACCEPT_LEN,
 };
 
-use super::box_stream_check::{check_box_seal_after, check_box_stream};
+use super::box_stream_check::check_boxes;
 use super::handshake_check::{authorize, handshake_control, reach, HandshakeSpec};
-use super::reference::box_stream::{ref_box_stream, RefBoxReader};
+use super::reference::box_stream::ref_box_stream;
 use super::reference::primitives::{secretbox_seal, sha256, x25519_public};
 use super::reference::shs1_handshake::{shs1_hello, SHS1_AUTH_PLAIN_LEN};
 use super::shs1_session::shs1;
@@ -134,10 +134,7 @@ pub fn run(data: &[u8]) -> Summary {
     assert_eq!(channel.protocol(), Protocol::Shs1);
     assert_eq!(channel.peer_key(), Ok(PublicKey(client_key)));
     assert_eq!(channel.session_id().err(), Some(Error::NotSupported));
-    let mut reader = RefBoxReader::new(c2s);
-    let run = check_box_stream(&mut channel, &mut reader, &s2c, rest, &mut frag, tight);
-    check_box_seal_after(&mut channel, &run, &s2c);
-    run.summary()
+    check_boxes(&mut channel, c2s, s2c, rest, &mut frag, tight)
 }
 
 /// The sealed-mode masks (see [`shs1_sealed_stream`]) that turn the genuine

@@ -5,6 +5,7 @@
 use privline::{Error, Opened, SHS1_HEADER_LEN, SHS1_MAX_BODY_LEN};
 
 use super::primitives::{secretbox_open, secretbox_seal, SECRETBOX_TAG_LEN};
+use super::{ReaderState, RefOpen};
 
 /// Bytes of a header's plaintext: body length (u16 big-endian), body tag.
 pub const BOX_HEADER_PLAIN_LEN: usize = 2 + SECRETBOX_TAG_LEN;
@@ -97,25 +98,14 @@ pub fn ref_box_stream(keys: &BoxKeys, bodies: &[&[u8]], goodbye: bool) -> Vec<u8
 /// after the goodbye is fatal, and every later call returns that error.
 pub struct RefBoxReader {
     keys: BoxKeys,
-    peer_closed: bool,
-    failed: Option<Error>,
-}
-
-/// The prescribed result of one `open`, the body when it opened and, when
-/// a body did not open, its length (the output may then hold zeros or its
-/// ciphertext, never anything else).
-pub struct RefBoxOpen {
-    pub result: Result<Opened, Error>,
-    pub body: Option<Vec<u8>>,
-    pub failed_body_len: Option<usize>,
+    state: ReaderState,
 }
 
 impl RefBoxReader {
     pub fn new(keys: BoxKeys) -> RefBoxReader {
         RefBoxReader {
             keys,
-            peer_closed: false,
-            failed: None,
+            state: ReaderState::default(),
         }
     }
 
@@ -124,27 +114,11 @@ impl RefBoxReader {
         self.keys
     }
 
-    fn fail(&mut self, error: Error, failed_body_len: Option<usize>) -> RefBoxOpen {
-        self.failed = Some(error);
-        RefBoxOpen {
-            result: Err(error),
-            body: None,
-            failed_body_len,
-        }
-    }
-
     /// `open(input)` with an output buffer of `out_len` bytes.
-    pub fn open(&mut self, input: &[u8], out_len: usize) -> RefBoxOpen {
-        let answer = |result| RefBoxOpen {
-            result,
-            body: None,
-            failed_body_len: None,
-        };
-        if let Some(error) = self.failed {
-            return answer(Err(error));
-        }
-        if self.peer_closed && !input.is_empty() {
-            return self.fail(Error::RecordAfterClose, None);
+    pub fn open(&mut self, input: &[u8], out_len: usize) -> RefOpen {
+        let answer = RefOpen::answer;
+        if let Some(decided) = self.state.decided(input) {
+            return decided;
         }
         let Some(header) = input.get(..SHS1_HEADER_LEN) else {
             return answer(Ok(Opened::Incomplete {
@@ -152,10 +126,10 @@ impl RefBoxReader {
             }));
         };
         let Some(header) = secretbox_open(&self.keys.key, &self.keys.nonce, header) else {
-            return self.fail(Error::RecordDoesNotOpen, None);
+            return self.state.fail(Error::RecordDoesNotOpen, None, None);
         };
         if header == [0; BOX_HEADER_PLAIN_LEN] {
-            self.peer_closed = true;
+            self.state.peer_closed = true;
             return answer(Ok(Opened::Close {
                 consumed: SHS1_HEADER_LEN,
             }));
@@ -163,7 +137,7 @@ impl RefBoxReader {
         let (len, body_tag) = header.split_at(2);
         let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
         if len > SHS1_MAX_BODY_LEN {
-            return self.fail(Error::RecordTooLong, None);
+            return self.state.fail(Error::RecordTooLong, None, None);
         }
         let Some(ciphertext) = input.get(SHS1_HEADER_LEN..SHS1_HEADER_LEN + len) else {
             return answer(Ok(Opened::Incomplete {
@@ -176,16 +150,16 @@ impl RefBoxReader {
         let boxed_body = [body_tag, ciphertext].concat();
         let body_nonce = nonce_plus(&self.keys.nonce, 1);
         let Some(body) = secretbox_open(&self.keys.key, &body_nonce, &boxed_body) else {
-            return self.fail(Error::RecordDoesNotOpen, Some(len));
+            return self.state.fail(Error::RecordDoesNotOpen, None, Some(len));
         };
         self.keys.nonce = nonce_plus(&self.keys.nonce, 2);
-        RefBoxOpen {
+        RefOpen {
             result: Ok(Opened::Data {
                 consumed: SHS1_HEADER_LEN + len,
                 len,
             }),
-            body: Some(body),
-            failed_body_len: None,
+            plain: Some(body),
+            failed_len: None,
         }
     }
 }

@@ -9,6 +9,8 @@ use sha2::Sha256;
 
 use privline::{Error, Opened, RECORD_HEADER_LEN, RECORD_MIN_BODY_LEN, TAG_LEN};
 
+use super::{ReaderState, RefOpen};
+
 pub const TYPE_DATA: u8 = 1;
 pub const TYPE_CLOSE: u8 = 2;
 pub const TYPE_KEY_UPDATE: u8 = 3;
@@ -61,28 +63,32 @@ pub fn ref_update_key(key: &[u8; 32]) -> [u8; 32] {
     next
 }
 
-/// The records a sender holding `key` at `counter` sends for `inners`, in
-/// order, following its own key updates (a record whose inner is exactly
-/// the key update type, with or without padding, moves it to the next key
-/// and counter 0).
-pub fn ref_seal_records(key: &[u8; 32], counter: u64, inners: &[Vec<u8>]) -> Vec<u8> {
-    let (mut key, mut counter) = (*key, counter);
-    let mut stream = Vec::new();
-    for inner in inners {
-        stream.extend(ref_seal_record(&key, counter, inner));
+/// The sending half of a channel: it seals each inner plaintext at its
+/// counter and follows its own key updates (a record whose inner is the
+/// key update type alone, padding aside, moves it to the next key and
+/// counter 0).
+pub struct RefSender {
+    pub key: [u8; 32],
+    pub counter: u64,
+}
+
+impl RefSender {
+    /// The record for `inner`.
+    pub fn seal(&mut self, inner: &[u8]) -> Vec<u8> {
+        let record = ref_seal_record(&self.key, self.counter, inner);
         if is_key_update(inner) {
-            key = ref_update_key(&key);
-            counter = 0;
+            self.key = ref_update_key(&self.key);
+            self.counter = 0;
         } else {
-            counter = counter.wrapping_add(1);
+            self.counter = self.counter.wrapping_add(1);
         }
+        record
     }
-    stream
 }
 
 /// Whether an inner plaintext is a well-formed key update: its last
 /// non-zero byte is the type, and it is the first byte.
-pub fn is_key_update(inner: &[u8]) -> bool {
+fn is_key_update(inner: &[u8]) -> bool {
     inner.iter().rposition(|&b| b != 0) == Some(0) && inner[0] == TYPE_KEY_UPDATE
 }
 
@@ -93,15 +99,7 @@ pub struct RefReceiver {
     counter: u64,
     /// The counter 2^64 - 1 was used: no record may open any more.
     exhausted: bool,
-    peer_closed: bool,
-    failed: Option<Error>,
-}
-
-/// The prescribed result of one `open`, and the record's inner plaintext
-/// when its body opened (to check that no plaintext escapes an error).
-pub struct RefOpen {
-    pub result: Result<Opened, Error>,
-    pub inner: Option<Vec<u8>>,
+    state: ReaderState,
 }
 
 impl RefReceiver {
@@ -111,56 +109,41 @@ impl RefReceiver {
             key,
             counter,
             exhausted: false,
-            peer_closed: false,
-            failed: None,
-        }
-    }
-
-    fn fail(&mut self, error: Error, inner: Option<Vec<u8>>) -> RefOpen {
-        self.failed = Some(error);
-        RefOpen {
-            result: Err(error),
-            inner,
+            state: ReaderState::default(),
         }
     }
 
     /// `open(input)` with an output buffer of `out_len` bytes.
     pub fn open(&mut self, input: &[u8], out_len: usize) -> RefOpen {
-        let answer = |result| RefOpen {
-            result,
-            inner: None,
-        };
-        let want_header = answer(Ok(Opened::Incomplete {
-            needed: RECORD_HEADER_LEN,
-        }));
-        if let Some(error) = self.failed {
-            return answer(Err(error));
-        }
-        if self.peer_closed && !input.is_empty() {
-            return self.fail(Error::RecordAfterClose, None);
+        let answer = RefOpen::answer;
+        if let Some(decided) = self.state.decided(input) {
+            return decided;
         }
         if input.len() < RECORD_HEADER_LEN {
-            return want_header;
+            return answer(Ok(Opened::Incomplete {
+                needed: RECORD_HEADER_LEN,
+            }));
         }
         let body_len = usize::from(u16::from_be_bytes([input[0], input[1]]));
         if body_len < RECORD_MIN_BODY_LEN {
-            return self.fail(Error::RecordTooShort, None);
+            return self.state.fail(Error::RecordTooShort, None, None);
         }
         let consumed = RECORD_HEADER_LEN + body_len;
         if input.len() < consumed {
             return answer(Ok(Opened::Incomplete { needed: consumed }));
         }
         if self.exhausted {
-            return self.fail(Error::CounterExhausted, None);
+            return self.state.fail(Error::CounterExhausted, None, None);
         }
-        if out_len < body_len - TAG_LEN {
-            return answer(Err(Error::BufferTooSmall {
-                needed: body_len - TAG_LEN,
-            }));
+        let inner_len = body_len - TAG_LEN;
+        if out_len < inner_len {
+            return answer(Err(Error::BufferTooSmall { needed: inner_len }));
         }
         let (header, body) = input[..consumed].split_at(RECORD_HEADER_LEN);
         let Some(inner) = ref_open_body(&self.key, self.counter, header, body) else {
-            return self.fail(Error::RecordDoesNotOpen, None);
+            return self
+                .state
+                .fail(Error::RecordDoesNotOpen, None, Some(inner_len));
         };
         self.exhausted = self.counter == u64::MAX;
         self.counter = self.counter.wrapping_add(1);
@@ -168,7 +151,7 @@ impl RefReceiver {
         // The type is the last non-zero byte; the payload is what precedes
         // it, and control records carry none.
         let Some(type_at) = inner.iter().rposition(|&byte| byte != 0) else {
-            return self.fail(Error::RecordAllZeros, Some(inner));
+            return self.state.fail(Error::RecordAllZeros, Some(inner), None);
         };
         let opened = match (inner[type_at], type_at == 0) {
             (TYPE_DATA, _) => Opened::Data {
@@ -176,7 +159,7 @@ impl RefReceiver {
                 len: type_at,
             },
             (TYPE_CLOSE, true) => {
-                self.peer_closed = true;
+                self.state.peer_closed = true;
                 Opened::Close { consumed }
             }
             (TYPE_KEY_UPDATE, true) => {
@@ -186,13 +169,16 @@ impl RefReceiver {
                 Opened::KeyUpdate { consumed }
             }
             (TYPE_CLOSE | TYPE_KEY_UPDATE, false) => {
-                return self.fail(Error::ControlRecordWithPayload, Some(inner))
+                return self
+                    .state
+                    .fail(Error::ControlRecordWithPayload, Some(inner), None)
             }
-            _ => return self.fail(Error::UnknownRecordType, Some(inner)),
+            _ => return self.state.fail(Error::UnknownRecordType, Some(inner), None),
         };
         RefOpen {
             result: Ok(opened),
-            inner: Some(inner),
+            plain: Some(inner),
+            failed_len: None,
         }
     }
 }
