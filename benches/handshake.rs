@@ -16,8 +16,10 @@ mod common;
 
 use std::hint::black_box;
 
-use chacha20poly1305::aead::{AeadInPlace, KeyInit};
-use chacha20poly1305::{ChaCha20Poly1305, Nonce, Tag};
+use chacha20poly1305::aead::{self, AeadInPlace, KeyInit};
+use chacha20poly1305::ChaCha20Poly1305;
+use criterion::measurement::WallTime;
+use criterion::BenchmarkGroup;
 use crypto_secretbox::XSalsa20Poly1305;
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::montgomery::MontgomeryPoint;
@@ -212,22 +214,6 @@ fn noise_hkdf2(ck: &[u8; 32], ikm: &[u8]) -> ([u8; 32], [u8; 32]) {
     (out1, out2)
 }
 
-fn nonce0() -> Nonce {
-    Nonce::from([0u8; 12])
-}
-
-fn aead_seal(key: &[u8; 32], ad: &[u8], buf: &mut [u8]) -> Tag {
-    ChaCha20Poly1305::new(key.into())
-        .encrypt_in_place_detached(&nonce0(), ad, buf)
-        .unwrap()
-}
-
-fn aead_open(key: &[u8; 32], ad: &[u8], buf: &mut [u8], tag: &Tag) -> bool {
-    ChaCha20Poly1305::new(key.into())
-        .decrypt_in_place_detached(&nonce0(), ad, buf, tag)
-        .is_ok()
-}
-
 /// A primitive of a limit: its name, how many times one full handshake
 /// (both sides) performs it, and the closure that performs it once.
 struct Primitive<'a> {
@@ -244,31 +230,138 @@ fn prim<'a>(name: &'static str, count: u32, run: impl FnMut() + 'a) -> Primitive
     }
 }
 
-/// An AEAD seal + open pair of `len` bytes with a 32-byte AD, counted as two
-/// operations: returns (seal, open) primitives.
-fn aead_pair<'a>(
-    seal_name: &'static str,
-    open_name: &'static str,
+// The primitives that more than one handshake's list names, each made by
+// one function and counted by the caller.
+
+fn rng<'a>(count: u32) -> Primitive<'a> {
+    prim("RNG: 32 bytes from the OS (getrandom)", count, || {
+        let mut bytes = [0u8; 32];
+        OsRng.fill_bytes(&mut bytes);
+        keep(bytes);
+    })
+}
+
+fn x25519_keygen(inputs: &Inputs, count: u32) -> Primitive<'_> {
+    prim("X25519 key generation (base-point mult)", count, || {
+        keep(XPublicKey::from(black_box(&inputs.x_secret)));
+    })
+}
+
+fn x25519_dh(inputs: &Inputs, count: u32) -> Primitive<'_> {
+    prim("X25519 DH (+ all-zero check)", count, || {
+        let shared = inputs.x_secret.diffie_hellman(black_box(&inputs.x_peer));
+        keep(shared.was_contributory());
+    })
+}
+
+fn sign<'a>(
+    inputs: &'a Inputs,
+    name: &'static str,
+    count: u32,
+    message: &'a [u8],
+) -> Primitive<'a> {
+    prim(name, count, move || {
+        keep(inputs.signing_key.sign(black_box(message)));
+    })
+}
+
+fn verify_strict<'a>(
+    inputs: &'a Inputs,
+    name: &'static str,
+    count: u32,
+    message: &'a [u8],
+    signature: &'a Signature,
+) -> Primitive<'a> {
+    prim(name, count, move || {
+        assert!(inputs
+            .verifying_key
+            .verify_strict(black_box(message), signature)
+            .is_ok());
+    })
+}
+
+/// The identity key check of a peer's key; `name` says which key.
+fn identity_key_check<'a>(inputs: &'a Inputs, name: &'static str, count: u32) -> Primitive<'a> {
+    prim(name, count, || {
+        let point = CompressedEdwardsY(*black_box(&inputs.identity_bytes))
+            .decompress()
+            .unwrap();
+        assert!(!point.is_small_order() && point.is_torsion_free());
+    })
+}
+
+fn to_montgomery(inputs: &Inputs, count: u32) -> Primitive<'_> {
+    prim(
+        "key conversion mont(P) (Edwards to Montgomery)",
+        count,
+        || {
+            keep(black_box(&inputs.identity_point).to_montgomery());
+        },
+    )
+}
+
+/// A privline/1 HKDF-SHA-256 (salt the key, both sides: counted twice) of
+/// `ikm_len` bytes into `N`.
+fn hkdf<'a, const N: usize>(
+    inputs: &'a Inputs,
+    name: &'static str,
+    ikm_len: usize,
+    info: &'static [u8],
+) -> Primitive<'a> {
+    prim(name, 2, move || {
+        let mut out = [0u8; N];
+        hkdf_sha256(
+            &inputs.key,
+            black_box(&inputs.buf[..ikm_len]),
+            info,
+            &mut out,
+        );
+        keep(out);
+    })
+}
+
+/// SHA-256 of `len` bytes.
+fn sha256_of<'a>(inputs: &'a Inputs, name: &'static str, len: usize, count: u32) -> Primitive<'a> {
+    let data = &inputs.buf[..len];
+    prim(name, count, move || keep(sha256(black_box(data))))
+}
+
+/// An AEAD `C` seal and open of `len` bytes with `ad`, a fresh cipher and
+/// the zero nonce on every call (a handshake seals each message under its
+/// own key), each counted `count` times: the (seal, open) primitives.
+fn cipher_pair<'a, C: AeadInPlace + KeyInit>(
+    [seal_name, open_name]: [&'static str; 2],
     count: u32,
     len: usize,
     key: [u8; 32],
-) -> (Primitive<'a>, Primitive<'a>) {
-    let ad = [0x55u8; 32];
+    ad: &'static [u8],
+) -> [Primitive<'a>; 2] {
+    let seal = move |buf: &mut [u8]| {
+        C::new(aead::Key::<C>::from_slice(&key))
+            .encrypt_in_place_detached(&Default::default(), black_box(ad), buf)
+            .unwrap()
+    };
     let mut plain = vec![0x66u8; len];
-    let tag = aead_seal(&key, &ad, &mut plain);
-    let sealed = plain.clone();
+    let tag = seal(&mut plain);
+    let sealed = plain;
     let mut seal_buf = vec![0x66u8; len];
     let mut open_buf = sealed.clone();
-    (
+    [
         prim(seal_name, count, move || {
-            keep(aead_seal(&key, black_box(&ad), &mut seal_buf));
+            keep(seal(black_box(&mut seal_buf)));
         }),
         prim(open_name, count, move || {
             open_buf.copy_from_slice(&sealed);
-            assert!(aead_open(&key, black_box(&ad), &mut open_buf, &tag));
+            assert!(C::new(aead::Key::<C>::from_slice(&key))
+                .decrypt_in_place_detached(&Default::default(), black_box(ad), &mut open_buf, &tag)
+                .is_ok());
         }),
-    )
+    ]
 }
+
+/// The AD of the handshake AEADs (ChaCha20-Poly1305) measured: 32 bytes,
+/// a transcript hash. SHS1's boxes (XSalsa20-Poly1305) have none.
+const HANDSHAKE_AD: &[u8] = &[0x55; 32];
 
 /// The primitives of one privline/1 handshake, both sides, each with its
 /// count, read from src/privline1/handshake.rs, src/identity.rs and
@@ -287,54 +380,38 @@ fn aead_pair<'a>(
 ///   keygen (FS), sign, seal 96 B, h4, HKDF keys.
 fn privline_primitives(inputs: &Inputs) -> Vec<Primitive<'_>> {
     let mut list = vec![
-        prim("RNG: 32 bytes from the OS (getrandom)", 4, || {
-            let mut bytes = [0u8; 32];
-            OsRng.fill_bytes(&mut bytes);
-            keep(bytes);
-        }),
-        prim("X25519 key generation (base-point mult)", 4, || {
-            keep(XPublicKey::from(black_box(&inputs.x_secret)));
-        }),
-        prim("X25519 DH (+ all-zero check)", 8, || {
-            let shared = inputs.x_secret.diffie_hellman(black_box(&inputs.x_peer));
-            keep(shared.was_contributory());
-        }),
-        prim("Ed25519 sign (ed25519-dalek SigningKey::sign)", 2, || {
-            keep(inputs.signing_key.sign(black_box(&inputs.message)));
-        }),
-        prim("Ed25519 verify_strict (prepared VerifyingKey)", 2, || {
-            assert!(inputs
-                .verifying_key
-                .verify_strict(black_box(&inputs.message), &inputs.signature)
-                .is_ok());
-        }),
-        prim(
+        rng(4),
+        x25519_keygen(inputs, 4),
+        x25519_dh(inputs, 8),
+        sign(
+            inputs,
+            "Ed25519 sign (ed25519-dalek SigningKey::sign)",
+            2,
+            &inputs.message,
+        ),
+        verify_strict(
+            inputs,
+            "Ed25519 verify_strict (prepared VerifyingKey)",
+            2,
+            &inputs.message,
+            &inputs.signature,
+        ),
+        identity_key_check(
+            inputs,
             "identity key check: decompress, small order, torsion (Apk; Bpk remembered)",
             1,
-            || {
-                let point = CompressedEdwardsY(*black_box(&inputs.identity_bytes))
-                    .decompress()
-                    .unwrap();
-                assert!(!point.is_small_order() && point.is_torsion_free());
-            },
         ),
-        prim("key conversion mont(P) (Edwards to Montgomery)", 2, || {
-            keep(black_box(&inputs.identity_point).to_montgomery());
-        }),
+        to_montgomery(inputs, 2),
     ];
     // SHA-256 of each transcript step, per side: h0 (42 B), h1 and h2
     // (96 B), H(G) (128 B), h3 (176 B), h4 (144 B).
-    for (name, len) in [
-        ("SHA-256, 42 B (h0)", 42usize),
-        ("SHA-256, 96 B (h1, h2)", 96),
-        ("SHA-256, 128 B (H(G))", 128),
-        ("SHA-256, 176 B (h3)", 176),
-        ("SHA-256, 144 B (h4)", 144),
-    ] {
-        let count = if len == 96 { 4 } else { 2 };
-        let data = &inputs.buf[..len];
-        list.push(prim(name, count, move || keep(sha256(black_box(data)))));
-    }
+    list.extend([
+        sha256_of(inputs, "SHA-256, 42 B (h0)", 42, 2),
+        sha256_of(inputs, "SHA-256, 96 B (h1, h2)", 96, 4),
+        sha256_of(inputs, "SHA-256, 128 B (H(G))", 128, 2),
+        sha256_of(inputs, "SHA-256, 176 B (h3)", 176, 2),
+        sha256_of(inputs, "SHA-256, 144 B (h4)", 144, 2),
+    ]);
     let key = inputs.key;
     list.push(prim("HMAC-SHA-256, 45 B (M1 MAC)", 2, move || {
         keep(hmac_sha256(&key, black_box(&inputs.buf[..45])))
@@ -342,58 +419,44 @@ fn privline_primitives(inputs: &Inputs) -> Vec<Primitive<'_>> {
     list.push(prim("HMAC-SHA-256, 77 B (M2 MAC)", 2, move || {
         keep(hmac_sha256(&key, black_box(&inputs.buf[..77])))
     }));
-    list.push(prim("HKDF-SHA-256 k3 (64 B ikm, 32 B out)", 2, move || {
-        let mut out = [0u8; 32];
-        hkdf_sha256(
-            &key,
-            black_box(&inputs.buf[..64]),
-            b"privline/1 k3",
-            &mut out,
-        );
-        keep(out);
-    }));
-    list.push(prim("HKDF-SHA-256 k4 (96 B ikm, 32 B out)", 2, move || {
-        let mut out = [0u8; 32];
-        hkdf_sha256(
-            &key,
-            black_box(&inputs.buf[..96]),
-            b"privline/1 k4",
-            &mut out,
-        );
-        keep(out);
-    }));
-    list.push(prim(
-        "HKDF-SHA-256 session keys (128 B ikm, 96 B out)",
-        2,
-        move || {
-            let mut out = [0u8; 96];
-            hkdf_sha256(
-                &key,
-                black_box(&inputs.buf[..128]),
-                b"privline/1 session keys",
-                &mut out,
-            );
-            keep(out);
-        },
+    list.push(hkdf::<32>(
+        inputs,
+        "HKDF-SHA-256 k3 (64 B ikm, 32 B out)",
+        64,
+        b"privline/1 k3",
     ));
-    let (seal, open) = aead_pair(
-        "ChaCha20-Poly1305 seal 128 B (M3)",
-        "ChaCha20-Poly1305 open 128 B (M3)",
+    list.push(hkdf::<32>(
+        inputs,
+        "HKDF-SHA-256 k4 (96 B ikm, 32 B out)",
+        96,
+        b"privline/1 k4",
+    ));
+    list.push(hkdf::<96>(
+        inputs,
+        "HKDF-SHA-256 session keys (128 B ikm, 96 B out)",
+        128,
+        b"privline/1 session keys",
+    ));
+    list.extend(cipher_pair::<ChaCha20Poly1305>(
+        [
+            "ChaCha20-Poly1305 seal 128 B (M3)",
+            "ChaCha20-Poly1305 open 128 B (M3)",
+        ],
         1,
         128,
         key,
-    );
-    list.push(seal);
-    list.push(open);
-    let (seal, open) = aead_pair(
-        "ChaCha20-Poly1305 seal 96 B (M4)",
-        "ChaCha20-Poly1305 open 96 B (M4)",
+        HANDSHAKE_AD,
+    ));
+    list.extend(cipher_pair::<ChaCha20Poly1305>(
+        [
+            "ChaCha20-Poly1305 seal 96 B (M4)",
+            "ChaCha20-Poly1305 open 96 B (M4)",
+        ],
         1,
         96,
         key,
-    );
-    list.push(seal);
-    list.push(open);
+        HANDSHAKE_AD,
+    ));
     list
 }
 
@@ -413,18 +476,10 @@ fn snow_primitives(inputs: &Inputs, xk: bool) -> Vec<Primitive<'_>> {
     let (aead32, aead0) = if xk { (1, 3) } else { (2, 2) };
     // MixHash input lengths (h is 32 bytes): data 0 -> 32 B, 16 -> 48 B,
     // 32 -> 64 B, 48 -> 80 B. XX per side: 32 x2, 64 x2, 80 x2, 48 x2.
-    // XK per side: 32 x1, 64 x3, 48 x3, 80 x1.
-    let hashes: [(usize, u32); 4] = if xk {
-        [(32, 1), (64, 3), (48, 3), (80, 1)]
-    } else {
-        [(32, 2), (64, 2), (48, 2), (80, 2)]
-    };
+    // XK per side: 32 x1, 64 x3, 48 x3, 80 x1. Counts are both sides.
+    let [h32, h64, h48, h80] = if xk { [2, 6, 6, 2] } else { [4, 4, 4, 4] };
     let mut list = vec![
-        prim("RNG: 32 bytes from the OS (getrandom)", 2, || {
-            let mut bytes = [0u8; 32];
-            OsRng.fill_bytes(&mut bytes);
-            keep(bytes);
-        }),
+        rng(2),
         prim("X25519 key generation (base-point mult)", 2, move || {
             keep(MontgomeryPoint::mul_base_clamped(black_box(secret)));
         }),
@@ -435,37 +490,27 @@ fn snow_primitives(inputs: &Inputs, xk: bool) -> Vec<Primitive<'_>> {
             keep(noise_hkdf2(&key, black_box(&inputs.buf[..32])));
         }),
     ];
-    for (len, per_side) in hashes {
-        let name: &'static str = match len {
-            32 => "SHA-256, 32 B (MixHash)",
-            48 => "SHA-256, 48 B (MixHash)",
-            64 => "SHA-256, 64 B (MixHash)",
-            _ => "SHA-256, 80 B (MixHash)",
-        };
-        let data = &inputs.buf[..len];
-        list.push(prim(name, 2 * per_side, move || {
-            keep(sha256(black_box(data)))
-        }));
-    }
+    list.extend([
+        sha256_of(inputs, "SHA-256, 32 B (MixHash)", 32, h32),
+        sha256_of(inputs, "SHA-256, 64 B (MixHash)", 64, h64),
+        sha256_of(inputs, "SHA-256, 48 B (MixHash)", 48, h48),
+        sha256_of(inputs, "SHA-256, 80 B (MixHash)", 80, h80),
+    ]);
     // Each AEAD operation is a seal on one side and an open on the other.
-    let (seal, open) = aead_pair(
-        "ChaCha20-Poly1305 seal 32 B",
-        "ChaCha20-Poly1305 open 32 B",
+    list.extend(cipher_pair::<ChaCha20Poly1305>(
+        ["ChaCha20-Poly1305 seal 32 B", "ChaCha20-Poly1305 open 32 B"],
         aead32,
         32,
         key,
-    );
-    list.push(seal);
-    list.push(open);
-    let (seal, open) = aead_pair(
-        "ChaCha20-Poly1305 seal 0 B",
-        "ChaCha20-Poly1305 open 0 B",
+        HANDSHAKE_AD,
+    ));
+    list.extend(cipher_pair::<ChaCha20Poly1305>(
+        ["ChaCha20-Poly1305 seal 0 B", "ChaCha20-Poly1305 open 0 B"],
         aead0,
         0,
         key,
-    );
-    list.push(seal);
-    list.push(open);
+        HANDSHAKE_AD,
+    ));
     list
 }
 
@@ -477,39 +522,6 @@ fn hmac_sha512_256(key: &[u8; 32], data: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(&full[..32]);
     out
-}
-
-/// A `crypto_secretbox` (XSalsa20-Poly1305) seal + open pair of `len`
-/// bytes, counted as two operations: returns (seal, open) primitives.
-fn secretbox_pair<'a>(
-    seal_name: &'static str,
-    open_name: &'static str,
-    count: u32,
-    len: usize,
-    key: [u8; 32],
-) -> (Primitive<'a>, Primitive<'a>) {
-    let nonce = crypto_secretbox::Nonce::from([0u8; 24]);
-    let seal = move |buf: &mut [u8]| {
-        XSalsa20Poly1305::new((&key).into())
-            .encrypt_in_place_detached(&nonce, b"", buf)
-            .unwrap()
-    };
-    let mut plain = vec![0x66u8; len];
-    let tag = seal(&mut plain);
-    let sealed = plain.clone();
-    let mut seal_buf = vec![0x66u8; len];
-    let mut open_buf = sealed.clone();
-    (
-        prim(seal_name, count, move || {
-            keep(seal(black_box(&mut seal_buf)));
-        }),
-        prim(open_name, count, move || {
-            open_buf.copy_from_slice(&sealed);
-            assert!(XSalsa20Poly1305::new((&key).into())
-                .decrypt_in_place_detached(&nonce, b"", black_box(&mut open_buf), &tag)
-                .is_ok());
-        }),
-    )
 }
 
 /// The primitives of one SHS1 handshake (Scuttlebutt secret-handshake v1,
@@ -531,88 +543,71 @@ fn secretbox_pair<'a>(
 fn shs1_primitives(inputs: &Inputs) -> Vec<Primitive<'_>> {
     let key = inputs.key;
     let mut list = vec![
-        prim("RNG: 32 bytes from the OS (getrandom)", 2, || {
-            let mut bytes = [0u8; 32];
-            OsRng.fill_bytes(&mut bytes);
-            keep(bytes);
-        }),
-        prim("X25519 key generation (base-point mult)", 2, || {
-            keep(XPublicKey::from(black_box(&inputs.x_secret)));
-        }),
-        prim("X25519 DH (+ all-zero check)", 6, || {
-            let shared = inputs.x_secret.diffie_hellman(black_box(&inputs.x_peer));
-            keep(shared.was_contributory());
-        }),
-        prim("Ed25519 sign, 96 B (client auth)", 1, || {
-            keep(inputs.signing_key.sign(black_box(&inputs.message_96)));
-        }),
-        prim("Ed25519 sign, 160 B (server accept)", 1, || {
-            keep(inputs.signing_key.sign(black_box(&inputs.message_160)));
-        }),
-        prim(
+        rng(2),
+        x25519_keygen(inputs, 2),
+        x25519_dh(inputs, 6),
+        sign(
+            inputs,
+            "Ed25519 sign, 96 B (client auth)",
+            1,
+            &inputs.message_96,
+        ),
+        sign(
+            inputs,
+            "Ed25519 sign, 160 B (server accept)",
+            1,
+            &inputs.message_160,
+        ),
+        verify_strict(
+            inputs,
             "Ed25519 verify_strict, 96 B (prepared VerifyingKey)",
             1,
-            || {
-                assert!(inputs
-                    .verifying_key
-                    .verify_strict(black_box(&inputs.message_96), &inputs.signature_96)
-                    .is_ok());
-            },
+            &inputs.message_96,
+            &inputs.signature_96,
         ),
-        prim(
+        verify_strict(
+            inputs,
             "Ed25519 verify_strict, 160 B (prepared VerifyingKey)",
             1,
-            || {
-                assert!(inputs
-                    .verifying_key
-                    .verify_strict(black_box(&inputs.message_160), &inputs.signature_160)
-                    .is_ok());
-            },
+            &inputs.message_160,
+            &inputs.signature_160,
         ),
-        prim(
+        identity_key_check(
+            inputs,
             "identity key check: decompress, small order, torsion (A; B remembered)",
             1,
-            || {
-                let point = CompressedEdwardsY(*black_box(&inputs.identity_bytes))
-                    .decompress()
-                    .unwrap();
-                assert!(!point.is_small_order() && point.is_torsion_free());
-            },
         ),
-        prim("key conversion mont(P) (Edwards to Montgomery)", 2, || {
-            keep(black_box(&inputs.identity_point).to_montgomery());
-        }),
+        to_montgomery(inputs, 2),
         prim("HMAC-SHA-512/256, 32 B (hello auth)", 4, move || {
             keep(hmac_sha512_256(&key, black_box(&inputs.buf[..32])))
         }),
     ];
-    for (name, len, count) in [
-        ("SHA-256, 32 B (sha256(ab), sha256(k3))", 32usize, 4u32),
-        ("SHA-256, 64 B (box-stream keys)", 64, 4),
-        ("SHA-256, 96 B (client auth key)", 96, 2),
-        ("SHA-256, 128 B (k3)", 128, 2),
-    ] {
-        let data = &inputs.buf[..len];
-        list.push(prim(name, count, move || keep(sha256(black_box(data)))));
-    }
-    let (seal, open) = secretbox_pair(
-        "XSalsa20-Poly1305 seal 96 B (client auth)",
-        "XSalsa20-Poly1305 open 96 B (client auth)",
+    list.extend([
+        sha256_of(inputs, "SHA-256, 32 B (sha256(ab), sha256(k3))", 32, 4),
+        sha256_of(inputs, "SHA-256, 64 B (box-stream keys)", 64, 4),
+        sha256_of(inputs, "SHA-256, 96 B (client auth key)", 96, 2),
+        sha256_of(inputs, "SHA-256, 128 B (k3)", 128, 2),
+    ]);
+    list.extend(cipher_pair::<XSalsa20Poly1305>(
+        [
+            "XSalsa20-Poly1305 seal 96 B (client auth)",
+            "XSalsa20-Poly1305 open 96 B (client auth)",
+        ],
         1,
         96,
         key,
-    );
-    list.push(seal);
-    list.push(open);
-    let (seal, open) = secretbox_pair(
-        "XSalsa20-Poly1305 seal 64 B (server accept)",
-        "XSalsa20-Poly1305 open 64 B (server accept)",
+        b"",
+    ));
+    list.extend(cipher_pair::<XSalsa20Poly1305>(
+        [
+            "XSalsa20-Poly1305 seal 64 B (server accept)",
+            "XSalsa20-Poly1305 open 64 B (server accept)",
+        ],
         1,
         64,
         key,
-    );
-    list.push(seal);
-    list.push(open);
+        b"",
+    ));
     list
 }
 
@@ -672,8 +667,7 @@ fn criterion_benches(peers: &Peers, snow_keys: &SnowKeys, inputs: &Inputs) {
             .into_iter()
             .chain(privline_extras(inputs))
         {
-            let mut run = p.run;
-            group.bench_function(p.name, |b| b.iter(&mut run));
+            bench_primitive(&mut group, p);
         }
         group.bench_function("Ed25519 raw sign (expanded key kept)", |b| {
             b.iter(|| inputs.raw_sign())
@@ -711,41 +705,60 @@ fn criterion_benches(peers: &Peers, snow_keys: &SnowKeys, inputs: &Inputs) {
     {
         let mut group = c.benchmark_group("SHS1 primitives");
         for p in shs1_primitives(inputs) {
-            let mut run = p.run;
-            group.bench_function(p.name, |b| b.iter(&mut run));
+            bench_primitive(&mut group, p);
         }
         group.finish();
     }
     c.final_summary();
 }
 
-/// Measures the handshake and the primitives together (alternating rounds)
-/// and returns (handshake ns, per-primitive ns).
-fn measure_against(
-    timer: &Timer,
-    handshake: &mut dyn FnMut(),
-    primitives: &mut [Primitive<'_>],
-) -> (f64, Vec<f64>) {
-    let mut candidates: Vec<(&str, &mut dyn FnMut())> = vec![("handshake", handshake)];
-    for p in primitives.iter_mut() {
-        candidates.push((p.name, &mut *p.run));
-    }
-    let times = timer.compare(&mut candidates);
-    (times[0], times[1..].to_vec())
+fn bench_primitive(group: &mut BenchmarkGroup<'_, WallTime>, primitive: Primitive<'_>) {
+    let mut run = primitive.run;
+    group.bench_function(primitive.name, |b| b.iter(&mut run));
 }
 
-fn limit_rows(primitives: &[Primitive<'_>], times: &[f64]) -> (Vec<Vec<String>>, f64) {
+/// The timer's candidates for `primitives`, by name.
+fn candidates<'p>(primitives: &'p mut [Primitive<'_>]) -> Vec<(&'static str, &'p mut dyn FnMut())> {
+    primitives
+        .iter_mut()
+        .map(|p| (p.name, &mut *p.run as &mut dyn FnMut()))
+        .collect()
+}
+
+/// Measures `handshakes` and the primitives together (alternating rounds)
+/// and returns (ns of each handshake, ns of each primitive).
+fn measure_against<'a>(
+    timer: &Timer,
+    handshakes: Vec<(&str, &'a mut dyn FnMut())>,
+    primitives: &'a mut [Primitive<'_>],
+) -> (Vec<f64>, Vec<f64>) {
+    let n = handshakes.len();
+    let mut all = handshakes;
+    all.extend(candidates(primitives));
+    let times = timer.compare(&mut all);
+    (times[..n].to_vec(), times[n..].to_vec())
+}
+
+/// A row per primitive (name, count, each, subtotal and, with `share_of`,
+/// the subtotal's share of it) and the sum of the subtotals.
+fn limit_rows(
+    primitives: &[Primitive<'_>],
+    times: &[f64],
+    share_of: Option<f64>,
+) -> (Vec<Vec<String>>, f64) {
     let mut rows = Vec::new();
     let mut total = 0.0;
     for (p, ns) in primitives.iter().zip(times) {
         let subtotal = ns * f64::from(p.count);
         total += subtotal;
-        rows.push(vec![
+        let mut row = vec![
             p.name.to_string(),
             p.count.to_string(),
             fmt_ns(*ns),
             fmt_ns(subtotal),
-        ]);
+        ];
+        row.extend(share_of.map(|whole| share(subtotal, whole)));
+        rows.push(row);
     }
     (rows, total)
 }
@@ -792,21 +805,19 @@ fn tables(peers: &Peers, snow_keys: &SnowKeys, inputs: &Inputs) {
     let mut other_server = || keep(peers.handshake_other_server(&mut other));
     let mut from_seeds = || keep(peers.handshake_from_seeds());
     let mut primitives = privline_primitives(inputs);
-    let mut candidates: Vec<(&str, &mut dyn FnMut())> = vec![
-        ("handshake", &mut handshake),
-        ("other server", &mut other_server),
-        ("from seeds", &mut from_seeds),
-    ];
-    for p in primitives.iter_mut() {
-        candidates.push((p.name, &mut *p.run));
-    }
-    let all = timer.compare(&mut candidates);
-    drop(candidates);
-    let [actual, other_ns, seeds_ns] = all[..3] else {
+    let (handshakes, times) = measure_against(
+        &timer,
+        vec![
+            ("handshake", &mut handshake),
+            ("other server", &mut other_server),
+            ("from seeds", &mut from_seeds),
+        ],
+        &mut primitives,
+    );
+    let [actual, other_ns, seeds_ns] = handshakes[..] else {
         unreachable!()
     };
-    let times = &all[3..];
-    let (mut rows, limit) = limit_rows(&primitives, times);
+    let (mut rows, limit) = limit_rows(&primitives, &times, None);
     print_limit_table(
         "Item 1. privline/1 handshake (both roles, one thread, in memory, identities reused) against its primitives",
         &mut rows,
@@ -843,10 +854,7 @@ fn tables(peers: &Peers, snow_keys: &SnowKeys, inputs: &Inputs) {
     let mut raw_sign = || keep(inputs.raw_sign());
     let mut sign = || keep(inputs.signing_key.sign(black_box(&inputs.message)));
     let mut from_seed = || keep(Identity::from_seed(black_box(&CLIENT_SEED)));
-    let mut candidates: Vec<(&str, &mut dyn FnMut())> = extras
-        .iter_mut()
-        .map(|p| (p.name, &mut *p.run as &mut dyn FnMut()))
-        .collect();
+    let mut candidates = candidates(&mut extras);
     candidates.push(("verify_strict", &mut strict));
     candidates.push(("verify now", &mut now));
     candidates.push(("verify before", &mut before));
@@ -858,19 +866,7 @@ fn tables(peers: &Peers, snow_keys: &SnowKeys, inputs: &Inputs) {
     let [strict_ns, now_ns, before_ns, raw_ns, sign_ns, seed_ns] = extra_times[n..] else {
         unreachable!()
     };
-    let mut extra_rows = Vec::new();
-    let mut extra_total = 0.0;
-    for (p, ns) in extras.iter().zip(&extra_times) {
-        let subtotal = ns * f64::from(p.count);
-        extra_total += subtotal;
-        extra_rows.push(vec![
-            p.name.to_string(),
-            p.count.to_string(),
-            fmt_ns(*ns),
-            fmt_ns(subtotal),
-            share(subtotal, actual),
-        ]);
-    }
+    let (mut extra_rows, mut extra_total) = limit_rows(&extras, &extra_times, Some(actual));
     let verify_extra = now_ns - strict_ns;
     extra_total += 2.0 * verify_extra;
     extra_rows.push(vec![
@@ -990,8 +986,10 @@ fn tables(peers: &Peers, snow_keys: &SnowKeys, inputs: &Inputs) {
     // SHS1, the second protocol, against its own primitive sum.
     let mut shs1 = || keep(peers.shs1_handshake());
     let mut shs1_prims = shs1_primitives(inputs);
-    let (shs1_actual, shs1_times) = measure_against(&timer, &mut shs1, &mut shs1_prims);
-    let (mut shs1_rows, shs1_limit) = limit_rows(&shs1_prims, &shs1_times);
+    let (shs1_handshake, shs1_times) =
+        measure_against(&timer, vec![("handshake", &mut shs1)], &mut shs1_prims);
+    let shs1_actual = shs1_handshake[0];
+    let (mut shs1_rows, shs1_limit) = limit_rows(&shs1_prims, &shs1_times, None);
     print_limit_table(
         "SHS1 protocol (Scuttlebutt secret-handshake v1, the crate's second protocol; both roles, one thread, in memory, identities reused) against its primitives",
         &mut shs1_rows,
@@ -1003,12 +1001,16 @@ fn tables(peers: &Peers, snow_keys: &SnowKeys, inputs: &Inputs) {
     // 2. snow.
     let mut xx = || keep(snow_keys.handshake(NOISE_XX));
     let mut xx_primitives = snow_primitives(inputs, false);
-    let (xx_actual, xx_times) = measure_against(&timer, &mut xx, &mut xx_primitives);
-    let (xx_rows, xx_limit) = limit_rows(&xx_primitives, &xx_times);
+    let (xx_handshake, xx_times) =
+        measure_against(&timer, vec![("handshake", &mut xx)], &mut xx_primitives);
+    let xx_actual = xx_handshake[0];
+    let (xx_rows, xx_limit) = limit_rows(&xx_primitives, &xx_times, None);
     let mut xk = || keep(snow_keys.handshake(NOISE_XK));
     let mut xk_primitives = snow_primitives(inputs, true);
-    let (xk_actual, xk_times) = measure_against(&timer, &mut xk, &mut xk_primitives);
-    let (xk_rows, xk_limit) = limit_rows(&xk_primitives, &xk_times);
+    let (xk_handshake, xk_times) =
+        measure_against(&timer, vec![("handshake", &mut xk)], &mut xk_primitives);
+    let xk_actual = xk_handshake[0];
+    let (xk_rows, xk_limit) = limit_rows(&xk_primitives, &xk_times, None);
     let mut snow_rows = Vec::new();
     for (xx_row, xk_row) in xx_rows.iter().zip(&xk_rows) {
         snow_rows.push(vec![
