@@ -15,17 +15,25 @@
 //! (for handshakes through the C ABI, whose ephemerals are random). The
 //! allocator never allocates; its state sits in statics behind a spin lock.
 //!
-//! The needles come from case1 of `tests/vectors/privline1.json`, whose
-//! ephemerals the hidden `*_with_ephemerals_for_tests` constructors accept,
-//! so every secret is known up front: the ephemeral secrets (raw and
-//! clamped), the identities' seeds and expanded scalars, the network key,
-//! `ee`, `eb`, `ae`, `ff`, `k3`, `k4`, the traffic keys and session id (the
-//! thirds of `okm`), and the traffic keys after one and two key updates
-//! (computed here with the hkdf crate). For runs with a C ABI handle on one
-//! side and a known-ephemeral Rust peer on the other, the C side's derived
-//! secrets are recomputed here from the messages on the wire (this file has
-//! its own small transcription of the key schedule, checked against the
-//! vectors first).
+//! Each property is one test body run over both protocols, privline/1
+//! and SHS1; what differs between them is a row of the [`Protocol`] table
+//! (which ephemerals the test chooses, which secrets follow from them, how
+//! the C side's secrets are recomputed from the wire, what a channel
+//! reveals), not a second copy of the test.
+//!
+//! The needles come from case1 of `tests/vectors/privline1.json` (its
+//! identities and network key for both protocols; for privline/1 its
+//! ephemerals too, which the hidden `*_with_ephemerals_for_tests`
+//! constructors accept), so every secret is known up front: the ephemeral
+//! secrets (raw and clamped), the identities' seeds and expanded scalars,
+//! the network key, privline/1's `ee`, `eb`, `ae`, `ff`, `k3`, `k4`, traffic
+//! keys, session id and keys after one and two key updates, SHS1's DH
+//! results, box keys and box-stream keys. For runs with a C ABI handle on
+//! one side and a known-ephemeral Rust peer on the other, the C side's
+//! derived secrets are recomputed from the messages on the wire (privline/1
+//! with a small transcription of the key schedule here, checked against the
+//! vectors first; the key update and the primitives come from
+//! `tests/support/reference`).
 //!
 //! Every test takes `SERIAL`, so only one scenario runs while the scanner
 //! is armed.
@@ -36,7 +44,11 @@ mod capi;
 mod hex;
 #[path = "support/pair.rs"]
 mod pair;
+#[path = "support/reference/mod.rs"]
+mod reference;
 use hex::{hex32, hex_into, hex_string};
+use reference::primitives::sha256;
+use reference::privline1_records::ref_update_key;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
 use std::hint::black_box;
@@ -600,14 +612,6 @@ fn clamp(mut scalar: [u8; 32]) -> [u8; 32] {
     scalar
 }
 
-fn sha256(parts: &[&[u8]]) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    for part in parts {
-        hasher.update(part);
-    }
-    hasher.finalize().into()
-}
-
 fn hkdf(salt: &[u8], ikm_parts: &[&[u8]], info: &[u8], out: &mut [u8]) {
     let mut ikm = [0u8; 128];
     let mut used = 0;
@@ -619,13 +623,6 @@ fn hkdf(salt: &[u8], ikm_parts: &[&[u8]], info: &[u8], out: &mut [u8]) {
         .expand(info, out)
         .expect("HKDF length");
     ikm.zeroize();
-}
-
-/// `k' = HKDF(empty salt, k, "privline/1 key update", 32)`.
-fn updated_key(key: &[u8; 32]) -> [u8; 32] {
-    let mut next = [0u8; 32];
-    hkdf(&[], &[key], b"privline/1 key update", &mut next);
-    next
 }
 
 /// The identity secrets of a seed: (expanded scalar as stored, i.e. the
@@ -777,11 +774,11 @@ fn check_the_key_schedule(case: &Case) {
             && case.okm[64..] == case.session_id
     );
     assert!(
-        updated_key(&case.key_c2s) == case.c2s_updated,
+        ref_update_key(&case.key_c2s) == case.c2s_updated,
         "c2s key update"
     );
     assert!(
-        updated_key(&case.key_s2c) == case.s2c_updated,
+        ref_update_key(&case.key_s2c) == case.s2c_updated,
         "s2c key update"
     );
     let [client_raw, client_clamped, _, _] = identity_secrets(&case.client_seed);
@@ -857,8 +854,8 @@ impl Derived {
     /// never reached is zero and left out), and the traffic keys after one
     /// and two key updates.
     fn secrets(&self) -> Recomputed {
-        let c2s_1 = updated_key(&self.key_c2s);
-        let s2c_1 = updated_key(&self.key_s2c);
+        let c2s_1 = ref_update_key(&self.key_c2s);
+        let s2c_1 = ref_update_key(&self.key_s2c);
         let values = [
             self.ee,
             self.eb,
@@ -871,8 +868,8 @@ impl Derived {
             self.session_id,
             c2s_1,
             s2c_1,
-            updated_key(&c2s_1),
-            updated_key(&s2c_1),
+            ref_update_key(&c2s_1),
+            ref_update_key(&s2c_1),
         ];
         let reached = if self.ff != [0; 32] {
             values.len()
