@@ -973,7 +973,7 @@ static SHS1: Protocol = Protocol {
     },
     messages: |_| None,
     derived: |case| {
-        let b_public = x25519_dalek::x25519(SHS1_B, x25519_dalek::X25519_BASEPOINT_BYTES);
+        let b_public = reference::primitives::x25519_public(&SHS1_B);
         let mut secrets = vec![
             ("SHS1 client ephemeral a (clamped)", clamp(SHS1_A)),
             ("SHS1 server ephemeral b (clamped)", clamp(SHS1_B)),
