@@ -13,9 +13,9 @@ use privline::{Error, PublicKey, Status, Step, HANDSHAKE_MAX_MESSAGE_LEN, M1_LEN
 use super::case1::{case1, case1_client, sample_records};
 use super::channel_check::check_records;
 use super::handshake_check::{
-    assert_done, assert_refuses_small_buffer, handshake_control, reach, HandshakeSpec,
+    assert_done, assert_refuses_small_buffer, handshake_control, prefix_seeds, reach, HandshakeSpec,
 };
-use super::{input, Summary, SENTINEL};
+use super::{Summary, SENTINEL};
 
 pub fn run(data: &[u8]) -> Summary {
     let Some((&control, stream)) = data.split_first() else {
@@ -60,13 +60,12 @@ pub fn run(data: &[u8]) -> Summary {
 pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     let c = case1();
     let records = sample_records(&c.key_s2c, 0);
-    vec![
-        ("m2", input(&[0x80], &[&c.m2])),
-        ("m2_m4", input(&[0x80], &[&c.m2, &c.m4])),
-        ("m2_m4_records", input(&[0x80], &[&c.m2, &c.m4, &records])),
-        (
-            "m2_m4_records_fragments_tight",
-            input(&[0x43], &[&c.m2, &c.m4, &records]),
-        ),
-    ]
+    let stream: [&[u8]; 3] = [&c.m2, &c.m4, &records];
+    let seeds = [
+        ("m2", 0x80, 1),
+        ("m2_m4", 0x80, 2),
+        ("m2_m4_records", 0x80, 3),
+        ("m2_m4_records_fragments_tight", 0x43, 3),
+    ];
+    prefix_seeds(&stream, &seeds)
 }

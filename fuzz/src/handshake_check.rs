@@ -5,7 +5,7 @@
 use privline::{Error, Handshake, PublicKey, Status, Step, HANDSHAKE_MAX_MESSAGE_LEN};
 
 use super::fragmenter::Fragmenter;
-use super::{untouched, Summary, SENTINEL};
+use super::{input, untouched, Summary, SENTINEL};
 
 /// The verdict on one complete incoming handshake message (by its index):
 /// `Ok` when it must be answered, else the exact error it must fail with.
@@ -276,4 +276,17 @@ pub fn assert_done(hs: &mut Handshake, rest: &[u8]) {
     assert_eq!(hs.step(rest, &mut out), Err(Error::WrongState));
     assert_eq!(hs.authorize(true), Err(Error::WrongState));
     assert!(untouched(&out), "a finished handshake wrote");
+}
+
+/// Seeds of a handshake target: each `(name, control byte, n)` is that
+/// control byte, then the first `n` parts of `stream` (the peer's two
+/// messages, then records).
+pub fn prefix_seeds(
+    stream: &[&[u8]],
+    seeds: &[(&'static str, u8, usize)],
+) -> Vec<(&'static str, Vec<u8>)> {
+    seeds
+        .iter()
+        .map(|&(name, control, n)| (name, input(&[control], &stream[..n])))
+        .collect()
 }

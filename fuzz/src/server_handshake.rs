@@ -15,8 +15,8 @@ use privline::{Error, Status, M4_LEN};
 
 use super::case1::{case1, case1_server, sample_records};
 use super::channel_check::check_records;
-use super::handshake_check::{authorize, handshake_control, reach, HandshakeSpec};
-use super::{input, Summary};
+use super::handshake_check::{authorize, handshake_control, prefix_seeds, reach, HandshakeSpec};
+use super::Summary;
 
 pub fn run(data: &[u8]) -> Summary {
     let Some((&control, stream)) = data.split_first() else {
@@ -59,14 +59,13 @@ pub fn run(data: &[u8]) -> Summary {
 pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     let c = case1();
     let records = sample_records(&c.key_c2s, 0);
-    vec![
-        ("m1", input(&[0x80], &[&c.m1])),
-        ("m1_m3", input(&[0x80], &[&c.m1, &c.m3])),
-        ("m1_m3_records", input(&[0x80], &[&c.m1, &c.m3, &records])),
-        (
-            "m1_m3_records_bytewise_tight",
-            input(&[0xc1], &[&c.m1, &c.m3, &records]),
-        ),
-        ("m1_m3_refused", input(&[0x02], &[&c.m1, &c.m3])),
-    ]
+    let stream: [&[u8]; 3] = [&c.m1, &c.m3, &records];
+    let seeds = [
+        ("m1", 0x80, 1),
+        ("m1_m3", 0x80, 2),
+        ("m1_m3_records", 0x80, 3),
+        ("m1_m3_records_bytewise_tight", 0xc1, 3),
+        ("m1_m3_refused", 0x02, 2),
+    ];
+    prefix_seeds(&stream, &seeds)
 }
