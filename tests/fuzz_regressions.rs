@@ -30,7 +30,7 @@ use checks::reference::box_stream::{BoxKeys, RefBoxReader};
 use checks::reference::privline1_records::{inner, ref_seal_record, ref_update_key, RefReceiver};
 use checks::reference::shs1_handshake::SHS1_AUTH_PLAIN_LEN;
 use checks::shs1_session::{shs1, shs1_channel};
-use checks::{target, Summary, TARGETS};
+use checks::{target, TARGETS};
 use privline::Error;
 
 fn fuzz_dir() -> PathBuf {
@@ -165,215 +165,177 @@ fn the_seed_corpus_is_current_and_passes_the_checks() {
     }
 }
 
+/// How far a seed must get: (handshake done, data records delivered, the
+/// peer's close seen, the error it ends in).
+type Reach = (bool, usize, bool, Option<Error>);
+
+/// A handshake that completed, then a channel that delivered `records`
+/// and is still open.
+fn done(records: usize, closed: bool) -> Reach {
+    (true, records, closed, None)
+}
+
+/// A handshake that completed, then a channel that delivered `records`
+/// and failed with `error`.
+fn dead(records: usize, closed: bool, error: Error) -> Reach {
+    (true, records, closed, Some(error))
+}
+
+/// A handshake that is still waiting for input.
+const WAITING: Reach = (false, 0, false, None);
+
+/// A handshake (or, for `mutated_session`, the receiving side's) that
+/// failed with `error`.
+fn failed(error: Error) -> Reach {
+    (false, 0, false, Some(error))
+}
+
 #[test]
-fn the_seeds_get_past_the_macs() {
-    let run = |name: &str, seed: &str| {
+fn every_seed_gets_as_far_as_it_is_meant_to() {
+    use Error::*;
+    // Each target's every seed, by name: the valid sessions get through the
+    // MACs to the close, and each kind of bad input fails with its own error.
+    let expected: [(&str, Vec<(&str, Reach)>); 6] = [
+        (
+            "server_handshake",
+            vec![
+                ("m1", WAITING),
+                ("m1_m3", done(0, false)),
+                ("m1_m3_records", done(4, true)),
+                ("m1_m3_records_bytewise_tight", done(4, true)),
+                ("m1_m3_refused", failed(ClientRefused)),
+            ],
+        ),
+        (
+            "client_handshake",
+            vec![
+                ("m2", WAITING),
+                ("m2_m4", done(0, false)),
+                ("m2_m4_records", done(4, true)),
+                ("m2_m4_records_fragments_tight", done(4, true)),
+            ],
+        ),
+        (
+            "channel_open",
+            vec![
+                ("server_c2s", done(4, true)),
+                ("client_s2c", done(4, true)),
+                ("client_s2c_tight", done(4, true)),
+                ("server_near_exhaustion", done(4, true)),
+                ("client_exhausted", dead(1, false, CounterExhausted)),
+                // The sealing scripts reach every verdict after a
+                // successful Open.
+                ("script_full_session", done(3, true)),
+                ("script_unknown_type", dead(1, false, UnknownRecordType)),
+                ("script_all_zeros", dead(0, false, RecordAllZeros)),
+                (
+                    "script_close_with_payload",
+                    dead(0, false, ControlRecordWithPayload),
+                ),
+                (
+                    "script_key_update_with_payload",
+                    dead(0, false, ControlRecordWithPayload),
+                ),
+                ("script_record_after_close", dead(0, true, RecordAfterClose)),
+                ("script_key_update_at_the_last_counter", done(4, false)),
+                (
+                    "script_wrong_counter_key_and_raw",
+                    dead(1, false, RecordDoesNotOpen),
+                ),
+            ],
+        ),
+        (
+            "mutated_session",
+            vec![
+                ("noop", done(6, true)),
+                ("xor_m1", failed(M1BadMac)),
+                ("xor_m4_bytewise", failed(M4DoesNotOpen)),
+                ("xor_record", dead(2, false, RecordDoesNotOpen)),
+                ("set_length", dead(1, false, RecordDoesNotOpen)),
+                ("resize_record", dead(1, false, RecordDoesNotOpen)),
+            ],
+        ),
+        (
+            "shs1_server_handshake",
+            vec![
+                ("hello", WAITING),
+                ("hello_auth", done(0, false)),
+                ("hello_auth_boxes", done(3, true)),
+                ("hello_auth_boxes_bytewise_tight", done(3, true)),
+                ("sealed_genuine_boxes_fragments", done(3, true)),
+                // X25519 ignores a key's top bit: the same client, another
+                // hello MAC.
+                ("sealed_ephemeral_top_bit_boxes", done(3, true)),
+                ("hello_auth_refused", failed(ClientRefused)),
+                ("bad_hello_mac", failed(M1BadMac)),
+                ("auth_does_not_open", failed(M3DoesNotOpen)),
+                ("sealed_low_order_zero", failed(LowOrderPoint)),
+                ("sealed_low_order_one", failed(LowOrderPoint)),
+                ("sealed_low_order_eight", failed(LowOrderPoint)),
+                ("sealed_other_ephemeral", failed(M3BadClientSignature)),
+                ("sealed_small_order_client_key", failed(M3InvalidClientKey)),
+                ("sealed_client_key_not_a_point", failed(M3InvalidClientKey)),
+                ("sealed_negated_client_key", failed(M3BadClientSignature)),
+                (
+                    "sealed_server_key_as_client_key",
+                    failed(M3BadClientSignature),
+                ),
+                ("sealed_signature_s_plus_l", failed(M3BadClientSignature)),
+                ("sealed_signature_flipped", failed(M3BadClientSignature)),
+            ],
+        ),
+        (
+            "box_stream_open",
+            vec![
+                (
+                    "server_1_4096_goodbye_then_data",
+                    dead(2, true, RecordAfterClose),
+                ),
+                (
+                    "client_1_4096_goodbye_then_data_tight",
+                    dead(2, true, RecordAfterClose),
+                ),
+                ("server_bytewise", done(2, true)),
+                ("script_boxes_and_goodbye", done(2, true)),
+                ("script_empty_box", done(2, false)),
+                ("script_too_long", dead(1, false, RecordTooLong)),
+                ("script_longest_announced", dead(0, false, RecordTooLong)),
+                ("script_lying_length", dead(0, false, RecordDoesNotOpen)),
+                (
+                    "script_header_without_body",
+                    dead(0, false, RecordDoesNotOpen),
+                ),
+                ("script_after_goodbye", dead(1, true, RecordAfterClose)),
+                ("script_skipped", dead(1, false, RecordDoesNotOpen)),
+                ("script_reflected", dead(1, false, RecordDoesNotOpen)),
+                ("script_replayed", dead(1, false, RecordDoesNotOpen)),
+                ("script_raw", done(1, false)),
+            ],
+        ),
+    ];
+    for (name, reaches) in &expected {
         let target = target(name);
-        let (_, bytes) = (target.seeds)()
-            .into_iter()
-            .find(|(n, _)| *n == seed)
-            .unwrap();
-        (target.run)(&bytes)
-    };
-    let full = Summary {
-        handshake_done: true,
-        data_records: 4,
-        peer_closed: true,
-        error: None,
-    };
-    assert_eq!(run("server_handshake", "m1_m3_records"), full);
-    assert_eq!(
-        run("server_handshake", "m1_m3_records_bytewise_tight"),
-        full
-    );
-    assert_eq!(
-        run("server_handshake", "m1_m3_refused").error,
-        Some(Error::ClientRefused)
-    );
-    assert_eq!(run("client_handshake", "m2_m4_records"), full);
-    assert_eq!(
-        run("client_handshake", "m2_m4_records_fragments_tight"),
-        full
-    );
-    assert_eq!(run("channel_open", "server_c2s"), full);
-    assert_eq!(run("channel_open", "client_s2c_tight"), full);
-    assert_eq!(run("channel_open", "server_near_exhaustion"), full);
-    assert_eq!(
-        run("channel_open", "client_exhausted"),
-        Summary {
-            handshake_done: true,
-            data_records: 1,
-            peer_closed: false,
-            error: Some(Error::CounterExhausted),
+        let seeds = (target.seeds)();
+        let mut described: Vec<&str> = reaches.iter().map(|(seed, _)| *seed).collect();
+        let mut generated: Vec<&str> = seeds.iter().map(|(seed, _)| *seed).collect();
+        described.sort();
+        generated.sort();
+        assert_eq!(described, generated, "every {name} seed is described here");
+        for (seed, bytes) in &seeds {
+            let summary = (target.run)(bytes);
+            let reached = (
+                summary.handshake_done,
+                summary.data_records,
+                summary.peer_closed,
+                summary.error,
+            );
+            let (_, reach) = reaches.iter().find(|(s, _)| s == seed).unwrap();
+            assert_eq!(reached, *reach, "{name}/{seed}");
         }
-    );
-    // The sealing scripts reach every verdict after a successful Open.
-    let script = |name: &str| {
-        let s = run("channel_open", name);
-        (s.data_records, s.peer_closed, s.error)
-    };
-    assert_eq!(script("script_full_session"), (3, true, None));
-    assert_eq!(
-        script("script_unknown_type"),
-        (1, false, Some(Error::UnknownRecordType))
-    );
-    assert_eq!(
-        script("script_all_zeros"),
-        (0, false, Some(Error::RecordAllZeros))
-    );
-    assert_eq!(
-        script("script_close_with_payload"),
-        (0, false, Some(Error::ControlRecordWithPayload))
-    );
-    assert_eq!(
-        script("script_key_update_with_payload"),
-        (0, false, Some(Error::ControlRecordWithPayload))
-    );
-    assert_eq!(
-        script("script_record_after_close"),
-        (0, true, Some(Error::RecordAfterClose))
-    );
-    assert_eq!(
-        script("script_key_update_at_the_last_counter"),
-        (4, false, None)
-    );
-    assert_eq!(
-        script("script_wrong_counter_key_and_raw"),
-        (1, false, Some(Error::RecordDoesNotOpen))
-    );
-    // SHS1: the genuine client gets through, every kind of bad client
-    // message fails with its own error, and the box-stream behind it is
-    // read to the goodbye.
-    let shs1 = |name: &str| run("shs1_server_handshake", name);
-    assert_eq!(
-        shs1("hello_auth_boxes"),
-        Summary {
-            data_records: 3,
-            ..full.clone()
-        }
-    );
-    assert_eq!(
-        shs1("hello_auth_boxes_bytewise_tight"),
-        Summary {
-            data_records: 3,
-            ..full.clone()
-        }
-    );
-    assert_eq!(
-        shs1("sealed_genuine_boxes_fragments"),
-        Summary {
-            data_records: 3,
-            ..full.clone()
-        }
-    );
-    // X25519 ignores a key's top bit: the same client, another hello MAC.
-    assert_eq!(
-        shs1("sealed_ephemeral_top_bit_boxes"),
-        Summary {
-            data_records: 3,
-            ..full.clone()
-        }
-    );
-    assert_eq!(shs1("hello"), Summary::default());
-    assert_eq!(
-        shs1("hello_auth"),
-        Summary {
-            handshake_done: true,
-            ..Summary::default()
-        }
-    );
-    for (name, error) in [
-        ("hello_auth_refused", Error::ClientRefused),
-        ("bad_hello_mac", Error::M1BadMac),
-        ("auth_does_not_open", Error::M3DoesNotOpen),
-        ("sealed_low_order_zero", Error::LowOrderPoint),
-        ("sealed_low_order_one", Error::LowOrderPoint),
-        ("sealed_low_order_eight", Error::LowOrderPoint),
-        ("sealed_other_ephemeral", Error::M3BadClientSignature),
-        ("sealed_small_order_client_key", Error::M3InvalidClientKey),
-        ("sealed_client_key_not_a_point", Error::M3InvalidClientKey),
-        ("sealed_negated_client_key", Error::M3BadClientSignature),
-        (
-            "sealed_server_key_as_client_key",
-            Error::M3BadClientSignature,
-        ),
-        ("sealed_signature_s_plus_l", Error::M3BadClientSignature),
-        ("sealed_signature_flipped", Error::M3BadClientSignature),
-    ] {
-        assert_eq!(
-            shs1(name),
-            Summary {
-                error: Some(error),
-                ..Summary::default()
-            },
-            "{name}"
-        );
     }
-    // Box-stream: (bodies delivered, goodbye seen, error).
-    let boxes = |name: &str| {
-        let s = run("box_stream_open", name);
-        assert!(s.handshake_done);
-        (s.data_records, s.peer_closed, s.error)
-    };
-    for (name, expected) in [
-        (
-            "server_1_4096_goodbye_then_data",
-            (2, true, Some(Error::RecordAfterClose)),
-        ),
-        (
-            "client_1_4096_goodbye_then_data_tight",
-            (2, true, Some(Error::RecordAfterClose)),
-        ),
-        ("server_bytewise", (2, true, None)),
-        ("script_boxes_and_goodbye", (2, true, None)),
-        ("script_empty_box", (2, false, None)),
-        ("script_too_long", (1, false, Some(Error::RecordTooLong))),
-        (
-            "script_longest_announced",
-            (0, false, Some(Error::RecordTooLong)),
-        ),
-        (
-            "script_lying_length",
-            (0, false, Some(Error::RecordDoesNotOpen)),
-        ),
-        (
-            "script_header_without_body",
-            (0, false, Some(Error::RecordDoesNotOpen)),
-        ),
-        (
-            "script_after_goodbye",
-            (1, true, Some(Error::RecordAfterClose)),
-        ),
-        ("script_skipped", (1, false, Some(Error::RecordDoesNotOpen))),
-        (
-            "script_reflected",
-            (1, false, Some(Error::RecordDoesNotOpen)),
-        ),
-        (
-            "script_replayed",
-            (1, false, Some(Error::RecordDoesNotOpen)),
-        ),
-        ("script_raw", (1, false, None)),
-    ] {
-        assert_eq!(boxes(name), expected, "{name}");
-    }
-    let noop = run("mutated_session", "noop");
-    assert_eq!(
-        (noop.handshake_done, noop.peer_closed, noop.error),
-        (true, true, None)
-    );
-    assert_eq!(
-        run("mutated_session", "xor_m1").error,
-        Some(Error::M1BadMac)
-    );
-    assert_eq!(
-        run("mutated_session", "xor_m4_bytewise").error,
-        Some(Error::M4DoesNotOpen)
-    );
-    assert_eq!(
-        run("mutated_session", "xor_record").error,
-        Some(Error::RecordDoesNotOpen)
-    );
+    let names: Vec<&str> = expected.iter().map(|(name, _)| *name).collect();
+    let targets: Vec<&str> = TARGETS.iter().map(|target| target.name).collect();
+    assert_eq!(names, targets, "every target's seeds are described here");
 }
 
 #[test]
