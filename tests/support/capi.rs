@@ -270,27 +270,92 @@ pub struct Stepped {
     pub out: Vec<u8>,
 }
 
-/// One step with `input` and an output buffer of `capacity` bytes; the
-/// out-pointers start as sentinels.
-pub fn step(handshake: *mut privline_handshake, input: &[u8], capacity: usize) -> Stepped {
-    let mut out = vec![FILL; capacity];
-    let mut output_len = capacity;
+impl Stepped {
+    /// Everything but the output: (result, consumed, output_len, status).
+    pub fn report(&self) -> (privline_result, usize, usize, u32) {
+        (self.result, self.consumed, self.output_len, self.status)
+    }
+}
+
+/// The form `privline_handshake_step` and `privline_channel_open` share: a
+/// handle, the input, `consumed`, the output and its in/out length, and an
+/// enum out-pointer (the status, the record type).
+pub type InputCall<H, E> = unsafe extern "C" fn(
+    *mut H,
+    *const u8,
+    usize,
+    *mut usize,
+    *mut u8,
+    *mut usize,
+    *mut E,
+) -> privline_result;
+
+/// Calls `call` (`privline_handshake_step` or `privline_channel_open`) on
+/// raw pointers, for what a slice cannot say (NULL, lengths no buffer has,
+/// input inside the output); `consumed` and the enum start as sentinels and
+/// `*output_len` as `capacity`. Returns (result, consumed, output_len, the
+/// enum's value: the status or the record type).
+///
+/// # Safety
+/// The pointers and lengths are passed on as given: what `call` promises
+/// for them is the caller's to honour, or to test.
+pub unsafe fn call_raw<H, E>(
+    call: InputCall<H, E>,
+    handle: *mut H,
+    input: *const u8,
+    input_len: usize,
+    output: *mut u8,
+    capacity: usize,
+) -> (privline_result, usize, usize, u32) {
     let mut consumed = UNSET;
-    let mut status = UNSET_U32;
+    let mut output_len = capacity;
+    let mut value = UNSET_U32;
+    let enum_out = (&mut value as *mut u32).cast::<E>();
     let result = unsafe {
-        privline_handshake_step(
-            handshake,
+        call(
+            handle,
+            input,
+            input_len,
+            &mut consumed,
+            output,
+            &mut output_len,
+            enum_out,
+        )
+    };
+    (result, consumed, output_len, value)
+}
+
+/// [`call_raw`] with `input` and an output buffer of `capacity` bytes of
+/// `FILL`, returned after the rest: truncated to what was written on OK,
+/// else whole.
+fn call_with_buffers<H, E>(
+    call: InputCall<H, E>,
+    handle: *mut H,
+    input: &[u8],
+    capacity: usize,
+) -> (privline_result, usize, usize, u32, Vec<u8>) {
+    let mut out = vec![FILL; capacity];
+    let (result, consumed, output_len, value) = unsafe {
+        call_raw(
+            call,
+            handle,
             input.as_ptr(),
             input.len(),
-            &mut consumed,
             out.as_mut_ptr(),
-            &mut output_len,
-            status_ptr(&mut status),
+            capacity,
         )
     };
     if result == PRIVLINE_RESULT_OK {
         out.truncate(output_len);
     }
+    (result, consumed, output_len, value, out)
+}
+
+/// One step with `input` and an output buffer of `capacity` bytes; the
+/// out-pointers start as sentinels.
+pub fn step(handshake: *mut privline_handshake, input: &[u8], capacity: usize) -> Stepped {
+    let (result, consumed, output_len, status, out) =
+        call_with_buffers(privline_handshake_step, handshake, input, capacity);
     Stepped {
         result,
         consumed,
@@ -476,6 +541,14 @@ impl Flight {
         (into_channel(self.client), into_channel(self.server))
     }
 
+    /// Finishes the handshake, checks that data flows both ways on the two
+    /// channels, and frees them: whatever came before harmed neither side.
+    pub fn assert_completes(self) {
+        let (client, server) = self.into_channels();
+        assert_round_trip(client, server);
+        free_channels(&[client, server]);
+    }
+
     pub fn free(self) {
         unsafe {
             privline_handshake_free(self.client);
@@ -577,25 +650,18 @@ pub struct Opened {
     pub out: Vec<u8>,
 }
 
-pub fn open(channel: *mut privline_channel, input: &[u8], capacity: usize) -> Opened {
-    let mut out = vec![FILL; capacity];
-    let mut output_len = capacity;
-    let mut consumed = UNSET;
-    let mut kind = UNSET_U32;
-    let result = unsafe {
-        privline_channel_open(
-            channel,
-            input.as_ptr(),
-            input.len(),
-            &mut consumed,
-            out.as_mut_ptr(),
-            &mut output_len,
-            kind_ptr(&mut kind),
-        )
-    };
-    if result == PRIVLINE_RESULT_OK {
-        out.truncate(output_len);
+impl Opened {
+    /// Everything but the output: (result, consumed, output_len, kind).
+    pub fn report(&self) -> (privline_result, usize, usize, u32) {
+        (self.result, self.consumed, self.output_len, self.kind)
     }
+}
+
+/// Opens `input` into an output buffer of `capacity` bytes; the
+/// out-pointers start as sentinels.
+pub fn open(channel: *mut privline_channel, input: &[u8], capacity: usize) -> Opened {
+    let (result, consumed, output_len, kind, out) =
+        call_with_buffers(privline_channel_open, channel, input, capacity);
     Opened {
         result,
         consumed,
