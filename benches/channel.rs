@@ -14,6 +14,8 @@
 #[path = "support/channel_pair.rs"]
 mod channel_pair;
 mod common;
+#[path = "support/run.rs"]
+mod run;
 
 use std::hint::black_box;
 
@@ -24,9 +26,9 @@ use crypto_secretbox::XSalsa20Poly1305;
 
 use channel_pair::ChannelPair;
 use common::{
-    fmt_ns, fmt_rate, keep, mode, print_table, result_line, verdict, Mode, Peers, SnowKeys, Timer,
-    NOISE_XX,
+    fmt_ns, fmt_rate, keep, print_table, result_line, verdict, Peers, SnowKeys, Timer, NOISE_XX,
 };
+use run::run;
 
 const SIZES: [usize; 5] = [0, 64, 1024, 16 * 1024, 65518];
 /// Box-stream body sizes: 4096 is the largest body of one box.
@@ -377,11 +379,8 @@ fn box_stream_table(peers: &Peers, timer: &Timer) {
 fn main() {
     let peers = Peers::new();
     let keys = SnowKeys::new();
-    let mode = mode();
-    if mode == Mode::Bench || mode == Mode::Test {
-        criterion_benches(&peers, &keys);
-    }
-    if mode != Mode::Test {
-        tables(&peers, &keys);
-    }
+    run(
+        || criterion_benches(&peers, &keys),
+        || tables(&peers, &keys),
+    );
 }

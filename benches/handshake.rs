@@ -13,6 +13,8 @@
 //! this same run (see benches/common).
 
 mod common;
+#[path = "support/run.rs"]
+mod run;
 
 use std::hint::black_box;
 
@@ -33,9 +35,10 @@ use sha2::{Digest, Sha256, Sha512};
 use x25519_dalek::{PublicKey as XPublicKey, StaticSecret};
 
 use common::{
-    fmt_ns, keep, mode, print_table, result_line, verdict, Mode, Peers, SnowKeys, Timer,
-    CLIENT_SEED, NOISE_XK, NOISE_XX, SERVER_SEED,
+    fmt_ns, keep, print_table, result_line, verdict, Peers, SnowKeys, Timer, CLIENT_SEED, NOISE_XK,
+    NOISE_XX, SERVER_SEED,
 };
+use run::run;
 
 /// Fixed inputs for the primitive measurements, shaped like the handshake's.
 struct Inputs {
@@ -999,18 +1002,15 @@ fn tables(peers: &Peers, snow_keys: &SnowKeys, inputs: &Inputs) {
     );
 
     // 2. snow.
-    let mut xx = || keep(snow_keys.handshake(NOISE_XX));
-    let mut xx_primitives = snow_primitives(inputs, false);
-    let (xx_handshake, xx_times) =
-        measure_against(&timer, vec![("handshake", &mut xx)], &mut xx_primitives);
-    let xx_actual = xx_handshake[0];
-    let (xx_rows, xx_limit) = limit_rows(&xx_primitives, &xx_times, None);
-    let mut xk = || keep(snow_keys.handshake(NOISE_XK));
-    let mut xk_primitives = snow_primitives(inputs, true);
-    let (xk_handshake, xk_times) =
-        measure_against(&timer, vec![("handshake", &mut xk)], &mut xk_primitives);
-    let xk_actual = xk_handshake[0];
-    let (xk_rows, xk_limit) = limit_rows(&xk_primitives, &xk_times, None);
+    let [(xx_actual, xx_rows, xx_limit), (xk_actual, xk_rows, xk_limit)] =
+        [(NOISE_XX, false), (NOISE_XK, true)].map(|(pattern, xk)| {
+            let mut handshake = || keep(snow_keys.handshake(pattern));
+            let mut primitives = snow_primitives(inputs, xk);
+            let (handshake, times) =
+                measure_against(&timer, vec![("handshake", &mut handshake)], &mut primitives);
+            let (rows, limit) = limit_rows(&primitives, &times, None);
+            (handshake[0], rows, limit)
+        });
     let mut snow_rows = Vec::new();
     for (xx_row, xk_row) in xx_rows.iter().zip(&xk_rows) {
         snow_rows.push(vec![
@@ -1088,11 +1088,8 @@ fn main() {
     let peers = Peers::new();
     let snow_keys = SnowKeys::new();
     let inputs = Inputs::new();
-    let mode = mode();
-    if mode == Mode::Bench || mode == Mode::Test {
-        criterion_benches(&peers, &snow_keys, &inputs);
-    }
-    if mode != Mode::Test {
-        tables(&peers, &snow_keys, &inputs);
-    }
+    run(
+        || criterion_benches(&peers, &snow_keys, &inputs),
+        || tables(&peers, &snow_keys, &inputs),
+    );
 }
