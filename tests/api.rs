@@ -43,18 +43,7 @@ fn any_fragmentation_gives_the_protocols_messages_and_one_session_on_both_ends()
                 (c.client.protocol(), c.server.protocol()),
                 (protocol, protocol)
             );
-            match protocol {
-                Protocol::Privline1 => assert_eq!(
-                    c.client.session_id().unwrap(),
-                    c.server.session_id().unwrap()
-                ),
-                Protocol::Shs1 => {
-                    let client_keys = c.client.export_shs1_keys().unwrap();
-                    let server_keys = c.server.export_shs1_keys().unwrap();
-                    assert_eq!(client_keys[..56], server_keys[56..], "c2s");
-                    assert_eq!(client_keys[56..], server_keys[..56], "s2c");
-                }
-            }
+            pair::assert_one_session(&c.client, &c.server);
             let ping = seal(&mut c.client, b"ping", 0);
             assert_eq!(
                 open_one(&mut c.server, &ping),

@@ -265,6 +265,22 @@ pub fn channels(protocol: Protocol) -> (Channel, Channel) {
     (connected.client, connected.server)
 }
 
+/// Both ends of a channel share one session: privline/1's session ids
+/// agree, and what each SHS1 end sends is what the other reads.
+pub fn assert_one_session(client: &Channel, server: &Channel) {
+    match client.protocol() {
+        Protocol::Privline1 => {
+            assert_eq!(client.session_id().unwrap(), server.session_id().unwrap())
+        }
+        Protocol::Shs1 => {
+            let client_keys = client.export_shs1_keys().unwrap();
+            let server_keys = server.export_shs1_keys().unwrap();
+            assert_eq!(client_keys[..56], server_keys[56..], "client to server");
+            assert_eq!(client_keys[56..], server_keys[..56], "server to client");
+        }
+    }
+}
+
 /// Seals `payload` into exactly the room `sealed_len` names.
 pub fn seal(channel: &mut Channel, payload: &[u8], pad_block: usize) -> Vec<u8> {
     let mut wire = vec![0u8; channel.sealed_len(payload.len(), pad_block).unwrap()];
