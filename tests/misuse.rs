@@ -1204,45 +1204,65 @@ fn handshake_step_zero_lengths() {
         let buffer = [7u8; 16];
         let mut out = [FILL; 144];
         let out = out.as_mut_ptr();
-        unsafe {
-            assert_eq!(
-                call_raw(privline_handshake_step, server, null(), 0, out, 144),
+        // In order: a server with nothing to do (room or not), a client's
+        // first step with capacity 0 (NULL and non-NULL output: the 64 bytes
+        // of M1 needed, nothing consumed, status untouched), and with room.
+        let no_input: *const u8 = null();
+        for (side, handshake, input, output, capacity, expected) in [
+            (
+                "server",
+                server,
+                no_input,
+                out,
+                144,
                 (PRIVLINE_RESULT_OK, 0, 0, NEED_INPUT),
-                "{name}"
-            );
-            assert_eq!(
-                call_raw(
-                    privline_handshake_step,
-                    server,
-                    buffer.as_ptr(),
-                    0,
-                    null_mut(),
-                    0
-                ),
+            ),
+            (
+                "server",
+                server,
+                buffer.as_ptr(),
+                null_mut(),
+                0,
                 (PRIVLINE_RESULT_OK, 0, 0, NEED_INPUT),
-                "{name}"
-            );
-            // A client's first step with capacity 0 (NULL and non-NULL
-            // output): BUFFER_TOO_SMALL, the 64 bytes of M1 needed, nothing
-            // consumed, status untouched.
-            for output in [null_mut(), out] {
-                assert_eq!(
-                    call_raw(privline_handshake_step, client, null(), 0, output, 0),
-                    (PRIVLINE_RESULT_BUFFER_TOO_SMALL, 0, 64, UNSET_U32),
-                    "{name}"
-                );
-            }
-            assert_eq!(
-                call_raw(
-                    privline_handshake_step,
-                    client,
-                    buffer.as_ptr(),
-                    0,
-                    out,
-                    144
-                ),
+            ),
+            (
+                "client",
+                client,
+                no_input,
+                null_mut(),
+                0,
+                (PRIVLINE_RESULT_BUFFER_TOO_SMALL, 0, 64, UNSET_U32),
+            ),
+            (
+                "client",
+                client,
+                no_input,
+                out,
+                0,
+                (PRIVLINE_RESULT_BUFFER_TOO_SMALL, 0, 64, UNSET_U32),
+            ),
+            (
+                "client",
+                client,
+                buffer.as_ptr(),
+                out,
+                144,
                 (PRIVLINE_RESULT_OK, 0, 64, NEED_INPUT),
-                "{name}"
+            ),
+        ] {
+            let stepped = unsafe {
+                call_raw(
+                    privline_handshake_step,
+                    handshake,
+                    input,
+                    0,
+                    output,
+                    capacity,
+                )
+            };
+            assert_eq!(
+                stepped, expected,
+                "{name}: {side}, input {input:?}, output {output:?}, capacity {capacity}"
             );
         }
         fresh.free();
@@ -2369,6 +2389,33 @@ fn length_header(protocol: &Protocol, sender: *const privline_channel, body_len:
     }
 }
 
+/// What a channel answers that a fatal error would change: its session id
+/// and whether it exports SHS1 keys.
+fn answers(channel: *const privline_channel) -> ((privline_result, [u8; 32]), privline_result) {
+    (session_id(channel), export_keys(channel).0)
+}
+
+/// `receiver` has just failed with `fatal` on what `sender` sent: every
+/// call on it now returns `fatal` (see `assert_channel_dead`, given a record
+/// `sender` seals afterwards), while `sender` answers as it did
+/// (`sender_before`, from `answers`). Frees both.
+fn assert_receiver_killed(
+    sender: *mut privline_channel,
+    receiver: *mut privline_channel,
+    fatal: privline_result,
+    sender_before: ((privline_result, [u8; 32]), privline_result),
+    label: &str,
+) {
+    let fresh = seal_ok(sender, b"fresh");
+    assert_channel_dead(receiver, fatal, &fresh, label);
+    assert_eq!(
+        answers(sender),
+        sender_before,
+        "{label}: the sender changed"
+    );
+    free_channels(&[sender, receiver]);
+}
+
 #[test]
 fn channel_used_after_a_fatal_error() {
     // Per protocol: bytes of a sealed record to damage (privline/1: in the
@@ -2394,7 +2441,7 @@ fn channel_used_after_a_fatal_error() {
         // A damaged record.
         for &offset in damage_at {
             let (client, server) = connect(protocol.id, &KEYS);
-            let healthy = (session_id(client), export_keys(client).0);
+            let before = answers(client);
             let mut record = seal_ok(client, b"damaged");
             record[offset] ^= 0x10;
             let opened = open(server, &record, 256);
@@ -2426,18 +2473,15 @@ fn channel_used_after_a_fatal_error() {
                 !opened.out.windows(7).any(|w| w == b"damaged"),
                 "{name}: a damaged record yielded plaintext"
             );
-            let fresh = seal_ok(client, b"fresh");
-            let label = format!("{name}: does not open");
-            assert_channel_dead(server, PRIVLINE_RESULT_RECORD_DOES_NOT_OPEN, &fresh, &label);
-            // The healthy sender is unaffected by the other's death.
-            assert_eq!((session_id(client), export_keys(client).0), healthy);
-            free_channels(&[client, server]);
+            let label = format!("{name}: byte {offset} damaged");
+            let fatal = PRIVLINE_RESULT_RECORD_DOES_NOT_OPEN;
+            assert_receiver_killed(client, server, fatal, before, &label);
         }
 
         // A length no sender seals: fatal as soon as the header is in.
         for &body_len in impossible {
             let (client, server) = connect(protocol.id, &KEYS);
-            let healthy = (session_id(client), export_keys(client).0);
+            let before = answers(client);
             let mut input = length_header(protocol, client, body_len);
             input.extend_from_slice(&[1, 2, 3]);
             let opened = open(server, &input, PRIVLINE_OPEN_MAX_OUTPUT_LEN);
@@ -2446,11 +2490,8 @@ fn channel_used_after_a_fatal_error() {
                 (impossible_result, 0, UNSET_U32),
                 "{name}: announced {body_len}"
             );
-            let fresh = seal_ok(client, b"fresh");
             let label = format!("{name}: announced {body_len}");
-            assert_channel_dead(server, impossible_result, &fresh, &label);
-            assert_eq!((session_id(client), export_keys(client).0), healthy);
-            free_channels(&[client, server]);
+            assert_receiver_killed(client, server, impossible_result, before, &label);
         }
         // The largest length is fine until its body fails to open.
         let (client, server) = connect(protocol.id, &KEYS);
@@ -2475,14 +2516,14 @@ fn channel_used_after_a_fatal_error() {
         let record = seal_ok(server, b"once");
         assert_eq!(open_ok(client, &record, RECORD_DATA), b"once");
         assert_eq!(close(client, 0, 64).result, PRIVLINE_RESULT_OK);
+        let before = answers(server);
         assert_eq!(
             open(client, &record, 256).result,
             PRIVLINE_RESULT_RECORD_DOES_NOT_OPEN
         );
-        let fresh = seal_ok(server, b"fresh");
         let label = format!("{name}: replay after close");
-        assert_channel_dead(client, PRIVLINE_RESULT_RECORD_DOES_NOT_OPEN, &fresh, &label);
-        free_channels(&[client, server]);
+        let fatal = PRIVLINE_RESULT_RECORD_DOES_NOT_OPEN;
+        assert_receiver_killed(server, client, fatal, before, &label);
     }
 }
 
