@@ -2418,7 +2418,7 @@ fn open_damaged(
     match outcome {
         Ok((event, _)) => Ok(event.expect("complete")),
         Err(error) => {
-            assert!(!leaks(&plain, &secret), "plaintext handed out");
+            assert!(!leaks(&plain, secret), "plaintext handed out");
             if receiver.protocol() == Protocol::Shs1 {
                 // Box-stream writes only what it authenticated: a failed
                 // open leaves the buffer as it was, or wiped.
