@@ -42,16 +42,10 @@ use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 use x25519_dalek::{PublicKey as XPublic, StaticSecret};
 
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-        .collect()
-}
+#[path = "../tests/support/hex.rs"]
+mod hex;
 
-fn arr32(v: &[u8]) -> [u8; 32] {
-    v.try_into().expect("32 bytes")
-}
+use hex::{hex32, value_bytes};
 
 /// One class: a fresh server (untimed) and the third message to time.
 struct Class {
@@ -95,10 +89,10 @@ fn privline1_classes() -> Vec<Class> {
     .expect("tests/vectors/privline1.json");
     let json: serde_json::Value = serde_json::from_str(&text).expect("json");
     let server_for = |inputs: &serde_json::Value| -> Box<dyn Fn() -> Handshake> {
-        let network = arr32(&hex(inputs["network_key"].as_str().unwrap()));
-        let seed = arr32(&hex(inputs["server_seed"].as_str().unwrap()));
-        let es = arr32(&hex(inputs["es"].as_str().unwrap()));
-        let fs = arr32(&hex(inputs["fs"].as_str().unwrap()));
+        let network = hex32(&inputs["network_key"]);
+        let seed = hex32(&inputs["server_seed"]);
+        let es = hex32(&inputs["es"]);
+        let fs = hex32(&inputs["fs"]);
         let identity = Identity::from_seed(&seed);
         Box::new(move || {
             Handshake::server_with_ephemerals_for_tests(
@@ -109,25 +103,22 @@ fn privline1_classes() -> Vec<Class> {
             )
         })
     };
-    let case1 = &json["cases"][0];
-    let case2 = &json["cases"][1];
-    let mut classes = vec![Class {
-        name: "valid (AUTHORIZE_PEER)".into(),
-        make_server: server_for(case1),
-        m1: hex(case1["M1"].as_str().unwrap()),
-        m3: hex(case1["M3"].as_str().unwrap()),
-        valid: true,
-    }];
-    // A second genuine message (other keys, other ephemerals): the same
+    // Two genuine messages (case2: other keys, other ephemerals): the same
     // path with other inputs, to show how much the inputs alone move the
     // time (the verification equation is variable-time in its scalars).
-    classes.push(Class {
-        name: "valid, another session (case2)".into(),
-        make_server: server_for(case2),
-        m1: hex(case2["M1"].as_str().unwrap()),
-        m3: hex(case2["M3"].as_str().unwrap()),
+    let mut classes: Vec<Class> = [
+        ("valid (AUTHORIZE_PEER)", &json["cases"][0]),
+        ("valid, another session (case2)", &json["cases"][1]),
+    ]
+    .into_iter()
+    .map(|(name, case)| Class {
+        name: name.into(),
+        make_server: server_for(case),
+        m1: value_bytes(&case["M1"]),
+        m3: value_bytes(&case["M3"]),
         valid: true,
-    });
+    })
+    .collect();
     let wanted = [
         ("m3_bit_flip", "does not open: bit flip"),
         ("m3_wrong_server_key", "does not open: wrong server key"),
@@ -146,11 +137,8 @@ fn privline1_classes() -> Vec<Class> {
             .find(|c| c["name"] == vector)
             .unwrap_or_else(|| panic!("vector {vector}"));
         let inbound = case["inbound"].as_array().unwrap();
-        let msg = |name: &str| {
-            hex(inbound.iter().find(|m| m["msg"] == name).unwrap()["hex"]
-                .as_str()
-                .unwrap())
-        };
+        let msg =
+            |name: &str| value_bytes(&inbound.iter().find(|m| m["msg"] == name).unwrap()["hex"]);
         classes.push(Class {
             name: label.into(),
             make_server: server_for(&case["inputs"]),
