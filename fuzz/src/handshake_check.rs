@@ -46,7 +46,7 @@ impl<'a> HandshakeSpec<'a> {
     }
 }
 
-pub enum HandshakeEnd {
+enum HandshakeEnd {
     /// Both messages were valid: the server waits for authorization, the
     /// client is done. `offset` stream bytes were consumed.
     Reached {
@@ -77,7 +77,7 @@ pub fn assert_handshake_dead(hs: &mut Handshake, error: Error, rest: &[u8]) {
 /// else fails with the message's error and writes nothing, and the failure
 /// is final. With `tight`, steps use random (often too small) output
 /// buffers first, which must be refused without any change.
-pub fn drive_handshake(
+fn drive_handshake(
     hs: &mut Handshake,
     spec: &mut HandshakeSpec,
     stream: &[u8],
