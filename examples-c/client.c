@@ -335,30 +335,13 @@ static bool channel_process(size_t *received)
  * it is complete (the channel is then in g.channel). */
 static bool handshake_process(void)
 {
-    for (;;) {
-        uint8_t message[PRIVLINE_HANDSHAKE_MAX_MESSAGE_LEN];
-        size_t consumed = 0, message_len = sizeof message;
-        privline_handshake_status status = PRIVLINE_HANDSHAKE_NEED_INPUT;
-        privline_result result;
-
-        result = privline_handshake_step(g.handshake, buffer_head(&g.in), g.in.len, &consumed, message,
-                                         &message_len, &status);
-        if (result != PRIVLINE_RESULT_OK)
-            fail("handshake failed: %s", privline_result_str(result));
-        buffer_consume(&g.in, consumed);
-        if (!buffer_append(&g.out, message, message_len))
-            fail("out of memory");
-        if (status == PRIVLINE_HANDSHAKE_DONE) {
-            result = privline_handshake_into_channel(&g.handshake, &g.channel);
-            if (result != PRIVLINE_RESULT_OK)
-                fail("handshake failed: %s", privline_result_str(result));
-            return true;
-        }
-        if (status != PRIVLINE_HANDSHAKE_NEED_INPUT)
-            fail("handshake failed: unexpected status %u", (unsigned)status);
-        if (consumed == 0 && message_len == 0)
-            return false;
-    }
+    uint8_t server_key[PRIVLINE_PUBLIC_KEY_LEN];
+    const char *failure = "refused";
+    advance_t progress = handshake_advance(&g.handshake, &g.in, &g.out, NULL, server_key, &g.channel, &failure);
+    /* A client is never asked to authorize, so it never refuses. */
+    if (progress == ADVANCE_FAILED || progress == ADVANCE_REFUSED)
+        fail("handshake failed: %s", failure);
+    return progress == ADVANCE_DONE;
 }
 
 int main(int argc, char **argv)
@@ -430,11 +413,7 @@ int main(int argc, char **argv)
 
         /* From the server. */
         if (fds[0].revents & (POLLIN | POLLERR | POLLHUP)) {
-            uint8_t *room = buffer_reserve(&g.in, READ_CHUNK);
-            ssize_t n;
-            if (room == NULL)
-                fail("out of memory");
-            n = recv(g.fd, room, READ_CHUNK, 0);
+            ssize_t n = buffer_recv(g.fd, &g.in, READ_CHUNK, SIZE_MAX);
             if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
                 fail("%s: %s", g.channel == NULL ? "handshake failed" : "connection lost", strerror(errno));
             if (n == 0) {
@@ -447,7 +426,6 @@ int main(int argc, char **argv)
                 fail("truncated: the server hung up without %s", close_name(g.protocol));
             }
             if (n > 0) {
-                buffer_commit(&g.in, (size_t)n);
                 last_activity = now;
                 if (g.channel == NULL)
                     handshake_received += (size_t)n;
@@ -475,16 +453,12 @@ int main(int argc, char **argv)
         }
 
         /* To the server. */
-        while (!server_closed && g.out.len > 0) {
-            ssize_t n = send(g.fd, buffer_head(&g.out), g.out.len, MSG_NOSIGNAL);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-                break;
+        if (!server_closed && g.out.len > 0) {
+            ssize_t n = buffer_send(g.fd, &g.out);
             if (n < 0)
                 fail("connection lost: %s", strerror(errno));
-            buffer_consume(&g.out, (size_t)n);
-            last_activity = now;
+            if (n > 0)
+                last_activity = now;
         }
     }
 

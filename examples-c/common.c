@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -263,6 +264,131 @@ const char *queue_sealed(buffer_t *out, privline_channel *channel, const uint8_t
         buffer_commit(out, written);
         return NULL;
     }
+}
+
+ssize_t buffer_recv(int fd, buffer_t *in, size_t chunk, size_t limit)
+{
+    size_t want = chunk;
+    uint8_t *room;
+    ssize_t n;
+    if (in->len >= limit) {
+        errno = EAGAIN; /* read again once the owner has taken some */
+        return -1;
+    }
+    if (limit - in->len < want)
+        want = limit - in->len;
+    room = buffer_reserve(in, want);
+    if (room == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    n = recv(fd, room, want, 0);
+    if (n > 0)
+        buffer_commit(in, (size_t)n);
+    return n;
+}
+
+bool try_again_later(int error)
+{
+    return error == EAGAIN || error == EWOULDBLOCK || error == EINTR;
+}
+
+ssize_t discard_input(int fd)
+{
+    uint8_t discard[64 * 1024]; /* as much as one read of a live connection */
+    ssize_t n = recv(fd, discard, sizeof discard, 0);
+    if (n == 0 || (n < 0 && !try_again_later(errno)))
+        return -1;
+    return n < 0 ? 0 : n;
+}
+
+ssize_t buffer_send(int fd, buffer_t *out)
+{
+    ssize_t total = 0;
+    while (out->len > 0) {
+        /* MSG_NOSIGNAL: a peer that went away is an error return, not SIGPIPE. */
+        ssize_t n = send(fd, buffer_head(out), out->len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue; /* interrupted before anything went out: at once */
+            if (try_again_later(errno))
+                break;
+            return -1;
+        }
+        buffer_consume(out, (size_t)n);
+        total += n;
+    }
+    return total;
+}
+
+advance_t handshake_advance(privline_handshake **handshake, buffer_t *in, buffer_t *out,
+                            bool (*allowed)(const uint8_t *key), uint8_t peer_key[PRIVLINE_PUBLIC_KEY_LEN],
+                            privline_channel **channel_out, const char **failure_out)
+{
+    for (;;) {
+        uint8_t message[PRIVLINE_HANDSHAKE_MAX_MESSAGE_LEN];
+        size_t consumed = 0, message_len = sizeof message;
+        privline_handshake_status status = PRIVLINE_HANDSHAKE_NEED_INPUT;
+        privline_result result;
+
+        result = privline_handshake_step(*handshake, in->len ? buffer_head(in) : NULL, in->len, &consumed,
+                                         message, &message_len, &status);
+        if (result != PRIVLINE_RESULT_OK) {
+            *failure_out = privline_result_str(result);
+            return ADVANCE_FAILED;
+        }
+        buffer_consume(in, consumed);
+        if (!buffer_append(out, message, message_len)) {
+            *failure_out = "out of memory";
+            return ADVANCE_FAILED;
+        }
+        if (status == PRIVLINE_HANDSHAKE_NEED_INPUT) {
+            if (consumed == 0 && message_len == 0)
+                return ADVANCE_WAITING;
+        } else if (status == PRIVLINE_HANDSHAKE_AUTHORIZE_PEER && allowed != NULL) {
+            bool accept;
+            result = privline_handshake_peer_key(*handshake, peer_key);
+            if (result != PRIVLINE_RESULT_OK) {
+                *failure_out = privline_result_str(result);
+                return ADVANCE_FAILED;
+            }
+            accept = allowed(peer_key);
+            result = privline_handshake_authorize(*handshake, accept);
+            if (!accept)
+                return ADVANCE_REFUSED;
+            if (result != PRIVLINE_RESULT_OK) {
+                *failure_out = privline_result_str(result);
+                return ADVANCE_FAILED;
+            }
+            /* Step again (empty input is fine) to get M4. */
+        } else if (status == PRIVLINE_HANDSHAKE_DONE) {
+            result = privline_handshake_into_channel(handshake, channel_out);
+            if (result == PRIVLINE_RESULT_OK)
+                result = privline_channel_peer_key(*channel_out, peer_key);
+            if (result != PRIVLINE_RESULT_OK) {
+                privline_channel_free(*channel_out);
+                *channel_out = NULL;
+                *failure_out = privline_result_str(result);
+                return ADVANCE_FAILED;
+            }
+            return ADVANCE_DONE;
+        } else {
+            *failure_out = "unexpected handshake status";
+            return ADVANCE_FAILED;
+        }
+    }
+}
+
+void describe_sockaddr(const struct sockaddr *sa, socklen_t len, char *text, size_t size)
+{
+    char host[64], port[16];
+    if (getnameinfo(sa, len, host, sizeof host, port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV)
+        != 0)
+        snprintf(text, size, "unknown peer");
+    else if (strchr(host, ':') != NULL)
+        snprintf(text, size, "[%s]:%s", host, port);
+    else
+        snprintf(text, size, "%s:%s", host, port);
 }
 
 /* ------------------------------------------------------------ limits */

@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 
 #include "privline.h"
 
@@ -103,6 +105,51 @@ void buffer_free(buffer_t *buffer);
 const char *queue_sealed(buffer_t *out, privline_channel *channel, const uint8_t *payload, size_t len,
                          bool close_record);
 
+/* Receives onto the end of `in` what the non-blocking socket `fd` has: at
+ * most `chunk` bytes, and never so many that `in` would hold more than
+ * `limit`. Returns recv's answer: the number of bytes, 0 at the peer's end of
+ * the stream, or -1 with errno set (EAGAIN, EWOULDBLOCK or EINTR: nothing
+ * now, as when `in` is already at `limit`; ENOMEM: no memory for the room). */
+ssize_t buffer_recv(int fd, buffer_t *in, size_t chunk, size_t limit);
+
+/* Whether a non-blocking socket call that failed with errno `error` (EAGAIN,
+ * EWOULDBLOCK, EINTR) is just to be tried again at the next poll. */
+bool try_again_later(int error);
+
+/* Reads and discards what the non-blocking socket `fd` has, for a
+ * connection held open and silent after a failed handshake. Returns the
+ * number of bytes (0: nothing now), or -1 when the peer has gone (the end
+ * of the stream, or an error). */
+ssize_t discard_input(int fd);
+
+/* Sends what `out` holds on the non-blocking socket `fd`, as far as the
+ * socket takes it now, and drops what went out. Returns the number of bytes
+ * sent, or -1 with errno set on a connection error (what was not sent stays
+ * in `out`). */
+ssize_t buffer_send(int fd, buffer_t *out);
+
+/* How far handshake_advance got. */
+typedef enum {
+    ADVANCE_WAITING, /* it needs more bytes from the peer */
+    ADVANCE_DONE,    /* the channel is ready */
+    ADVANCE_REFUSED, /* the server application refused the client */
+    ADVANCE_FAILED   /* the handshake failed */
+} advance_t;
+
+/* Steps `*handshake` over the bytes waiting in `in` (dropping what it takes)
+ * and appends every message it writes to `out`, until it needs more bytes
+ * or ends. A server asks `allowed(key)` about the client's proven key (a
+ * client, never asked, passes NULL). Returns
+ *   ADVANCE_WAITING  more bytes are needed;
+ *   ADVANCE_DONE     `*channel_out` holds the channel (`*handshake` was
+ *                    consumed) and `peer_key` the peer's key;
+ *   ADVANCE_REFUSED  `allowed` said no and the handshake was told so;
+ *                    `peer_key` holds the refused key;
+ *   ADVANCE_FAILED   `*failure_out` is a static description. */
+advance_t handshake_advance(privline_handshake **handshake, buffer_t *in, buffer_t *out,
+                            bool (*allowed)(const uint8_t *key), uint8_t peer_key[PRIVLINE_PUBLIC_KEY_LEN],
+                            privline_channel **channel_out, const char **failure_out);
+
 /*
  * Connection limits, for servers (privline-server; meant to be reused by any
  * daemon that accepts privline connections).
@@ -170,6 +217,10 @@ admission_t admission_decide(const addr_counts_t *counts, const addr_key_t *key,
  * 0 if the limit leaves no room. `*fd_limit_out` (may be NULL) receives the
  * limit itself (SIZE_MAX when unlimited). */
 size_t connections_from_fd_limit(size_t reserve, size_t ceiling, size_t *fd_limit_out);
+
+/* Writes a socket address for messages: "127.0.0.1:4000", "[::1]:4000", or
+ * "unknown peer" when it cannot be written. */
+void describe_sockaddr(const struct sockaddr *sa, socklen_t len, char *text, size_t size);
 
 /* Parses a whole decimal number in 1..max ("64"). */
 bool parse_positive_count(const char *text, size_t max, size_t *count_out);

@@ -471,17 +471,6 @@ static bool start_listening(const char *host, const char *port)
     return true;
 }
 
-static void describe_peer(const struct sockaddr *sa, socklen_t len, char *text, size_t size)
-{
-    char host[64], port[16];
-    if (getnameinfo(sa, len, host, sizeof host, port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-        snprintf(text, size, "unknown peer");
-    else if (strchr(host, ':') != NULL)
-        snprintf(text, size, "[%s]:%s", host, port);
-    else
-        snprintf(text, size, "%s:%s", host, port);
-}
-
 /* Ends the connection now: frees its library state and buffers, closes the
  * socket. The entry is removed from the table by the main loop. */
 static void conn_finish(conn_t *conn)
@@ -618,97 +607,50 @@ static void channel_process(conn_t *conn)
 /* Steps the handshake over the bytes that have arrived. */
 static void handshake_process(conn_t *conn)
 {
-    for (;;) {
-        uint8_t message[PRIVLINE_HANDSHAKE_MAX_MESSAGE_LEN];
-        size_t consumed = 0, message_len = sizeof message;
-        privline_handshake_status status = PRIVLINE_HANDSHAKE_NEED_INPUT;
-        privline_result result;
+    uint8_t key[PRIVLINE_PUBLIC_KEY_LEN];
+    char key_hex[2 * PRIVLINE_PUBLIC_KEY_LEN + 1];
+    const char *failure = NULL;
 
-        result = privline_handshake_step(conn->handshake, buffer_head(&conn->in), conn->in.len, &consumed,
-                                         message, &message_len, &status);
-        if (result != PRIVLINE_RESULT_OK) {
-            handshake_fail(conn, "handshake", privline_result_str(result));
-            return;
-        }
-        buffer_consume(&conn->in, consumed);
-        if (!buffer_append(&conn->out, message, message_len)) {
-            handshake_fail(conn, "handshake", "out of memory");
-            return;
-        }
-        if (status == PRIVLINE_HANDSHAKE_NEED_INPUT) {
-            if (consumed == 0 && message_len == 0)
-                return; /* wait for more bytes */
-        } else if (status == PRIVLINE_HANDSHAKE_AUTHORIZE_PEER) {
-            uint8_t key[PRIVLINE_PUBLIC_KEY_LEN];
-            char key_hex[2 * PRIVLINE_PUBLIC_KEY_LEN + 1];
-            bool accept;
-            result = privline_handshake_peer_key(conn->handshake, key);
-            if (result != PRIVLINE_RESULT_OK) {
-                handshake_fail(conn, "handshake", privline_result_str(result));
-                return;
-            }
-            accept = client_allowed(key);
-            result = privline_handshake_authorize(conn->handshake, accept);
-            if (!accept) {
-                hex_encode(key, sizeof key, key_hex);
-                fprintf(stderr, "refused %s (%s): not in the --allow list\n", key_hex, conn->addr);
-                conn_go_silent(conn);
-                return;
-            }
-            if (result != PRIVLINE_RESULT_OK) {
-                handshake_fail(conn, "handshake", privline_result_str(result));
-                return;
-            }
-            /* Step again (empty input is fine) to get M4. */
-        } else { /* DONE */
-            uint8_t key[PRIVLINE_PUBLIC_KEY_LEN];
-            char key_hex[2 * PRIVLINE_PUBLIC_KEY_LEN + 1];
-            result = privline_handshake_into_channel(&conn->handshake, &conn->channel);
-            if (result == PRIVLINE_RESULT_OK)
-                result = privline_channel_peer_key(conn->channel, key);
-            if (result != PRIVLINE_RESULT_OK) {
-                privline_channel_free(conn->channel);
-                conn->channel = NULL;
-                handshake_fail(conn, "handshake", privline_result_str(result));
-                return;
-            }
-            hex_encode(key, sizeof key, key_hex);
-            fprintf(stderr, "accepted %s\n", key_hex);
-            conn->state = CONN_CHANNEL;
-            /* Bytes after M3 in the same read belong to the channel. */
-            channel_process(conn);
-            return;
-        }
+    switch (handshake_advance(&conn->handshake, &conn->in, &conn->out, client_allowed, key, &conn->channel,
+                              &failure)) {
+    case ADVANCE_WAITING:
+        return;
+    case ADVANCE_FAILED:
+        handshake_fail(conn, "handshake", failure);
+        return;
+    case ADVANCE_REFUSED:
+        hex_encode(key, sizeof key, key_hex);
+        fprintf(stderr, "refused %s (%s): not in the --allow list\n", key_hex, conn->addr);
+        conn_go_silent(conn);
+        return;
+    case ADVANCE_DONE:
+        hex_encode(key, sizeof key, key_hex);
+        fprintf(stderr, "accepted %s\n", key_hex);
+        conn->state = CONN_CHANNEL;
+        /* Bytes after M3 in the same read belong to the channel. */
+        channel_process(conn);
+        return;
     }
 }
 
 /* Reads what the socket has (one chunk) and processes it. */
 static void conn_read(conn_t *conn)
 {
-    uint8_t discard[READ_CHUNK];
-    uint8_t *room;
-    size_t want;
     ssize_t n;
 
-    if (conn->state == CONN_SILENT) { /* drain and discard */
-        n = recv(conn->fd, discard, sizeof discard, 0);
+    if (conn->state == CONN_SILENT) {
+        n = discard_input(conn->fd);
         if (n > 0)
             conn->last_active = loop_now;
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+        if (n < 0)
             conn->peer_eof = true;
         return;
     }
-    if (conn->in.len >= IN_LIMIT)
-        return; /* not polled for then; a record is never that long */
-    want = IN_LIMIT - conn->in.len < READ_CHUNK ? IN_LIMIT - conn->in.len : READ_CHUNK;
-    room = buffer_reserve(&conn->in, want);
-    if (room == NULL) {
-        conn_fail(conn, "out of memory", NULL);
-        return;
-    }
-    n = recv(conn->fd, room, want, 0);
+    /* At IN_LIMIT it is not polled for, and reads nothing: a record is
+     * never that long. */
+    n = buffer_recv(conn->fd, &conn->in, READ_CHUNK, IN_LIMIT);
     if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        if (try_again_later(errno))
             return;
         if (conn->state == CONN_HANDSHAKE)
             handshake_fail(conn, "connection error during the handshake", strerror(errno));
@@ -724,7 +666,6 @@ static void conn_read(conn_t *conn)
             channel_process(conn); /* whatever is left, then: truncated */
         return;
     }
-    buffer_commit(&conn->in, (size_t)n);
     conn->last_active = loop_now;
     if (conn->state == CONN_HANDSHAKE)
         handshake_process(conn);
@@ -735,25 +676,18 @@ static void conn_read(conn_t *conn)
 /* Sends what is queued, as far as the socket takes it. */
 static void conn_write(conn_t *conn)
 {
-    while (conn->out.len > 0) {
-        ssize_t n = send(conn->fd, buffer_head(&conn->out), conn->out.len, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
-            if (conn->state == CONN_SILENT) {
-                buffer_free(&conn->out); /* the client is gone; still wait */
-                conn->peer_eof = true;
-            } else {
-                conn_fail(conn, "connection error", strerror(errno));
-            }
-            return;
+    ssize_t sent = buffer_send(conn->fd, &conn->out);
+    if (sent < 0) {
+        if (conn->state == CONN_SILENT) {
+            buffer_free(&conn->out); /* the client is gone; still wait */
+            conn->peer_eof = true;
+        } else {
+            conn_fail(conn, "connection error", strerror(errno));
         }
-        buffer_consume(&conn->out, (size_t)n);
-        if (n > 0)
-            conn->last_active = loop_now;
+        return;
     }
+    if (sent > 0)
+        conn->last_active = loop_now;
     if (conn->state == CONN_CHANNEL && out_has_room(conn) && (conn->in.len > 0 || conn->peer_eof))
         channel_process(conn); /* records held back by the output backlog */
     if (conn->state == CONN_CLOSING && conn->out.len == 0) {
@@ -828,7 +762,7 @@ static bool refuse_without_descriptors(int accept_errno)
     close(spare_fd);
     fd = accept(listen_fd, (struct sockaddr *)&sa, &sa_len);
     if (fd >= 0) {
-        describe_peer((struct sockaddr *)&sa, sa_len, addr, sizeof addr);
+        describe_sockaddr((struct sockaddr *)&sa, sa_len, addr, sizeof addr);
         fprintf(stderr, "refused %s: out of file descriptors (%s)\n", addr, strerror(accept_errno));
         close(fd);
     }
@@ -862,7 +796,7 @@ static size_t accept_clients(double now, bool *out_of_fds)
             }
             return accepted;
         }
-        describe_peer((struct sockaddr *)&sa, sa_len, addr, sizeof addr);
+        describe_sockaddr((struct sockaddr *)&sa, sa_len, addr, sizeof addr);
         addr_key_from_sockaddr((struct sockaddr *)&sa, &key);
         if (!config.once) {
             switch (admission_decide(&addr_counts, &key, open_count, config.max_connections, config.max_per_ip,

@@ -268,17 +268,6 @@ static const char *option_value(int argc, char **argv, int *i)
     return argv[++*i];
 }
 
-static void describe_addr(const struct sockaddr *sa, socklen_t len, char *text, size_t size)
-{
-    char host[64], port[16];
-    if (getnameinfo(sa, len, host, sizeof host, port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-        snprintf(text, size, "unknown peer");
-    else if (strchr(host, ':') != NULL)
-        snprintf(text, size, "[%s]:%s", host, port);
-    else
-        snprintf(text, size, "%s:%s", host, port);
-}
-
 static void resolve_remote(const char *text, const char *option)
 {
     struct addrinfo hints, *found = NULL;
@@ -298,7 +287,7 @@ static void resolve_remote(const char *text, const char *option)
     }
     memcpy(&cfg.remote, found->ai_addr, found->ai_addrlen);
     cfg.remote_len = found->ai_addrlen;
-    describe_addr(found->ai_addr, found->ai_addrlen, cfg.remote_text, sizeof cfg.remote_text);
+    describe_sockaddr(found->ai_addr, found->ai_addrlen, cfg.remote_text, sizeof cfg.remote_text);
     freeaddrinfo(found);
     free(host);
 }
@@ -568,6 +557,20 @@ static void reset_fd(int fd)
     close(fd);
 }
 
+/* Closes one side's socket (if open), first taking it off epoll; `reset`
+ * ends the connection with a TCP reset instead of a FIN. */
+static void close_side(worker_t *w, int fd, uint32_t *registered, endpoint_t *ep, bool reset)
+{
+    if (fd < 0)
+        return;
+    if (*registered)
+        set_events(w, fd, registered, 0, ep);
+    if (reset)
+        reset_fd(fd);
+    else
+        close(fd);
+}
+
 /* Ends the connection: frees its library state and buffers, closes (or
  * with `reset`, resets) its sockets. The entry is freed after the batch. */
 static void conn_finish(worker_t *w, conn_t *c, bool reset)
@@ -581,22 +584,8 @@ static void conn_finish(worker_t *w, conn_t *c, bool reset)
     buffer_free(&c->pin);
     buffer_free(&c->pout);
     buffer_free(&c->tout);
-    if (c->pfd >= 0) {
-        if (c->pev)
-            set_events(w, c->pfd, &c->pev, 0, &c->pep);
-        if (reset)
-            reset_fd(c->pfd);
-        else
-            close(c->pfd);
-    }
-    if (c->tfd >= 0) {
-        if (c->tev)
-            set_events(w, c->tfd, &c->tev, 0, &c->tep);
-        if (reset)
-            reset_fd(c->tfd);
-        else
-            close(c->tfd);
-    }
+    close_side(w, c->pfd, &c->pev, &c->pep, reset);
+    close_side(w, c->tfd, &c->tev, &c->tep, reset);
     c->pfd = c->tfd = -1;
     c->state = ST_DONE;
     /* Unlink, and hold until the batch of events is through. */
@@ -672,15 +661,12 @@ static void handshake_process(worker_t *w, conn_t *c);
 
 /* The handshake is done: the server end dials the target, the client end
  * starts relaying. */
-static void channel_ready(worker_t *w, conn_t *c)
+static void channel_ready(worker_t *w, conn_t *c, const uint8_t *key)
 {
-    uint8_t key[PRIVLINE_PUBLIC_KEY_LEN];
     char key_hex[2 * PRIVLINE_PUBLIC_KEY_LEN + 1];
-    if (privline_channel_peer_key(c->channel, key) == PRIVLINE_RESULT_OK) {
-        hex_encode(key, sizeof key, key_hex);
-        if (cfg.role == ROLE_SERVER)
-            LOG("accepted %s (%s)\n", key_hex, c->addr);
-    }
+    hex_encode(key, PRIVLINE_PUBLIC_KEY_LEN, key_hex);
+    if (cfg.role == ROLE_SERVER)
+        LOG("accepted %s (%s)\n", key_hex, c->addr);
     if (cfg.role == ROLE_CLIENT) {
         c->state = ST_RELAY;
         return;
@@ -698,100 +684,61 @@ static void channel_ready(worker_t *w, conn_t *c)
 
 static void handshake_process(worker_t *w, conn_t *c)
 {
-    for (;;) {
-        uint8_t message[PRIVLINE_HANDSHAKE_MAX_MESSAGE_LEN];
-        size_t consumed = 0, message_len = sizeof message;
-        privline_handshake_status status = PRIVLINE_HANDSHAKE_NEED_INPUT;
-        privline_result result;
+    uint8_t key[PRIVLINE_PUBLIC_KEY_LEN];
+    char key_hex[2 * PRIVLINE_PUBLIC_KEY_LEN + 1];
+    const char *failure = NULL;
 
-        result = privline_handshake_step(c->handshake, buffer_head(&c->pin), c->pin.len, &consumed, message,
-                                         &message_len, &status);
-        if (result != PRIVLINE_RESULT_OK) {
-            handshake_failed(w, c, "handshake", privline_result_str(result));
-            return;
-        }
-        buffer_consume(&c->pin, consumed);
-        if (!buffer_append(&c->pout, message, message_len)) {
-            handshake_failed(w, c, "handshake", "out of memory");
-            return;
-        }
-        if (status == PRIVLINE_HANDSHAKE_NEED_INPUT) {
-            if (consumed == 0 && message_len == 0)
-                return;
-        } else if (status == PRIVLINE_HANDSHAKE_AUTHORIZE_PEER) {
-            uint8_t key[PRIVLINE_PUBLIC_KEY_LEN];
-            char key_hex[2 * PRIVLINE_PUBLIC_KEY_LEN + 1];
-            bool accept;
-            result = privline_handshake_peer_key(c->handshake, key);
-            if (result != PRIVLINE_RESULT_OK) {
-                handshake_failed(w, c, "handshake", privline_result_str(result));
-                return;
-            }
-            accept = client_allowed(key);
-            result = privline_handshake_authorize(c->handshake, accept);
-            if (!accept) {
-                hex_encode(key, sizeof key, key_hex);
-                LOG("refused %s (%s): not in the allow list\n", key_hex, c->addr);
-                conn_go_silent(c);
-                return;
-            }
-            if (result != PRIVLINE_RESULT_OK) {
-                handshake_failed(w, c, "handshake", privline_result_str(result));
-                return;
-            }
-        } else { /* DONE */
-            result = privline_handshake_into_channel(&c->handshake, &c->channel);
-            if (result != PRIVLINE_RESULT_OK) {
-                handshake_failed(w, c, "handshake", privline_result_str(result));
-                return;
-            }
-            channel_ready(w, c);
-            return;
-        }
+    switch (handshake_advance(&c->handshake, &c->pin, &c->pout, cfg.role == ROLE_SERVER ? client_allowed : NULL,
+                              key, &c->channel, &failure)) {
+    case ADVANCE_WAITING:
+        return;
+    case ADVANCE_FAILED:
+        handshake_failed(w, c, "handshake", failure);
+        return;
+    case ADVANCE_REFUSED:
+        hex_encode(key, sizeof key, key_hex);
+        LOG("refused %s (%s): not in the allow list\n", key_hex, c->addr);
+        conn_go_silent(c);
+        return;
+    case ADVANCE_DONE:
+        channel_ready(w, c, key);
+        return;
     }
 }
 
 /* Sends queued ciphertext on the privline side. */
 static void flush_p(worker_t *w, conn_t *c)
 {
-    while (c->pout.len > 0 && c->state != ST_DONE) {
-        ssize_t n = send(c->pfd, buffer_head(&c->pout), c->pout.len, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return;
-            if (c->state == ST_SILENT) {
-                buffer_free(&c->pout); /* the client is gone; still wait */
-                c->peer_eof = true;
-            } else if (c->state == ST_HANDSHAKE && cfg.role == ROLE_SERVER) {
-                handshake_failed(w, c, "connection error during the handshake", strerror(errno));
-            } else {
-                conn_fail(w, c, "privline connection error", strerror(errno));
-            }
-            return;
+    ssize_t sent;
+    if (c->state == ST_DONE)
+        return;
+    sent = buffer_send(c->pfd, &c->pout);
+    if (sent < 0) {
+        if (c->state == ST_SILENT) {
+            buffer_free(&c->pout); /* the client is gone; still wait */
+            c->peer_eof = true;
+        } else if (c->state == ST_HANDSHAKE && cfg.role == ROLE_SERVER) {
+            handshake_failed(w, c, "connection error during the handshake", strerror(errno));
+        } else {
+            conn_fail(w, c, "privline connection error", strerror(errno));
         }
-        buffer_consume(&c->pout, (size_t)n);
-        c->last_active = w->now;
+        return;
     }
+    if (sent > 0)
+        c->last_active = w->now;
 }
 
 /* Sends queued plaintext on the plain side. */
 static void flush_t(worker_t *w, conn_t *c)
 {
-    while (c->tout.len > 0 && c->state == ST_RELAY) {
-        ssize_t n = send(c->tfd, buffer_head(&c->tout), c->tout.len, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return;
-            conn_fail(w, c, "plain connection error", strerror(errno));
-            return;
-        }
-        buffer_consume(&c->tout, (size_t)n);
+    ssize_t sent;
+    if (c->state != ST_RELAY)
+        return;
+    sent = buffer_send(c->tfd, &c->tout);
+    if (sent < 0)
+        conn_fail(w, c, "plain connection error", strerror(errno));
+    else if (sent > 0)
         c->last_active = w->now;
-    }
 }
 
 /* Opens the records that have arrived into the plain side's queue, while
@@ -869,28 +816,18 @@ static void pump(worker_t *w, conn_t *c)
 /* Reads from the privline socket. */
 static void read_p(worker_t *w, conn_t *c)
 {
-    size_t want;
-    uint8_t *room;
     ssize_t n;
     if (c->state == ST_SILENT) {
-        n = recv(c->pfd, w->scratch, sizeof w->scratch, 0);
+        n = discard_input(c->pfd);
         if (n > 0)
             c->last_active = w->now;
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+        if (n < 0)
             c->peer_eof = true;
         return;
     }
-    if (c->pin.len >= IN_LIMIT)
-        return;
-    want = IN_LIMIT - c->pin.len < READ_CHUNK ? IN_LIMIT - c->pin.len : READ_CHUNK;
-    room = buffer_reserve(&c->pin, want);
-    if (room == NULL) {
-        conn_fail(w, c, "out of memory", NULL);
-        return;
-    }
-    n = recv(c->pfd, room, want, 0);
+    n = buffer_recv(c->pfd, &c->pin, READ_CHUNK, IN_LIMIT);
     if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        if (try_again_later(errno))
             return;
         if (c->state == ST_HANDSHAKE)
             handshake_failed(w, c, "connection error during the handshake", strerror(errno));
@@ -908,7 +845,6 @@ static void read_p(worker_t *w, conn_t *c)
                                    "client is not allowed)");
         return;
     }
-    buffer_commit(&c->pin, (size_t)n);
     c->last_active = w->now;
     if (c->state == ST_HANDSHAKE)
         handshake_process(w, c);
@@ -920,7 +856,7 @@ static void read_t(worker_t *w, conn_t *c)
     const char *failure;
     ssize_t n = recv(c->tfd, w->scratch, READ_CHUNK, 0);
     if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        if (try_again_later(errno))
             return;
         conn_fail(w, c, "plain connection error", strerror(errno));
         return;
@@ -1035,7 +971,7 @@ static void accept_clients(worker_t *w)
             }
             return;
         }
-        describe_addr((struct sockaddr *)&sa, sa_len, addr, sizeof addr);
+        describe_sockaddr((struct sockaddr *)&sa, sa_len, addr, sizeof addr);
         addr_key_from_sockaddr((struct sockaddr *)&sa, &key);
         pthread_mutex_lock(&admit_lock);
         admit = admission_decide(&addr_counts, &key, open_count, cfg.max_connections, cfg.max_per_ip,
@@ -1299,7 +1235,7 @@ static bool start_listening(void)
         workers[i].listen_fd = fd;
     }
     freeaddrinfo(found);
-    describe_addr((struct sockaddr *)&bound, bound_len, text, sizeof text);
+    describe_sockaddr((struct sockaddr *)&bound, bound_len, text, sizeof text);
     fprintf(stderr, "listening %s (%zu workers, %s, %s %s)\n", text, cfg.workers, protocol_name(cfg.protocol),
             cfg.role == ROLE_SERVER ? "target" : "server end", cfg.remote_text);
     fflush(stderr);

@@ -230,6 +230,7 @@ static bool peer_connect(peer_t *p, int rcvbuf, double deadline)
 static bool peer_handshake(peer_t *p, double deadline)
 {
     privline_handshake *handshake = NULL;
+    buffer_t out = {NULL, 0, 0, 0};
     privline_result result = privline_handshake_new_client_with_identity(
         PRIVLINE_PROTOCOL_PRIVLINE1, opt.network_key, identity, opt.server_key, &handshake);
     if (result != PRIVLINE_RESULT_OK) {
@@ -237,31 +238,16 @@ static bool peer_handshake(peer_t *p, double deadline)
         return false;
     }
     for (;;) {
-        uint8_t message[PRIVLINE_HANDSHAKE_MAX_MESSAGE_LEN];
-        size_t consumed = 0, message_len = sizeof message;
-        privline_handshake_status status = PRIVLINE_HANDSHAKE_NEED_INPUT;
-        result = privline_handshake_step(handshake, p->in.len ? buffer_head(&p->in) : NULL, p->in.len, &consumed,
-                                         message, &message_len, &status);
-        if (result != PRIVLINE_RESULT_OK) {
-            snprintf(failure, sizeof failure, "handshake: %s", privline_result_str(result));
-            privline_handshake_free(handshake);
-            return false;
-        }
-        buffer_consume(&p->in, consumed);
-        if (message_len > 0 && !send_all(p, message, message_len, deadline)) {
-            privline_handshake_free(handshake);
-            return false;
-        }
-        if (status == PRIVLINE_HANDSHAKE_DONE) {
-            result = privline_handshake_into_channel(&handshake, &p->channel);
-            if (result != PRIVLINE_RESULT_OK) {
-                snprintf(failure, sizeof failure, "handshake: %s", privline_result_str(result));
-                privline_handshake_free(handshake);
-                return false;
-            }
-            return true;
-        }
-        if (consumed == 0 && message_len == 0 && !receive_some(p, deadline)) {
+        uint8_t server_key[PRIVLINE_PUBLIC_KEY_LEN];
+        const char *why = "refused";
+        advance_t progress = handshake_advance(&handshake, &p->in, &out, NULL, server_key, &p->channel, &why);
+        bool sent = out.len == 0 || send_all(p, buffer_head(&out), out.len, deadline);
+        buffer_free(&out);
+        if (progress == ADVANCE_FAILED || progress == ADVANCE_REFUSED) /* a client is never asked */
+            snprintf(failure, sizeof failure, "handshake: %s", why);
+        if (progress == ADVANCE_DONE && sent)
+            return true; /* (else p->channel goes with the peer) */
+        if (progress != ADVANCE_WAITING || !sent || !receive_some(p, deadline)) {
             privline_handshake_free(handshake);
             return false;
         }

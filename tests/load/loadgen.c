@@ -513,52 +513,34 @@ static void slot_release_barrier(double now)
 /* Steps the handshake over what has arrived. */
 static void slot_handshake(slot_t *s, double now)
 {
-    for (;;) {
-        uint8_t message[PRIVLINE_HANDSHAKE_MAX_MESSAGE_LEN];
-        size_t consumed = 0, message_len = sizeof message;
-        privline_handshake_status status = PRIVLINE_HANDSHAKE_NEED_INPUT;
-        privline_result result = privline_handshake_step(s->handshake, buffer_head(&s->in), s->in.len, &consumed,
-                                                         message, &message_len, &status);
-        if (result != PRIVLINE_RESULT_OK) {
-            slot_fail(s, "handshake failed: %s", privline_result_str(result));
-            return;
-        }
-        buffer_consume(&s->in, consumed);
-        if (message_len > 0 && !buffer_append(&s->out, message, message_len)) {
-            slot_fail(s, "out of memory");
-            return;
-        }
-        if (status == PRIVLINE_HANDSHAKE_DONE) {
-            result = privline_handshake_into_channel(&s->handshake, &s->channel);
-            if (result != PRIVLINE_RESULT_OK) {
-                slot_fail(s, "handshake failed: %s", privline_result_str(result));
-                return;
-            }
-            st.handshakes++;
-            st.connecting_now--;
-            st.established_now++;
-            if (st.established_now > st.peak_established)
-                st.peak_established = st.established_now;
-            s->established = s->last_progress = now;
-            hs_latency[s->number] = now - s->started;
-            if (opt.barrier && !st.barrier_released) {
-                s->state = SLOT_BARRIER;
-                st.barrier_waiting++;
-                if (st.barrier_waiting == opt.clients || st.barrier_waiting == opt.total)
-                    slot_release_barrier(now);
-            } else {
-                s->state = SLOT_CHANNEL;
-                slot_fill(s);
-                slot_open(s, now); /* records right after M4 */
-            }
-            return;
-        }
-        if (status != PRIVLINE_HANDSHAKE_NEED_INPUT) {
-            slot_fail(s, "handshake: unexpected status %u", (unsigned)status);
-            return;
-        }
-        if (consumed == 0 && message_len == 0)
-            return;
+    uint8_t server_key[PRIVLINE_PUBLIC_KEY_LEN];
+    const char *failure = "refused";
+    switch (handshake_advance(&s->handshake, &s->in, &s->out, NULL, server_key, &s->channel, &failure)) {
+    case ADVANCE_WAITING:
+        return;
+    case ADVANCE_FAILED:
+    case ADVANCE_REFUSED: /* never: a client is not asked to authorize */
+        slot_fail(s, "handshake failed: %s", failure);
+        return;
+    case ADVANCE_DONE:
+        break;
+    }
+    st.handshakes++;
+    st.connecting_now--;
+    st.established_now++;
+    if (st.established_now > st.peak_established)
+        st.peak_established = st.established_now;
+    s->established = s->last_progress = now;
+    hs_latency[s->number] = now - s->started;
+    if (opt.barrier && !st.barrier_released) {
+        s->state = SLOT_BARRIER;
+        st.barrier_waiting++;
+        if (st.barrier_waiting == opt.clients || st.barrier_waiting == opt.total)
+            slot_release_barrier(now);
+    } else {
+        s->state = SLOT_CHANNEL;
+        slot_fill(s);
+        slot_open(s, now); /* records right after M4 */
     }
 }
 
@@ -583,13 +565,7 @@ static void slot_send(slot_t *s, double now)
 
 static void slot_recv(slot_t *s, double now)
 {
-    uint8_t *room = buffer_reserve(&s->in, READ_CHUNK);
-    ssize_t n;
-    if (room == NULL) {
-        slot_fail(s, "out of memory");
-        return;
-    }
-    n = recv(s->fd, room, READ_CHUNK, 0);
+    ssize_t n = buffer_recv(s->fd, &s->in, READ_CHUNK, SIZE_MAX);
     if (n < 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
             slot_fail(s, "recv: %s", strerror(errno));
@@ -600,7 +576,6 @@ static void slot_recv(slot_t *s, double now)
                                               : "the server hung up during the handshake");
         return;
     }
-    buffer_commit(&s->in, (size_t)n);
     s->last_progress = now;
     if (s->state == SLOT_HANDSHAKE)
         slot_handshake(s, now);

@@ -20,6 +20,7 @@
 
 #define _POSIX_C_SOURCE 200809L
 
+#include "common.h" /* examples-c/common.h: hex_decode, wipe */
 #include "privline.h"
 
 #include <errno.h>
@@ -35,39 +36,6 @@ static const char usage_text[] =
     "usage: shs1-adapter NETWORK_KEY SERVER_SK SERVER_PK   (server role)\n"
     "       shs1-adapter NETWORK_KEY SERVER_PK             (client role)\n"
     "  hex: 32-byte network key, 64-byte libsodium secret key, 32-byte public key\n";
-
-static void wipe(void *buffer, size_t len)
-{
-    volatile unsigned char *p = buffer;
-    while (len-- > 0)
-        *p++ = 0;
-}
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes exactly `len` bytes of hex; 0 on success. */
-static int parse_hex(const char *text, uint8_t *out, size_t len)
-{
-    if (strlen(text) != 2 * len)
-        return -1;
-    for (size_t i = 0; i < len; i++) {
-        int high = hex_value(text[2 * i]);
-        int low = hex_value(text[2 * i + 1]);
-        if (high < 0 || low < 0)
-            return -1;
-        out[i] = (uint8_t)(high << 4 | low);
-    }
-    return 0;
-}
 
 /* Writes all of `data` to stdout; 0 on success. */
 static int write_all(const uint8_t *data, size_t len)
@@ -205,9 +173,9 @@ int main(int argc, char **argv)
         fputs(usage_text, stderr);
         return 2;
     }
-    if (parse_hex(argv[1], network_key, sizeof network_key) != 0
-        || parse_hex(argv[argc - 1], server_public, sizeof server_public) != 0
-        || (server && parse_hex(argv[2], secret, sizeof secret) != 0)) {
+    if (!hex_decode(argv[1], network_key, sizeof network_key)
+        || !hex_decode(argv[argc - 1], server_public, sizeof server_public)
+        || (server && !hex_decode(argv[2], secret, sizeof secret))) {
         wipe(secret, sizeof secret);
         fputs("shs1-adapter: an argument is not hex of the right length\n", stderr);
         fputs(usage_text, stderr);

@@ -4,8 +4,8 @@
 #
 #   1. tests/shs1/install.sh: the npm packages of package.json into
 #      target/shs1-node/ (needs the npm registry unless already installed);
-#   2. cargo build --release, and tests/shs1/adapter.c linked against
-#      libprivline.a into target/shs1-tests/;
+#   2. cargo build --release, and tests/shs1/adapter.c (with examples-c/common.c)
+#      linked against libprivline.a into target/shs1-tests/;
 #   3. the shs1-test suites (npm shs1-test): shs1testserver and shs1testclient
 #      against the adapter, with fixed seeds and one random seed;
 #   4. the live matrix over loopback TCP (test_live_interop.py, pytest): the
@@ -48,11 +48,11 @@ SUITES="$SHS1_NODE_DIR/node_modules/shs1-test"
 step "cargo build --release"
 cargo build --release
 
-step "adapter (tests/shs1/adapter.c against libprivline.a)"
+step "adapter (tests/shs1/adapter.c and examples-c/common.c against libprivline.a)"
 mkdir -p "$OUT"
 ADAPTER="$OUT/shs1-adapter"
-"$CC" -std=c99 -O2 -g -Wall -Wextra -Werror -pedantic -I"$ROOT/include" -o "$ADAPTER" \
-    "$HERE/adapter.c" "$LIBDIR/libprivline.a" -lpthread -ldl -lm
+"$CC" -std=c99 -O2 -g -Wall -Wextra -Werror -pedantic -I"$ROOT/include" -I"$ROOT/examples-c" -o "$ADAPTER" \
+    "$HERE/adapter.c" "$ROOT/examples-c/common.c" "$LIBDIR/libprivline.a" -lpthread -ldl -lm
 echo "built $ADAPTER"
 
 # Runs one shs1-test suite (server or client) with one seed. The suite exits
