@@ -21,18 +21,9 @@ for tool in privline-keygen privline-server privline-client; do
     fi
 done
 
-WORK="$(mktemp -d)"
-SERVER_PID=""
-cleanup() {
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+# $WORK, field, key_file, random_key, start_server, SSB_NETWORK_KEY
+source "$HERE/peers.sh"
 
-field() { awk -v name="$1" '$1 == name { print $2 }' "$2"; }
 short() { printf '%s..%s' "${1:0:8}" "${1: -4}"; }
 
 echo "== identities (privline-keygen) and a network key"
@@ -42,12 +33,7 @@ SERVER_SECRET="$(field secret "$WORK/server.keys")"
 SERVER_PUBLIC="$(field public "$WORK/server.keys")"
 CLIENT_SECRET="$(field secret "$WORK/client.keys")"
 CLIENT_PUBLIC="$(field public "$WORK/client.keys")"
-NETWORK_KEY="$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
-# The main Scuttlebutt network's identifier, the network key of the SHS1 round.
-SSB_NETWORK_KEY=d4a1cb88a66f02f8db635ce26441cc5dac1b08420ceaac230839b755845a9ffb
-# The keys go to files of mode 0600 (--secret-file, --network-key-file), not
-# on the command line, where other local users could read them (ps).
-key_file() { (umask 077 && printf '%s\n' "$2" > "$WORK/$1"); }
+NETWORK_KEY="$(random_key)"
 key_file network.key "$NETWORK_KEY"
 key_file ssb-network.key "$SSB_NETWORK_KEY"
 key_file server.secret "$SERVER_SECRET"
@@ -62,28 +48,16 @@ echo "shs1 network key:  $(short "$SSB_NETWORK_KEY") (the main Scuttlebutt netwo
 # <client key> speaking PROTOCOL, and privline-client sending it $MESSAGE.
 # Prints what happened; sets FAILED=1 on any problem.
 round() {
-    local protocol="$1" network_key="$2" client_secret="$3" address="" client_status server_status echoed
+    local protocol="$1" network_key="$2" client_secret="$3" address client_status server_status echoed
     echo
     echo "== privline-server --protocol $protocol --listen 127.0.0.1:0 --once --allow <client key>"
-    # Created before the server starts: its redirection happens in the
-    # background job, which may run after the loop below first reads the file.
-    : > "$WORK/server.err"
-    "$BIN/privline-server" --protocol "$protocol" --listen 127.0.0.1:0 --network-key-file "$network_key" \
-        --secret-file "$WORK/server.secret" --allow "$CLIENT_PUBLIC" --once 2> "$WORK/server.err" &
-    SERVER_PID=$!
-    for _ in $(seq 100); do
-        address="$(awk '$1 == "listening" { print $2; exit }' "$WORK/server.err")"
-        [ -n "$address" ] && break
-        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-            break
-        fi
-        sleep 0.05
-    done
-    if [ -z "$address" ]; then
+    if ! start_server 5 "$WORK/server.err" "$BIN/privline-server" --protocol "$protocol" --listen 127.0.0.1:0 \
+        --network-key-file "$network_key" --secret-file "$WORK/server.secret" --allow "$CLIENT_PUBLIC" --once; then
         echo "demo: the server did not start:" >&2
         cat "$WORK/server.err" >&2
         exit 1
     fi
+    address="$ADDRESS"
     echo "server: listening $address"
 
     echo

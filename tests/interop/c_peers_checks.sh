@@ -23,16 +23,8 @@ if ! command -v valgrind >/dev/null 2>&1; then
     exit 1
 fi
 
-WORK="$(mktemp -d)"
-SERVER_PID=""
-cleanup() {
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+# $WORK, field, key_file, random_key, start_server, SSB_NETWORK_KEY
+source examples-c/peers.sh
 
 step() { printf '\n== %s\n' "$*"; }
 die() {
@@ -54,16 +46,11 @@ SAN_BIN=examples-c/build/sanitize
 "$BIN/privline-keygen" > "$WORK/server.keys"
 "$BIN/privline-keygen" > "$WORK/client.keys"
 "$BIN/privline-keygen" > "$WORK/other.keys"
-field() { awk -v name="$1" '$1 == name { print $2 }' "$2"; }
-NETWORK_KEY="$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
+NETWORK_KEY="$(random_key)"
 SERVER_SECRET="$(field secret "$WORK/server.keys")"
 SERVER_PUBLIC="$(field public "$WORK/server.keys")"
-SSB_NETWORK_KEY=d4a1cb88a66f02f8db635ce26441cc5dac1b08420ceaac230839b755845a9ffb
 CLIENT_SECRET="$(field secret "$WORK/client.keys")"
 OTHER_PUBLIC="$(field public "$WORK/other.keys")"
-# The keys go to files (mode 0600), not on the command line (--secret-file,
-# --network-key-file); --secret and --network-key would print a warning.
-key_file() { (umask 077 && printf '%s\n' "$2" > "$WORK/$1"); }
 key_file network.key "$NETWORK_KEY"
 key_file ssb-network.key "$SSB_NETWORK_KEY"
 key_file server.secret "$SERVER_SECRET"
@@ -79,24 +66,13 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:exitcode=86"
 # print when they find something.
 REPORT='^==[0-9]+==|AddressSanitizer|LeakSanitizer|runtime error:|SUMMARY: '
 
-# start_server LABEL WRAPPER... BINARY ARGS...: starts the server in the
-# background (stderr to $WORK/LABEL-server.err) and sets ADDRESS.
-start_server() {
+# start_labelled_server LABEL WRAPPER... BINARY ARGS...: starts the server
+# in the background (stderr to $WORK/LABEL-server.err) and sets ADDRESS.
+start_labelled_server() {
     local label="$1"
     shift
-    # Created first: the redirection below happens in the background job,
-    # which may run after the loop first reads the file.
-    : > "$WORK/$label-server.err"
-    "$@" 2> "$WORK/$label-server.err" &
-    SERVER_PID=$!
-    ADDRESS=""
-    for _ in $(seq 600); do # valgrind starts slowly: up to 60 s
-        ADDRESS="$(awk '$1 == "listening" { print $2; exit }' "$WORK/$label-server.err")"
-        [ -n "$ADDRESS" ] && return 0
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    die "$label: the server did not start"
+    # valgrind starts slowly: up to 60 s
+    start_server 60 "$WORK/$label-server.err" "$@" || die "$label: the server did not start"
 }
 
 # wait_server: waits for the background server; sets SERVER_STATUS.
@@ -118,7 +94,7 @@ exchange() {
         network_key="$WORK/ssb-network.key"
         server_secret="$WORK/server-64.secret"
     fi
-    start_server "$label" "$@" "$bin/privline-server" --protocol "$protocol" --listen 127.0.0.1:0 \
+    start_labelled_server "$label" "$@" "$bin/privline-server" --protocol "$protocol" --listen 127.0.0.1:0 \
         --network-key-file "$network_key" --secret-file "$server_secret" --once
     set +e
     "$@" "$bin/privline-client" --protocol "$protocol" --connect "$ADDRESS" --network-key-file "$network_key" \
@@ -143,7 +119,7 @@ exchange() {
 wrong_server_key() {
     local label="$1" bin="$2"
     shift 2
-    start_server "$label" "$@" "$bin/privline-server" --listen 127.0.0.1:0 --network-key-file "$WORK/network.key" \
+    start_labelled_server "$label" "$@" "$bin/privline-server" --listen 127.0.0.1:0 --network-key-file "$WORK/network.key" \
         --secret-file "$WORK/server.secret" --once --handshake-timeout 1
     set +e
     "$@" "$bin/privline-client" --connect "$ADDRESS" --network-key-file "$WORK/network.key" \
