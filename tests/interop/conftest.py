@@ -16,21 +16,19 @@ Stdlib only besides pytest.
 
 from __future__ import annotations
 
-import atexit
 import importlib.util
 import os
 import re
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import pytest
+
+from peerkit import Proxy, key_file  # noqa: F401 - key_file: also for test_matrix.py
 
 ROOT = Path(__file__).resolve().parents[2]
 C_BUILD = ROOT / "examples-c" / "build"
@@ -95,31 +93,6 @@ def built_c_peers() -> None:
     )
     if result.returncode != 0:
         pytest.exit(f"make -C examples-c failed:\n{result.stdout}\n{result.stderr}", returncode=1)
-
-
-_KEY_DIR: Optional[str] = None
-_KEY_FILES: Dict[str, str] = {}
-_KEY_LOCK = threading.Lock()
-
-
-def key_file(content: str) -> str:
-    """A file holding `content` (a key as hex, or a malformed one), mode
-    0600, in a directory of the session, so that no key is passed on a
-    command line (--secret-file, --network-key-file). The same content
-    gives the same file."""
-    global _KEY_DIR
-    with _KEY_LOCK:
-        if _KEY_DIR is None:
-            _KEY_DIR = tempfile.mkdtemp(prefix="privline-interop-keys-")
-            atexit.register(shutil.rmtree, _KEY_DIR, True)
-        path = _KEY_FILES.get(content)
-        if path is None:
-            path = os.path.join(_KEY_DIR, f"key{len(_KEY_FILES)}")
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as out:
-                out.write(content + "\n")
-            _KEY_FILES[content] = path
-        return path
 
 
 class Identity:
@@ -269,100 +242,6 @@ def run_client(
         server_key,
     ]
     return subprocess.run(argv, input=data, capture_output=True, timeout=timeout, env=ENV)
-
-
-class Proxy:
-    """A loopback TCP proxy for one connection between a client and a server.
-
-    Counts the bytes each side sent and notes when the server's side of the
-    stream ended. `cut_after`: forward only that many server bytes, then end
-    the stream to the client (a truncation). `corrupt_at`: flip one bit of the
-    server byte at that offset.
-    """
-
-    def __init__(self, upstream_port: int, cut_after: Optional[int] = None, corrupt_at: Optional[int] = None):
-        self.upstream_port = upstream_port
-        self.cut_after = cut_after
-        self.corrupt_at = corrupt_at
-        self.server_bytes = 0
-        self.client_bytes = 0
-        self.connected_at: Optional[float] = None  # the server accepted (upstream connect done)
-        self.server_eof_at: Optional[float] = None  # the server's side ended
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self._sockets: List[socket.socket] = []
-        self._threads: List[threading.Thread] = []
-        self._main = threading.Thread(target=self._run, daemon=True)
-        self._main.start()
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def _run(self) -> None:
-        try:
-            client, _ = self.listener.accept()
-        except OSError:
-            return
-        self.listener.close()
-        upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
-        self.connected_at = time.monotonic()
-        self._sockets += [client, upstream]
-        for args in ((client, upstream, False), (upstream, client, True)):
-            thread = threading.Thread(target=self._pump, args=args, daemon=True)
-            thread.start()
-            self._threads.append(thread)
-
-    def _pump(self, src: socket.socket, dst: socket.socket, from_server: bool) -> None:
-        while True:
-            try:
-                data = src.recv(65536)
-            except OSError:
-                data = b""
-            if not data:
-                break
-            if from_server:
-                offset = self.server_bytes
-                if self.corrupt_at is not None and offset <= self.corrupt_at < offset + len(data):
-                    i = self.corrupt_at - offset
-                    data = data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1 :]
-                if self.cut_after is not None and offset + len(data) >= self.cut_after:
-                    data = data[: self.cut_after - offset]
-                    self.server_bytes += len(data)
-                    self._send(dst, data)
-                    break
-                self.server_bytes += len(data)
-            else:
-                self.client_bytes += len(data)
-            if not self._send(dst, data):
-                break
-        if from_server:
-            self.server_eof_at = time.monotonic()
-        try:
-            dst.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-
-    @staticmethod
-    def _send(dst: socket.socket, data: bytes) -> bool:
-        try:
-            dst.sendall(data)
-            return True
-        except OSError:
-            return False
-
-    def join(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        self._main.join(max(0.0, deadline - time.monotonic()))
-        for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-
-    def close(self) -> None:
-        for sock in [self.listener] + self._sockets:
-            try:
-                sock.close()
-            except OSError:
-                pass
 
 
 @pytest.fixture

@@ -38,22 +38,22 @@ target/load/limitpeer and target/load/heapwatch.so.
 from __future__ import annotations
 
 import argparse
-import atexit
 import os
 import re
 import resource
 import select
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import List, Optional
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "interop"))
+from peerkit import Keys, die_with_parent  # noqa: E402 - needs the path above
+
 BUILD = ROOT / "examples-c" / "build"
 KEYGEN = BUILD / "privline-keygen"
 LOAD_DIR = ROOT / "target" / "load"
@@ -77,36 +77,6 @@ def check(ok: bool, what: str) -> bool:
     return ok
 
 
-def keygen() -> tuple:
-    out = subprocess.run([str(KEYGEN)], capture_output=True, text=True, timeout=30, check=True).stdout
-    fields = dict(line.split() for line in out.splitlines())
-    return fields["secret"], fields["public"]
-
-
-def write_key_file(directory: str, name: str, content: str) -> str:
-    """`content` in DIRECTORY/NAME, mode 0600: the peers read their keys from
-    files (--secret-file, --network-key-file), not from the command line."""
-    path = os.path.join(directory, name)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(content + "\n")
-    return path
-
-
-class Keys:
-    def __init__(self) -> None:
-        self.network_key = os.urandom(32).hex()
-        self.server_secret, self.server_public = keygen()
-        self.client_secret, self.client_public = keygen()
-        # The keys as files for privline-server/-client (loadgen and
-        # limitpeer take theirs as arguments or on stdin).
-        self.key_dir = tempfile.mkdtemp(prefix="privline-load-keys-")
-        atexit.register(shutil.rmtree, self.key_dir, True)
-        self.network_key_file = write_key_file(self.key_dir, "network.key", self.network_key)
-        self.server_secret_file = write_key_file(self.key_dir, "server.secret", self.server_secret)
-        self.client_secret_file = write_key_file(self.key_dir, "client.secret", self.client_secret)
-
-
 class Server:
     def __init__(self, path: str, keys: Keys, workdir: Path, name: str, options: List[str],
                  nofile: Optional[int] = None, heapwatch: bool = False) -> None:
@@ -123,11 +93,7 @@ class Server:
         def preexec() -> None:
             if nofile is not None:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
-            try:
-                import ctypes
-                ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)  # die with this script
-            except Exception:  # noqa: BLE001 - best effort
-                pass
+            die_with_parent()
 
         argv = [path, "--listen", "127.0.0.1:0", "--network-key-file", keys.network_key_file, "--secret-file",
                 keys.server_secret_file] + options
@@ -433,7 +399,7 @@ def main() -> int:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < 1024:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
-    keys = Keys()
+    keys = Keys(KEYGEN)
     workdir = LOAD_DIR / "limits"
     workdir.mkdir(parents=True, exist_ok=True)
     phases = {"flood": phase_flood, "per-ip": phase_per_ip, "idle": phase_idle, "memory": phase_memory}

@@ -50,28 +50,27 @@ and exits 1 if any check failed.
 from __future__ import annotations
 
 import argparse
-import atexit
 import asyncio
 import collections
-import ctypes
 import hashlib
 import os
 import random
 import re
 import resource
-import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "interop"))
+from peerkit import Keys, die_with_parent  # noqa: E402 - needs the path above
+
 BUILD = ROOT / "examples-c" / "build"
 SERVER = BUILD / "privline-server"
 CLIENT = BUILD / "privline-client"
@@ -193,7 +192,7 @@ class Server:
                 # test; tests/load/limits.py tests the cap itself.
                 "--max-per-ip", "100000"]
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=self.log_file, env=env, preexec_fn=_die_with_parent)
+                                     stderr=self.log_file, env=env, preexec_fn=die_with_parent)
         self.pid = self.proc.pid
         self.port = 0
         self._log_offset = 0
@@ -260,46 +259,8 @@ class Server:
         self.log_file.close()
 
 
-def _die_with_parent() -> None:
-    """In the server's child process: SIGTERM when this script dies."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
-    except Exception:  # noqa: BLE001 - best effort only
-        pass
-
-
 # --------------------------------------------------------------------------
 # Peers: the C client, loadgen, raw sockets, proxies
-
-
-def write_key_file(directory: str, name: str, content: str) -> str:
-    """`content` in DIRECTORY/NAME, mode 0600: the peers read their keys from
-    files (--secret-file, --network-key-file), not from the command line."""
-    path = os.path.join(directory, name)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(content + "\n")
-    return path
-
-
-class Keys:
-    def __init__(self) -> None:
-        def keygen() -> Tuple[str, str]:
-            out = subprocess.run([str(KEYGEN)], capture_output=True, text=True, timeout=30, check=True).stdout
-            fields = dict(line.split() for line in out.splitlines())
-            return fields["secret"], fields["public"]
-
-        self.network_key = os.urandom(32).hex()
-        self.server_secret, self.server_public = keygen()
-        self.client_secret, self.client_public = keygen()
-        # The keys as files for privline-server/-client (loadgen and
-        # limitpeer take theirs as arguments or on stdin).
-        self.key_dir = tempfile.mkdtemp(prefix="privline-load-keys-")
-        atexit.register(shutil.rmtree, self.key_dir, True)
-        self.network_key_file = write_key_file(self.key_dir, "network.key", self.network_key)
-        self.server_secret_file = write_key_file(self.key_dir, "server.secret", self.server_secret)
-        self.client_secret_file = write_key_file(self.key_dir, "client.secret", self.client_secret)
 
 
 class ClientResult:
@@ -638,7 +599,7 @@ class Run:
         self.args = args
         self.rng = random.Random(args.seed)
         self.checks = Checks()
-        self.keys = Keys()
+        self.keys = Keys(KEYGEN)
         self.workdir = LOAD_DIR / "run"
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.server: Optional[Server] = None

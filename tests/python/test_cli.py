@@ -3,18 +3,15 @@
 
 from __future__ import annotations
 
-import atexit
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import pytest
 
@@ -22,30 +19,14 @@ import privline
 
 from conftest import NETWORK_KEY, OTHER_NETWORK_KEY, SSB_NETWORK_KEY, subprocess_env
 
+# key_file: keys go to files of mode 0600 (--secret-file, --network-key-file):
+# no test but test_a_secret_on_the_command_line_still_works_and_warns passes
+# one on a command line, where other local users can read it.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "interop"))
+from peerkit import key_file, read_pty  # noqa: E402 - needs the path above
+
 PYTHON = [sys.executable, "-m", "privline"]
 ENV = subprocess_env()
-
-# Keys go to files of mode 0600 (--secret-file, --network-key-file): no test
-# but test_a_secret_on_the_command_line_still_works_and_warns passes one on a
-# command line, where other local users can read it.
-_KEY_DIR = tempfile.mkdtemp(prefix="privline-cli-keys-")
-atexit.register(shutil.rmtree, _KEY_DIR, True)
-_KEY_FILES: Dict[str, str] = {}
-_KEY_LOCK = threading.Lock()
-
-
-def key_file(content: str) -> str:
-    """A file of mode 0600 holding `content` (a key as hex, or a malformed
-    one) and a newline; the same content gives the same file."""
-    with _KEY_LOCK:
-        path = _KEY_FILES.get(content)
-        if path is None:
-            path = os.path.join(_KEY_DIR, f"key{len(_KEY_FILES)}")
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as out:
-                out.write(content + "\n")
-            _KEY_FILES[content] = path
-        return path
 
 
 def run(*args: str, stdin: bytes = b"", timeout: float = 30) -> subprocess.CompletedProcess:
@@ -639,15 +620,7 @@ def test_a_secret_on_the_command_line_still_works_and_warns(server_identity):
         result = subprocess.run([*PYTHON, *argv], stdout=subprocess.PIPE, stderr=secondary, env=ENV, timeout=10)
         os.close(secondary)
         secondary = -1
-        output = b""
-        while True:
-            try:
-                chunk = os.read(main, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            output += chunk
+        output = read_pty(main)
     finally:
         os.close(main)
         if secondary >= 0:

@@ -33,15 +33,12 @@ never assertions about speed.
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -50,6 +47,8 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "interop"))
+from peerkit import Proxy, key_file  # noqa: E402 - needs the path above
 NETWORK_KEY = "d4a1cb88a66f02f8db635ce26441cc5dac1b08420ceaac230839b755845a9ffb"  # the main Scuttlebutt network
 C_PEERS = Path(os.environ.get("SHS1_C_PEERS", str(ROOT / "examples-c" / "build")))
 NODE = shutil.which("node") or "node"
@@ -58,26 +57,6 @@ SIZES = [0, 1, 4096, 4097, MIB]
 SIZE_IDS = ["0B", "1B", "4096B", "4097B", "1MiB"]
 M2_LEN, M4_LEN, BOX_HEADER_LEN = 64, 80, 34
 SAFETY_TIMEOUT = 120.0  # seconds: only so that a hang ends the test
-
-
-_KEY_DIR = tempfile.mkdtemp(prefix="privline-shs1-keys-")
-atexit.register(shutil.rmtree, _KEY_DIR, True)
-_KEY_FILES: Dict[str, str] = {}
-_KEY_LOCK = threading.Lock()
-
-
-def key_file(content: str) -> str:
-    """A file of mode 0600 holding `content` (a key as hex): privline's peers
-    take their keys from files, not from the command line."""
-    with _KEY_LOCK:
-        path = _KEY_FILES.get(content)
-        if path is None:
-            path = os.path.join(_KEY_DIR, f"key{len(_KEY_FILES)}")
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as out:
-                out.write(content + "\n")
-            _KEY_FILES[content] = path
-        return path
 
 
 def key_options(impl: str, secret: str) -> List[str]:
@@ -325,57 +304,6 @@ def test_node_client_with_wrong_server_key_fails(server_impl, servers):
     assert server.wait() == 1, server.stderr()
 
 
-class CuttingProxy:
-    """Forwards one connection; passes only `cut_after` bytes from the
-    server, then ends the stream to the client (no goodbye arrives)."""
-
-    def __init__(self, upstream_port: int, cut_after: int) -> None:
-        self.upstream_port = upstream_port
-        self.cut_after = cut_after
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self._sockets: List[socket.socket] = [self.listener]
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def _run(self) -> None:
-        try:
-            client, _ = self.listener.accept()
-            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
-        except OSError:
-            return
-        self._sockets += [client, upstream]
-        threading.Thread(target=self._pump, args=(client, upstream, None), daemon=True).start()
-        self._pump(upstream, client, self.cut_after)
-
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket, limit: Optional[int]) -> None:
-        sent = 0
-        try:
-            while limit is None or sent < limit:
-                data = src.recv(65536)
-                if not data:
-                    break
-                if limit is not None:
-                    data = data[: limit - sent]
-                dst.sendall(data)
-                sent += len(data)
-            dst.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        for sock in self._sockets:
-            try:
-                sock.close()
-            except OSError:
-                pass
-
-
 # Where the cut falls in what the server sends for 5000 bytes: after the
 # handshake, inside a box header, after a whole box, and just before the
 # goodbye (M2, M4, then boxes of 4096 and 904 bytes, then the goodbye).
@@ -391,7 +319,7 @@ CUTS = {
 @pytest.mark.parametrize("cut", list(CUTS.values()), ids=list(CUTS))
 @pytest.mark.parametrize("client", ["c", "python", "node"])
 def test_truncated_stream_fails(client, cut, node_server):
-    proxy = CuttingProxy(node_server.port, cut)
+    proxy = Proxy(node_server.port, cut_after=cut)
     try:
         data = os.urandom(5000)
         result = run_client(client, proxy.address, Keys(), node_server.keys.public, data)
