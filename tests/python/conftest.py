@@ -104,6 +104,45 @@ def handshake_messages(
     raise AssertionError("handshake did not finish")
 
 
+def open_byte_by_byte(receiver: "privline.Channel", wire: bytes) -> Tuple[List[bytes], bool]:
+    """Feeds `wire` to `receiver` one byte at a time, opening whatever is
+    complete after each byte; returns the data payloads in order and
+    whether a close arrived. Fails if a partial record is consumed or
+    bytes are left over."""
+    pending = bytearray()
+    got: List[bytes] = []
+    closed = False
+    for byte in wire:
+        pending.append(byte)
+        while True:
+            consumed, kind, payload = receiver.open(pending)
+            del pending[:consumed]
+            if kind is privline.RecordType.NONE:
+                assert consumed == 0
+                break
+            if kind is privline.RecordType.DATA:
+                got.append(payload)
+            elif kind is privline.RecordType.CLOSE:
+                closed = True
+    assert not pending
+    return got, closed
+
+
+def count_seal_calls(channel: "privline.Channel", monkeypatch: pytest.MonkeyPatch) -> List[int]:
+    """The results of every library seal call `channel` makes from now on
+    (the channel binds its seal function once: that binding is wrapped)."""
+    real_seal = channel._c_seal
+    results: List[int] = []
+
+    def counting_seal(*args: object) -> int:
+        result = real_seal(*args)
+        results.append(result)
+        return result
+
+    monkeypatch.setattr(channel, "_c_seal", counting_seal)
+    return results
+
+
 def make_pair(
     client_identity: "privline.Identity",
     server_identity: "privline.Identity",

@@ -19,7 +19,9 @@ import privline
 from privline import RecordType, Status
 from privline import _lib as libmod
 
-from conftest import BINDING, NETWORK_KEY, OTHER_NETWORK_KEY, ROOT, handshake_messages, make_pair
+from conftest import (
+    BINDING, NETWORK_KEY, OTHER_NETWORK_KEY, ROOT, count_seal_calls, handshake_messages, make_pair, open_byte_by_byte,
+)
 
 # --------------------------------------------------------------------------
 # loading and declarations
@@ -268,16 +270,7 @@ def test_seal_accepts_any_bytes_like(pair):
 def test_padding_hides_lengths_and_buffer_too_small_is_handled(pair, monkeypatch):
     client, server = pair
     lib = libmod.lib()
-    # the channel binds its seal function once; count its calls
-    real_seal = client._c_seal
-    results = []
-
-    def counting_seal(*args):
-        result = real_seal(*args)
-        results.append(result)
-        return result
-
-    monkeypatch.setattr(client, "_c_seal", counting_seal)
+    results = count_seal_calls(client, monkeypatch)
     sizes = (0, 5, 63, 64, 300)
     padded = 0
     for size in sizes:
@@ -524,22 +517,8 @@ def test_records_one_byte_at_a_time(pair):
     client, server = pair
     payloads = [b"", b"x", os.urandom(1000), os.urandom(70000)]
     wire = b"".join(client.seal(p) for p in payloads) + client.seal_close()
-    pending = bytearray()
-    got = []
-    closed = False
-    for byte in wire:
-        pending.append(byte)
-        while True:
-            consumed, kind, payload = server.open(pending)
-            del pending[:consumed]
-            if kind is RecordType.NONE:
-                assert consumed == 0
-                break
-            if kind is RecordType.DATA:
-                got.append(payload)
-            elif kind is RecordType.CLOSE:
-                closed = True
-    assert closed and not pending
+    got, closed = open_byte_by_byte(server, wire)
+    assert closed
     assert b"".join(got) == b"".join(payloads)
     assert got[0] == b"" and got[1] == b"x"
 

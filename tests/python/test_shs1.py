@@ -18,7 +18,9 @@ import secretbox as sb
 from privline import Protocol, RecordType, Status
 from privline import _lib as libmod
 
-from conftest import NETWORK_KEY, OTHER_NETWORK_KEY, SSB_NETWORK_KEY, handshake_messages, make_pair
+from conftest import (
+    NETWORK_KEY, OTHER_NETWORK_KEY, SSB_NETWORK_KEY, count_seal_calls, handshake_messages, make_pair, open_byte_by_byte,
+)
 
 MAX_BODY = 4096
 HEADER = 34
@@ -375,22 +377,8 @@ def test_shs1_boxes_one_byte_at_a_time(shs1):
     client, server = shs1
     payloads = [b"x", os.urandom(1000), os.urandom(9000)]
     wire = b"".join(client.seal(p) for p in payloads) + client.seal_close()
-    pending = bytearray()
-    got = []
-    closed = False
-    for byte in wire:
-        pending.append(byte)
-        while True:
-            consumed, kind, payload = server.open(pending)
-            del pending[:consumed]
-            if kind is RecordType.NONE:
-                assert consumed == 0
-                break
-            if kind is RecordType.DATA:
-                got.append(payload)
-            elif kind is RecordType.CLOSE:
-                closed = True
-    assert closed and not pending and server.peer_closed
+    got, closed = open_byte_by_byte(server, wire)
+    assert closed and server.peer_closed
     assert b"".join(got) == b"".join(payloads)
     assert [len(p) for p in got] == [1, 1000, 4096, 4096, 808]
 
@@ -486,16 +474,7 @@ def test_a_replayed_or_reordered_box_is_fatal(client_identity, server_identity):
 def test_shs1_buffer_sizing(shs1, monkeypatch):
     client, server = shs1
     lib = libmod.lib()
-    # the channel binds its seal function once; count its calls
-    real_seal = client._c_seal
-    results = []
-
-    def counting_seal(*args):
-        result = real_seal(*args)
-        results.append(result)
-        return result
-
-    monkeypatch.setattr(client, "_c_seal", counting_seal)
+    results = count_seal_calls(client, monkeypatch)
     sizes = [1, 100, 4095, 4096, 4097, 8192, 65518, 65519, 300000]
     for size in sizes:
         wire = client.seal(bytes(size))
