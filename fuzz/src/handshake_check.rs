@@ -192,15 +192,14 @@ pub fn reach(
     frag: &mut Fragmenter,
     tight: bool,
 ) -> Result<(Handshake, usize), Summary> {
-    let summary = match drive_handshake(&mut hs, spec, stream, frag, tight) {
+    let (error, summary) = match drive_handshake(&mut hs, spec, stream, frag, tight) {
         HandshakeEnd::Reached { offset } => return Ok((hs, offset)),
         HandshakeEnd::Starved => {
             assert_eq!(hs.authorize(true), Err(Error::WrongState));
-            Summary::default()
+            (Error::WrongState, Summary::default())
         }
-        HandshakeEnd::Failed(error) => Summary::failed(error),
+        HandshakeEnd::Failed(error) => (error, Summary::failed(error)),
     };
-    let error = summary.error.unwrap_or(Error::WrongState);
     assert_eq!(hs.into_channel().err(), Some(error));
     Err(summary)
 }
