@@ -964,41 +964,35 @@ fn sealed_len_zero_boundaries_and_size_max() {
 fn identity_functions_refuse_null_and_leave_outputs_untouched() {
     let mut seed = [FILL; 32];
     let mut public = [FILL; 32];
+    let (seed_out, public_out) = (seed.as_mut_ptr(), public.as_mut_ptr());
+    let untouched = || unsafe {
+        let written = |out: *mut u8| {
+            std::slice::from_raw_parts(out, 32)
+                .iter()
+                .any(|&b| b != FILL)
+        };
+        !written(seed_out) && !written(public_out)
+    };
+    assert_each_null_refused(
+        "identity_generate",
+        &["seed_out", "public_out"],
+        |null| unsafe {
+            privline_identity_generate(seed_out.or_null(null(0)), public_out.or_null(null(1)))
+        },
+        untouched,
+    );
+    assert_each_null_refused(
+        "identity_public_from_seed",
+        &["seed", "public_out"],
+        |null| unsafe {
+            privline_identity_public_from_seed(
+                KEYS.client_seed.as_ptr().or_null(null(0)),
+                public_out.or_null(null(1)),
+            )
+        },
+        untouched,
+    );
     unsafe {
-        assert_eq!(
-            privline_identity_generate(null_mut(), public.as_mut_ptr()),
-            PRIVLINE_RESULT_NULL_ARGUMENT
-        );
-        assert_eq!(
-            public, [FILL; 32],
-            "generate wrote the public key with a NULL seed_out"
-        );
-        assert_eq!(
-            privline_identity_generate(seed.as_mut_ptr(), null_mut()),
-            PRIVLINE_RESULT_NULL_ARGUMENT
-        );
-        assert_eq!(
-            seed, [FILL; 32],
-            "generate wrote the seed with a NULL public_out"
-        );
-        assert_eq!(
-            privline_identity_generate(null_mut(), null_mut()),
-            PRIVLINE_RESULT_NULL_ARGUMENT
-        );
-
-        assert_eq!(
-            privline_identity_public_from_seed(null(), public.as_mut_ptr()),
-            PRIVLINE_RESULT_NULL_ARGUMENT
-        );
-        assert_eq!(public, [FILL; 32]);
-        assert_eq!(
-            privline_identity_public_from_seed(KEYS.client_seed.as_ptr(), null_mut()),
-            PRIVLINE_RESULT_NULL_ARGUMENT
-        );
-        assert_eq!(
-            privline_identity_public_from_seed(null(), null_mut()),
-            PRIVLINE_RESULT_NULL_ARGUMENT
-        );
         // The caller's seed is only read.
         let seed_copy = KEYS.client_seed;
         assert_eq!(
@@ -1041,50 +1035,39 @@ fn handshake_constructors_refuse_null_and_invalid_keys() {
     let seed = KEYS.client_seed.as_ptr();
     let public = server_public.as_ptr();
     let mut slot = sentinel_handshake();
+    let slot_ptr = &raw mut slot;
+    let untouched = || unsafe { *slot_ptr == sentinel_handshake() };
+    assert_each_null_refused(
+        "new_client",
+        &[
+            "network_key",
+            "client_seed",
+            "server_public",
+            "handshake_out",
+        ],
+        |null| unsafe {
+            privline_handshake_new_client(
+                key.or_null(null(0)),
+                seed.or_null(null(1)),
+                public.or_null(null(2)),
+                slot_ptr.or_null(null(3)),
+            )
+        },
+        untouched,
+    );
+    assert_each_null_refused(
+        "new_server",
+        &["network_key", "server_seed", "handshake_out"],
+        |null| unsafe {
+            privline_handshake_new_server(
+                key.or_null(null(0)),
+                seed.or_null(null(1)),
+                slot_ptr.or_null(null(2)),
+            )
+        },
+        untouched,
+    );
     unsafe {
-        let cases = [
-            (
-                "client: network_key",
-                privline_handshake_new_client(null(), seed, public, &mut slot),
-            ),
-            (
-                "client: client_seed",
-                privline_handshake_new_client(key, null(), public, &mut slot),
-            ),
-            (
-                "client: server_public",
-                privline_handshake_new_client(key, seed, null(), &mut slot),
-            ),
-            (
-                "client: handshake_out",
-                privline_handshake_new_client(key, seed, public, null_mut()),
-            ),
-            (
-                "client: all",
-                privline_handshake_new_client(null(), null(), null(), null_mut()),
-            ),
-            (
-                "server: network_key",
-                privline_handshake_new_server(null(), seed, &mut slot),
-            ),
-            (
-                "server: server_seed",
-                privline_handshake_new_server(key, null(), &mut slot),
-            ),
-            (
-                "server: handshake_out",
-                privline_handshake_new_server(key, seed, null_mut()),
-            ),
-            (
-                "server: all",
-                privline_handshake_new_server(null(), null(), null_mut()),
-            ),
-        ];
-        for (label, result) in cases {
-            assert_eq!(result, PRIVLINE_RESULT_NULL_ARGUMENT, "{label}");
-            assert_eq!(slot, sentinel_handshake(), "{label}: handshake_out written");
-        }
-
         // Server keys that fail the identity key check: the out-pointer
         // stays untouched.
         let mut not_on_curve = [0u8; 32];
@@ -1401,20 +1384,23 @@ fn handshake_peer_key_misuse() {
     let client_public = KEYS.client_public();
     for protocol in [PRIVLINE1, SHS1] {
         let mut flight = Flight::new(protocol, &KEYS);
-        unsafe {
-            let mut key = [FILL; 32];
-            assert_eq!(
-                privline_handshake_peer_key(null(), key.as_mut_ptr()),
-                PRIVLINE_RESULT_NULL_ARGUMENT
-            );
-            assert_eq!(key, [FILL; 32]);
-            assert_eq!(
-                privline_handshake_peer_key(flight.client, null_mut()),
-                PRIVLINE_RESULT_NULL_ARGUMENT
-            );
-            assert_eq!(
-                privline_handshake_peer_key(flight.server, null_mut()),
-                PRIVLINE_RESULT_NULL_ARGUMENT
+        let mut key = [FILL; 32];
+        let key = key.as_mut_ptr();
+        for (side, handshake) in [("client", flight.client), ("server", flight.server)] {
+            assert_each_null_refused(
+                &format!("protocol {protocol}, {side}"),
+                &["handshake", "out"],
+                |null| unsafe {
+                    privline_handshake_peer_key(
+                        handshake.cast_const().or_null(null(0)),
+                        key.or_null(null(1)),
+                    )
+                },
+                || unsafe {
+                    std::slice::from_raw_parts(key, 32)
+                        .iter()
+                        .all(|&b| b == FILL)
+                },
             );
         }
         // A client knows its server from the start; a server learns the
@@ -2555,28 +2541,23 @@ fn identity_new_refuses_null_bad_lengths_and_mismatched_halves() {
     let keypair = keypair_of(&KEYS.client_seed);
     let client_public = public_of(&KEYS.client_seed);
     let mut slot = sentinel_identity();
+    let slot_ptr = &raw mut slot;
+    // Both forms of the secret: the seed, and seed and public key.
+    for secret_len in [32, 64] {
+        assert_each_null_refused(
+            &format!("identity_new, secret_len {secret_len}"),
+            &["secret", "identity_out"],
+            |null| unsafe {
+                privline_identity_new(
+                    keypair.as_ptr().or_null(null(0)),
+                    secret_len,
+                    slot_ptr.or_null(null(1)),
+                )
+            },
+            || unsafe { *slot_ptr == sentinel_identity() },
+        );
+    }
     unsafe {
-        // NULL for each pointer (and both).
-        for (label, result) in [
-            ("secret, 32", privline_identity_new(null(), 32, &mut slot)),
-            ("secret, 64", privline_identity_new(null(), 64, &mut slot)),
-            (
-                "identity_out",
-                privline_identity_new(KEYS.client_seed.as_ptr(), 32, null_mut()),
-            ),
-            (
-                "identity_out, 64",
-                privline_identity_new(keypair.as_ptr(), 64, null_mut()),
-            ),
-            ("both", privline_identity_new(null(), 32, null_mut())),
-        ] {
-            assert_eq!(result, PRIVLINE_RESULT_NULL_ARGUMENT, "NULL {label}");
-            assert_eq!(
-                slot,
-                sentinel_identity(),
-                "NULL {label}: identity_out written"
-            );
-        }
         // A NULL secret of length 0 is an empty secret: the wrong length.
         assert_eq!(
             privline_identity_new(null(), 0, &mut slot),
@@ -2655,18 +2636,22 @@ fn identity_new_refuses_null_bad_lengths_and_mismatched_halves() {
             privline_identity_free(handle);
         }
 
-        // privline_identity_public_key: NULL for each pointer.
-        assert_eq!(
-            identity_public(null()),
-            (PRIVLINE_RESULT_NULL_ARGUMENT, [FILL; 32])
-        );
-        assert_eq!(
-            privline_identity_public_key(from_seed, null_mut()),
-            PRIVLINE_RESULT_NULL_ARGUMENT
-        );
-        assert_eq!(
-            privline_identity_public_key(null(), null_mut()),
-            PRIVLINE_RESULT_NULL_ARGUMENT
+        let mut public = [FILL; 32];
+        let public = public.as_mut_ptr();
+        assert_each_null_refused(
+            "identity_public_key",
+            &["identity", "public_out"],
+            |null| {
+                privline_identity_public_key(
+                    from_seed.cast_const().or_null(null(0)),
+                    public.or_null(null(1)),
+                )
+            },
+            || {
+                std::slice::from_raw_parts(public, 32)
+                    .iter()
+                    .all(|&b| b == FILL)
+            },
         );
         // Still fine afterwards.
         assert_eq!(
@@ -2690,96 +2675,35 @@ fn with_identity_constructors_refuse_null_unknown_protocols_and_bad_keys() {
     let mut slot = sentinel_handshake();
     unsafe {
         for protocol in [PRIVLINE1, SHS1] {
-            let cases = [
-                (
-                    "client: network_key",
+            let slot_ptr = &raw mut slot;
+            let untouched = || *slot_ptr == sentinel_handshake();
+            assert_each_null_refused(
+                &format!("new_client_with_identity, protocol {protocol}"),
+                &["network_key", "identity", "server_public", "handshake_out"],
+                |null| {
                     privline_handshake_new_client_with_identity(
                         protocol,
-                        null(),
-                        client_identity,
-                        public,
-                        &mut slot,
-                    ),
-                ),
-                (
-                    "client: identity",
-                    privline_handshake_new_client_with_identity(
-                        protocol,
-                        key,
-                        null(),
-                        public,
-                        &mut slot,
-                    ),
-                ),
-                (
-                    "client: server_public",
-                    privline_handshake_new_client_with_identity(
-                        protocol,
-                        key,
-                        client_identity,
-                        null(),
-                        &mut slot,
-                    ),
-                ),
-                (
-                    "client: handshake_out",
-                    privline_handshake_new_client_with_identity(
-                        protocol,
-                        key,
-                        client_identity,
-                        public,
-                        null_mut(),
-                    ),
-                ),
-                (
-                    "client: all",
-                    privline_handshake_new_client_with_identity(
-                        protocol,
-                        null(),
-                        null(),
-                        null(),
-                        null_mut(),
-                    ),
-                ),
-                (
-                    "server: network_key",
+                        key.or_null(null(0)),
+                        client_identity.cast_const().or_null(null(1)),
+                        public.or_null(null(2)),
+                        slot_ptr.or_null(null(3)),
+                    )
+                },
+                untouched,
+            );
+            assert_each_null_refused(
+                &format!("new_server_with_identity, protocol {protocol}"),
+                &["network_key", "identity", "handshake_out"],
+                |null| {
                     privline_handshake_new_server_with_identity(
                         protocol,
-                        null(),
-                        server_identity,
-                        &mut slot,
-                    ),
-                ),
-                (
-                    "server: identity",
-                    privline_handshake_new_server_with_identity(protocol, key, null(), &mut slot),
-                ),
-                (
-                    "server: handshake_out",
-                    privline_handshake_new_server_with_identity(
-                        protocol,
-                        key,
-                        server_identity,
-                        null_mut(),
-                    ),
-                ),
-                (
-                    "server: all",
-                    privline_handshake_new_server_with_identity(
-                        protocol,
-                        null(),
-                        null(),
-                        null_mut(),
-                    ),
-                ),
-            ];
-            for (label, result) in cases {
-                assert_eq!(
-                    result, PRIVLINE_RESULT_NULL_ARGUMENT,
-                    "protocol {protocol}, NULL {label}"
-                );
-                assert_eq!(slot, sentinel_handshake(), "{label}: handshake_out written");
-            }
+                        key.or_null(null(0)),
+                        server_identity.cast_const().or_null(null(1)),
+                        slot_ptr.or_null(null(2)),
+                    )
+                },
+                untouched,
+            );
             // Server keys that fail the identity key check, in both protocols.
             let mut small_order = [0u8; 32];
             small_order[0] = 1;
@@ -3030,34 +2954,34 @@ fn channel_sealed_len_is_exact_and_size_max_where_nothing_fits() {
 fn channel_protocol_and_export_shs1_keys_misuse() {
     let (client, server) = connect(PRIVLINE1, &KEYS);
     let (shs1_client, shs1_server) = connect(SHS1, &KEYS);
-    unsafe {
-        // NULL for each pointer: nothing written. A NULL output is refused
-        // before the protocol is looked at.
-        assert_eq!(
-            channel_protocol(null()),
-            (PRIVLINE_RESULT_NULL_ARGUMENT, UNSET_U32)
+    // NULL for each pointer: nothing written. A NULL output is refused
+    // before the protocol is looked at.
+    let mut protocol = UNSET_U32;
+    let mut keys = [FILL; PRIVLINE_SHS1_KEYS_LEN];
+    let (protocol, keys) = (&raw mut protocol, keys.as_mut_ptr());
+    let untouched = || unsafe {
+        *protocol == UNSET_U32
+            && std::slice::from_raw_parts(keys, PRIVLINE_SHS1_KEYS_LEN)
+                .iter()
+                .all(|&b| b == FILL)
+    };
+    for channel in [client, shs1_client] {
+        let channel = channel.cast_const();
+        assert_each_null_refused(
+            "channel_protocol",
+            &["channel", "protocol_out"],
+            |null| unsafe {
+                privline_channel_protocol(channel.or_null(null(0)), protocol.or_null(null(1)))
+            },
+            untouched,
         );
-        assert_eq!(
-            privline_channel_protocol(client, null_mut()),
-            PRIVLINE_RESULT_NULL_ARGUMENT
-        );
-        assert_eq!(
-            privline_channel_protocol(null(), null_mut()),
-            PRIVLINE_RESULT_NULL_ARGUMENT
-        );
-        assert_eq!(
-            export_keys(null()),
-            (PRIVLINE_RESULT_NULL_ARGUMENT, [FILL; 112])
-        );
-        for channel in [shs1_client, client] {
-            assert_eq!(
-                privline_channel_export_shs1_keys(channel, null_mut()),
-                PRIVLINE_RESULT_NULL_ARGUMENT
-            );
-        }
-        assert_eq!(
-            privline_channel_export_shs1_keys(null(), null_mut()),
-            PRIVLINE_RESULT_NULL_ARGUMENT
+        assert_each_null_refused(
+            "export_shs1_keys",
+            &["channel", "keys_out"],
+            |null| unsafe {
+                privline_channel_export_shs1_keys(channel.or_null(null(0)), keys.or_null(null(1)))
+            },
+            untouched,
         );
     }
     assert_eq!(channel_protocol(client), (PRIVLINE_RESULT_OK, PRIVLINE1));
