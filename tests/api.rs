@@ -5,20 +5,13 @@
 #[path = "support/pair.rs"]
 mod pair;
 use pair::{
-    channels, fresh, open_one, open_stream, pattern, seal, Event, Shape, ALICE, BOB, PROTOCOLS,
+    channels, fresh, open_one, open_stream, pattern, seal, send, Event, Shape, ALICE, BOB,
+    PROTOCOLS,
 };
-use privline::{Channel, Error, Handshake, Identity, Opened, Protocol, PublicKey, Status};
+use privline::{Channel, Error, Identity, Opened, Protocol, PublicKey, Status};
 
 fn public(seed: &[u8; 32]) -> PublicKey {
     Identity::from_seed(seed).public_key()
-}
-
-/// One step that must succeed; returns what it wrote.
-fn send(handshake: &mut Handshake, input: &[u8]) -> Vec<u8> {
-    let mut out = [0u8; privline::HANDSHAKE_MAX_MESSAGE_LEN];
-    let step = handshake.step(input, &mut out).unwrap();
-    assert_eq!(step.consumed, input.len());
-    out[..step.written].to_vec()
 }
 
 fn open_all(channel: &mut Channel, wire: &[u8]) -> Vec<Event> {

@@ -26,11 +26,13 @@ mod hex;
 #[path = "support/pair.rs"]
 mod pair;
 use hex::{hex32, unhex};
-use pair::{close, leaks, open_one, open_stream, seal, update, Event, Shape, PROTOCOLS};
+use pair::{
+    close, leaks, open_one, open_stream, seal, send, silent, step, update, Event, Out, Shape,
+    PROTOCOLS, SENTINEL,
+};
 use privline::{
-    Channel, Error, Handshake, Identity, NetworkKey, Protocol, PublicKey, Status,
-    HANDSHAKE_MAX_MESSAGE_LEN, M1_LEN, M2_LEN, M3_LEN, M4_LEN, RECORD_MAX_INNER_LEN,
-    RECORD_MAX_LEN,
+    Channel, Error, Handshake, Identity, NetworkKey, Protocol, PublicKey, Status, M1_LEN, M2_LEN,
+    M3_LEN, M4_LEN, RECORD_MAX_INNER_LEN, RECORD_MAX_LEN,
 };
 
 // ---------------------------------------------------------------------------
@@ -589,58 +591,6 @@ fn random_client(n: &[u8; 32], seed: &[u8; 32], bpk: &[u8; 32]) -> Handshake {
 
 fn random_server(n: &[u8; 32], seed: &[u8; 32]) -> Handshake {
     Handshake::server(&NetworkKey::new(*n), &Identity::from_seed(seed)).expect("server")
-}
-
-const SENTINEL: u8 = 0xa5;
-
-#[derive(Debug, PartialEq, Eq)]
-struct Out {
-    bytes: Vec<u8>,
-    status: Status,
-    consumed: usize,
-}
-
-/// A step that wrote nothing.
-fn silent(status: Status, consumed: usize) -> Out {
-    Out {
-        bytes: vec![],
-        status,
-        consumed,
-    }
-}
-
-/// One handshake step into a sentinel-filled buffer. A failing step must
-/// leave the buffer untouched (nothing written); a successful one must
-/// write exactly what it reports.
-fn step(handshake: &mut Handshake, input: &[u8]) -> Result<Out, Error> {
-    let mut buf = [SENTINEL; HANDSHAKE_MAX_MESSAGE_LEN];
-    match handshake.step(input, &mut buf) {
-        Ok(step) => {
-            assert!(
-                buf[step.written..].iter().all(|&b| b == SENTINEL),
-                "step wrote past what it reported"
-            );
-            Ok(Out {
-                bytes: buf[..step.written].to_vec(),
-                status: step.status,
-                consumed: step.consumed,
-            })
-        }
-        Err(error) => {
-            assert!(
-                buf.iter().all(|&b| b == SENTINEL),
-                "a failing step wrote bytes ({error:?})"
-            );
-            Err(error)
-        }
-    }
-}
-
-/// A step that must succeed and consume all of `input`; returns what it wrote.
-fn send(handshake: &mut Handshake, input: &[u8]) -> Vec<u8> {
-    let out = step(handshake, input).unwrap_or_else(|e| panic!("step failed: {e:?}"));
-    assert_eq!(out.consumed, input.len());
-    out.bytes
 }
 
 /// A step that must fail with `expected`, after which the handshake stays

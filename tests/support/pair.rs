@@ -182,6 +182,60 @@ pub fn fresh(protocol: Protocol) -> (Handshake, Handshake) {
     )
 }
 
+/// What a test fills a buffer with, to see what a call wrote there.
+pub const SENTINEL: u8 = 0xa5;
+
+/// What one handshake step wrote, its status and the input it used.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Out {
+    pub bytes: Vec<u8>,
+    pub status: Status,
+    pub consumed: usize,
+}
+
+/// A step that wrote nothing.
+pub fn silent(status: Status, consumed: usize) -> Out {
+    Out {
+        bytes: vec![],
+        status,
+        consumed,
+    }
+}
+
+/// One handshake step into a sentinel-filled buffer. A failing step must
+/// leave the buffer untouched (nothing written); a successful one must
+/// write exactly what it reports.
+pub fn step(handshake: &mut Handshake, input: &[u8]) -> Result<Out, Error> {
+    let mut buf = [SENTINEL; HANDSHAKE_MAX_MESSAGE_LEN];
+    match handshake.step(input, &mut buf) {
+        Ok(step) => {
+            assert!(
+                buf[step.written..].iter().all(|&b| b == SENTINEL),
+                "step wrote past what it reported"
+            );
+            Ok(Out {
+                bytes: buf[..step.written].to_vec(),
+                status: step.status,
+                consumed: step.consumed,
+            })
+        }
+        Err(error) => {
+            assert!(
+                buf.iter().all(|&b| b == SENTINEL),
+                "a failing step wrote bytes ({error:?})"
+            );
+            Err(error)
+        }
+    }
+}
+
+/// A step that must succeed and consume all of `input`; returns what it wrote.
+pub fn send(handshake: &mut Handshake, input: &[u8]) -> Vec<u8> {
+    let out = step(handshake, input).unwrap_or_else(|e| panic!("step failed: {e:?}"));
+    assert_eq!(out.consumed, input.len());
+    out.bytes
+}
+
 /// A finished handshake: both channels and the messages each side sent.
 pub struct Connected {
     pub client: Channel,
@@ -245,15 +299,14 @@ fn take_turn(
     if handshake.is_done() {
         return;
     }
-    let mut out = [0u8; HANDSHAKE_MAX_MESSAGE_LEN];
     let take = inbox.len().min(chunk);
-    let step = handshake.step(&inbox[..take], &mut out).unwrap();
-    inbox.drain(..step.consumed);
-    if step.written > 0 {
-        sent.push(out[..step.written].to_vec());
-        peer.extend_from_slice(&out[..step.written]);
+    let out = step(handshake, &inbox[..take]).unwrap();
+    inbox.drain(..out.consumed);
+    if !out.bytes.is_empty() {
+        peer.extend_from_slice(&out.bytes);
+        sent.push(out.bytes);
     }
-    if step.status == Status::AuthorizePeer {
+    if out.status == Status::AuthorizePeer {
         handshake.authorize(true).unwrap();
     }
 }
