@@ -5,8 +5,11 @@
 
 #[path = "support/hex.rs"]
 mod hex;
+#[path = "support/pair.rs"]
+mod pair;
 use hex::{hex32, value_bytes as bytes};
-use privline::{Channel, Error, Handshake, Identity, NetworkKey, Opened, PublicKey, Status};
+use pair::{open_stream, silent, step, Event};
+use privline::{Channel, Error, Handshake, Identity, Opened, Protocol, PublicKey, Status};
 use serde_json::Value;
 
 fn vectors() -> Value {
@@ -15,65 +18,61 @@ fn vectors() -> Value {
     serde_json::from_str(&text).expect("parse vectors")
 }
 
-/// Feeds `input` to `handshake` whole and returns what it wrote.
-fn step_once(handshake: &mut Handshake, input: &[u8]) -> Result<(Vec<u8>, Status, usize), Error> {
-    let mut out = [0u8; privline::HANDSHAKE_MAX_MESSAGE_LEN];
-    let step = handshake.step(input, &mut out)?;
-    Ok((out[..step.written].to_vec(), step.status, step.consumed))
-}
-
-fn case_client(case: &Value) -> Handshake {
-    Handshake::client_with_ephemerals_for_tests(
-        &NetworkKey::new(hex32(&case["network_key"])),
-        &Identity::from_seed(&hex32(&case["client_seed"])),
-        &PublicKey(hex32(&case["server_public"])),
-        hex32(&case["ec"]),
-        hex32(&case["fc"]),
+/// The privline/1 client of a vector's `fields` (a case, or a negative
+/// case's inputs), or why it cannot be made.
+fn vector_client(fields: &Value) -> Result<Handshake, Error> {
+    pair::client(
+        Protocol::Privline1,
+        &hex32(&fields["network_key"]),
+        &hex32(&fields["client_seed"]),
+        &hex32(&fields["server_public"]),
+        &hex32(&fields["ec"]),
+        &hex32(&fields["fc"]),
     )
-    .expect("client")
 }
 
-fn case_server(case: &Value) -> Handshake {
-    Handshake::server_with_ephemerals_for_tests(
-        &NetworkKey::new(hex32(&case["network_key"])),
-        &Identity::from_seed(&hex32(&case["server_seed"])),
-        hex32(&case["es"]),
-        hex32(&case["fs"]),
+/// The privline/1 server of a vector's `fields`.
+fn vector_server(fields: &Value) -> Handshake {
+    pair::server(
+        Protocol::Privline1,
+        &hex32(&fields["network_key"]),
+        &hex32(&fields["server_seed"]),
+        &hex32(&fields["es"]),
+        &hex32(&fields["fs"]),
     )
 }
 
 /// Runs the case's handshake, checking every message byte for byte, and
 /// returns the two channels.
 fn run_case_handshake(case: &Value) -> (Channel, Channel) {
-    let mut client = case_client(case);
-    let mut server = case_server(case);
+    let mut client = vector_client(case).expect("client");
+    let mut server = vector_server(case);
     assert_eq!(
         Identity::from_seed(&hex32(&case["client_seed"])).public_key(),
         PublicKey(hex32(&case["client_public"]))
     );
 
-    let (m1, status, _) = step_once(&mut client, &[]).unwrap();
-    assert_eq!(m1, bytes(&case["M1"]), "M1");
-    assert_eq!(status, Status::NeedInput);
-    let (m2, _, consumed) = step_once(&mut server, &m1).unwrap();
-    assert_eq!(consumed, 64);
-    assert_eq!(m2, bytes(&case["M2"]), "M2");
-    let (m3, _, _) = step_once(&mut client, &m2).unwrap();
-    assert_eq!(m3, bytes(&case["M3"]), "M3");
-    let (none, status, consumed) = step_once(&mut server, &m3).unwrap();
-    assert!(none.is_empty());
-    assert_eq!((status, consumed), (Status::AuthorizePeer, 144));
+    let m1 = step(&mut client, &[]).unwrap();
+    assert_eq!(m1.bytes, bytes(&case["M1"]), "M1");
+    assert_eq!(m1.status, Status::NeedInput);
+    let m2 = step(&mut server, &m1.bytes).unwrap();
+    assert_eq!(m2.consumed, 64);
+    assert_eq!(m2.bytes, bytes(&case["M2"]), "M2");
+    let m3 = step(&mut client, &m2.bytes).unwrap();
+    assert_eq!(m3.bytes, bytes(&case["M3"]), "M3");
+    assert_eq!(
+        step(&mut server, &m3.bytes),
+        Ok(silent(Status::AuthorizePeer, 144))
+    );
     assert_eq!(
         server.peer_key().unwrap(),
         PublicKey(hex32(&case["client_public"]))
     );
     server.authorize(true).unwrap();
-    let (m4, status, _) = step_once(&mut server, &[]).unwrap();
-    assert_eq!(m4, bytes(&case["M4"]), "M4");
-    assert_eq!(status, Status::Done);
-    let (none, status, consumed) = step_once(&mut client, &m4).unwrap();
-    assert!(none.is_empty());
-    assert_eq!((status, consumed), (Status::Done, 112));
+    let m4 = step(&mut server, &[]).unwrap();
+    assert_eq!(m4.bytes, bytes(&case["M4"]), "M4");
+    assert_eq!(m4.status, Status::Done);
+    assert_eq!(step(&mut client, &m4.bytes), Ok(silent(Status::Done, 112)));
 
     let client_channel = client.into_channel().unwrap();
     let server_channel = server.into_channel().unwrap();
@@ -217,32 +216,19 @@ fn expected_error(reason: &str) -> Error {
 fn run_negative_handshake(case: &Value) -> Error {
     let inputs = &case["inputs"];
     let name = case["name"].as_str().unwrap();
-    let network_key = NetworkKey::new(hex32(&inputs["network_key"]));
     let mut sent: Vec<Vec<u8>> = Vec::new();
     let mut handshake = if case["party"] == "client" {
-        let created = Handshake::client_with_ephemerals_for_tests(
-            &network_key,
-            &Identity::from_seed(&hex32(&inputs["client_seed"])),
-            &PublicKey(hex32(&inputs["server_public"])),
-            hex32(&inputs["ec"]),
-            hex32(&inputs["fc"]),
-        );
-        let mut handshake = match created {
+        let mut handshake = match vector_client(inputs) {
             Ok(handshake) => handshake,
             Err(error) => {
                 assert_eq!(case["expect_fail_at"], "create", "{name}");
                 return error;
             }
         };
-        sent.push(step_once(&mut handshake, &[]).unwrap().0);
+        sent.push(step(&mut handshake, &[]).unwrap().bytes);
         handshake
     } else {
-        Handshake::server_with_ephemerals_for_tests(
-            &network_key,
-            &Identity::from_seed(&hex32(&inputs["server_seed"])),
-            hex32(&inputs["es"]),
-            hex32(&inputs["fs"]),
-        )
+        vector_server(inputs)
     };
     assert_ne!(
         case["expect_fail_at"], "create",
@@ -252,13 +238,13 @@ fn run_negative_handshake(case: &Value) -> Error {
     let mut failure = None;
     for message in case["inbound"].as_array().unwrap() {
         let input = bytes(&message["hex"]);
-        match step_once(&mut handshake, &input) {
-            Ok((out, status, consumed)) => {
-                assert_eq!(consumed, input.len(), "{name}");
-                if !out.is_empty() {
-                    sent.push(out);
+        match step(&mut handshake, &input) {
+            Ok(out) => {
+                assert_eq!(out.consumed, input.len(), "{name}");
+                if !out.bytes.is_empty() {
+                    sent.push(out.bytes);
                 }
-                if status == Status::AuthorizePeer {
+                if out.status == Status::AuthorizePeer {
                     let peer = handshake.peer_key().unwrap();
                     let accepted = match &case["accept"] {
                         Value::String(all) if all == "all" => true,
@@ -266,7 +252,7 @@ fn run_negative_handshake(case: &Value) -> Error {
                         other => panic!("accept {other}"),
                     };
                     match handshake.authorize(accepted) {
-                        Ok(()) => sent.push(step_once(&mut handshake, &[]).unwrap().0),
+                        Ok(()) => sent.push(step(&mut handshake, &[]).unwrap().bytes),
                         Err(error) => {
                             failure = Some((message["msg"].as_str().unwrap().to_string(), error));
                             break;
@@ -295,7 +281,7 @@ fn run_negative_handshake(case: &Value) -> Error {
         .collect();
     assert_eq!(sent, expected_sent, "{name}: sent messages");
     // After the failure the handshake sends nothing more and repeats its error.
-    assert_eq!(step_once(&mut handshake, &[]).unwrap_err(), error, "{name}");
+    assert_eq!(step(&mut handshake, &[]), Err(error), "{name}");
     error
 }
 
@@ -306,28 +292,17 @@ fn run_negative_channel(case: &Value) -> Result<(), Error> {
     assert_eq!(case["direction"], "c2s");
     let mut receiver =
         Channel::from_keys_for_tests(false, hex32(&case["key"]), [0x11; 32], PublicKey([0; 32]));
-    let stream = bytes(&case["stream"]);
-    let mut at = 0;
-    let mut events = Vec::new();
+    let (opened, outcome) = open_stream(&mut receiver, &bytes(&case["stream"]));
+    // The vectors name events by record type.
+    let events: Vec<(u64, Vec<u8>)> = opened
+        .into_iter()
+        .map(|event| match event {
+            Event::Data(payload) => (1, payload),
+            Event::Close => (2, Vec::new()),
+            Event::KeyUpdate => (3, Vec::new()),
+        })
+        .collect();
     let mut plain = vec![0u8; privline::RECORD_MAX_INNER_LEN];
-    let outcome = loop {
-        match receiver.open(&stream[at..], &mut plain) {
-            Ok(Opened::Incomplete { .. }) => break Ok(()),
-            Ok(Opened::Data { consumed, len }) => {
-                events.push((1u64, plain[..len].to_vec()));
-                at += consumed;
-            }
-            Ok(Opened::Close { consumed }) => {
-                events.push((2, Vec::new()));
-                at += consumed;
-            }
-            Ok(Opened::KeyUpdate { consumed }) => {
-                events.push((3, Vec::new()));
-                at += consumed;
-            }
-            Err(error) => break Err(error),
-        }
-    };
     let expected_events: Vec<(u64, Vec<u8>)> = case["expect_events"]
         .as_array()
         .unwrap()
