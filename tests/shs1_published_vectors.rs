@@ -12,14 +12,14 @@
 
 #[path = "support/hex.rs"]
 mod hex;
+#[path = "support/pair.rs"]
+mod pair;
 use hex::{hex32, value_bytes};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
 
-use privline::{
-    Error, Handshake, Identity, NetworkKey, PublicKey, Status, HANDSHAKE_MAX_MESSAGE_LEN,
-};
+use privline::{Error, Handshake, Identity, NetworkKey, PublicKey, Status};
 use serde_json::Value;
 
 fn data_path() -> PathBuf {
@@ -144,12 +144,11 @@ fn server(party: &Party) -> Handshake {
     )
 }
 
-/// Steps `handshake` with `input` and returns what it wrote.
+/// Steps `handshake` with the whole of `input` and returns what it wrote.
 fn step(handshake: &mut Handshake, input: &[u8]) -> Result<(Vec<u8>, Status), Error> {
-    let mut out = [0u8; HANDSHAKE_MAX_MESSAGE_LEN];
-    let step = handshake.step(input, &mut out)?;
-    assert_eq!(step.consumed, input.len());
-    Ok((out[..step.written].to_vec(), step.status))
+    let out = pair::step(handshake, input)?;
+    assert_eq!(out.consumed, input.len());
+    Ok((out.bytes, out.status))
 }
 
 /// A client that has sent its hello and received the server's.
@@ -316,27 +315,16 @@ fn every_published_shs1_vector_is_reproduced() {
                     assert_eq!(status, Status::Done);
                     handshake.into_channel().unwrap()
                 };
+                // Our sending key and nonce, then our receiving ones.
+                let expected = [
+                    &value_bytes(&result["encryptKey"])[..],
+                    &value_bytes(&remote["app_mac"])[..24],
+                    &value_bytes(&result["decryptKey"]),
+                    &value_bytes(&local["app_mac"])[..24],
+                ]
+                .concat();
                 let keys = channel.export_shs1_keys().unwrap();
-                assert_eq!(
-                    keys[..32],
-                    value_bytes(&result["encryptKey"])[..],
-                    "vector {index}"
-                );
-                assert_eq!(
-                    keys[32..56],
-                    value_bytes(&remote["app_mac"])[..24],
-                    "vector {index}"
-                );
-                assert_eq!(
-                    keys[56..88],
-                    value_bytes(&result["decryptKey"])[..],
-                    "vector {index}"
-                );
-                assert_eq!(
-                    keys[88..],
-                    value_bytes(&local["app_mac"])[..24],
-                    "vector {index}"
-                );
+                assert_eq!(keys[..], expected[..], "vector {index}");
             }
             other => panic!("vector {index}: unknown operation {other}"),
         }
