@@ -268,44 +268,46 @@ fn tables(peers: &Peers, identities: &FfiIdentities) {
         a.map(|a| format!("{:.1} ns", (a - b) / calls))
             .unwrap_or_else(|| "n/a".into())
     };
+    // A row of the table: the operation, its time through the Rust API and
+    // extern "C" from Rust, and from C (`c_ns`), with the difference from the
+    // Rust API spread over the `calls` C ABI calls it makes.
+    let row = |name: String, rust: f64, ffi: f64, c_ns: Option<f64>, calls: f64| {
+        vec![
+            name,
+            fmt_ns(rust),
+            fmt_ns(ffi),
+            opt(c_ns),
+            format!("{:.1} ns", (ffi - rust) / calls),
+            per_call(c_ns, rust, calls),
+        ]
+    };
     let c_hs = c("c_handshake_ns");
     let c_seeds_hs = c("c_handshake_seeds_ns");
 
     let mut rows = vec![
-        vec![
-            "handshake, identity handles (new_*_with_identity; Rust: identities reused)"
-                .to_string(),
-            fmt_ns(rust_hs),
-            fmt_ns(ffi_hs),
-            opt(c_hs),
-            format!("{:.1} ns", (ffi_hs - rust_hs) / HANDSHAKE_CALLS),
-            per_call(c_hs, rust_hs, HANDSHAKE_CALLS),
-        ],
-        vec![
+        row(
+            "handshake, identity handles (new_*_with_identity; Rust: identities reused)".into(),
+            rust_hs,
+            ffi_hs,
+            c_hs,
+            HANDSHAKE_CALLS,
+        ),
+        row(
             "handshake, seed constructors (new_client/new_server; Rust: identities from seeds)"
-                .to_string(),
-            fmt_ns(rust_seeds_hs),
-            fmt_ns(ffi_seeds_hs),
-            opt(c_seeds_hs),
-            format!("{:.1} ns", (ffi_seeds_hs - rust_seeds_hs) / HANDSHAKE_CALLS),
-            per_call(c_seeds_hs, rust_seeds_hs, HANDSHAKE_CALLS),
-        ],
+                .into(),
+            rust_seeds_hs,
+            ffi_seeds_hs,
+            c_seeds_hs,
+            HANDSHAKE_CALLS,
+        ),
     ];
     let mut worst_per_call: f64 = 0.0;
     for &(size, rust, ffi) in &channel_times {
-        let c_ns = c(&format!("c_seal_open_ns_{size}"));
-        let from_rust = (ffi - rust) / 2.0;
         if size <= 1024 {
-            worst_per_call = worst_per_call.max(from_rust);
+            worst_per_call = worst_per_call.max((ffi - rust) / 2.0);
         }
-        rows.push(vec![
-            format!("seal + open, {size} B"),
-            fmt_ns(rust),
-            fmt_ns(ffi),
-            opt(c_ns),
-            format!("{from_rust:.1} ns"),
-            per_call(c_ns, rust, 2.0),
-        ]);
+        let c_ns = c(&format!("c_seal_open_ns_{size}"));
+        rows.push(row(format!("seal + open, {size} B"), rust, ffi, c_ns, 2.0));
     }
     // The trivial calls, timed above in pairs (Rust, extern "C"): the row
     // and the C program's key of each.
@@ -316,15 +318,7 @@ fn tables(peers: &Peers, identities: &FfiIdentities) {
     .into_iter()
     .zip(calls.chunks(2))
     {
-        let (rust, ffi) = (pair[0], pair[1]);
-        rows.push(vec![
-            name.into(),
-            fmt_ns(rust),
-            fmt_ns(ffi),
-            opt(c(key)),
-            format!("{:.1} ns", ffi - rust),
-            per_call(c(key), rust, 1.0),
-        ]);
+        rows.push(row(name.into(), pair[0], pair[1], c(key), 1.0));
     }
     print_table(
         "Item 4. The C ABI boundary (Rust API vs extern \"C\" from Rust vs C program, one run)",
