@@ -8,10 +8,11 @@ checkout's ``target/release``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -77,28 +78,25 @@ def handshake_messages(
         pending += wire[:size]
         del wire[:size]
 
+    def advance(name: str, handshake: "privline.Handshake", wire_in: bytearray, pending: bytearray,
+                wire_out: bytearray) -> "privline.StepResult":
+        deliver(wire_in, pending)
+        step = handshake.step(pending)
+        del pending[: step.consumed]
+        if step.output:
+            wire_out += step.output
+            sent.append((name, step.output))
+        return step
+
     for _ in range(10000):
-        progressed = False
         if not client.done:
-            deliver(wire_to_client, to_client)
-            step = client.step(to_client)
-            del to_client[: step.consumed]
-            if step.output:
-                wire_to_server += step.output
-                sent.append(("client", step.output))
-            progressed |= bool(step.consumed or step.output)
+            advance("client", client, wire_to_client, to_client, wire_to_server)
         if not server.done:
-            deliver(wire_to_server, to_server)
-            step = server.step(to_server)
-            del to_server[: step.consumed]
-            if step.output:
-                wire_to_client += step.output
-                sent.append(("server", step.output))
+            step = advance("server", server, wire_to_server, to_server, wire_to_client)
             if step.status is privline.Status.AUTHORIZE_PEER:
                 server.authorize(accept)
                 if not accept:
                     return sent
-            progressed |= bool(step.consumed or step.output)
         if client.done and server.done and not wire_to_client and not to_client:
             return sent
     raise AssertionError("handshake did not finish")
@@ -157,9 +155,23 @@ def make_pair(
     return client.into_channel(), server.into_channel()
 
 
+@contextlib.contextmanager
+def open_pair(
+    client_identity: "privline.Identity",
+    server_identity: "privline.Identity",
+    network_key: bytes = NETWORK_KEY,
+    protocol: str = "privline1",
+) -> Iterator[Tuple["privline.Channel", "privline.Channel"]]:
+    """make_pair's channels, freed at the end of the block."""
+    client, server = make_pair(client_identity, server_identity, network_key, protocol)
+    try:
+        yield client, server
+    finally:
+        client.free()
+        server.free()
+
+
 @pytest.fixture
 def pair(client_identity, server_identity):
-    client, server = make_pair(client_identity, server_identity)
-    yield client, server
-    client.free()
-    server.free()
+    with open_pair(client_identity, server_identity) as channels:
+        yield channels

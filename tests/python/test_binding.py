@@ -194,13 +194,19 @@ def test_handshake_messages_keys_and_session(client_identity, server_identity):
         assert not client_channel.peer_closed
 
 
-def test_server_pauses_for_authorization(client_identity, server_identity):
+def _until_authorization(client_identity, server_identity):
+    """A client and a server handshake stepped in memory up to the server's
+    pause for authorization; returns them and the server's step on M3."""
     client = privline.ClientHandshake(NETWORK_KEY, client_identity, server_identity.public_key)
     server = privline.ServerHandshake(NETWORK_KEY, server_identity)
     m1 = client.step().output
     m2 = server.step(m1).output
     m3 = client.step(m2).output
-    step = server.step(m3)
+    return client, server, server.step(m3)
+
+
+def test_server_pauses_for_authorization(client_identity, server_identity):
+    client, server, step = _until_authorization(client_identity, server_identity)
     assert step == (144, b"", Status.AUTHORIZE_PEER)
     assert server.peer_key == client_identity.public_key
     server.authorize(True)
@@ -210,12 +216,7 @@ def test_server_pauses_for_authorization(client_identity, server_identity):
 
 
 def test_handshake_leaves_channel_bytes_to_the_caller(client_identity, server_identity):
-    client = privline.ClientHandshake(NETWORK_KEY, client_identity, server_identity.public_key)
-    server = privline.ServerHandshake(NETWORK_KEY, server_identity)
-    m1 = client.step().output
-    m2 = server.step(m1).output
-    m3 = client.step(m2).output
-    server.step(m3)
+    client, server, _ = _until_authorization(client_identity, server_identity)
     server.authorize(True)
     m4 = server.step().output
     server_channel = server.into_channel()

@@ -20,6 +20,7 @@ from privline import _lib as libmod
 
 from conftest import (
     NETWORK_KEY, OTHER_NETWORK_KEY, SSB_NETWORK_KEY, count_seal_calls, handshake_messages, make_pair, open_byte_by_byte,
+    open_pair,
 )
 
 MAX_BODY = 4096
@@ -32,10 +33,8 @@ def shs1_pair(client_identity, server_identity, network_key=SSB_NETWORK_KEY):
 
 @pytest.fixture
 def shs1(client_identity, server_identity):
-    client, server = shs1_pair(client_identity, server_identity)
-    yield client, server
-    client.free()
-    server.free()
+    with open_pair(client_identity, server_identity, SSB_NETWORK_KEY, "shs1") as channels:
+        yield channels
 
 
 def boxed_len(size: int) -> int:

@@ -41,11 +41,17 @@ def run_in_thread(function, *args, **kwargs):
     return join
 
 
-def test_socketpair_round_trip_and_clean_close(client_identity, server_identity):
+def _socketpair(client_identity, server_identity, network_key=NETWORK_KEY, **options):
+    """A connected (client, server) pair of SecureSockets over a socketpair;
+    `options` (timeout, protocol) go to both ends."""
     a, b = socket.socketpair()
-    accepted = run_in_thread(privline.accept, b, NETWORK_KEY, server_identity, timeout=5)
-    client = privline.wrap_client(a, NETWORK_KEY, client_identity, server_identity.public_key, timeout=5)
-    server = accepted()
+    accepted = run_in_thread(privline.accept, b, network_key, server_identity, **options)
+    client = privline.wrap_client(a, network_key, client_identity, server_identity.public_key, **options)
+    return client, accepted()
+
+
+def test_socketpair_round_trip_and_clean_close(client_identity, server_identity):
+    client, server = _socketpair(client_identity, server_identity, timeout=5)
     with client, server:
         assert client.session_id == server.session_id
         assert client.peer_key == server_identity.public_key
@@ -133,10 +139,7 @@ def test_bytes_after_m4_are_kept_for_the_channel(client_identity, server_identit
 
 
 def test_truncation_is_reported(client_identity, server_identity):
-    a, b = socket.socketpair()
-    accepted = run_in_thread(privline.accept, b, NETWORK_KEY, server_identity)
-    client = privline.wrap_client(a, NETWORK_KEY, client_identity, server_identity.public_key)
-    server = accepted()
+    client, server = _socketpair(client_identity, server_identity)
     server.sendall(b"partial")
     server.socket.close()  # no close record
     assert client.recv(100) == b"partial"
@@ -151,10 +154,7 @@ def test_truncation_is_reported(client_identity, server_identity):
 
 
 def test_with_block_ending_in_an_exception_sends_no_close_record(client_identity, server_identity):
-    a, b = socket.socketpair()
-    accepted = run_in_thread(privline.accept, b, NETWORK_KEY, server_identity)
-    client = privline.wrap_client(a, NETWORK_KEY, client_identity, server_identity.public_key)
-    server = accepted()
+    client, server = _socketpair(client_identity, server_identity)
     with pytest.raises(RuntimeError):
         with server:
             server.sendall(b"half of it")
@@ -186,10 +186,7 @@ def test_close_write_then_close(client_identity, server_identity):
 
 
 def test_a_damaged_record_is_fatal(client_identity, server_identity):
-    a, b = socket.socketpair()
-    accepted = run_in_thread(privline.accept, b, NETWORK_KEY, server_identity)
-    client = privline.wrap_client(a, NETWORK_KEY, client_identity, server_identity.public_key)
-    server = accepted()
+    client, server = _socketpair(client_identity, server_identity)
     record = bytearray(server._channel.seal(b"genuine"))
     record[-1] ^= 1
     server.socket.sendall(bytes(record))
@@ -325,10 +322,7 @@ def test_invalid_server_key_fails_before_sending(client_identity):
 
 
 def _shs1_socketpair(client_identity, server_identity, network_key=SSB_NETWORK_KEY):
-    a, b = socket.socketpair()
-    accepted = run_in_thread(privline.accept, b, network_key, server_identity, timeout=5, protocol="shs1")
-    client = privline.wrap_client(a, network_key, client_identity, server_identity.public_key, timeout=5, protocol="shs1")
-    return client, accepted()
+    return _socketpair(client_identity, server_identity, network_key, timeout=5, protocol="shs1")
 
 
 def test_shs1_socketpair_round_trip_and_goodbye(client_identity, server_identity):
