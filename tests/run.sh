@@ -50,39 +50,28 @@ if ! command -v valgrind >/dev/null 2>&1; then
     fi
 fi
 
-step "npm packages for the SHS1 tests (tests/shs1/install.sh)"
-bash tests/shs1/install.sh
+# stage TITLE COMMAND...: one stage of the suite under its heading; set -e
+# ends the suite at the first stage that fails.
+stage() {
+    step "$1"
+    shift
+    "$@"
+}
 
-step "cargo test"
-cargo test --quiet
-
-step "cargo clippy"
-cargo clippy --quiet --all-targets -- -D warnings
-
-step "fuzz targets, 5 s each (fuzz/run.sh 5)"
-bash fuzz/run.sh 5
-
-step "C test (tests/c/run.sh)"
-bash tests/c/run.sh
-
-step "C peers under valgrind and sanitizers (tests/interop/c_peers_checks.sh)"
-bash tests/interop/c_peers_checks.sh
-
-step "Python binding (tests/python/run.sh)"
-bash tests/python/run.sh
-
-step "installing: cargo-c install, pkg-config, C/C++/CMake consumers, the wheel (tests/install/run.sh)"
-bash tests/install/run.sh
+stage "npm packages for the SHS1 tests (tests/shs1/install.sh)" bash tests/shs1/install.sh
+stage "cargo test" cargo test --quiet
+stage "cargo clippy" cargo clippy --quiet --all-targets -- -D warnings
+stage "fuzz targets, 5 s each (fuzz/run.sh 5)" bash fuzz/run.sh 5
+stage "C test (tests/c/run.sh)" bash tests/c/run.sh
+stage "C peers under valgrind and sanitizers (tests/interop/c_peers_checks.sh)" bash tests/interop/c_peers_checks.sh
+stage "Python binding (tests/python/run.sh)" bash tests/python/run.sh
+stage "installing: cargo-c install, pkg-config, C/C++/CMake consumers, the wheel (tests/install/run.sh)" \
+    bash tests/install/run.sh
 
 step "interoperability matrix over loopback TCP (tests/interop)"
 make -s -C examples-c
 target/pyenv/bin/python -m pytest -q -p no:cacheprovider tests/interop
 
-step "load and fault injection (tests/load/run.sh)"
-bash tests/load/run.sh
-
-step "privline-tunnel with real servers (tests/tunnel/run.sh)"
-bash tests/tunnel/run.sh
-
-step "SHS1 against Scuttlebutt's implementations (tests/shs1/run.sh)"
-bash tests/shs1/run.sh
+stage "load and fault injection (tests/load/run.sh)" bash tests/load/run.sh
+stage "privline-tunnel with real servers (tests/tunnel/run.sh)" bash tests/tunnel/run.sh
+stage "SHS1 against Scuttlebutt's implementations (tests/shs1/run.sh)" bash tests/shs1/run.sh
