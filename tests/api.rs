@@ -4,11 +4,14 @@
 
 #[path = "support/pair.rs"]
 mod pair;
+#[path = "support/reference/mod.rs"]
+mod reference;
 use pair::{
     channels, fresh, open_one, open_stream, pattern, seal, send, Event, Shape, ALICE, BOB,
     PROTOCOLS,
 };
 use privline::{Channel, Error, Identity, Opened, Protocol, PublicKey, Status};
+use reference::privline1_records::{inner, ref_seal_record, TYPE_DATA};
 
 fn public(seed: &[u8; 32]) -> PublicKey {
     Identity::from_seed(seed).public_key()
@@ -335,23 +338,11 @@ fn the_sender_updates_its_key_by_itself_when_its_counter_reaches_2_pow_32() {
     );
 }
 
-/// A data record sealed by hand at `counter` (the library's own sender
-/// never seals data past 2^32: it updates its key first).
+/// A data record sealed by the independent reference at `counter` (the
+/// library's own sender never seals data past 2^32: it updates its key
+/// first).
 fn data_record_at(key: &[u8; 32], counter: u64, payload: &[u8]) -> Vec<u8> {
-    use chacha20poly1305::aead::{AeadInPlace, KeyInit};
-    let mut inner = payload.to_vec();
-    inner.push(0x01);
-    let header = ((inner.len() + 16) as u16).to_be_bytes();
-    let mut nonce = [0u8; 12];
-    nonce[4..].copy_from_slice(&counter.to_le_bytes());
-    let cipher = chacha20poly1305::ChaCha20Poly1305::new(key.into());
-    let tag = cipher
-        .encrypt_in_place_detached(&nonce.into(), &header, &mut inner)
-        .unwrap();
-    let mut record = header.to_vec();
-    record.extend_from_slice(&inner);
-    record.extend_from_slice(&tag);
-    record
+    ref_seal_record(key, counter, &inner(payload, TYPE_DATA, 0))
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! What only SHS1 and box-stream have, through the safe Rust API: the
-//! bytes on the wire are box-stream's (checked by opening them with
-//! XSalsa20-Poly1305 directly rather than with our own reader), a header
+//! bytes on the wire are box-stream's (the independent reference in
+//! `support/reference/` writes the same bytes from the same keys), a header
 //! announcing more than 4096 bytes is refused, what box-stream lacks is not
 //! supported, and identities come from libsodium's 64-byte secrets. What
 //! SHS1 shares with privline/1 (fragmentation, buffer sizes, half-close,
@@ -9,13 +9,23 @@
 
 #[path = "support/pair.rs"]
 mod pair;
-use crypto_secretbox::aead::{AeadInPlace, KeyInit};
-use crypto_secretbox::XSalsa20Poly1305;
+#[path = "support/reference/mod.rs"]
+mod reference;
 use pair::{channels, open_stream, pattern, seal, Event};
 use privline::{
-    Error, Handshake, Identity, NetworkKey, Protocol, HANDSHAKE_MAX_MESSAGE_LEN, SHS1_HEADER_LEN,
+    Channel, Error, Handshake, Identity, NetworkKey, Protocol, HANDSHAKE_MAX_MESSAGE_LEN,
     SHS1_MAX_BODY_LEN,
 };
+use reference::box_stream::{ref_box_stream, ref_seal_header, BoxKeys, BOX_HEADER_PLAIN_LEN};
+
+/// The key and first nonce `channel` seals with.
+fn sending_keys(channel: &Channel) -> BoxKeys {
+    let keys = channel.export_shs1_keys().unwrap();
+    BoxKeys {
+        key: keys[..32].try_into().unwrap(),
+        nonce: keys[32..56].try_into().unwrap(),
+    }
+}
 
 /// The main Scuttlebutt network's key.
 const SSB_MAIN_NETWORK: [u8; 32] = [
@@ -24,60 +34,25 @@ const SSB_MAIN_NETWORK: [u8; 32] = [
 ];
 
 #[test]
-fn the_wire_is_box_stream_as_an_independent_secretbox_reads_it() {
+fn the_wire_is_box_stream_as_an_independent_reference_writes_it() {
     let (mut client, _server) = channels(Protocol::Shs1);
-    let keys = client.export_shs1_keys().unwrap();
-    let key: [u8; 32] = keys[..32].try_into().unwrap();
-    let mut nonce: [u8; 24] = keys[32..56].try_into().unwrap();
+    let keys = sending_keys(&client);
     let payload = pattern(5000);
     let mut wire = seal(&mut client, &payload, 0);
     wire.extend(pair::close(&mut client));
-
-    let cipher = XSalsa20Poly1305::new(&key.into());
-    let bump = |nonce: &mut [u8; 24]| {
-        let value = u128::from_be_bytes(nonce[8..].try_into().unwrap()) + 1;
-        nonce[8..].copy_from_slice(&value.to_be_bytes());
-    };
-    let mut rest = &wire[..];
-    let mut received = Vec::new();
-    loop {
-        let (tag, header) = rest[..SHS1_HEADER_LEN].split_at(16);
-        let mut header = header.to_vec();
-        cipher
-            .decrypt_in_place_detached(&nonce.into(), b"", &mut header, tag.into())
-            .expect("the header opens at the current nonce");
-        bump(&mut nonce);
-        if header.iter().all(|&b| b == 0) {
-            assert_eq!(rest.len(), SHS1_HEADER_LEN, "the goodbye is last");
-            break;
-        }
-        let len = usize::from(u16::from_be_bytes([header[0], header[1]]));
-        assert!(len <= 4096);
-        let mut body = rest[SHS1_HEADER_LEN..SHS1_HEADER_LEN + len].to_vec();
-        cipher
-            .decrypt_in_place_detached(&nonce.into(), b"", &mut body, header[2..].into())
-            .expect("the body opens at the next nonce with the header's tag");
-        bump(&mut nonce);
-        received.extend_from_slice(&body);
-        rest = &rest[SHS1_HEADER_LEN + len..];
-    }
-    assert_eq!(received, payload);
+    let bodies: Vec<&[u8]> = payload.chunks(SHS1_MAX_BODY_LEN).collect();
+    assert_eq!(bodies.len(), 2);
+    assert!(wire == ref_box_stream(&keys, &bodies, true));
 }
 
 #[test]
 fn a_header_announcing_more_than_4096_bytes_is_refused() {
     let (client, mut server) = channels(Protocol::Shs1);
-    let keys = client.export_shs1_keys().unwrap();
-    let cipher = XSalsa20Poly1305::new(&<[u8; 32]>::try_from(&keys[..32]).unwrap().into());
-    let nonce: [u8; 24] = keys[32..56].try_into().unwrap();
-    let mut header = [0u8; 18];
+    let keys = sending_keys(&client);
+    let mut header = [0u8; BOX_HEADER_PLAIN_LEN];
     header[..2].copy_from_slice(&4097u16.to_be_bytes());
     header[2] = 1;
-    let tag = cipher
-        .encrypt_in_place_detached(&nonce.into(), b"", &mut header)
-        .unwrap();
-    let mut wire = tag.to_vec();
-    wire.extend_from_slice(&header);
+    let wire = ref_seal_header(&keys.key, &keys.nonce, &header);
     let mut plain = [0u8; SHS1_MAX_BODY_LEN];
     assert_eq!(server.open(&wire, &mut plain), Err(Error::RecordTooLong));
     assert!(Error::RecordTooLong.is_fatal());
