@@ -7,7 +7,8 @@
 //! the public safe API; the attacker's own computations (forged messages,
 //! key guesses, re-sealed greetings, low-order points with valid MACs, odd
 //! Ed25519 encodings) use the primitives of PROTOCOL.md directly, from the
-//! crates privline itself depends on (`kit` below). `harness_*` tests check
+//! crates privline itself depends on (`kit` below, which takes what they
+//! share from the independent references in `support/reference/`). `harness_*` tests check
 //! that this toolkit reproduces the shared vectors and the library byte for
 //! byte, so that an attack that fails, fails against the real protocol and
 //! not against a typo in the harness.
@@ -25,6 +26,8 @@
 mod hex;
 #[path = "support/pair.rs"]
 mod pair;
+#[path = "support/reference/mod.rs"]
+mod reference;
 use hex::{hex32, unhex};
 use pair::{
     close, leaks, open_one, open_stream, seal, send, silent, step, update, Event, Out, Shape,
@@ -50,6 +53,13 @@ mod kit {
     use hmac::{Hmac, Mac};
     use sha2::{Digest, Sha256, Sha512};
 
+    // What the shared independent references already have.
+    pub use crate::reference::primitives::{public_key, sha256, x25519, x25519_public, xsk};
+    use crate::reference::privline1_records::ref_open_body;
+    pub use crate::reference::privline1_records::{
+        ref_seal_record as seal_record, ref_update_key as update_key,
+    };
+
     pub const PROTO: &[u8] = b"privline/1";
     pub const L_M1: &[u8] = b"privline/1 m1";
     pub const L_M2: &[u8] = b"privline/1 m2";
@@ -58,15 +68,6 @@ mod kit {
     pub const L_SIG_C: &[u8] = b"privline/1 client signature";
     pub const L_SIG_S: &[u8] = b"privline/1 server signature";
     pub const L_KEYS: &[u8] = b"privline/1 session keys";
-    pub const L_UPDATE: &[u8] = b"privline/1 key update";
-
-    pub fn sha256(parts: &[&[u8]]) -> [u8; 32] {
-        let mut hasher = Sha256::new();
-        for part in parts {
-            hasher.update(part);
-        }
-        hasher.finalize().into()
-    }
 
     pub fn sha512(parts: &[&[u8]]) -> [u8; 64] {
         let mut hasher = Sha512::new();
@@ -126,38 +127,9 @@ mod kit {
             .ok()
     }
 
-    /// A raw record `hdr ‖ Seal(key, nonce(counter), hdr, inner)`.
-    pub fn seal_record(key: &[u8; 32], counter: u64, inner: &[u8]) -> Vec<u8> {
-        let header = ((inner.len() + 16) as u16).to_be_bytes();
-        let mut record = header.to_vec();
-        record.extend_from_slice(&seal(key, counter, &header, inner));
-        record
-    }
-
     /// Opens one raw record; returns its inner plaintext.
     pub fn open_record(key: &[u8; 32], counter: u64, record: &[u8]) -> Option<Vec<u8>> {
-        open(key, counter, &record[..2], &record[2..])
-    }
-
-    pub fn update_key(key: &[u8; 32]) -> [u8; 32] {
-        hkdf(&[], &[key], L_UPDATE)
-    }
-
-    pub fn x25519(secret: &[u8; 32], public: &[u8; 32]) -> [u8; 32] {
-        x25519_dalek::x25519(*secret, *public)
-    }
-
-    pub fn x25519_public(secret: &[u8; 32]) -> [u8; 32] {
-        x25519(secret, &x25519_dalek::X25519_BASEPOINT_BYTES)
-    }
-
-    /// `xsk(seed)`: the first half of SHA-512(seed) (X25519 clamps it).
-    pub fn xsk(seed: &[u8; 32]) -> [u8; 32] {
-        sha512(&[seed])[..32].try_into().unwrap()
-    }
-
-    pub fn public_key(seed: &[u8; 32]) -> [u8; 32] {
-        SigningKey::from_bytes(seed).verifying_key().to_bytes()
+        ref_open_body(key, counter, &record[..2], &record[2..])
     }
 
     pub fn decode_lax(bytes: &[u8; 32]) -> Option<EdwardsPoint> {
