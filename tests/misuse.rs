@@ -553,7 +553,8 @@ impl<T> Nullable for *const T {
 /// Makes `call` once with each of its pointer `arguments` NULL in turn and
 /// once with all of them NULL (`call` is told which argument positions are
 /// NULL); each must return NULL_ARGUMENT, and `unwritten` must still hold
-/// afterwards.
+/// afterwards. A function's NULL cases are then its argument names, not a
+/// hand-written call per case that could miss one.
 fn assert_each_null_refused(
     label: &str,
     arguments: &[&str],
@@ -573,11 +574,11 @@ fn assert_each_null_refused(
 }
 
 /// `privline_channel_close` and `privline_channel_update_key`, which take
-/// the same arguments: the two control records.
+/// the same arguments, so that a test names the pair once.
 type Control =
     unsafe extern "C" fn(*mut privline_channel, usize, *mut u8, *mut usize) -> privline_result;
-/// (A function rather than a constant, so that the coverage check, which
-/// follows calls, sees these two called.)
+/// The two control-record functions by name; a function, not a constant,
+/// because the coverage check follows calls and would not see a constant.
 fn controls() -> [(&'static str, Control); 2] {
     [
         ("close", privline_channel_close),
@@ -2189,8 +2190,8 @@ fn double_close_and_calls_after_close() {
     let server_public = KEYS.server_public();
     for protocol in &PROTOCOLS {
         let name = protocol.name;
-        // What the privline/1-only calls answer on an open channel: closing
-        // must not change it.
+        // What update_key answers after a close: ALREADY_CLOSED, or, from
+        // SHS1, which has no key update in any state, NOT_SUPPORTED.
         let after_close = if protocol.has_extensions {
             PRIVLINE_RESULT_ALREADY_CLOSED
         } else {
@@ -2216,8 +2217,7 @@ fn double_close_and_calls_after_close() {
                 );
                 assert!(second.out.iter().all(|&b| b == FILL));
             }
-            // Update-key and seal after close: ALREADY_CLOSED (SHS1 has no
-            // key update in any state).
+            // Update-key and seal after close.
             let updated = update_key(client, 0, capacity);
             assert_eq!(updated.result, after_close, "update_key, {label}");
             assert!(updated.out.iter().all(|&b| b == FILL));
