@@ -54,15 +54,7 @@ fn cases(default: u32) -> ProptestConfig {
 // ---------------------------------------------------------------------------
 
 fn secrets() -> impl Strategy<Value = Secrets> {
-    any::<[[u8; 32]; 7]>().prop_map(|[network_key, alice, bob, ec, fc, es, fs]| Secrets {
-        network_key,
-        alice,
-        bob,
-        ec,
-        fc,
-        es,
-        fs,
-    })
+    any::<[[u8; 32]; 7]>().prop_map(Secrets::from_array)
 }
 
 /// One thing a side sends on its channel.
@@ -735,10 +727,7 @@ proptest! {
         mask in 1u8..=255,
         sizes in fragments(),
     ) {
-        for protocol in PROTOCOLS {
-            let pos = position.index(direction(protocol, to_server).stream.len());
-            check_flip(protocol, to_server, pos, mask, &sizes);
-        }
+        flip_in_both_protocols(to_server, false, position, mask, &sizes);
     }
 
     #[test]
@@ -750,12 +739,32 @@ proptest! {
     ) {
         // The handshake is a small part of the recorded streams; this
         // aims at it.
-        for protocol in PROTOCOLS {
-            let shape = Shape::of(protocol);
-            let [first, second] =
-                if to_server { shape.client_messages } else { shape.server_messages };
-            check_flip(protocol, to_server, position.index(first + second), mask, &sizes);
-        }
+        flip_in_both_protocols(to_server, true, position, mask, &sizes);
+    }
+}
+
+/// [`check_flip`] at `position` of the recorded stream (or of its two
+/// handshake messages alone) of each protocol.
+fn flip_in_both_protocols(
+    to_server: bool,
+    handshake_only: bool,
+    position: Index,
+    mask: u8,
+    sizes: &[usize],
+) {
+    for protocol in PROTOCOLS {
+        let shape = Shape::of(protocol);
+        let [first, second] = if to_server {
+            shape.client_messages
+        } else {
+            shape.server_messages
+        };
+        let len = if handshake_only {
+            first + second
+        } else {
+            direction(protocol, to_server).stream.len()
+        };
+        check_flip(protocol, to_server, position.index(len), mask, sizes);
     }
 }
 

@@ -131,11 +131,9 @@ pub struct Secrets {
 }
 
 impl Secrets {
-    /// Seven secrets filled with `first`, `first + 1`, … (network key,
-    /// Alice, Bob, ec, fc, es, fs).
-    pub fn counting_from(first: u8) -> Secrets {
-        let [network_key, alice, bob, ec, fc, es, fs] =
-            std::array::from_fn(|i| [first.wrapping_add(i as u8); 32]);
+    /// The secrets in their field order (network key, Alice, Bob, ec, fc,
+    /// es, fs).
+    pub fn from_array([network_key, alice, bob, ec, fc, es, fs]: [[u8; 32]; 7]) -> Secrets {
         Secrets {
             network_key,
             alice,
@@ -145,6 +143,11 @@ impl Secrets {
             es,
             fs,
         }
+    }
+
+    /// Seven secrets filled with `first`, `first + 1`, … in field order.
+    pub fn counting_from(first: u8) -> Secrets {
+        Secrets::from_array(std::array::from_fn(|i| [first.wrapping_add(i as u8); 32]))
     }
 
     /// Alice dialling Bob.
