@@ -18,35 +18,36 @@ fn vectors() -> Value {
     serde_json::from_str(&text).expect("parse vectors")
 }
 
-/// The privline/1 client of a vector's `fields` (a case, or a negative
-/// case's inputs), or why it cannot be made.
-fn vector_client(fields: &Value) -> Result<Handshake, Error> {
-    pair::client(
-        Protocol::Privline1,
-        &hex32(&fields["network_key"]),
-        &hex32(&fields["client_seed"]),
-        &hex32(&fields["server_public"]),
-        &hex32(&fields["ec"]),
-        &hex32(&fields["fc"]),
-    )
-}
-
-/// The privline/1 server of a vector's `fields`.
-fn vector_server(fields: &Value) -> Handshake {
-    pair::server(
-        Protocol::Privline1,
-        &hex32(&fields["network_key"]),
-        &hex32(&fields["server_seed"]),
-        &hex32(&fields["es"]),
-        &hex32(&fields["fs"]),
-    )
+/// The privline/1 client (or server) of a vector's `fields` (a case, or a
+/// negative case's inputs), or why it cannot be made.
+fn vector_party(fields: &Value, client: bool) -> Result<Handshake, Error> {
+    let key = |name: &str| hex32(&fields[name]);
+    let (n, p1) = (key("network_key"), Protocol::Privline1);
+    if client {
+        pair::client(
+            p1,
+            &n,
+            &key("client_seed"),
+            &key("server_public"),
+            &key("ec"),
+            &key("fc"),
+        )
+    } else {
+        Ok(pair::server(
+            p1,
+            &n,
+            &key("server_seed"),
+            &key("es"),
+            &key("fs"),
+        ))
+    }
 }
 
 /// Runs the case's handshake, checking every message byte for byte, and
 /// returns the two channels.
 fn run_case_handshake(case: &Value) -> (Channel, Channel) {
-    let mut client = vector_client(case).expect("client");
-    let mut server = vector_server(case);
+    let mut client = vector_party(case, true).expect("client");
+    let mut server = vector_party(case, false).unwrap();
     assert_eq!(
         Identity::from_seed(&hex32(&case["client_seed"])).public_key(),
         PublicKey(hex32(&case["client_public"]))
@@ -218,7 +219,7 @@ fn run_negative_handshake(case: &Value) -> Error {
     let name = case["name"].as_str().unwrap();
     let mut sent: Vec<Vec<u8>> = Vec::new();
     let mut handshake = if case["party"] == "client" {
-        let mut handshake = match vector_client(inputs) {
+        let mut handshake = match vector_party(inputs, true) {
             Ok(handshake) => handshake,
             Err(error) => {
                 assert_eq!(case["expect_fail_at"], "create", "{name}");
@@ -228,7 +229,7 @@ fn run_negative_handshake(case: &Value) -> Error {
         sent.push(step(&mut handshake, &[]).unwrap().bytes);
         handshake
     } else {
-        vector_server(inputs)
+        vector_party(inputs, false).unwrap()
     };
     assert_ne!(
         case["expect_fail_at"], "create",
