@@ -22,8 +22,6 @@ import io
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,43 +29,10 @@ import tempfile
 import time
 from pathlib import Path
 
-HOST = "127.0.0.1"
-PROCS = []
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((HOST, port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
-def start(cmd, log):
-    proc = subprocess.Popen([str(c) for c in cmd], stdout=open(log, "wb"), stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL)
-    PROCS.append(proc)
-    return proc
-
-
-def stop_all():
-    for proc in PROCS:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "tunnel"))
+from tunnelkit import (  # noqa: E402 - needs the path above
+    HOST, PROCS, free_port, listening_port, start, start_nginx, stop_all, wait_for, wait_port, write_nginx_conf,
+)
 
 
 def cpu_seconds(procs):
@@ -83,13 +48,9 @@ def cpu_seconds(procs):
 
 
 def tunnel_port(log, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        m = re.search(r"^listening 127\.0\.0\.1:(\d+)", Path(log).read_text(errors="replace"), re.M)
-        if m:
-            return int(m.group(1))
-        time.sleep(0.05)
-    raise RuntimeError(f"no port in {log}")
+    if not wait_for(lambda: listening_port(Path(log).read_text(errors="replace")) is not None, timeout, 0.05):
+        raise RuntimeError(f"no port in {log}")
+    return listening_port(Path(log).read_text(errors="replace"))
 
 
 class Bench:
@@ -103,28 +64,12 @@ class Bench:
     def backends(self, bulk_mib):
         root = self.tmp / "nginx"
         (root / "www").mkdir(parents=True)
-        (root / "tmp").mkdir()
         with open(root / "www" / "bulk.bin", "wb") as f:
             f.truncate(bulk_mib << 20)  # zeros from the page cache: the cost measured is the path's
         (root / "www" / "index.html").write_text("hello\n")
         self.nginx_port = free_port()
-        (root / "nginx.conf").write_text(f"""
-worker_processes 1;
-pid {root}/nginx.pid;
-error_log {root}/error.log;
-daemon off;
-events {{ worker_connections 8192; }}
-http {{
-    access_log off;
-    client_body_temp_path {root}/tmp;
-    proxy_temp_path {root}/tmp;
-    fastcgi_temp_path {root}/tmp;
-    uwsgi_temp_path {root}/tmp;
-    scgi_temp_path {root}/tmp;
-    server {{ listen {HOST}:{self.nginx_port}; root {root}/www; sendfile on; }}
-}}
-""")
-        start(["nginx", "-c", root / "nginx.conf", "-p", root, "-e", root / "error.log"], self.tmp / "nginx.log")
+        write_nginx_conf(root, self.nginx_port, 8192)
+        start_nginx(root, self.tmp / "nginx.log")
         self.redis_port = free_port()
         start(["redis-server", "--port", str(self.redis_port), "--bind", HOST, "--save", "", "--appendonly", "no",
                "--dir", self.tmp], self.tmp / "redis.log")

@@ -14,19 +14,16 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-need=()
-command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
-command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
-command -v redis-benchmark >/dev/null 2>&1 || need+=(redis-tools)
-command -v spiped >/dev/null 2>&1 || need+=(spiped)
-command -v stunnel4 >/dev/null 2>&1 || need+=(stunnel4)
-command -v wrk >/dev/null 2>&1 || need+=(wrk)
-command -v curl >/dev/null 2>&1 || need+=(curl)
-command -v openssl >/dev/null 2>&1 || need+=(openssl)
-if [ "${#need[@]}" -gt 0 ]; then
-    echo "installing ${need[*]} (apt-get)"
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}") >/dev/null
-fi
+source tests/tunnel/packages.sh
+need_command nginx nginx-light
+need_command redis-server redis-server
+need_command redis-benchmark redis-tools
+need_command spiped spiped
+need_command stunnel4 stunnel4
+need_command wrk wrk
+need_command curl curl
+need_command openssl openssl
+install_needed benches/tunnel/run.sh
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 make -s -C examples-c

@@ -44,22 +44,17 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 step() { printf '\n== %s\n' "$*"; }
 
-need=()
-command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
-command -v redis-benchmark >/dev/null 2>&1 || need+=(redis-tools)
-command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
+source tests/tunnel/packages.sh
+need_command redis-server redis-server
+need_command redis-benchmark redis-tools
+need_command nginx nginx-light
 compgen -G '/usr/lib/postgresql/*/bin/pgbench' >/dev/null || need+=(postgresql)
-command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
-command -v wrk >/dev/null 2>&1 || need+=(wrk)
-command -v curl >/dev/null 2>&1 || need+=(curl)
-command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
+need_command haproxy haproxy
+need_command wrk wrk
+need_command curl curl
+need_command valgrind valgrind
 if [ "${#need[@]}" -gt 0 ]; then
-    step "installing ${need[*]} (apt-get)"
-    if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-        echo "tests/tunnel/run.sh: missing ${need[*]}; install them (apt-get install ${need[*]})" >&2
-        exit 1
-    fi
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}") >/dev/null
+    install_needed tests/tunnel/run.sh
     # The packages start their own daemons on the default ports; the test
     # starts its own on free ports and needs none of those.
     for service in redis-server nginx postgresql haproxy; do

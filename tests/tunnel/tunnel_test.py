@@ -18,7 +18,6 @@ import asyncio
 import hashlib
 import os
 import re
-import selectors
 import shutil
 import signal
 import socket
@@ -31,11 +30,16 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-HOST = "127.0.0.1"
+sys.path.insert(0, str(ROOT / "tests" / "tunnel"))
+sys.path.insert(0, str(ROOT / "tests" / "interop"))
+from peerkit import read_pty  # noqa: E402 - needs the path above
+from tunnelkit import (  # noqa: E402
+    HOST, free_port, listening_port, start, start_nginx, stop, stop_all, wait_for, wait_port,
+    write_nginx_conf,
+)
 
 PASSED = 0
 FAILED = 0
-PROCS = []  # every process started, stopped at exit
 
 
 def check(condition, name, detail=""):
@@ -47,53 +51,6 @@ def check(condition, name, detail=""):
         FAILED += 1
         print(f"not ok {PASSED + FAILED} - {name}" + (f": {detail}" if detail else ""), flush=True)
     return bool(condition)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout, step=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
-
-
-def wait_port(port, timeout=20.0):
-    def up():
-        try:
-            with socket.create_connection((HOST, port), timeout=0.5):
-                return True
-        except OSError:
-            return False
-    return wait_for(up, timeout, 0.05)
-
-
-def start(cmd, log_path, env=None, cwd=None, user=None):
-    log = open(log_path, "wb")
-    if user is not None:
-        cmd = ["runuser", "-u", user, "--"] + [str(c) for c in cmd]
-    proc = subprocess.Popen([str(c) for c in cmd], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            env=env, cwd=cwd)
-    log.close()
-    PROCS.append(proc)
-    return proc
-
-
-def stop(proc, sig=signal.SIGTERM, timeout=10.0):
-    if proc.poll() is None:
-        try:
-            proc.send_signal(sig)
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-    return proc.returncode
 
 
 def rss_kib(pid):
@@ -150,8 +107,7 @@ class Tunnel:
                 raise RuntimeError(f"{self.name} did not start: {self.log()}")
 
     def _port(self):
-        m = re.search(r"^listening 127\.0\.0\.1:(\d+)", self.log(), re.M)
-        return int(m.group(1)) if m else None
+        return listening_port(self.log())
 
     def log(self):
         try:
@@ -390,15 +346,7 @@ def phase_peers(keys):
                            "--network-key-file", keys.network, "--server-key", keys.server_public],
                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=secondary, timeout=30)
     os.close(secondary)
-    output = b""
-    while True:
-        try:
-            chunk = os.read(main, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        output += chunk
+    output = read_pty(main)
     os.close(main)
     check(b"warning: --secret puts the key on the command line" in output and proc.returncode == 1,
           "privline-client --secret HEX still works, and warns on a terminal", output.decode(errors="replace"))
@@ -965,30 +913,8 @@ def phase_nginx(keys):
             f.write(piece)
             h.update(piece)
     (root / "www" / "index.html").write_text("hello from nginx\n")
-    conf = root / "nginx.conf"
-    conf.write_text(f"""
-worker_processes 1;
-pid {root}/nginx.pid;
-error_log {root}/error.log;
-daemon off;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {root}/tmp;
-    proxy_temp_path {root}/tmp;
-    fastcgi_temp_path {root}/tmp;
-    uwsgi_temp_path {root}/tmp;
-    scgi_temp_path {root}/tmp;
-    keepalive_requests 1000000;
-    server {{
-        listen {HOST}:{port};
-        root {root}/www;
-        sendfile on;
-    }}
-}}
-""")
-    (root / "tmp").mkdir(exist_ok=True)
-    proc = start(["nginx", "-c", conf, "-p", root, "-e", root / "error.log"], TMP / "nginx.log")
+    write_nginx_conf(root, port, 4096, keepalive_requests=1000000)
+    proc = start_nginx(root, TMP / "nginx.log")
     if not wait_port(port):
         check(False, "nginx starts", (TMP / "nginx.log").read_text()[-300:])
         return
@@ -1166,6 +1092,19 @@ def phase_snippet(keys, redis):
           (out.stdout + out.stderr)[-600:])
 
 
+# The phases that need nothing but the keys, by name.
+KEYS_ONLY_PHASES = {
+    "keys": phase_keys,
+    "peers": phase_peers,
+    "relay": phase_relay,
+    "faults": phase_faults,
+    "limits": phase_limits,
+    "nginx": phase_nginx,
+    "postgres": phase_postgres,
+    "haproxy": phase_haproxy,
+}
+
+
 def main():
     global BUILD, TMP
     parser = argparse.ArgumentParser()
@@ -1185,26 +1124,12 @@ def main():
         for name in phases:
             t0 = time.monotonic()
             try:
-                if name == "keys":
-                    phase_keys(keys)
-                elif name == "peers":
-                    phase_peers(keys)
-                elif name == "relay":
-                    phase_relay(keys)
-                elif name == "faults":
-                    phase_faults(keys)
-                elif name == "limits":
-                    phase_limits(keys)
+                if name in KEYS_ONLY_PHASES:
+                    KEYS_ONLY_PHASES[name](keys)
                 elif name == "scale":
                     phase_scale(keys, args.connections)
                 elif name == "redis":
                     redis = phase_redis(keys)
-                elif name == "nginx":
-                    phase_nginx(keys)
-                elif name == "postgres":
-                    phase_postgres(keys)
-                elif name == "haproxy":
-                    phase_haproxy(keys)
                 elif name in ("valgrind", "snippet"):
                     if redis is None:
                         redis = Redis()
@@ -1219,10 +1144,7 @@ def main():
     finally:
         if redis is not None:
             redis.stop()
-        for proc in PROCS:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
+        stop_all(signal.SIGKILL)
         if FAILED == 0:
             shutil.rmtree(TMP, ignore_errors=True)
         else:
