@@ -552,17 +552,41 @@ fn lib_server(n: &[u8; 32], seed: &[u8; 32], es: &[u8; 32], fs: &[u8; 32]) -> Ha
     pair::server(Protocol::Privline1, n, seed, es, fs)
 }
 
-fn random_client(n: &[u8; 32], seed: &[u8; 32], bpk: &[u8; 32]) -> Handshake {
-    Handshake::client(
-        &NetworkKey::new(*n),
-        &Identity::from_seed(seed),
-        &PublicKey(*bpk),
-    )
-    .expect("client")
+/// `seed` dialling `bpk` in `protocol`, with the fixture's ephemerals.
+fn client_in(protocol: Protocol, f: &Fx, seed: &[u8; 32], bpk: &[u8; 32]) -> Handshake {
+    pair::client(protocol, &f.n, seed, bpk, &f.ec, &f.fc).expect("client")
 }
 
+/// `seed` answering in `protocol`, with the fixture's ephemerals.
+fn server_in(protocol: Protocol, f: &Fx, seed: &[u8; 32]) -> Handshake {
+    pair::server(protocol, &f.n, seed, &f.es, &f.fs)
+}
+
+/// `seed` dialling `bpk` in `protocol`, with fresh random ephemerals.
+fn random_client_in(
+    protocol: Protocol,
+    n: &[u8; 32],
+    seed: &[u8; 32],
+    bpk: &[u8; 32],
+) -> Handshake {
+    let (n, identity) = (NetworkKey::new(*n), Identity::from_seed(seed));
+    Handshake::client_with_protocol(protocol, &n, &identity, &PublicKey(*bpk)).expect("client")
+}
+
+/// `seed` answering in `protocol`, with fresh random ephemerals.
+fn random_server_in(protocol: Protocol, n: &[u8; 32], seed: &[u8; 32]) -> Handshake {
+    let (n, identity) = (NetworkKey::new(*n), Identity::from_seed(seed));
+    Handshake::server_with_protocol(protocol, &n, &identity).expect("server")
+}
+
+/// [`random_client_in`] privline/1, for the tests of privline/1 alone.
+fn random_client(n: &[u8; 32], seed: &[u8; 32], bpk: &[u8; 32]) -> Handshake {
+    random_client_in(Protocol::Privline1, n, seed, bpk)
+}
+
+/// [`random_server_in`] privline/1.
 fn random_server(n: &[u8; 32], seed: &[u8; 32]) -> Handshake {
-    Handshake::server(&NetworkKey::new(*n), &Identity::from_seed(seed)).expect("server")
+    random_server_in(Protocol::Privline1, n, seed)
 }
 
 /// A step that must fail with `expected`, after which the handshake stays
@@ -591,25 +615,27 @@ impl Wire {
 /// Runs an honest handshake (the server accepts), checking every status
 /// and length on the way.
 fn handshake(client: &mut Handshake, server: &mut Handshake) -> Wire {
+    let shape = Shape::of(client.protocol());
+    let ([m1_len, m3_len], [m2_len, m4_len]) = (shape.client_messages, shape.server_messages);
     let m1 = step(client, &[]).unwrap();
-    assert_eq!((m1.bytes.len(), m1.status), (M1_LEN, Status::NeedInput));
+    assert_eq!((m1.bytes.len(), m1.status), (m1_len, Status::NeedInput));
     let m2 = step(server, &m1.bytes).unwrap();
     assert_eq!(
         (m2.bytes.len(), m2.status, m2.consumed),
-        (M2_LEN, Status::NeedInput, M1_LEN)
+        (m2_len, Status::NeedInput, m1_len)
     );
     let m3 = step(client, &m2.bytes).unwrap();
     assert_eq!(
         (m3.bytes.len(), m3.status, m3.consumed),
-        (M3_LEN, Status::NeedInput, M2_LEN)
+        (m3_len, Status::NeedInput, m2_len)
     );
     let pause = step(server, &m3.bytes).unwrap();
-    assert_eq!(pause, silent(Status::AuthorizePeer, M3_LEN));
+    assert_eq!(pause, silent(Status::AuthorizePeer, m3_len));
     server.authorize(true).unwrap();
     let m4 = step(server, &[]).unwrap();
-    assert_eq!((m4.bytes.len(), m4.status), (M4_LEN, Status::Done));
+    assert_eq!((m4.bytes.len(), m4.status), (m4_len, Status::Done));
     let done = step(client, &m4.bytes).unwrap();
-    assert_eq!(done, silent(Status::Done, M4_LEN));
+    assert_eq!(done, silent(Status::Done, m4_len));
     Wire {
         m1: m1.bytes,
         m2: m2.bytes,
@@ -622,37 +648,35 @@ fn session(mut client: Handshake, mut server: Handshake) -> (Wire, Channel, Chan
     let wire = handshake(&mut client, &mut server);
     let client = client.into_channel().unwrap();
     let server = server.into_channel().unwrap();
-    assert!(client.session_id().unwrap() == server.session_id().unwrap());
+    pair::assert_one_session(&client, &server);
     (wire, client, server)
 }
 
-/// The deterministic Alice-dials-Bob session of the fixture.
-fn fixture_session(f: &Fx) -> (Wire, Channel, Channel) {
+/// The deterministic Alice-dials-Bob session of the fixture in `protocol`.
+fn fixture_session_in(protocol: Protocol, f: &Fx) -> (Wire, Channel, Channel) {
     session(
-        lib_client(&f.n, &f.a, &pk(&f.b), &f.ec, &f.fc),
-        lib_server(&f.n, &f.b, &f.es, &f.fs),
+        client_in(protocol, f, &f.a, &pk(&f.b)),
+        server_in(protocol, f, &f.b),
     )
+}
+
+/// [`fixture_session_in`] privline/1.
+fn fixture_session(f: &Fx) -> (Wire, Channel, Channel) {
+    fixture_session_in(Protocol::Privline1, f)
 }
 
 /// Alice dials Bob in `protocol`, with the fixture's ephemerals (`fresh`
 /// false: the same session every time) or fresh random ones.
 fn channels_of(f: &Fx, protocol: Protocol, fresh: bool) -> (Channel, Channel) {
-    let bpk = pk(&f.b);
-    let (client, server) = if fresh {
-        let n = NetworkKey::new(f.n);
-        let (alice, bob) = (Identity::from_seed(&f.a), Identity::from_seed(&f.b));
-        (
-            Handshake::client_with_protocol(protocol, &n, &alice, &PublicKey(bpk)).unwrap(),
-            Handshake::server_with_protocol(protocol, &n, &bob).unwrap(),
+    let (_, client, server) = if fresh {
+        session(
+            random_client_in(protocol, &f.n, &f.a, &pk(&f.b)),
+            random_server_in(protocol, &f.n, &f.b),
         )
     } else {
-        (
-            pair::client(protocol, &f.n, &f.a, &bpk, &f.ec, &f.fc).unwrap(),
-            pair::server(protocol, &f.n, &f.b, &f.es, &f.fs),
-        )
+        fixture_session_in(protocol, f)
     };
-    let connected = pair::connect(client, server, usize::MAX);
-    (connected.client, connected.server)
+    (client, server)
 }
 
 const KEY_C2S: [u8; 32] = [0x1c; 32];

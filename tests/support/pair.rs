@@ -17,12 +17,15 @@ use privline::{
 pub const PROTOCOLS: [Protocol; 2] = [Protocol::Privline1, Protocol::Shs1];
 
 /// What a test must know of a protocol's wire format.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Shape {
     /// Lengths of the client's two handshake messages.
     pub client_messages: [usize; 2],
     /// Lengths of the server's two handshake messages.
     pub server_messages: [usize; 2],
+    /// Where the sender's ephemeral public key stands in the first two
+    /// messages.
+    pub ephemeral: std::ops::Range<usize>,
     /// The most payload one record (box) carries.
     pub max_payload: usize,
     /// What one record adds to its payload; also the length of a close
@@ -43,6 +46,7 @@ impl Shape {
             Protocol::Privline1 => Shape {
                 client_messages: [privline::M1_LEN, privline::M3_LEN],
                 server_messages: [privline::M2_LEN, privline::M4_LEN],
+                ephemeral: 0..32,
                 max_payload: privline::RECORD_MAX_PAYLOAD_LEN,
                 overhead: privline::RECORD_OVERHEAD_LEN,
                 header: privline::RECORD_HEADER_LEN,
@@ -52,6 +56,7 @@ impl Shape {
             Protocol::Shs1 => Shape {
                 client_messages: [privline::SHS1_HELLO_LEN, privline::SHS1_CLIENT_AUTH_LEN],
                 server_messages: [privline::SHS1_HELLO_LEN, privline::SHS1_SERVER_ACCEPT_LEN],
+                ephemeral: 32..64,
                 max_payload: privline::SHS1_MAX_BODY_LEN,
                 overhead: privline::SHS1_HEADER_LEN,
                 header: privline::SHS1_HEADER_LEN,
@@ -333,6 +338,19 @@ pub fn assert_one_session(client: &Channel, server: &Channel) {
             let server_keys = server.export_shs1_keys().unwrap();
             assert_eq!(client_keys[..56], server_keys[56..], "client to server");
             assert_eq!(client_keys[56..], server_keys[..56], "server to client");
+        }
+    }
+}
+
+/// The secret that names a channel's session: privline/1's session id,
+/// SHS1's two box-stream keys (its nonces come from the hellos, in the
+/// clear).
+pub fn session_secret(channel: &Channel) -> Vec<u8> {
+    match channel.protocol() {
+        Protocol::Privline1 => channel.session_id().unwrap().as_bytes().to_vec(),
+        Protocol::Shs1 => {
+            let keys = channel.export_shs1_keys().unwrap();
+            [&keys[..32], &keys[56..88]].concat()
         }
     }
 }
