@@ -882,19 +882,28 @@ fn p01_stolen_long_term_keys_do_not_open_a_recorded_session() {
 fn p01_every_session_has_fresh_ephemerals_and_keys() {
     let f = fx();
     let bpk = pk(&f.b);
-    let (w1, mut a1, mut b1) = session(random_client(&f.n, &f.a, &bpk), random_server(&f.n, &f.b));
-    let (w2, mut a2, mut b2) = session(random_client(&f.n, &f.a, &bpk), random_server(&f.n, &f.b));
-    assert_ne!(w1.m1[..32], w2.m1[..32], "EC reused");
-    assert_ne!(w1.m2[..32], w2.m2[..32], "ES reused");
-    assert_ne!(
-        a1.session_id().unwrap().as_bytes(),
-        a2.session_id().unwrap().as_bytes()
-    );
-    let r1 = seal(&mut a1, b"one", 0);
-    let r2 = seal(&mut b2, b"two", 0);
-    assert_eq!(open_one(&mut b2, &r1), Err(Error::RecordDoesNotOpen));
-    assert_eq!(open_one(&mut a1, &r2), Err(Error::RecordDoesNotOpen));
-    let _ = (&mut a2, &mut b1);
+    for protocol in PROTOCOLS {
+        let fresh = || {
+            session(
+                random_client_in(protocol, &f.n, &f.a, &bpk),
+                random_server_in(protocol, &f.n, &f.b),
+            )
+        };
+        let (w1, mut a1, _) = fresh();
+        let (w2, a2, mut b2) = fresh();
+        let ephemeral = Shape::of(protocol).ephemeral;
+        assert_ne!(
+            w1.m1[ephemeral.clone()],
+            w2.m1[ephemeral.clone()],
+            "EC reused"
+        );
+        assert_ne!(w1.m2[ephemeral.clone()], w2.m2[ephemeral], "ES reused");
+        assert_ne!(pair::session_secret(&a1), pair::session_secret(&a2));
+        let r1 = seal(&mut a1, b"one", 0);
+        let r2 = seal(&mut b2, b"two", 0);
+        assert_eq!(open_one(&mut b2, &r1), Err(Error::RecordDoesNotOpen));
+        assert_eq!(open_one(&mut a1, &r2), Err(Error::RecordDoesNotOpen));
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -981,33 +990,35 @@ fn p02_the_server_authorizes_only_a_key_the_client_proved() {
 #[test]
 fn p02_the_channel_reports_the_proven_client_key() {
     let f = fx();
-    let mut client = lib_client(&f.n, &f.a, &pk(&f.b), &f.ec, &f.fc);
-    let mut server = lib_server(&f.n, &f.b, &f.es, &f.fs);
-    assert_eq!(
-        server.peer_key(),
-        Err(Error::WrongState),
-        "no client key before M3 is checked"
-    );
-    let m1 = send(&mut client, &[]);
-    let m2 = send(&mut server, &m1);
-    assert_eq!(server.peer_key(), Err(Error::WrongState));
-    let m3 = send(&mut client, &m2);
-    assert_eq!(
-        step(&mut server, &m3).unwrap().status,
-        Status::AuthorizePeer
-    );
-    assert_eq!(server.peer_key(), Ok(PublicKey(pk(&f.a))));
-    server.authorize(true).unwrap();
-    let m4 = send(&mut server, &[]);
-    send(&mut client, &m4);
-    assert_eq!(
-        server.into_channel().unwrap().peer_key(),
-        Ok(PublicKey(pk(&f.a)))
-    );
-    assert_eq!(
-        client.into_channel().unwrap().peer_key(),
-        Ok(PublicKey(pk(&f.b)))
-    );
+    for protocol in PROTOCOLS {
+        let mut client = client_in(protocol, &f, &f.a, &pk(&f.b));
+        let mut server = server_in(protocol, &f, &f.b);
+        assert_eq!(
+            server.peer_key(),
+            Err(Error::WrongState),
+            "no client key before M3 is checked"
+        );
+        let m1 = send(&mut client, &[]);
+        let m2 = send(&mut server, &m1);
+        assert_eq!(server.peer_key(), Err(Error::WrongState));
+        let m3 = send(&mut client, &m2);
+        assert_eq!(
+            step(&mut server, &m3).unwrap().status,
+            Status::AuthorizePeer
+        );
+        assert_eq!(server.peer_key(), Ok(PublicKey(pk(&f.a))));
+        server.authorize(true).unwrap();
+        let m4 = send(&mut server, &[]);
+        send(&mut client, &m4);
+        assert_eq!(
+            server.into_channel().unwrap().peer_key(),
+            Ok(PublicKey(pk(&f.a)))
+        );
+        assert_eq!(
+            client.into_channel().unwrap().peer_key(),
+            Ok(PublicKey(pk(&f.b)))
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1091,19 +1102,21 @@ fn p03_the_client_accepts_only_the_server_it_dialled() {
 #[test]
 fn p03_a_library_server_with_another_identity_cannot_answer() {
     let f = fx();
-    let mut alice = lib_client(&f.n, &f.a, &pk(&f.b), &f.ec, &f.fc);
-    let mut wendy = lib_server(&f.n, &f.w, &f.es, &f.fs);
-    let m1 = send(&mut alice, &[]);
-    let m2 = send(&mut wendy, &m1);
-    let m3 = send(&mut alice, &m2);
-    fails(&mut wendy, &m3, Error::M3DoesNotOpen);
-    // Wendy's M4 from an honest session of her own with Alice (who dialled
-    // *her* then) does not convince Alice now.
-    let (other, _, _) = session(
-        lib_client(&f.n, &f.a, &pk(&f.w), &f.ec, &f.fc),
-        lib_server(&f.n, &f.w, &f.es, &f.fs),
-    );
-    fails(&mut alice, &other.m4, Error::M4DoesNotOpen);
+    for protocol in PROTOCOLS {
+        let mut alice = client_in(protocol, &f, &f.a, &pk(&f.b));
+        let mut wendy = server_in(protocol, &f, &f.w);
+        let m1 = send(&mut alice, &[]);
+        let m2 = send(&mut wendy, &m1);
+        let m3 = send(&mut alice, &m2);
+        fails(&mut wendy, &m3, Error::M3DoesNotOpen);
+        // Wendy's M4 from an honest session of her own with Alice (who
+        // dialled *her* then) does not convince Alice now.
+        let (other, _, _) = session(
+            client_in(protocol, &f, &f.a, &pk(&f.w)),
+            server_in(protocol, &f, &f.w),
+        );
+        fails(&mut alice, &other.m4, Error::M4DoesNotOpen);
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1288,27 +1301,30 @@ fn p05_m4_exists_only_after_the_server_opened_m3_checked_sig_c_and_accepted() {
 #[test]
 fn p06_a_replayed_m3_is_never_answered() {
     let f = fx();
-    let (recorded, _, _) = fixture_session(&f);
-    for i in 0..4 {
-        let mut bob = if i == 0 {
-            random_server(&f.n, &f.b)
-        } else {
-            lib_server(&f.n, &f.b, &secret(&format!("es {i}")), &f.fs)
-        };
-        let m2 = send(&mut bob, &recorded.m1);
-        assert_ne!(m2, recorded.m2, "fresh ES");
-        fails(&mut bob, &recorded.m3, Error::M3DoesNotOpen);
-        assert_eq!(bob.peer_key(), Err(Error::M3DoesNotOpen));
-        assert_eq!(bob.authorize(true), Err(Error::M3DoesNotOpen));
+    for protocol in PROTOCOLS {
+        let (recorded, _, _) = fixture_session_in(protocol, &f);
+        for i in 0..4 {
+            let mut bob = if i == 0 {
+                random_server_in(protocol, &f.n, &f.b)
+            } else {
+                let es = secret(&format!("es {i}"));
+                pair::server(protocol, &f.n, &f.b, &es, &f.fs)
+            };
+            let m2 = send(&mut bob, &recorded.m1);
+            assert_ne!(m2, recorded.m2, "fresh ES");
+            fails(&mut bob, &recorded.m3, Error::M3DoesNotOpen);
+            assert_eq!(bob.peer_key(), Err(Error::M3DoesNotOpen));
+            assert_eq!(bob.authorize(true), Err(Error::M3DoesNotOpen));
+        }
+        // Teeth: only the fresh ES stops it — a server that reused the
+        // recorded ES would take the replay.
+        let mut reused = pair::server(protocol, &f.n, &f.b, &f.es, &secret("whatever"));
+        send(&mut reused, &recorded.m1);
+        assert_eq!(
+            step(&mut reused, &recorded.m3).unwrap().status,
+            Status::AuthorizePeer
+        );
     }
-    // Teeth: only the fresh ES stops it — a server that reused the recorded
-    // ES would take the replay.
-    let mut reused = lib_server(&f.n, &f.b, &f.es, &secret("whatever"));
-    send(&mut reused, &recorded.m1);
-    assert_eq!(
-        step(&mut reused, &recorded.m3).unwrap().status,
-        Status::AuthorizePeer
-    );
 }
 
 #[test]
@@ -1363,36 +1379,44 @@ fn p06_records_replayed_into_another_session_do_not_open() {
 fn p07_a_relaying_mitm_reads_nothing_and_both_ends_see_the_true_peer() {
     let f = fx();
     let (apk, bpk) = (pk(&f.a), pk(&f.b));
-    let (wire, mut alice, mut bob) =
-        session(random_client(&f.n, &f.a, &bpk), random_server(&f.n, &f.b));
-    let secrets: [&[u8]; 3] = [
-        b"PIN 4711 for account 0042",
-        b"meet at the old mill",
-        b"hunter2hunter2",
-    ];
-    let mut relayed = wire.concat();
-    for (i, text) in secrets.iter().enumerate() {
-        let (from, to) = if i % 2 == 0 {
-            (&mut alice, &mut bob)
-        } else {
-            (&mut bob, &mut alice)
-        };
-        let record = seal(from, text, 64);
-        relayed.extend_from_slice(&record);
-        assert_eq!(
-            open_one(to, &record).unwrap().0,
-            Some(Event::Data(text.to_vec()))
+    for protocol in PROTOCOLS {
+        let pad = if Shape::of(protocol).extras { 64 } else { 0 };
+        let (wire, mut alice, mut bob) = session(
+            random_client_in(protocol, &f.n, &f.a, &bpk),
+            random_server_in(protocol, &f.n, &f.b),
+        );
+        let secrets: [&[u8]; 3] = [
+            b"PIN 4711 for account 0042",
+            b"meet at the old mill",
+            b"hunter2hunter2",
+        ];
+        let mut relayed = wire.concat();
+        for (i, text) in secrets.iter().enumerate() {
+            let (from, to) = if i % 2 == 0 {
+                (&mut alice, &mut bob)
+            } else {
+                (&mut bob, &mut alice)
+            };
+            let record = seal(from, text, pad);
+            relayed.extend_from_slice(&record);
+            assert_eq!(
+                open_one(to, &record).unwrap().0,
+                Some(Event::Data(text.to_vec()))
+            );
+        }
+        for text in secrets {
+            assert!(
+                !leaks(&relayed, text),
+                "{protocol:?}: plaintext on the wire"
+            );
+        }
+        assert_eq!(alice.peer_key(), Ok(PublicKey(bpk)));
+        assert_eq!(bob.peer_key(), Ok(PublicKey(apk)));
+        assert!(
+            !leaks(&relayed, &pair::session_secret(&alice)),
+            "{protocol:?}: the session's secret is on the wire"
         );
     }
-    for text in secrets {
-        assert!(!leaks(&relayed, text), "plaintext on the wire");
-    }
-    assert_eq!(alice.peer_key(), Ok(PublicKey(bpk)));
-    assert_eq!(bob.peer_key(), Ok(PublicKey(apk)));
-    assert!(
-        !leaks(&relayed, alice.session_id().unwrap().as_bytes()),
-        "the session id is secret"
-    );
 }
 
 #[test]
