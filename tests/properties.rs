@@ -1722,57 +1722,68 @@ fn p12_an_eavesdropper_cannot_confirm_a_guess_of_the_server_key() {
 #[test]
 fn p13_a_replayed_m3_gets_the_same_silence_whether_or_not_its_client_is_authorised() {
     let f = fx();
-    let bpk = pk(&f.b);
-    // Live: Bob accepts Alice and refuses Carol (a live client can tell).
-    let live = |seed: &[u8; 32], accept: bool| {
-        let mut client = random_client(&f.n, seed, &bpk);
-        let mut bob = random_server(&f.n, &f.b);
-        let m1 = send(&mut client, &[]);
-        let m2 = send(&mut bob, &m1);
-        let m3 = send(&mut client, &m2);
-        assert_eq!(step(&mut bob, &m3).unwrap().status, Status::AuthorizePeer);
-        let answered = match bob.authorize(accept) {
-            Ok(()) => send(&mut bob, &[]).len(),
-            Err(error) => {
-                assert_eq!(error, Error::ClientRefused);
-                0
-            }
-        };
-        (m1, m3, answered)
-    };
-    let (alice_m1, alice_m3, answered_alice) = live(&f.a, true);
-    let (carol_m1, carol_m3, answered_carol) = live(&f.c, false);
-    assert_eq!((answered_alice, answered_carol), (M4_LEN, 0));
-
-    // Replayed to fresh servers with any policy: all identical.
-    let mut observations = Vec::new();
-    for (m1, m3) in [(&alice_m1, &alice_m3), (&carol_m1, &carol_m3)] {
-        for policy in [true, false] {
-            let mut bob = random_server(&f.n, &f.b);
-            let m2 = send(&mut bob, m1);
-            let mut consulted = false;
-            let mut after_m3 = Vec::new();
-            let error = match step(&mut bob, m3) {
-                Ok(out) => {
-                    consulted = true;
-                    after_m3.extend(out.bytes);
-                    bob.authorize(policy).err()
+    for protocol in PROTOCOLS {
+        let shape = Shape::of(protocol);
+        let bpk = pk(&f.b);
+        // Live: Bob accepts Alice and refuses Carol (a live client can tell).
+        let live = |seed: &[u8; 32], accept: bool| {
+            let mut client = random_client_in(protocol, &f.n, seed, &bpk);
+            let mut bob = random_server_in(protocol, &f.n, &f.b);
+            let m1 = send(&mut client, &[]);
+            let m2 = send(&mut bob, &m1);
+            let m3 = send(&mut client, &m2);
+            assert_eq!(step(&mut bob, &m3).unwrap().status, Status::AuthorizePeer);
+            let answered = match bob.authorize(accept) {
+                Ok(()) => send(&mut bob, &[]).len(),
+                Err(error) => {
+                    assert_eq!(error, Error::ClientRefused);
+                    0
                 }
-                Err(error) => Some(error),
             };
-            for _ in 0..3 {
-                if let Ok(out) = step(&mut bob, &[]) {
-                    after_m3.extend(out.bytes);
-                }
-            }
-            observations.push((m2.len(), after_m3, consulted, error));
-        }
-    }
-    for observation in &observations {
+            (m1, m3, answered)
+        };
+        let (alice_m1, alice_m3, answered_alice) = live(&f.a, true);
+        let (carol_m1, carol_m3, answered_carol) = live(&f.c, false);
         assert_eq!(
-            observation,
-            &(M2_LEN, vec![], false, Some(Error::M3DoesNotOpen))
+            (answered_alice, answered_carol),
+            (shape.server_messages[1], 0)
         );
+
+        // Replayed to fresh servers with any policy: all identical.
+        let mut observations = Vec::new();
+        for (m1, m3) in [(&alice_m1, &alice_m3), (&carol_m1, &carol_m3)] {
+            for policy in [true, false] {
+                let mut bob = random_server_in(protocol, &f.n, &f.b);
+                let m2 = send(&mut bob, m1);
+                let mut consulted = false;
+                let mut after_m3 = Vec::new();
+                let error = match step(&mut bob, m3) {
+                    Ok(out) => {
+                        consulted = true;
+                        after_m3.extend(out.bytes);
+                        bob.authorize(policy).err()
+                    }
+                    Err(error) => Some(error),
+                };
+                for _ in 0..3 {
+                    if let Ok(out) = step(&mut bob, &[]) {
+                        after_m3.extend(out.bytes);
+                    }
+                }
+                observations.push((m2.len(), after_m3, consulted, error));
+            }
+        }
+        for observation in &observations {
+            assert_eq!(
+                observation,
+                &(
+                    shape.server_messages[0],
+                    vec![],
+                    false,
+                    Some(Error::M3DoesNotOpen)
+                )
+            );
+        }
     }
 }
 
@@ -2132,56 +2143,58 @@ fn attack_truncation_is_reported_as_no_close() {
 #[test]
 fn attack_a_truncated_handshake_never_completes() {
     let f = fx();
-    let (wire, _, _) = fixture_session(&f);
-    let bpk = pk(&f.b);
-    // Each message cut at every length: the receiver waits silently, has
-    // no channel, and completes when the rest arrives.
-    for cut in 0..M1_LEN {
-        let mut bob = lib_server(&f.n, &f.b, &f.es, &f.fs);
-        assert_eq!(
-            step(&mut bob, &wire.m1[..cut]).unwrap(),
-            silent(Status::NeedInput, cut)
-        );
-        assert_eq!(send(&mut bob, &wire.m1[cut..]), wire.m2);
-    }
-    for (cut_m2, message) in [(true, &wire.m2), (false, &wire.m4)] {
-        for cut in 0..message.len() {
-            let mut alice = lib_client(&f.n, &f.a, &bpk, &f.ec, &f.fc);
-            send(&mut alice, &[]);
-            if !cut_m2 {
-                send(&mut alice, &wire.m2);
-            }
+    for protocol in PROTOCOLS {
+        let (wire, _, _) = fixture_session_in(protocol, &f);
+        let bpk = pk(&f.b);
+        // Each message cut at every length: the receiver waits silently, has
+        // no channel, and completes when the rest arrives.
+        for cut in 0..wire.m1.len() {
+            let mut bob = server_in(protocol, &f, &f.b);
             assert_eq!(
-                step(&mut alice, &message[..cut]).unwrap(),
+                step(&mut bob, &wire.m1[..cut]).unwrap(),
                 silent(Status::NeedInput, cut)
             );
-            assert!(!alice.is_done());
-            let rest = send(&mut alice, &message[cut..]);
-            assert_eq!(rest, if cut_m2 { wire.m3.clone() } else { vec![] });
+            assert_eq!(send(&mut bob, &wire.m1[cut..]), wire.m2);
         }
-    }
-    for cut in 0..M3_LEN {
-        let mut bob = lib_server(&f.n, &f.b, &f.es, &f.fs);
+        for (cut_m2, message) in [(true, &wire.m2), (false, &wire.m4)] {
+            for cut in 0..message.len() {
+                let mut alice = client_in(protocol, &f, &f.a, &bpk);
+                send(&mut alice, &[]);
+                if !cut_m2 {
+                    send(&mut alice, &wire.m2);
+                }
+                assert_eq!(
+                    step(&mut alice, &message[..cut]).unwrap(),
+                    silent(Status::NeedInput, cut)
+                );
+                assert!(!alice.is_done());
+                let rest = send(&mut alice, &message[cut..]);
+                assert_eq!(rest, if cut_m2 { wire.m3.clone() } else { vec![] });
+            }
+        }
+        for cut in 0..wire.m3.len() {
+            let mut bob = server_in(protocol, &f, &f.b);
+            send(&mut bob, &wire.m1);
+            assert_eq!(
+                step(&mut bob, &wire.m3[..cut]).unwrap(),
+                silent(Status::NeedInput, cut)
+            );
+            assert_eq!(bob.peer_key(), Err(Error::WrongState));
+            assert_eq!(
+                step(&mut bob, &wire.m3[cut..]).unwrap().status,
+                Status::AuthorizePeer
+            );
+        }
+        // Handshakes that stopped early have no channel.
+        let mut alice = client_in(protocol, &f, &f.a, &bpk);
+        send(&mut alice, &[]);
+        send(&mut alice, &wire.m2);
+        send(&mut alice, &wire.m4[..wire.m4.len() - 1]);
+        assert_eq!(alice.into_channel().err(), Some(Error::WrongState));
+        let mut bob = server_in(protocol, &f, &f.b);
         send(&mut bob, &wire.m1);
-        assert_eq!(
-            step(&mut bob, &wire.m3[..cut]).unwrap(),
-            silent(Status::NeedInput, cut)
-        );
-        assert_eq!(bob.peer_key(), Err(Error::WrongState));
-        assert_eq!(
-            step(&mut bob, &wire.m3[cut..]).unwrap().status,
-            Status::AuthorizePeer
-        );
+        assert_eq!(bob.into_channel().err(), Some(Error::WrongState));
     }
-    // Handshakes that stopped early have no channel.
-    let mut alice = lib_client(&f.n, &f.a, &bpk, &f.ec, &f.fc);
-    send(&mut alice, &[]);
-    send(&mut alice, &wire.m2);
-    send(&mut alice, &wire.m4[..M4_LEN - 1]);
-    assert_eq!(alice.into_channel().err(), Some(Error::WrongState));
-    let mut bob = lib_server(&f.n, &f.b, &f.es, &f.fs);
-    send(&mut bob, &wire.m1);
-    assert_eq!(bob.into_channel().err(), Some(Error::WrongState));
 }
 
 #[test]
@@ -2234,22 +2247,27 @@ fn attack_duplicated_records_are_fatal() {
 #[test]
 fn attack_duplicated_handshake_messages_are_fatal() {
     let f = fx();
-    let (wire, _, _) = fixture_session(&f);
-    // M1 twice: the copy is read as the start of M3.
-    let mut bob = lib_server(&f.n, &f.b, &f.es, &f.fs);
-    let input = [&wire.m1[..], &wire.m1, &wire.m3].concat();
-    assert_eq!(step(&mut bob, &input).unwrap().consumed, M1_LEN);
-    assert_eq!(step(&mut bob, &input[M1_LEN..]), Err(Error::M3DoesNotOpen));
-    // M2 twice: the copy is read as the start of M4.
-    let mut alice = lib_client(&f.n, &f.a, &pk(&f.b), &f.ec, &f.fc);
-    send(&mut alice, &[]);
-    let input = [&wire.m2[..], &wire.m2, &wire.m4].concat();
-    assert_eq!(step(&mut alice, &input).unwrap().consumed, M2_LEN);
-    assert_eq!(
-        step(&mut alice, &input[M2_LEN..]),
-        Err(Error::M4DoesNotOpen)
-    );
-    assert_eq!(alice.into_channel().err(), Some(Error::M4DoesNotOpen));
+    for protocol in PROTOCOLS {
+        let (wire, _, _) = fixture_session_in(protocol, &f);
+        // M1 twice: the copy is read as the start of M3.
+        let mut bob = server_in(protocol, &f, &f.b);
+        let input = [&wire.m1[..], &wire.m1, &wire.m3].concat();
+        assert_eq!(step(&mut bob, &input).unwrap().consumed, wire.m1.len());
+        assert_eq!(
+            step(&mut bob, &input[wire.m1.len()..]),
+            Err(Error::M3DoesNotOpen)
+        );
+        // M2 twice: the copy is read as the start of M4.
+        let mut alice = client_in(protocol, &f, &f.a, &pk(&f.b));
+        send(&mut alice, &[]);
+        let input = [&wire.m2[..], &wire.m2, &wire.m4].concat();
+        assert_eq!(step(&mut alice, &input).unwrap().consumed, wire.m2.len());
+        assert_eq!(
+            step(&mut alice, &input[wire.m2.len()..]),
+            Err(Error::M4DoesNotOpen)
+        );
+        assert_eq!(alice.into_channel().err(), Some(Error::M4DoesNotOpen));
+    }
 }
 
 #[test]
