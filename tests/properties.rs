@@ -37,6 +37,7 @@ use privline::{
     Channel, Error, Handshake, Identity, NetworkKey, Protocol, PublicKey, Status, M1_LEN, M2_LEN,
     M3_LEN, M4_LEN, RECORD_MAX_INNER_LEN, RECORD_MAX_LEN,
 };
+use reference::shs1_handshake::shs1_hello;
 
 // ---------------------------------------------------------------------------
 // The attacker's toolkit: the primitives and key schedule of PROTOCOL.md.
@@ -2663,47 +2664,64 @@ fn low_order_variants() -> Vec<(String, [u8; 32])> {
     points
 }
 
+/// The hello an attacker who knows `n` makes for the ephemeral public key
+/// `point`: privline/1's M1 (or, answering `m1`, its M2); SHS1's hello,
+/// the same both ways.
+fn hello(protocol: Protocol, n: &[u8; 32], answering: Option<&[u8]>, point: &[u8; 32]) -> Vec<u8> {
+    match (protocol, answering) {
+        (Protocol::Privline1, None) => m1_for(n, point),
+        (Protocol::Privline1, Some(m1)) => m2_for(n, &m1[..32], point),
+        (Protocol::Shs1, _) => shs1_hello(n, point).to_vec(),
+    }
+}
+
 #[test]
 fn attack_low_order_points_as_ec() {
     let f = fx();
-    for (name, point) in low_order_variants() {
-        let m1 = m1_for(&f.n, &point);
-        fails(
-            &mut lib_server(&f.n, &f.b, &f.es, &f.fs),
-            &m1,
-            Error::LowOrderPoint,
-        );
-        let _ = name;
+    for protocol in PROTOCOLS {
+        for (name, point) in low_order_variants() {
+            let m1 = hello(protocol, &f.n, None, &point);
+            assert_eq!(
+                step(&mut server_in(protocol, &f, &f.b), &m1),
+                Err(Error::LowOrderPoint),
+                "{protocol:?} {name}"
+            );
+            fails(
+                &mut server_in(protocol, &f, &f.b),
+                &m1,
+                Error::LowOrderPoint,
+            );
+        }
+        // Teeth: an ordinary EC with a MAC made the same way is answered.
+        let m1 = hello(protocol, &f.n, None, &kit::x25519_public(&f.ec));
+        let m2 = send(&mut server_in(protocol, &f, &f.b), &m1);
+        assert_eq!(m2.len(), Shape::of(protocol).server_messages[0]);
     }
-    // Teeth: an ordinary EC with a MAC made the same way is answered.
-    let m1 = m1_for(&f.n, &kit::x25519_public(&f.ec));
-    assert_eq!(
-        send(&mut lib_server(&f.n, &f.b, &f.es, &f.fs), &m1).len(),
-        M2_LEN
-    );
 }
 
 #[test]
 fn attack_low_order_points_as_es() {
     let f = fx();
-    for (name, point) in low_order_variants() {
-        let mut alice = lib_client(&f.n, &f.a, &pk(&f.b), &f.ec, &f.fc);
-        let m1 = send(&mut alice, &[]);
-        let m2 = m2_for(&f.n, &m1[..32], &point);
-        assert_eq!(step(&mut alice, &m2), Err(Error::LowOrderPoint), "{name}");
-        assert_eq!(step(&mut alice, &[]), Err(Error::LowOrderPoint), "{name}");
+    for protocol in PROTOCOLS {
+        let alice_at_m2 = || {
+            let mut alice = client_in(protocol, &f, &f.a, &pk(&f.b));
+            let m1 = send(&mut alice, &[]);
+            (alice, m1)
+        };
+        for (name, point) in low_order_variants() {
+            let (mut alice, m1) = alice_at_m2();
+            let m2 = hello(protocol, &f.n, Some(&m1), &point);
+            assert_eq!(step(&mut alice, &m2), Err(Error::LowOrderPoint), "{name}");
+            assert_eq!(step(&mut alice, &[]), Err(Error::LowOrderPoint), "{name}");
+        }
+        // Teeth: an ordinary ES with a MAC made the same way gets an M3.
+        let (mut alice, m1) = alice_at_m2();
+        let m2 = hello(protocol, &f.n, Some(&m1), &kit::x25519_public(&f.es));
+        assert_eq!(
+            send(&mut alice, &m2).len(),
+            Shape::of(protocol).client_messages[1]
+        );
     }
-    // Teeth: an ordinary ES with a MAC made the same way gets an M3.
-    let mut alice = lib_client(&f.n, &f.a, &pk(&f.b), &f.ec, &f.fc);
-    let m1 = send(&mut alice, &[]);
-    assert_eq!(
-        send(
-            &mut alice,
-            &m2_for(&f.n, &m1[..32], &kit::x25519_public(&f.es))
-        )
-        .len(),
-        M3_LEN
-    );
 }
 
 #[test]
