@@ -34,8 +34,8 @@ use pair::{
     PROTOCOLS, SENTINEL,
 };
 use privline::{
-    Channel, Error, Handshake, Identity, NetworkKey, Protocol, PublicKey, Status, M1_LEN, M2_LEN,
-    M3_LEN, M4_LEN, RECORD_MAX_INNER_LEN, RECORD_MAX_LEN,
+    Channel, Error, Handshake, Identity, NetworkKey, Protocol, PublicKey, Status, M2_LEN, M4_LEN,
+    RECORD_MAX_INNER_LEN, RECORD_MAX_LEN,
 };
 use reference::shs1_handshake::shs1_hello;
 
@@ -2319,64 +2319,45 @@ fn attack_dropped_records_are_fatal_or_reported_as_truncation() {
 // ---------------------------------------------------------------------------
 
 #[test]
-fn attack_bit_flips_in_every_byte_of_m1() {
+fn attack_bit_flips_in_every_byte_of_every_handshake_message() {
     let f = fx();
-    let (wire, _, _) = fixture_session(&f);
-    assert_eq!(
-        send(&mut lib_server(&f.n, &f.b, &f.es, &f.fs), &wire.m1),
-        wire.m2
-    );
-    for i in 0..M1_LEN {
-        for bit in 0..8 {
-            fails(
-                &mut lib_server(&f.n, &f.b, &f.es, &f.fs),
-                &flip(&wire.m1, i, bit),
-                Error::M1BadMac,
-            );
-        }
-    }
-}
-
-#[test]
-fn attack_bit_flips_in_every_byte_of_m2() {
-    let f = fx();
-    let (wire, _, _) = fixture_session(&f);
-    let bpk = pk(&f.b);
-    for i in 0..M2_LEN {
-        for bit in 0..8 {
-            let mut alice = lib_client(&f.n, &f.a, &bpk, &f.ec, &f.fc);
+    for protocol in PROTOCOLS {
+        let (wire, _, _) = fixture_session_in(protocol, &f);
+        let bob_at_m1 = || server_in(protocol, &f, &f.b);
+        let alice_at_m2 = || {
+            let mut alice = client_in(protocol, &f, &f.a, &pk(&f.b));
             send(&mut alice, &[]);
-            fails(&mut alice, &flip(&wire.m2, i, bit), Error::M2BadMac);
-        }
-    }
-}
-
-#[test]
-fn attack_bit_flips_in_every_byte_of_m3() {
-    let f = fx();
-    let (wire, _, _) = fixture_session(&f);
-    for i in 0..M3_LEN {
-        for bit in 0..8 {
-            let mut bob = lib_server(&f.n, &f.b, &f.es, &f.fs);
+            alice
+        };
+        let bob_at_m3 = || {
+            let mut bob = bob_at_m1();
             send(&mut bob, &wire.m1);
-            fails(&mut bob, &flip(&wire.m3, i, bit), Error::M3DoesNotOpen);
-            assert_eq!(bob.peer_key(), Err(Error::M3DoesNotOpen));
-        }
-    }
-}
-
-#[test]
-fn attack_bit_flips_in_every_byte_of_m4() {
-    let f = fx();
-    let (wire, _, _) = fixture_session(&f);
-    let bpk = pk(&f.b);
-    for i in 0..M4_LEN {
-        for bit in 0..8 {
-            let mut alice = lib_client(&f.n, &f.a, &bpk, &f.ec, &f.fc);
-            send(&mut alice, &[]);
+            bob
+        };
+        let alice_at_m4 = || {
+            let mut alice = alice_at_m2();
             send(&mut alice, &wire.m2);
-            fails(&mut alice, &flip(&wire.m4, i, bit), Error::M4DoesNotOpen);
-            assert_eq!(alice.into_channel().err(), Some(Error::M4DoesNotOpen));
+            alice
+        };
+        // Each message, a receiver waiting for it, the error a damaged one
+        // meets, and what the receiver writes for the message as sent.
+        let stages: [(&[u8], &dyn Fn() -> Handshake, Error, &[u8]); 4] = [
+            (&wire.m1, &bob_at_m1, Error::M1BadMac, &wire.m2),
+            (&wire.m2, &alice_at_m2, Error::M2BadMac, &wire.m3),
+            (&wire.m3, &bob_at_m3, Error::M3DoesNotOpen, &[]),
+            (&wire.m4, &alice_at_m4, Error::M4DoesNotOpen, &[]),
+        ];
+        for (message, receiver, error, answer) in stages {
+            // Teeth: the message as sent is taken.
+            assert_eq!(send(&mut receiver(), message), answer);
+            for i in 0..message.len() {
+                for bit in 0..8 {
+                    let mut handshake = receiver();
+                    fails(&mut handshake, &flip(message, i, bit), error);
+                    assert_eq!(handshake.peer_key(), Err(error), "{protocol:?}");
+                    assert_eq!(handshake.into_channel().err(), Some(error));
+                }
+            }
         }
     }
 }
