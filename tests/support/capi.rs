@@ -156,11 +156,7 @@ pub fn keypair_of(seed: &[u8; 32]) -> [u8; 64] {
 
 /// An identity handle from a 32- or 64-byte secret, which must be valid.
 pub fn identity(secret: &[u8]) -> *mut privline_identity {
-    let mut handle = null_mut();
-    let result = unsafe { privline_identity_new(secret.as_ptr(), secret.len(), &mut handle) };
-    assert_eq!(result, PRIVLINE_RESULT_OK);
-    assert!(!handle.is_null());
-    handle
+    made(|out| unsafe { privline_identity_new(secret.as_ptr(), secret.len(), out) })
 }
 
 pub fn identity_public(identity: *const privline_identity) -> (privline_result, [u8; 32]) {
@@ -185,36 +181,33 @@ pub fn bool_ptr(slot: &mut u8) -> *mut bool {
 // Handshakes
 // ---------------------------------------------------------------------------
 
+/// The handle a constructor made, which must succeed: `construct` gets the
+/// out-pointer for it.
+fn made<T>(construct: impl FnOnce(*mut *mut T) -> privline_result) -> *mut T {
+    let mut handle = null_mut();
+    assert_eq!(construct(&mut handle), PRIVLINE_RESULT_OK);
+    assert!(!handle.is_null());
+    handle
+}
+
 /// A privline/1 client from raw seeds (`privline_handshake_new_client`).
 pub fn new_client(keys: &Keys) -> *mut privline_handshake {
     let server_public = keys.server_public();
-    let mut handshake = null_mut();
-    let result = unsafe {
+    made(|out| unsafe {
         privline_handshake_new_client(
             keys.network_key.as_ptr(),
             keys.client_seed.as_ptr(),
             server_public.as_ptr(),
-            &mut handshake,
+            out,
         )
-    };
-    assert_eq!(result, PRIVLINE_RESULT_OK);
-    assert!(!handshake.is_null());
-    handshake
+    })
 }
 
 /// A privline/1 server from its raw seed (`privline_handshake_new_server`).
 pub fn new_server(keys: &Keys) -> *mut privline_handshake {
-    let mut handshake = null_mut();
-    let result = unsafe {
-        privline_handshake_new_server(
-            keys.network_key.as_ptr(),
-            keys.server_seed.as_ptr(),
-            &mut handshake,
-        )
-    };
-    assert_eq!(result, PRIVLINE_RESULT_OK);
-    assert!(!handshake.is_null());
-    handshake
+    made(|out| unsafe {
+        privline_handshake_new_server(keys.network_key.as_ptr(), keys.server_seed.as_ptr(), out)
+    })
 }
 
 /// A client of either protocol on `identity`, which stays the caller's.
@@ -224,19 +217,15 @@ pub fn new_client_with_identity(
     identity: *const privline_identity,
 ) -> *mut privline_handshake {
     let server_public = keys.server_public();
-    let mut handshake = null_mut();
-    let result = unsafe {
+    made(|out| unsafe {
         privline_handshake_new_client_with_identity(
             protocol,
             keys.network_key.as_ptr(),
             identity,
             server_public.as_ptr(),
-            &mut handshake,
+            out,
         )
-    };
-    assert_eq!(result, PRIVLINE_RESULT_OK);
-    assert!(!handshake.is_null());
-    handshake
+    })
 }
 
 /// A server of either protocol on `identity`, which stays the caller's.
@@ -245,37 +234,73 @@ pub fn new_server_with_identity(
     keys: &Keys,
     identity: *const privline_identity,
 ) -> *mut privline_handshake {
-    let mut handshake = null_mut();
-    let result = unsafe {
+    made(|out| unsafe {
         privline_handshake_new_server_with_identity(
             protocol,
             keys.network_key.as_ptr(),
             identity,
-            &mut handshake,
+            out,
         )
+    })
+}
+
+/// Defines `$name`, what one call of the [`InputCall`] form reported, with
+/// the enum it wrote as the field `$value`: [`Stepped`] (the `status`) and
+/// [`Opened`] (the record's `kind`) differ in nothing else.
+macro_rules! input_call_report {
+    ($(#[$doc:meta])* $name:ident, $value:ident) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name {
+            pub result: privline_result,
+            pub consumed: usize,
+            pub output_len: usize,
+            pub $value: u32,
+            /// The output buffer: truncated to what was written on OK,
+            /// else whole.
+            pub out: Vec<u8>,
+        }
+
+        impl $name {
+            /// Everything but the output: (result, consumed, output_len,
+            /// the enum).
+            pub fn report(&self) -> (privline_result, usize, usize, u32) {
+                (self.result, self.consumed, self.output_len, self.$value)
+            }
+        }
+
+        impl From<(privline_result, usize, usize, u32, Vec<u8>)> for $name {
+            fn from(
+                (result, consumed, output_len, $value, out): (
+                    privline_result,
+                    usize,
+                    usize,
+                    u32,
+                    Vec<u8>,
+                ),
+            ) -> Self {
+                $name {
+                    result,
+                    consumed,
+                    output_len,
+                    $value,
+                    out,
+                }
+            }
+        }
     };
-    assert_eq!(result, PRIVLINE_RESULT_OK);
-    assert!(!handshake.is_null());
-    handshake
 }
 
-/// What one `privline_handshake_step` call reported.
-#[derive(Debug)]
-pub struct Stepped {
-    pub result: privline_result,
-    pub consumed: usize,
-    pub output_len: usize,
-    pub status: u32,
-    /// The output buffer: truncated to what was written on OK, else whole.
-    pub out: Vec<u8>,
-}
-
-impl Stepped {
-    /// Everything but the output: (result, consumed, output_len, status).
-    pub fn report(&self) -> (privline_result, usize, usize, u32) {
-        (self.result, self.consumed, self.output_len, self.status)
-    }
-}
+input_call_report!(
+    /// What one `privline_handshake_step` call reported.
+    Stepped,
+    status
+);
+input_call_report!(
+    /// What one `privline_channel_open` call reported.
+    Opened,
+    kind
+);
 
 /// The form `privline_handshake_step` and `privline_channel_open` share: a
 /// handle, the input, `consumed`, the output and its in/out length, and an
@@ -354,15 +379,7 @@ fn call_with_buffers<H, E>(
 /// One step with `input` and an output buffer of `capacity` bytes; the
 /// out-pointers start as sentinels.
 pub fn step(handshake: *mut privline_handshake, input: &[u8], capacity: usize) -> Stepped {
-    let (result, consumed, output_len, status, out) =
-        call_with_buffers(privline_handshake_step, handshake, input, capacity);
-    Stepped {
-        result,
-        consumed,
-        output_len,
-        status,
-        out,
-    }
+    call_with_buffers(privline_handshake_step, handshake, input, capacity).into()
 }
 
 /// A step that must succeed, consume all of `input` and report `status`;
@@ -373,6 +390,18 @@ pub fn ok_step(handshake: *mut privline_handshake, input: &[u8], status: u32) ->
     assert_eq!(stepped.consumed, input.len(), "{stepped:?}");
     assert_eq!(stepped.status, status, "{stepped:?}");
     stepped.out
+}
+
+/// [`ok_step`] whose output must be `len` bytes long (0: none).
+pub fn ok_message(
+    handshake: *mut privline_handshake,
+    input: &[u8],
+    status: u32,
+    len: usize,
+) -> Vec<u8> {
+    let message = ok_step(handshake, input, status);
+    assert_eq!(message.len(), len, "the message after status {status}");
+    message
 }
 
 /// A finished handshake turned into its channel; the handle slot is cleared.
@@ -487,45 +516,26 @@ impl Flight {
         flight
     }
 
+    /// Takes the next step of the handshake, checking its status and the
+    /// length of the message it writes.
     pub fn advance(&mut self) {
+        let protocol = self.protocol;
         match self.stage {
-            Stage::Fresh => {
-                self.m1 = ok_step(self.client, &[], NEED_INPUT);
-                assert_eq!(self.m1.len(), 64);
-                self.stage = Stage::M1Written;
-            }
-            Stage::M1Written => {
-                self.m2 = ok_step(self.server, &self.m1, NEED_INPUT);
-                assert_eq!(self.m2.len(), 64);
-                self.stage = Stage::M2Written;
-            }
+            Stage::Fresh => self.m1 = ok_message(self.client, &[], NEED_INPUT, 64),
+            Stage::M1Written => self.m2 = ok_message(self.server, &self.m1, NEED_INPUT, 64),
             Stage::M2Written => {
-                self.m3 = ok_step(self.client, &self.m2, NEED_INPUT);
-                assert_eq!(self.m3.len(), self.protocol.m3_len);
-                self.stage = Stage::M3Written;
+                self.m3 = ok_message(self.client, &self.m2, NEED_INPUT, protocol.m3_len)
             }
-            Stage::M3Written => {
-                let out = ok_step(self.server, &self.m3, AUTHORIZE_PEER);
-                assert!(out.is_empty());
-                self.stage = Stage::ServerAuthorize;
-            }
+            Stage::M3Written => _ = ok_message(self.server, &self.m3, AUTHORIZE_PEER, 0),
             Stage::ServerAuthorize => {
                 let result = unsafe { privline_handshake_authorize(self.server, true) };
                 assert_eq!(result, PRIVLINE_RESULT_OK);
-                self.stage = Stage::ServerAccepted;
             }
-            Stage::ServerAccepted => {
-                self.m4 = ok_step(self.server, &[], DONE);
-                assert_eq!(self.m4.len(), self.protocol.m4_len);
-                self.stage = Stage::M4Written;
-            }
-            Stage::M4Written => {
-                let out = ok_step(self.client, &self.m4, DONE);
-                assert!(out.is_empty());
-                self.stage = Stage::Done;
-            }
+            Stage::ServerAccepted => self.m4 = ok_message(self.server, &[], DONE, protocol.m4_len),
+            Stage::M4Written => _ = ok_message(self.client, &self.m4, DONE, 0),
             Stage::Done => panic!("already done"),
         }
+        self.stage = STAGES[self.stage as usize + 1];
     }
 
     pub fn advance_to(&mut self, stage: Stage) {
@@ -639,36 +649,10 @@ pub fn seal_ok(channel: *mut privline_channel, payload: &[u8]) -> Vec<u8> {
     sealed.out
 }
 
-/// What one `privline_channel_open` call reported.
-#[derive(Debug)]
-pub struct Opened {
-    pub result: privline_result,
-    pub consumed: usize,
-    pub output_len: usize,
-    pub kind: u32,
-    /// The payload on OK, else the whole output buffer.
-    pub out: Vec<u8>,
-}
-
-impl Opened {
-    /// Everything but the output: (result, consumed, output_len, kind).
-    pub fn report(&self) -> (privline_result, usize, usize, u32) {
-        (self.result, self.consumed, self.output_len, self.kind)
-    }
-}
-
 /// Opens `input` into an output buffer of `capacity` bytes; the
 /// out-pointers start as sentinels.
 pub fn open(channel: *mut privline_channel, input: &[u8], capacity: usize) -> Opened {
-    let (result, consumed, output_len, kind, out) =
-        call_with_buffers(privline_channel_open, channel, input, capacity);
-    Opened {
-        result,
-        consumed,
-        output_len,
-        kind,
-        out,
-    }
+    call_with_buffers(privline_channel_open, channel, input, capacity).into()
 }
 
 /// Opens exactly one whole record that must be of `kind`; returns its payload.
