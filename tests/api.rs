@@ -8,7 +8,7 @@ mod pair;
 mod reference;
 use pair::{
     channels, fresh, open_one, open_stream, pattern, seal, send, Event, Shape, ALICE, BOB,
-    PROTOCOLS,
+    PROTOCOLS, SENTINEL,
 };
 use privline::{Channel, Error, Identity, Opened, Protocol, PublicKey, Status};
 use reference::privline1_records::{inner, ref_seal_record, TYPE_DATA};
@@ -86,7 +86,7 @@ fn a_too_small_handshake_buffer_changes_nothing_and_a_retry_works() {
         let shape = Shape::of(protocol);
         let [m1_len, m3_len] = shape.client_messages;
         let (mut client, mut server) = fresh(protocol);
-        let mut small = [0u8; 10];
+        let mut small = [SENTINEL; 10];
         assert_eq!(
             client.step(&[], &mut small),
             Err(Error::BufferTooSmall { needed: m1_len })
@@ -95,11 +95,18 @@ fn a_too_small_handshake_buffer_changes_nothing_and_a_retry_works() {
         let m1 = client.step(&[], &mut out).unwrap();
         assert_eq!(m1.written, m1_len);
         let m1 = out[..m1_len].to_vec();
+        // The server's first message: one byte of room too few.
+        let m2_len = shape.server_messages[0];
+        let mut almost = vec![SENTINEL; m2_len - 1];
         assert_eq!(
-            server.step(&m1, &mut small),
-            Err(Error::BufferTooSmall {
-                needed: shape.server_messages[0]
-            })
+            server.step(&m1, &mut almost),
+            Err(Error::BufferTooSmall { needed: m2_len })
+        );
+        assert!(almost.iter().all(|&b| b == SENTINEL), "nothing written");
+        assert_eq!(
+            server.authorize(true),
+            Err(Error::WrongState),
+            "no step made"
         );
         let m2 = server.step(&m1, &mut out).unwrap();
         assert_eq!(
@@ -108,11 +115,12 @@ fn a_too_small_handshake_buffer_changes_nothing_and_a_retry_works() {
         );
         let m2 = out[..m2.written].to_vec();
         // The client's second message: one byte of room too few.
-        let mut almost = vec![0u8; m3_len - 1];
+        let mut almost = vec![SENTINEL; m3_len - 1];
         assert_eq!(
             client.step(&m2, &mut almost),
             Err(Error::BufferTooSmall { needed: m3_len })
         );
+        assert!(almost.iter().all(|&b| b == SENTINEL), "nothing written");
         // Partial input that does not complete M2 needs no output room at all.
         let partial = client.step(&m2[..10], &mut []).unwrap();
         assert_eq!((partial.consumed, partial.written), (10, 0));
@@ -245,7 +253,7 @@ fn close_is_a_half_close_and_the_other_direction_keeps_working() {
         let goodbye = pair::close(&mut client);
         assert_eq!(goodbye.len(), shape.overhead);
         assert!(client.sent_close());
-        let mut out = [0u8; 64];
+        let mut out = [SENTINEL; 64];
         assert_eq!(client.seal(b"late", 0, &mut out), Err(Error::AlreadyClosed));
         assert_eq!(client.close(0, &mut out), Err(Error::AlreadyClosed));
         let no_key_update = if shape.extras {
@@ -254,6 +262,10 @@ fn close_is_a_half_close_and_the_other_direction_keeps_working() {
             Error::NotSupported
         };
         assert_eq!(client.update_key(0, &mut out), Err(no_key_update));
+        assert!(
+            out.iter().all(|&b| b == SENTINEL),
+            "refused, and nothing written"
+        );
         assert_eq!(open_all(&mut server, &goodbye), [Event::Close]);
         assert_eq!(server.peer_closed(), Ok(true));
         // The server still talks; the client still listens.
