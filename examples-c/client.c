@@ -213,13 +213,10 @@ static void parse_args(int argc, char **argv)
  * left non-blocking. */
 static void connect_to_server(void)
 {
-    struct addrinfo hints, *found = NULL, *ai;
+    struct addrinfo *found = NULL, *ai;
     int rc, saved_errno = 0, one = 1;
 
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    rc = getaddrinfo(g.host, g.port, &hints, &found);
+    rc = resolve_tcp(g.host, g.port, false, &found);
     if (rc != 0)
         fail("cannot resolve %s: %s", g.host, gai_strerror(rc));
     for (ai = found; ai != NULL; ai = ai->ai_next) {

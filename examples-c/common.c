@@ -379,6 +379,21 @@ advance_t handshake_advance(privline_handshake **handshake, buffer_t *in, buffer
     }
 }
 
+int resolve_tcp(const char *host, const char *port, bool passive, struct addrinfo **found_out)
+{
+    struct addrinfo hints;
+    int rc;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = passive ? AI_PASSIVE : 0;
+    *found_out = NULL;
+    rc = getaddrinfo(host, port, &hints, found_out);
+    if (rc == 0 && *found_out == NULL)
+        rc = EAI_NONAME;
+    return rc;
+}
+
 void describe_sockaddr(const struct sockaddr *sa, socklen_t len, char *text, size_t size)
 {
     char host[64], port[16];

@@ -218,6 +218,14 @@ admission_t admission_decide(const addr_counts_t *counts, const addr_key_t *key,
  * limit itself (SIZE_MAX when unlimited). */
 size_t connections_from_fd_limit(size_t reserve, size_t ceiling, size_t *fd_limit_out);
 
+struct addrinfo;
+
+/* Resolves HOST and PORT for TCP (IPv4 or IPv6; with `passive`, addresses to
+ * listen on, where a NULL host means all of them). Returns 0 with
+ * `*found_out` the list (freeaddrinfo it), or getaddrinfo's error code for
+ * gai_strerror (EAI_NONAME when the list would be empty). */
+int resolve_tcp(const char *host, const char *port, bool passive, struct addrinfo **found_out);
+
 /* Writes a socket address for messages: "127.0.0.1:4000", "[::1]:4000", or
  * "unknown peer" when it cannot be written. */
 void describe_sockaddr(const struct sockaddr *sa, socklen_t len, char *text, size_t size);

@@ -420,17 +420,13 @@ static void make_identity(void)
  * (after printing why). */
 static bool start_listening(const char *host, const char *port)
 {
-    struct addrinfo hints, *found = NULL, *ai;
+    struct addrinfo *found = NULL, *ai;
     struct sockaddr_storage bound;
     socklen_t bound_len = sizeof bound;
     char bound_host[64], bound_port[16];
     int rc, fd = -1, one = 1, saved_errno = 0;
 
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE;
-    rc = getaddrinfo(host, port, &hints, &found);
+    rc = resolve_tcp(host, port, true, &found);
     if (rc != 0) {
         fprintf(stderr, "privline-server: cannot resolve %s: %s\n", host, gai_strerror(rc));
         return false;

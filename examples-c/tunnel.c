@@ -270,17 +270,14 @@ static const char *option_value(int argc, char **argv, int *i)
 
 static void resolve_remote(const char *text, const char *option)
 {
-    struct addrinfo hints, *found = NULL;
+    struct addrinfo *found = NULL;
     char *host;
     const char *port;
     int rc;
     if (!split_host_port(text, &host, &port))
         usage_error("must be HOST:PORT", option);
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    rc = getaddrinfo(host, port, &hints, &found);
-    if (rc != 0 || found == NULL) {
+    rc = resolve_tcp(host, port, false, &found);
+    if (rc != 0) {
         fprintf(stderr, "privline-tunnel: cannot resolve %s (%s): %s\n", text, option, gai_strerror(rc));
         free(host);
         exit(EXIT_USAGE);
@@ -1193,19 +1190,15 @@ static void *worker_main(void *arg)
 
 static bool start_listening(void)
 {
-    struct addrinfo hints, *found = NULL, *ai;
+    struct addrinfo *found = NULL, *ai;
     struct sockaddr_storage bound;
     socklen_t bound_len = sizeof bound;
     char text[96];
     int rc, one = 1;
     size_t i;
 
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE;
-    rc = getaddrinfo(cfg.listen_host, cfg.listen_port, &hints, &found);
-    if (rc != 0 || found == NULL) {
+    rc = resolve_tcp(cfg.listen_host, cfg.listen_port, true, &found);
+    if (rc != 0) {
         fprintf(stderr, "privline-tunnel: cannot resolve %s: %s\n", cfg.listen_host, gai_strerror(rc));
         return false;
     }

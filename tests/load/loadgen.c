@@ -316,13 +316,9 @@ static void slot_fail(slot_t *s, const char *format, ...)
 
 static bool resolve_server(void)
 {
-    struct addrinfo hints, *found = NULL;
-    int rc;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    rc = getaddrinfo(opt.host, opt.port, &hints, &found);
-    if (rc != 0 || found == NULL) {
+    struct addrinfo *found = NULL;
+    int rc = resolve_tcp(opt.host, opt.port, false, &found);
+    if (rc != 0) {
         fprintf(stderr, "loadgen: cannot resolve %s: %s\n", opt.host, gai_strerror(rc));
         return false;
     }
