@@ -28,6 +28,7 @@ from typing import Dict, List, Optional, Sequence
 
 import pytest
 
+import peerkit
 from peerkit import Proxy, key_file  # noqa: F401 - key_file: also for test_matrix.py
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -198,12 +199,7 @@ class Server:
         return [line[len("accepted ") :].strip() for line in self.lines if line.startswith("accepted ")]
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
+        peerkit.kill(self.proc)
         self._reader.join(5)
 
 

@@ -80,6 +80,16 @@ def die_with_parent() -> None:
         pass
 
 
+def kill(proc: "subprocess.Popen[bytes]") -> None:
+    """Kills `proc` unless it has ended, and reaps it (waiting up to 10 s)."""
+    if proc.poll() is None:
+        proc.kill()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
 def read_pty(main_fd: int) -> bytes:
     """Everything written to a pseudo-terminal until its other end closed
     (Linux reports that as EIO, not as an empty read)."""

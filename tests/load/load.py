@@ -69,7 +69,8 @@ from typing import Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "interop"))
-from peerkit import Keys, die_with_parent  # noqa: E402 - needs the path above
+import peerkit  # noqa: E402 - needs the path above
+from peerkit import Keys, die_with_parent  # noqa: E402
 
 BUILD = ROOT / "examples-c" / "build"
 SERVER = BUILD / "privline-server"
@@ -250,12 +251,7 @@ class Server:
             return None
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                pass
+        peerkit.kill(self.proc)
         self.log_file.close()
 
 
@@ -333,21 +329,18 @@ def set_linger_rst(sock: socket.socket) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
-class CutProxy:
-    """A proxy for one connection. It forwards both directions; when bytes
-    arrive that would take `direction` ("c2s" or "s2c") past `cut` bytes,
-    it forwards exactly the first `cut` bytes of that direction and ends
-    both connections: with RST (`rst`), or with FIN, draining what still
-    arrives until both peers have hung up."""
+class OneConnectionProxy:
+    """A loopback proxy for one connection to the server at `upstream_port`:
+    start() listens and runs the subclass's _run(), which takes the client
+    and dials the server with _connect() and ends with _close()."""
 
-    def __init__(self, upstream_port: int, direction: str, cut: int, rst: bool):
+    def __init__(self, upstream_port: int):
         self.upstream_port = upstream_port
-        self.direction, self.cut, self.rst = direction, cut, rst
-        self.counts = {"c2s": 0, "s2c": 0}
-        self.cut_done = False
         self.server_side_port = 0  # our port towards the server: the server logs it
         self.done = asyncio.Event()
         self.listener: Optional[socket.socket] = None
+        self.client: Optional[socket.socket] = None
+        self.upstream: Optional[socket.socket] = None
 
     async def start(self) -> int:
         self.listener = socket.socket()
@@ -358,17 +351,57 @@ class CutProxy:
         return self.listener.getsockname()[1]
 
     async def _run(self) -> None:
+        raise NotImplementedError
+
+    async def _connect(self, upstream_rcvbuf: Optional[int] = None) -> Tuple[socket.socket, socket.socket]:
+        """Accepts the client (within 30 s) and connects to the server
+        (within 10 s), both non-blocking; a receive buffer of
+        `upstream_rcvbuf` bytes towards the server when given."""
         loop = asyncio.get_running_loop()
-        client = upstream = None
-        try:
-            assert self.listener is not None
-            client, _ = await asyncio.wait_for(loop.sock_accept(self.listener), 30)
+        assert self.listener is not None
+        self.client, _ = await asyncio.wait_for(loop.sock_accept(self.listener), 30)
+        self.listener.close()
+        self.client.setblocking(False)
+        self.upstream = socket.socket()
+        if upstream_rcvbuf is not None:
+            self.upstream.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, upstream_rcvbuf)
+        self.upstream.setblocking(False)
+        await asyncio.wait_for(loop.sock_connect(self.upstream, ("127.0.0.1", self.upstream_port)), 10)
+        self.server_side_port = self.upstream.getsockname()[1]
+        return self.client, self.upstream
+
+    def _close(self, rst: bool = False) -> None:
+        """Closes both connections (with RST when `rst`) and the listener."""
+        for sock in (self.client, self.upstream):
+            if sock is not None:
+                if rst:
+                    try:
+                        set_linger_rst(sock)
+                    except OSError:
+                        pass
+                sock.close()
+        if self.listener is not None:
             self.listener.close()
-            client.setblocking(False)
-            upstream = socket.socket()
-            upstream.setblocking(False)
-            await asyncio.wait_for(loop.sock_connect(upstream, ("127.0.0.1", self.upstream_port)), 10)
-            self.server_side_port = upstream.getsockname()[1]
+        self.done.set()
+
+
+class CutProxy(OneConnectionProxy):
+    """A proxy for one connection. It forwards both directions; when bytes
+    arrive that would take `direction` ("c2s" or "s2c") past `cut` bytes,
+    it forwards exactly the first `cut` bytes of that direction and ends
+    both connections: with RST (`rst`), or with FIN, draining what still
+    arrives until both peers have hung up."""
+
+    def __init__(self, upstream_port: int, direction: str, cut: int, rst: bool):
+        super().__init__(upstream_port)
+        self.direction, self.cut, self.rst = direction, cut, rst
+        self.counts = {"c2s": 0, "s2c": 0}
+        self.cut_done = False
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            client, upstream = await self._connect()
             cut_event = asyncio.Event()
             pumps = [loop.create_task(self._pump(client, upstream, "c2s", cut_event)),
                      loop.create_task(self._pump(upstream, client, "s2c", cut_event))]
@@ -389,17 +422,7 @@ class CutProxy:
         except (OSError, asyncio.TimeoutError):
             pass
         finally:
-            for sock in (client, upstream):
-                if sock is not None:
-                    if self.rst:
-                        try:
-                            set_linger_rst(sock)
-                        except OSError:
-                            pass
-                    sock.close()
-            if self.listener is not None:
-                self.listener.close()
-            self.done.set()
+            self._close(self.rst)
 
     async def _pump(self, src: socket.socket, dst: socket.socket, name: str, cut_event: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
@@ -435,56 +458,30 @@ class CutProxy:
             pass
 
 
-class SlowProxy:
+class SlowProxy(OneConnectionProxy):
     """A proxy for one connection that, towards the server, reads one byte
     per 10 ms (receive buffer shrunk to the minimum) for `slow_seconds`,
     then at full speed. Client-to-server bytes are forwarded as they come."""
 
     def __init__(self, upstream_port: int, slow_seconds: float):
-        self.upstream_port = upstream_port
+        super().__init__(upstream_port)
         self.slow_seconds = slow_seconds
         self.slow_bytes = 0  # read one at a time
         self.c2s = 0
         self.s2c = 0
         self.c2s_at_slow_end = 0
-        self.server_side_port = 0
         self.slow_started = asyncio.Event()
         self.slow_ended = asyncio.Event()
-        self.done = asyncio.Event()
-        self.listener: Optional[socket.socket] = None
-
-    async def start(self) -> int:
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(1)
-        self.listener.setblocking(False)
-        asyncio.get_running_loop().create_task(self._run())
-        return self.listener.getsockname()[1]
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        client = upstream = None
         try:
-            assert self.listener is not None
-            client, _ = await asyncio.wait_for(loop.sock_accept(self.listener), 30)
-            self.listener.close()
-            client.setblocking(False)
-            upstream = socket.socket()
-            upstream.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)  # the kernel's minimum
-            upstream.setblocking(False)
-            await asyncio.wait_for(loop.sock_connect(upstream, ("127.0.0.1", self.upstream_port)), 10)
-            self.server_side_port = upstream.getsockname()[1]
+            client, upstream = await self._connect(upstream_rcvbuf=1)  # the kernel's minimum
             await asyncio.wait_for(asyncio.gather(self._c2s(client, upstream), self._s2c(upstream, client)), 120)
         except (OSError, asyncio.TimeoutError):
             pass
         finally:
-            for sock in (client, upstream):
-                if sock is not None:
-                    sock.close()
-            if self.listener is not None:
-                self.listener.close()
             self.slow_ended.set()
-            self.done.set()
+            self._close()
 
     async def _c2s(self, src: socket.socket, dst: socket.socket) -> None:
         loop = asyncio.get_running_loop()
