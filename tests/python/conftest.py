@@ -126,6 +126,21 @@ def open_byte_by_byte(receiver: "privline.Channel", wire: bytes) -> Tuple[List[b
     return got, closed
 
 
+def check_half_close(closer: "privline.Channel", peer: "privline.Channel") -> bytes:
+    """`closer` seals its close (privline/1) or goodbye (SHS1): from then on
+    it refuses to seal or close again (AlreadyClosed, not fatal) but still
+    opens `peer`'s records. Returns the close record."""
+    close = closer.seal_close()
+    assert closer.close_sent
+    with pytest.raises(privline.AlreadyClosed) as info:
+        closer.seal(b"more")
+    assert not info.value.fatal
+    with pytest.raises(privline.AlreadyClosed):
+        closer.seal_close()
+    assert closer.open(peer.seal(b"still talking")).payload == b"still talking"
+    return close
+
+
 def count_seal_calls(channel: "privline.Channel", monkeypatch: pytest.MonkeyPatch) -> List[int]:
     """The results of every library seal call `channel` makes from now on
     (the channel binds its seal function once: that binding is wrapped)."""

@@ -20,7 +20,8 @@ from privline import RecordType, Status
 from privline import _lib as libmod
 
 from conftest import (
-    BINDING, NETWORK_KEY, OTHER_NETWORK_KEY, ROOT, count_seal_calls, handshake_messages, make_pair, open_byte_by_byte,
+    BINDING, NETWORK_KEY, OTHER_NETWORK_KEY, ROOT, check_half_close, count_seal_calls, handshake_messages, make_pair,
+    open_byte_by_byte,
 )
 
 # --------------------------------------------------------------------------
@@ -316,15 +317,7 @@ def test_key_update(pair):
 
 def test_seal_close_is_a_half_close(pair):
     client, server = pair
-    close = client.seal_close()
-    assert client.close_sent
-    with pytest.raises(privline.AlreadyClosed) as info:
-        client.seal(b"more")
-    assert not info.value.fatal
-    with pytest.raises(privline.AlreadyClosed):
-        client.seal_close()
-    # the closed side still opens the peer's records
-    assert client.open(server.seal(b"still talking")).payload == b"still talking"
+    close = check_half_close(client, server)
     assert server.open(close).record_type is RecordType.CLOSE
     assert server.peer_closed
     assert client.open(server.seal_close()).record_type is RecordType.CLOSE

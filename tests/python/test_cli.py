@@ -164,15 +164,22 @@ def test_keygen_prints_a_secret_and_its_public_key():
     assert run("keygen").stdout != result.stdout
 
 
-def test_echo_four_mib_with_once(servers, client_identity, server_identity):
-    server = servers(server_identity, "--once")
-    data = os.urandom(4 * 1024 * 1024)
-    result = run(*client_args(server.port, client_identity, server_identity.public_key), stdin=data)
+def assert_once_echo(result, data, server, client_identity):
+    """The client echoed `data` through a --once server and both ended
+    cleanly: exit 0, nothing on the client's stderr, and the server said
+    only where it listened and whom it accepted."""
     assert result.returncode == 0, result.stderr
     assert result.stdout == data
     assert result.stderr == b""
     assert server.wait() == 0
     assert server.lines == [f"listening 127.0.0.1:{server.port}", f"accepted {client_identity.public_key.hex()}"]
+
+
+def test_echo_four_mib_with_once(servers, client_identity, server_identity):
+    server = servers(server_identity, "--once")
+    data = os.urandom(4 * 1024 * 1024)
+    result = run(*client_args(server.port, client_identity, server_identity.public_key), stdin=data)
+    assert_once_echo(result, data, server, client_identity)
 
 
 def test_empty_input_and_upper_case_hex(servers, client_identity, server_identity):
@@ -373,11 +380,7 @@ def test_shs1_echo_on_the_scuttlebutt_network(servers, client_identity, server_i
                      secret=_keypair_hex(client_identity).upper()),
         stdin=data,
     )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == data
-    assert result.stderr == b""
-    assert server.wait() == 0
-    assert server.lines == [f"listening 127.0.0.1:{server.port}", f"accepted {client_identity.public_key.hex()}"]
+    assert_once_echo(result, data, server, client_identity)
 
 
 def test_shs1_empty_input_and_explicit_privline1(servers, client_identity, server_identity):

@@ -19,8 +19,8 @@ from privline import Protocol, RecordType, Status
 from privline import _lib as libmod
 
 from conftest import (
-    NETWORK_KEY, OTHER_NETWORK_KEY, SSB_NETWORK_KEY, count_seal_calls, handshake_messages, make_pair, open_byte_by_byte,
-    open_pair,
+    NETWORK_KEY, OTHER_NETWORK_KEY, SSB_NETWORK_KEY, check_half_close, count_seal_calls, handshake_messages, make_pair,
+    open_byte_by_byte, open_pair,
 )
 
 MAX_BODY = 4096
@@ -386,15 +386,8 @@ def test_shs1_boxes_one_byte_at_a_time(shs1):
 def test_shs1_goodbye_both_ways(shs1, first):
     client, server = shs1
     one, other = (client, server) if first == "client" else (server, client)
-    goodbye = one.seal_close()
-    assert len(goodbye) == HEADER and one.close_sent
-    with pytest.raises(privline.AlreadyClosed) as info:
-        one.seal(b"more")
-    assert not info.value.fatal
-    with pytest.raises(privline.AlreadyClosed):
-        one.seal_close()
-    # the side that said goodbye still opens the other's boxes
-    assert one.open(other.seal(b"still talking")).payload == b"still talking"
+    goodbye = check_half_close(one, other)
+    assert len(goodbye) == HEADER
     assert not other.peer_closed
     assert other.open(goodbye) == (HEADER, RecordType.CLOSE, b"")
     assert other.peer_closed
