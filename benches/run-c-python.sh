@@ -103,14 +103,8 @@ grep -q '^RESULT c_handshake_ns' "$WORK/ffi.txt" || { echo "run-c-python.sh: the
 step "item 5: Python binding vs cryptography (venv $VENV)"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 if [ "$SKIP_BUILD" = 0 ] || ! "$VENV/bin/python" -c 'import cryptography, privline' 2>/dev/null; then
-    if ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
-        rm -rf "$VENV"
-        if ! "$PYTHON" -m venv "$VENV"; then
-            rm -rf "$VENV"
-            "$PYTHON" -m venv --without-pip "$VENV"
-            "$PYTHON" -m pip --python "$VENV/bin/python" install -q pip
-        fi
-    fi
+    source tests/python/venv.sh
+    ensure_venv "$PYTHON" "$VENV"
     "$VENV/bin/python" -m pip install -q cryptography
     # Install from a copy so that the build leaves nothing in the source tree.
     cp -r bindings/python "$WORK/binding"

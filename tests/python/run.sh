@@ -20,16 +20,8 @@ step "cargo build --release"
 cargo build --release
 
 step "virtual environment ($VENV)"
-if ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
-    rm -rf "$VENV"
-    if ! "$PYTHON" -m venv "$VENV"; then
-        # Without ensurepip (Debian's python3-venv missing): a bare venv, and
-        # pip from the interpreter's own pip.
-        rm -rf "$VENV"
-        "$PYTHON" -m venv --without-pip "$VENV"
-        "$PYTHON" -m pip --python "$VENV/bin/python" install -q pip
-    fi
-fi
+source tests/python/venv.sh
+ensure_venv "$PYTHON" "$VENV"
 "$VENV/bin/python" -m pip install -q pytest
 
 step "pip install ./bindings/python"

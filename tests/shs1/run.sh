@@ -97,15 +97,8 @@ fi
 
 step "pytest in $PYENV"
 if ! "$PYENV/bin/python" -c 'import pytest' >/dev/null 2>&1; then
-    if ! "$PYENV/bin/python" -m pip --version >/dev/null 2>&1; then
-        rm -rf "$PYENV"
-        if ! python3 -m venv "$PYENV"; then
-            # No ensurepip (Debian without python3-venv): pip from outside.
-            rm -rf "$PYENV"
-            python3 -m venv --without-pip "$PYENV"
-            python3 -m pip --python "$PYENV/bin/python" install -q pip
-        fi
-    fi
+    source "$ROOT/tests/python/venv.sh"
+    ensure_venv python3 "$PYENV"
     "$PYENV/bin/python" -m pip install -q --disable-pip-version-check pytest
 fi
 
