@@ -680,6 +680,60 @@ fn channels_of(f: &Fx, protocol: Protocol, fresh: bool) -> (Channel, Channel) {
     (client, server)
 }
 
+/// A handshake of the fixture's session in `protocol` that waits for
+/// message `number` (1 to 4) of `wire`: Bob for M1 and M3, Alice for M2
+/// and M4.
+fn waiting_for(protocol: Protocol, f: &Fx, wire: &Wire, number: usize) -> Handshake {
+    let (mut handshake, before): (Handshake, &[&[u8]]) = match number {
+        1 => (server_in(protocol, f, &f.b), &[]),
+        2 => (client_in(protocol, f, &f.a, &pk(&f.b)), &[&[]]),
+        3 => (server_in(protocol, f, &f.b), &[&wire.m1]),
+        4 => (client_in(protocol, f, &f.a, &pk(&f.b)), &[&[], &wire.m2]),
+        _ => unreachable!("four messages"),
+    };
+    for input in before {
+        send(&mut handshake, input);
+    }
+    handshake
+}
+
+/// The four messages of `wire` in order, numbered: each with the error a
+/// damaged one meets at a receiver waiting for it ([`waiting_for`]), and
+/// what that receiver does with it as sent.
+fn messages(wire: &Wire) -> [(usize, &[u8], Error, Out); 4] {
+    let taken = |message: &[u8], answer: &[u8], status| Out {
+        bytes: answer.to_vec(),
+        status,
+        consumed: message.len(),
+    };
+    [
+        (
+            1,
+            &wire.m1,
+            Error::M1BadMac,
+            taken(&wire.m1, &wire.m2, Status::NeedInput),
+        ),
+        (
+            2,
+            &wire.m2,
+            Error::M2BadMac,
+            taken(&wire.m2, &wire.m3, Status::NeedInput),
+        ),
+        (
+            3,
+            &wire.m3,
+            Error::M3DoesNotOpen,
+            taken(&wire.m3, &[], Status::AuthorizePeer),
+        ),
+        (
+            4,
+            &wire.m4,
+            Error::M4DoesNotOpen,
+            taken(&wire.m4, &[], Status::Done),
+        ),
+    ]
+}
+
 const KEY_C2S: [u8; 32] = [0x1c; 32];
 const KEY_S2C: [u8; 32] = [0x5c; 32];
 
@@ -2146,55 +2200,26 @@ fn attack_a_truncated_handshake_never_completes() {
     let f = fx();
     for protocol in PROTOCOLS {
         let (wire, _, _) = fixture_session_in(protocol, &f);
-        let bpk = pk(&f.b);
         // Each message cut at every length: the receiver waits silently, has
         // no channel, and completes when the rest arrives.
-        for cut in 0..wire.m1.len() {
-            let mut bob = server_in(protocol, &f, &f.b);
-            assert_eq!(
-                step(&mut bob, &wire.m1[..cut]).unwrap(),
-                silent(Status::NeedInput, cut)
-            );
-            assert_eq!(send(&mut bob, &wire.m1[cut..]), wire.m2);
-        }
-        for (cut_m2, message) in [(true, &wire.m2), (false, &wire.m4)] {
+        for (number, message, _, taken) in messages(&wire) {
             for cut in 0..message.len() {
-                let mut alice = client_in(protocol, &f, &f.a, &bpk);
-                send(&mut alice, &[]);
-                if !cut_m2 {
-                    send(&mut alice, &wire.m2);
+                let cut_short = || {
+                    let mut handshake = waiting_for(protocol, &f, &wire, number);
+                    let waits = silent(Status::NeedInput, cut);
+                    assert_eq!(step(&mut handshake, &message[..cut]), Ok(waits));
+                    handshake
+                };
+                let mut handshake = cut_short();
+                assert!(!handshake.is_done());
+                if !handshake.is_client() {
+                    assert_eq!(handshake.peer_key(), Err(Error::WrongState));
                 }
-                assert_eq!(
-                    step(&mut alice, &message[..cut]).unwrap(),
-                    silent(Status::NeedInput, cut)
-                );
-                assert!(!alice.is_done());
-                let rest = send(&mut alice, &message[cut..]);
-                assert_eq!(rest, if cut_m2 { wire.m3.clone() } else { vec![] });
+                assert_eq!(cut_short().into_channel().err(), Some(Error::WrongState));
+                let rest = step(&mut handshake, &message[cut..]).unwrap();
+                assert_eq!((&rest.bytes, rest.status), (&taken.bytes, taken.status));
             }
         }
-        for cut in 0..wire.m3.len() {
-            let mut bob = server_in(protocol, &f, &f.b);
-            send(&mut bob, &wire.m1);
-            assert_eq!(
-                step(&mut bob, &wire.m3[..cut]).unwrap(),
-                silent(Status::NeedInput, cut)
-            );
-            assert_eq!(bob.peer_key(), Err(Error::WrongState));
-            assert_eq!(
-                step(&mut bob, &wire.m3[cut..]).unwrap().status,
-                Status::AuthorizePeer
-            );
-        }
-        // Handshakes that stopped early have no channel.
-        let mut alice = client_in(protocol, &f, &f.a, &bpk);
-        send(&mut alice, &[]);
-        send(&mut alice, &wire.m2);
-        send(&mut alice, &wire.m4[..wire.m4.len() - 1]);
-        assert_eq!(alice.into_channel().err(), Some(Error::WrongState));
-        let mut bob = server_in(protocol, &f, &f.b);
-        send(&mut bob, &wire.m1);
-        assert_eq!(bob.into_channel().err(), Some(Error::WrongState));
     }
 }
 
@@ -2323,33 +2348,10 @@ fn attack_bit_flips_in_every_byte_of_every_handshake_message() {
     let f = fx();
     for protocol in PROTOCOLS {
         let (wire, _, _) = fixture_session_in(protocol, &f);
-        let bob_at_m1 = || server_in(protocol, &f, &f.b);
-        let alice_at_m2 = || {
-            let mut alice = client_in(protocol, &f, &f.a, &pk(&f.b));
-            send(&mut alice, &[]);
-            alice
-        };
-        let bob_at_m3 = || {
-            let mut bob = bob_at_m1();
-            send(&mut bob, &wire.m1);
-            bob
-        };
-        let alice_at_m4 = || {
-            let mut alice = alice_at_m2();
-            send(&mut alice, &wire.m2);
-            alice
-        };
-        // Each message, a receiver waiting for it, the error a damaged one
-        // meets, and what the receiver writes for the message as sent.
-        let stages: [(&[u8], &dyn Fn() -> Handshake, Error, &[u8]); 4] = [
-            (&wire.m1, &bob_at_m1, Error::M1BadMac, &wire.m2),
-            (&wire.m2, &alice_at_m2, Error::M2BadMac, &wire.m3),
-            (&wire.m3, &bob_at_m3, Error::M3DoesNotOpen, &[]),
-            (&wire.m4, &alice_at_m4, Error::M4DoesNotOpen, &[]),
-        ];
-        for (message, receiver, error, answer) in stages {
+        for (number, message, error, taken) in messages(&wire) {
+            let receiver = || waiting_for(protocol, &f, &wire, number);
             // Teeth: the message as sent is taken.
-            assert_eq!(send(&mut receiver(), message), answer);
+            assert_eq!(step(&mut receiver(), message), Ok(taken));
             for i in 0..message.len() {
                 for bit in 0..8 {
                     let mut handshake = receiver();
@@ -3012,24 +3014,9 @@ fn attack_use_after_a_fatal_handshake_error() {
     let ref_client = RefClient::new(&f.n, &f.a, &bpk, &f.ec, &f.fc);
     let zero = [0u8; 32];
     let identity_key = kit::torsion()[0].compress().to_bytes();
-    let client_at_m2 = || {
-        let mut alice = lib_client(&f.n, &f.a, &bpk, &f.ec, &f.fc);
-        send(&mut alice, &[]);
-        alice
-    };
-    let client_at_m4 = || {
-        let mut alice = client_at_m2();
-        send(&mut alice, &wire.m2);
-        alice
-    };
-    let server_at_m1 = || lib_server(&f.n, &f.b, &f.es, &f.fs);
-    let server_at_m3 = || {
-        let mut bob = server_at_m1();
-        send(&mut bob, &wire.m1);
-        bob
-    };
+    let at = |number| waiting_for(Protocol::Privline1, &f, &wire, number);
     let server_at_decision = || {
-        let mut bob = server_at_m3();
+        let mut bob = at(3);
         assert_eq!(
             step(&mut bob, &wire.m3).unwrap().status,
             Status::AuthorizePeer
@@ -3051,11 +3038,11 @@ fn attack_use_after_a_fatal_handshake_error() {
     // Each stage an attack hits: a handshake there, and what its unattacked
     // twin would accept next.
     type Stage<'a> = (&'a dyn Fn() -> Handshake, Hit);
-    let m1: Stage = (&server_at_m1, Hit::Input(wire.m1.clone()));
-    let m2: Stage = (&client_at_m2, Hit::Input(wire.m2.clone()));
-    let m3: Stage = (&server_at_m3, Hit::Input(wire.m3.clone()));
+    let m1: Stage = (&|| at(1), Hit::Input(wire.m1.clone()));
+    let m2: Stage = (&|| at(2), Hit::Input(wire.m2.clone()));
+    let m3: Stage = (&|| at(3), Hit::Input(wire.m3.clone()));
     let decision: Stage = (&server_at_decision, Hit::Authorize(true));
-    let m4: Stage = (&client_at_m4, Hit::Input(wire.m4.clone()));
+    let m4: Stage = (&|| at(4), Hit::Input(wire.m4.clone()));
     let input = |bytes: Vec<u8>| vec![Hit::Input(bytes)];
     let low_order_fc = ref_client.m3(&wire.m2, |h2, g| {
         g.fc_public = zero;
