@@ -483,7 +483,9 @@ class SlowProxy(OneConnectionProxy):
             self.slow_ended.set()
             self._close()
 
-    async def _c2s(self, src: socket.socket, dst: socket.socket) -> None:
+    async def _rest(self, src: socket.socket, dst: socket.socket, direction: str) -> None:
+        """Forwards at full speed until `src` ends, counting into the
+        attribute `direction` ("c2s" or "s2c"), then ends `dst`'s side."""
         loop = asyncio.get_running_loop()
         while True:
             data = await loop.sock_recv(src, 65536)
@@ -491,7 +493,10 @@ class SlowProxy(OneConnectionProxy):
                 dst.shutdown(socket.SHUT_WR)
                 return
             await loop.sock_sendall(dst, data)
-            self.c2s += len(data)
+            setattr(self, direction, getattr(self, direction) + len(data))
+
+    async def _c2s(self, src: socket.socket, dst: socket.socket) -> None:
+        await self._rest(src, dst, "c2s")
 
     async def _s2c(self, src: socket.socket, dst: socket.socket) -> None:
         loop = asyncio.get_running_loop()
@@ -514,13 +519,7 @@ class SlowProxy(OneConnectionProxy):
             await asyncio.sleep(0.01)
         self.c2s_at_slow_end = self.c2s
         self.slow_ended.set()
-        while True:
-            data = await loop.sock_recv(src, 65536)
-            if not data:
-                dst.shutdown(socket.SHUT_WR)
-                return
-            await loop.sock_sendall(dst, data)
-            self.s2c += len(data)
+        await self._rest(src, dst, "s2c")
 
 
 class RawResult:
