@@ -680,6 +680,15 @@ fn channels_of(f: &Fx, protocol: Protocol, fresh: bool) -> (Channel, Channel) {
     (client, server)
 }
 
+/// The first three messages from `client` to `server` and back, passed
+/// whole; the server has yet to read M3.
+fn up_to_m3(client: &mut Handshake, server: &mut Handshake) -> [Vec<u8>; 3] {
+    let m1 = send(client, &[]);
+    let m2 = send(server, &m1);
+    let m3 = send(client, &m2);
+    [m1, m2, m3]
+}
+
 /// A handshake of the fixture's session in `protocol` that waits for
 /// message `number` (1 to 4) of `wire`: Bob for M1 and M3, Alice for M2
 /// and M4.
@@ -1160,9 +1169,7 @@ fn p03_a_library_server_with_another_identity_cannot_answer() {
     for protocol in PROTOCOLS {
         let mut alice = client_in(protocol, &f, &f.a, &pk(&f.b));
         let mut wendy = server_in(protocol, &f, &f.w);
-        let m1 = send(&mut alice, &[]);
-        let m2 = send(&mut wendy, &m1);
-        let m3 = send(&mut alice, &m2);
+        let [_, _, m3] = up_to_m3(&mut alice, &mut wendy);
         fails(&mut wendy, &m3, Error::M3DoesNotOpen);
         // Wendy's M4 from an honest session of her own with Alice (who
         // dialled *her* then) does not convince Alice now.
@@ -1525,9 +1532,7 @@ fn p07_a_mitm_cannot_impersonate_the_server() {
     // Bob gave Mallory in her own session with him.
     let mut alice = random_client(&f.n, &f.a, &bpk);
     let mut bob = random_server(&f.n, &f.b);
-    let m1 = send(&mut alice, &[]);
-    let m2 = send(&mut bob, &m1);
-    let m3 = send(&mut alice, &m2);
+    let [_, _, m3] = up_to_m3(&mut alice, &mut bob);
     let (mallorys, _, _) = session(random_client(&f.n, &f.m, &bpk), random_server(&f.n, &f.b));
     fails(&mut alice, &mallorys.m4, Error::M4DoesNotOpen);
     // Mallory substitutes her own ES (valid MAC: she knows N) and answers
@@ -1614,9 +1619,7 @@ fn p08_a_caller_that_does_not_know_the_servers_key_gets_no_m4() {
         for guess in [pk(&f.w), pk(&f.c), pk(&secret("random guess"))] {
             let mut alice = pair::client(protocol, &f.n, &f.a, &guess, &f.ec, &f.fc).unwrap();
             let mut bob = pair::server(protocol, &f.n, &f.b, &f.es, &f.fs);
-            let m1 = send(&mut alice, &[]);
-            let m2 = send(&mut bob, &m1);
-            let m3 = send(&mut alice, &m2);
+            let [_, _, m3] = up_to_m3(&mut alice, &mut bob);
             fails(&mut bob, &m3, Error::M3DoesNotOpen);
             assert_eq!(step(&mut alice, &[]).unwrap().bytes, Vec::<u8>::new());
             assert_eq!(alice.into_channel().err(), Some(Error::WrongState));
@@ -1784,9 +1787,7 @@ fn p13_a_replayed_m3_gets_the_same_silence_whether_or_not_its_client_is_authoris
         let live = |seed: &[u8; 32], accept: bool| {
             let mut client = random_client_in(protocol, &f.n, seed, &bpk);
             let mut bob = random_server_in(protocol, &f.n, &f.b);
-            let m1 = send(&mut client, &[]);
-            let m2 = send(&mut bob, &m1);
-            let m3 = send(&mut client, &m2);
+            let [m1, _, m3] = up_to_m3(&mut client, &mut bob);
             assert_eq!(step(&mut bob, &m3).unwrap().status, Status::AuthorizePeer);
             let answered = match bob.authorize(accept) {
                 Ok(()) => send(&mut bob, &[]).len(),
@@ -1854,9 +1855,7 @@ fn p14_a_refused_client_receives_nothing_that_depends_on_the_server_key() {
         let carol = || pair::client(protocol, &f.n, &f.c, &bpk, &f.ec, &f.fc).unwrap();
         let bob = || pair::server(protocol, &f.n, &f.b, &f.es, &f.fs);
         let (mut carol_1, mut bob_1) = (carol(), bob());
-        let m1 = send(&mut carol_1, &[]);
-        let m2 = send(&mut bob_1, &m1);
-        let m3 = send(&mut carol_1, &m2);
+        let [m1, m2, m3] = up_to_m3(&mut carol_1, &mut bob_1);
         assert_eq!(
             step(&mut bob_1, &m3).unwrap(),
             silent(Status::AuthorizePeer, m3.len())
@@ -2062,9 +2061,7 @@ fn p16_a_wrong_number_learns_and_confirms_neither_key() {
     // Alice dials Bob but reaches Wendy, a library server with her own key.
     let mut alice = lib_client(&f.n, &f.a, &bpk, &f.ec, &f.fc);
     let mut wendy = lib_server(&f.n, &f.w, &wendy_es, &f.fs);
-    let m1 = send(&mut alice, &[]);
-    let m2 = send(&mut wendy, &m1);
-    let m3 = send(&mut alice, &m2);
+    let [m1, m2, m3] = up_to_m3(&mut alice, &mut wendy);
     fails(&mut wendy, &m3, Error::M3DoesNotOpen);
     assert_eq!(
         wendy.peer_key(),
