@@ -1,43 +1,29 @@
 //! Heap use, for both protocols: sealing and opening on an established
 //! channel allocate nothing; a handshake's allocations and the state sizes
-//! are reported.
+//! are reported. The handshake and the traffic are the allocation
+//! benchmark's (benches/allocations.rs), so that the test proves what the
+//! benchmark reports.
 
-#[path = "support/pair.rs"]
-mod pair;
-use pair::{Shape, PROTOCOLS};
-use privline::{Channel, Handshake, Identity, NetworkKey, Opened, Protocol, Status};
-
+#[path = "../benches/support/channel_traffic.rs"]
+mod channel_traffic;
+#[path = "../benches/common/mod.rs"]
+mod common;
 #[path = "support/counting_allocator.rs"]
 mod counting_allocator;
+#[path = "support/pair.rs"]
+mod pair;
 
+use channel_traffic::Traffic;
+use common::handshake_with;
 use counting_allocator::count;
+use pair::PROTOCOLS;
+use privline::{Channel, Handshake, Identity, NetworkKey, Protocol};
 
-/// A whole handshake on stack buffers only (`pair::connect` queues bytes
-/// on the heap), so that counting it counts the library alone.
+/// A whole handshake on stack buffers only, so that counting it counts the
+/// library alone.
 fn handshake_pair(protocol: Protocol, alice: &Identity, bob: &Identity) -> (Channel, Channel) {
     let network_key = NetworkKey::new([9; 32]);
-    let mut client =
-        Handshake::client_with_protocol(protocol, &network_key, alice, &bob.public_key()).unwrap();
-    let mut server = Handshake::server_with_protocol(protocol, &network_key, bob).unwrap();
-    let mut a = [0u8; privline::HANDSHAKE_MAX_MESSAGE_LEN];
-    let mut b = [0u8; privline::HANDSHAKE_MAX_MESSAGE_LEN];
-    let m1 = client.step(&[], &mut a).unwrap();
-    let m2 = server.step(&a[..m1.written], &mut b).unwrap();
-    let m3 = client.step(&b[..m2.written], &mut a).unwrap();
-    assert_eq!(
-        server.step(&a[..m3.written], &mut b).unwrap().status,
-        Status::AuthorizePeer
-    );
-    server.authorize(true).unwrap();
-    let m4 = server.step(&[], &mut b).unwrap();
-    assert_eq!(
-        client.step(&b[..m4.written], &mut a).unwrap().status,
-        Status::Done
-    );
-    (
-        client.into_channel().unwrap(),
-        server.into_channel().unwrap(),
-    )
+    handshake_with(protocol, &network_key, alice, bob, &bob.public_key())
 }
 
 #[test]
@@ -45,57 +31,10 @@ fn seal_and_open_allocate_nothing() {
     let alice = Identity::from_seed(&[1; 32]);
     let bob = Identity::from_seed(&[2; 32]);
     for protocol in PROTOCOLS {
-        let extras = Shape::of(protocol).extras;
         let (mut client, mut server) = handshake_pair(protocol, &alice, &bob);
-        let payload = vec![0x5au8; 200_000];
-        // Room for the longest write below, padded or not, in either format.
-        let mut wire = vec![0u8; 2 * payload.len()];
-        let mut plain = vec![0u8; privline::RECORD_MAX_INNER_LEN];
-        // Padding and key updates where the protocol has them.
-        let pad_blocks: &[usize] = if extras { &[0, 256] } else { &[0] };
-
-        let ((), calls, bytes) = count(|| {
-            for size in [
-                0usize,
-                1,
-                64,
-                1024,
-                4096,
-                4097,
-                16 * 1024,
-                65518,
-                65519,
-                200_000,
-            ] {
-                for &pad_block in pad_blocks {
-                    let sealed = client.seal(&payload[..size], pad_block, &mut wire).unwrap();
-                    let mut at = 0;
-                    let mut received = 0;
-                    while at < sealed {
-                        match server.open(&wire[at..sealed], &mut plain).unwrap() {
-                            Opened::Data { consumed, len } => {
-                                at += consumed;
-                                received += len;
-                            }
-                            other => panic!("{other:?}"),
-                        }
-                    }
-                    assert_eq!(received, size);
-                }
-            }
-            if extras {
-                let n = client.update_key(0, &mut wire).unwrap();
-                assert!(matches!(
-                    server.open(&wire[..n], &mut plain).unwrap(),
-                    Opened::KeyUpdate { .. }
-                ));
-            }
-            let n = client.close(0, &mut wire).unwrap();
-            assert!(matches!(
-                server.open(&wire[..n], &mut plain).unwrap(),
-                Opened::Close { .. }
-            ));
-        });
+        let mut traffic = Traffic::new(&client);
+        let (records, calls, bytes) = count(|| traffic.run(&mut client, &mut server));
+        assert!(records > 10, "{protocol:?}: {records} records");
         assert_eq!(
             (calls, bytes),
             (0, 0),
