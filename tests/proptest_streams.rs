@@ -249,18 +249,13 @@ impl Endpoint {
                     Status::NeedInput => {}
                 }
             } else if let Some(channel) = &mut self.channel {
-                let opened = match channel.open(&self.inbox, &mut self.plain) {
-                    Ok(opened) => opened,
-                    Err(error) => return self.fail(error),
-                };
-                self.inbox.drain(..opened.consumed());
-                match opened {
-                    Opened::Incomplete { .. } => return,
-                    Opened::Data { len, .. } => {
-                        self.events.push(Event::Data(self.plain[..len].to_vec()))
+                match pair::open_into(channel, &self.inbox, &mut self.plain) {
+                    Ok((Some(event), consumed)) => {
+                        self.inbox.drain(..consumed);
+                        self.events.push(event);
                     }
-                    Opened::KeyUpdate { .. } => self.events.push(Event::KeyUpdate),
-                    Opened::Close { .. } => self.events.push(Event::Close),
+                    Ok((None, _)) => return,
+                    Err(error) => return self.fail(error),
                 }
             } else {
                 return;

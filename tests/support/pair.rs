@@ -41,6 +41,7 @@ pub struct Shape {
 }
 
 impl Shape {
+    /// The shape of `protocol`'s wire format.
     pub fn of(protocol: Protocol) -> Shape {
         match protocol {
             Protocol::Privline1 => Shape {
