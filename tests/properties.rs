@@ -328,26 +328,48 @@ impl RefClient {
 
     /// Reads M4 like an honest client: the session's okm, or `None`.
     fn finish(&self, state: &RefClientM3, m4: &[u8]) -> Option<[u8; 96]> {
-        let h3 = kit::sha256(&[&state.h2, &state.m3]);
-        let k4: [u8; 32] = kit::hkdf(&h3, &[&state.ee, &state.eb, &state.ae], kit::L_K4);
-        let answer = kit::open(&k4, 0, &h3, m4)?;
-        let fs_public: [u8; 32] = answer[..32].try_into().unwrap();
-        let sig: [u8; 64] = answer[32..].try_into().unwrap();
-        let greeting_hash = kit::sha256(&[&state.greeting]);
-        if !kit::dalek_verify_strict(
-            &self.bpk,
-            &sig_s_message(&h3, &greeting_hash, &fs_public),
-            &sig,
-        ) {
+        let read = state.read_m4(m4)?;
+        if !kit::dalek_verify_strict(&self.bpk, &read.signed, &read.sig) {
             return None;
         }
-        let ff = kit::x25519(&self.fc, &fs_public);
-        let h4 = kit::sha256(&[&h3, m4]);
+        let ff = kit::x25519(&self.fc, &read.fs_public);
+        let h4 = kit::sha256(&[&read.h3, m4]);
         Some(kit::hkdf(
             &h4,
             &[&ff, &state.ee, &state.eb, &state.ae],
             kit::L_KEYS,
         ))
+    }
+}
+
+/// What an M4 that opens under `k4` tells the client that sent M3.
+struct ReadM4 {
+    h3: [u8; 32],
+    /// The answer `FS ‖ sig_s` as sent.
+    answer: Vec<u8>,
+    fs_public: [u8; 32],
+    sig: [u8; 64],
+    /// The message `sig_s` must sign.
+    signed: Vec<u8>,
+}
+
+impl RefClientM3 {
+    /// Opens `m4` with `k4 = HKDF(h3, ee ‖ eb ‖ ae, L_K4)`, checking nothing
+    /// more.
+    fn read_m4(&self, m4: &[u8]) -> Option<ReadM4> {
+        let h3 = kit::sha256(&[&self.h2, &self.m3]);
+        let k4: [u8; 32] = kit::hkdf(&h3, &[&self.ee, &self.eb, &self.ae], kit::L_K4);
+        let answer = kit::open(&k4, 0, &h3, m4)?;
+        let fs_public: [u8; 32] = answer[..32].try_into().unwrap();
+        let sig: [u8; 64] = answer[32..].try_into().unwrap();
+        let signed = sig_s_message(&h3, &kit::sha256(&[&self.greeting]), &fs_public);
+        Some(ReadM4 {
+            h3,
+            answer,
+            fs_public,
+            sig,
+            signed,
+        })
     }
 }
 
@@ -1670,13 +1692,8 @@ fn recorded_session(f: &Fx, client_seed: &[u8; 32]) -> (Wire, Vec<u8>, Vec<u8>) 
     records.extend(close(&mut s));
     let client = RefClient::new(&f.n, client_seed, &bpk, &f.ec, &f.fc);
     let state = client.m3(&wire.m2, |_, _| {});
-    let h3 = kit::sha256(&[&state.h2, &state.m3]);
-    let k4: [u8; 32] = kit::hkdf(&h3, &[&state.ee, &state.eb, &state.ae], kit::L_K4);
-    let plaintexts = [
-        state.greeting.clone(),
-        kit::open(&k4, 0, &h3, &wire.m4).unwrap(),
-    ]
-    .concat();
+    let answer = state.read_m4(&wire.m4).unwrap().answer;
+    let plaintexts = [state.greeting, answer].concat();
     (wire, records, plaintexts)
 }
 
@@ -1905,14 +1922,9 @@ fn p14_a_refused_client_receives_nothing_that_depends_on_the_server_key() {
             // And its signature verifies under Bpk and not under another key.
             let state = RefClient::new(&f.n, &f.c, &bpk, &f.ec, &f.fc).m3(&m2, |_, _| {});
             assert_eq!(state.m3, m3);
-            let h3 = kit::sha256(&[&state.h2, &m3]);
-            let k4: [u8; 32] = kit::hkdf(&h3, &[&state.ee, &state.eb, &state.ae], kit::L_K4);
-            let answer = kit::open(&k4, 0, &h3, &m4).unwrap();
-            let fs_public: [u8; 32] = answer[..32].try_into().unwrap();
-            let message = sig_s_message(&h3, &kit::sha256(&[&state.greeting]), &fs_public);
-            let sig: [u8; 64] = answer[32..].try_into().unwrap();
-            assert!(kit::dalek_verify_strict(&bpk, &message, &sig));
-            assert!(!kit::dalek_verify_strict(&wpk, &message, &sig));
+            let read = state.read_m4(&m4).unwrap();
+            assert!(kit::dalek_verify_strict(&bpk, &read.signed, &read.sig));
+            assert!(!kit::dalek_verify_strict(&wpk, &read.signed, &read.sig));
         }
     }
 }
