@@ -233,6 +233,11 @@ fn h2_of(n: &[u8; 32], m1: &[u8], m2: &[u8]) -> [u8; 32] {
     kit::sha256(&[&h1, m2])
 }
 
+/// `k3 = HKDF(h2, ee ‖ eb, L_K3)`, the key of M3.
+fn k3_of(h2: &[u8; 32], ee: &[u8; 32], eb: &[u8; 32]) -> [u8; 32] {
+    kit::hkdf(h2, &[ee, eb], kit::L_K3)
+}
+
 fn m1_for(n: &[u8; 32], ec_public: &[u8; 32]) -> Vec<u8> {
     [&ec_public[..], &kit::mac(n, &[kit::L_M1, ec_public])].concat()
 }
@@ -307,7 +312,7 @@ impl RefClient {
         let ee = kit::x25519(&self.ec, &es_public);
         let eb = kit::x25519(&self.ec, &kit::mont(&self.bpk));
         let ae = kit::x25519(&kit::xsk(&self.seed), &es_public);
-        let k3: [u8; 32] = kit::hkdf(&h2, &[&ee, &eb], kit::L_K3);
+        let k3 = k3_of(&h2, &ee, &eb);
         let fc_public = kit::x25519_public(&self.fc);
         let mut greeting = Greeting {
             apk: kit::public_key(&self.seed),
@@ -417,8 +422,7 @@ impl RefServer {
     }
 
     fn open_m3(&self, state: &RefServerM2, m3: &[u8]) -> Option<Vec<u8>> {
-        let k3: [u8; 32] = kit::hkdf(&state.h2, &[&state.ee, &state.eb], kit::L_K3);
-        kit::open(&k3, 0, &state.h2, m3)
+        kit::open(&k3_of(&state.h2, &state.ee, &state.eb), 0, &state.h2, m3)
     }
 
     /// M4 for `greeting` (the attacker's idea of it), after `edit` changed
@@ -453,7 +457,7 @@ impl RefServer {
     }
 }
 
-/// Tries to open M3 with `k3 = HKDF(h2, ee ‖ eb, L_K3)`.
+/// Tries to open M3 with the `k3` of `ee` and `eb`.
 fn try_open_m3(
     n: &[u8; 32],
     m1: &[u8],
@@ -463,8 +467,7 @@ fn try_open_m3(
     eb: &[u8; 32],
 ) -> Option<Vec<u8>> {
     let h2 = h2_of(n, m1, m2);
-    let k3: [u8; 32] = kit::hkdf(&h2, &[ee, eb], kit::L_K3);
-    kit::open(&k3, 0, &h2, m3)
+    kit::open(&k3_of(&h2, ee, eb), 0, &h2, m3)
 }
 
 /// The attacker's offline attack on a recorded M3: it knows the network
