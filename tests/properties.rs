@@ -3,15 +3,20 @@
 //!
 //! Every one of the sixteen properties has at least one test named
 //! `pNN_...`, and every extra attack listed at the bottom of that file has
-//! tests named `attack_...`. Real handshakes and channels are driven through
-//! the public safe API; the attacker's own computations (forged messages,
-//! key guesses, re-sealed greetings, low-order points with valid MACs, odd
-//! Ed25519 encodings) use the primitives of PROTOCOL.md directly, from the
-//! crates privline itself depends on (`kit` below, which takes what they
-//! share from the independent references in `support/reference/`). `harness_*` tests check
-//! that this toolkit reproduces the shared vectors and the library byte for
-//! byte, so that an attack that fails, fails against the real protocol and
-//! not against a typo in the harness.
+//! tests named `attack_...`. Where SHS1 has the property too, the test's
+//! one body runs over both protocols (`for protocol in PROTOCOLS`, what
+//! tells them apart from `pair::Shape`); the tests that need privline/1's
+//! own messages (re-signed greetings, the key schedule, padding, key
+//! updates) are privline/1's alone. Real handshakes and channels are driven
+//! through the public safe API; the attacker's own computations (forged
+//! messages, key guesses, re-sealed greetings, low-order points with valid
+//! MACs, odd Ed25519 encodings) use the primitives of PROTOCOL.md directly,
+//! from the crates privline itself depends on (`kit` below, which takes
+//! what they share from the independent references in
+//! `support/reference/`). `harness_*` tests check that this toolkit
+//! reproduces the shared vectors and the library byte for byte, so that an
+//! attack that fails, fails against the real protocol and not against a
+//! typo in the harness.
 //!
 //! Every test asserts specific outcomes (error variants, that nothing was
 //! written, that bytes differ or agree), and each property test also shows
