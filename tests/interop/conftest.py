@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 import pytest
 
@@ -138,54 +138,12 @@ def network_key() -> str:
     return os.urandom(32).hex()
 
 
-class Server:
-    """A running server process; stderr is collected line by line."""
+class Server(peerkit.LoggedServer):
+    """A running server process of `impl`; stderr is collected line by line."""
 
     def __init__(self, impl: str, args: Sequence[str]) -> None:
         self.impl = impl
-        self.argv = command(impl, "server") + list(args)
-        self.lines: List[str] = []
-        self._listening = threading.Event()
-        self.host: Optional[str] = None
-        self.port: Optional[int] = None
-        self.proc = subprocess.Popen(
-            self.argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env=ENV,
-        )
-        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
-        self._reader.start()
-        if not self._listening.wait(LISTEN_TIMEOUT):
-            self.kill()
-            raise AssertionError(f"{impl} server did not print 'listening': {self.stderr()!r}")
-        if self.port is None:
-            self.kill()
-            raise AssertionError(f"{impl} server exited before listening: {self.stderr()!r}")
-
-    def _read_stderr(self) -> None:
-        assert self.proc.stderr is not None
-        for raw in self.proc.stderr:
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            self.lines.append(line)
-            if self.port is None and line.startswith("listening "):
-                host, _, port = line[len("listening ") :].rpartition(":")
-                self.host, self.port = host.strip("[]"), int(port)
-                self._listening.set()
-        self._listening.set()
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def wait(self, timeout: float = 30.0) -> int:
-        code = self.proc.wait(timeout)
-        self._reader.join(5)
-        return code
-
-    def stderr(self) -> str:
-        return "\n".join(self.lines)
+        super().__init__(command(impl, "server") + list(args), ENV, LISTEN_TIMEOUT, f"{impl} server")
 
     def reason_lines(self) -> List[str]:
         """Lines other than the 'listening' and 'accepted' ones."""
@@ -197,10 +155,6 @@ class Server:
 
     def accepted(self) -> List[str]:
         return [line[len("accepted ") :].strip() for line in self.lines if line.startswith("accepted ")]
-
-    def kill(self) -> None:
-        peerkit.kill(self.proc)
-        self._reader.join(5)
 
 
 @pytest.fixture

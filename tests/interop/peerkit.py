@@ -1,6 +1,7 @@
 """What the tests that run privline's command-line peers share: key files,
-keygen, the server's death with its test, a pseudo-terminal's output, and a
-proxy that cuts or damages a connection.
+keygen, a server process and its stderr lines, the server's death with its
+test, a pseudo-terminal's output, and a proxy that cuts or damages a
+connection.
 
 Used by tests/interop (the matrix), tests/shs1/test_live_interop.py,
 tests/python/test_cli.py, tests/load and tests/tunnel; those outside this
@@ -20,7 +21,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 _KEY_DIR: Optional[str] = None
 _KEY_FILES: Dict[str, str] = {}
@@ -68,6 +69,96 @@ class Keys:
         self.network_key_file = key_file(self.network_key)
         self.server_secret_file = key_file(self.server_secret)
         self.client_secret_file = key_file(self.client_secret)
+
+
+class LoggedServer:
+    """A server process (any peer's command line) whose stderr lines are
+    collected in :attr:`lines` as they come. Made, it has printed its
+    "listening HOST:PORT" line (:attr:`host`, :attr:`port`) within
+    `listen_timeout` seconds; otherwise the constructor kills it and fails
+    with what it printed. `timeout`: how long the waits below wait unless
+    told otherwise."""
+
+    def __init__(self, argv: Sequence[str], env: Optional[Dict[str, str]], listen_timeout: float,
+                 name: str = "server", timeout: float = 30.0) -> None:
+        self.argv = [str(arg) for arg in argv]
+        self.timeout = timeout
+        self.lines: List[str] = []
+        self.host: Optional[str] = None
+        self.port: Optional[int] = None
+        self._changed = threading.Condition()
+        self._eof = False
+        self.proc = subprocess.Popen(
+            self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        if not self.wait_for_line(lambda line: line.startswith("listening "), listen_timeout):
+            self.kill()
+            raise AssertionError(f"{name} did not print 'listening' ({self.argv}): {self.stderr()!r}")
+        listening = next(line for line in self.lines if line.startswith("listening "))
+        host, _, port = listening[len("listening ") :].rpartition(":")
+        self.host, self.port = host.strip("[]"), int(port)
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for raw in self.proc.stderr:
+            with self._changed:
+                self.lines.append(raw.decode("utf-8", "replace").rstrip("\r\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._eof = True
+            self._changed.notify_all()
+
+    def wait_for_line(self, match: Callable[[str], bool], timeout: Optional[float] = None) -> bool:
+        """Waits until a stderr line matches (True) or stderr ends or the
+        time is up (False)."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: self._eof or any(match(line) for line in self.lines), self._timeout(timeout)
+            )
+            return any(match(line) for line in self.lines)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stderr(self) -> str:
+        with self._changed:
+            return "\n".join(self.lines)
+
+    def _timeout(self, timeout: Optional[float]) -> float:
+        return self.timeout if timeout is None else timeout
+
+    def wait(self, timeout: Optional[float] = None) -> int:
+        """The exit status, once the process has ended and its stderr is read."""
+        code = self.proc.wait(self._timeout(timeout))
+        self._reader.join(5)
+        return code
+
+    def stop(self, timeout: Optional[float] = None) -> None:
+        """SIGTERM, and SIGKILL if that has not ended it within `timeout`."""
+        timeout = self._timeout(timeout)
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._end_reader(timeout)
+
+    def kill(self) -> None:
+        kill(self.proc)
+        self._end_reader(5)
+
+    def _end_reader(self, timeout: float) -> None:
+        # Closed here, not left to the collector: an unclosed pipe is a
+        # ResourceWarning (an error in tests/python) in whichever test
+        # happens to run then.
+        self._reader.join(timeout)
+        if not self._reader.is_alive() and self.proc.stderr is not None:
+            self.proc.stderr.close()
 
 
 def die_with_parent() -> None:

@@ -23,7 +23,7 @@ from conftest import NETWORK_KEY, OTHER_NETWORK_KEY, SSB_NETWORK_KEY, subprocess
 # no test but test_a_secret_on_the_command_line_still_works_and_warns passes
 # one on a command line, where other local users can read it.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "interop"))
-from peerkit import key_file, read_pty  # noqa: E402 - needs the path above
+from peerkit import LoggedServer, key_file, read_pty  # noqa: E402 - needs the path above
 
 PYTHON = [sys.executable, "-m", "privline"]
 ENV = subprocess_env()
@@ -50,45 +50,24 @@ def client_args(
     ]
 
 
-class ServerProcess:
-    """``python -m privline server`` on 127.0.0.1 port 0; its stderr lines
-    are collected in :attr:`lines`."""
+class ServerProcess(LoggedServer):
+    """``python -m privline server`` on 127.0.0.1 port 0 (its keys in
+    files, `extra` options after them, or exactly `argv` when given); its
+    stderr lines are collected in :attr:`lines`, the first of them the
+    listening line."""
 
     def __init__(
-        self, identity: privline.Identity, *extra: str, network_key: bytes = NETWORK_KEY, secret: Optional[str] = None
+        self, identity: Optional[privline.Identity] = None, *extra: str, network_key: bytes = NETWORK_KEY,
+        secret: Optional[str] = None, argv: Optional[List[str]] = None,
     ) -> None:
-        self.process = subprocess.Popen(
-            [
+        if argv is None:
+            assert identity is not None
+            argv = [
                 *PYTHON, "server", "--listen", "127.0.0.1:0", "--network-key-file", key_file(network_key.hex()),
                 "--secret-file", key_file(secret or identity.seed.hex()), *extra,
-            ],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
-        )
-        self.lines: List[str] = []
-        first = self.process.stderr.readline().decode()
-        match = re.fullmatch(r"listening 127\.0\.0\.1:(\d+)\n", first)
-        assert match, f"unexpected first line {first!r}"
-        self.lines.append(first.rstrip("\n"))
-        self.port = int(match.group(1))
-        self._reader = threading.Thread(target=self._collect, daemon=True)
-        self._reader.start()
-
-    def _collect(self) -> None:
-        for line in self.process.stderr:
-            self.lines.append(line.decode().rstrip("\n"))
-
-    def wait(self, timeout: float = 30) -> int:
-        status = self.process.wait(timeout)
-        self._reader.join(5)
-        return status
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-        self._reader.join(5)
-        self.process.stdout.close()
-        self.process.stderr.close()
+            ]
+        super().__init__(argv, ENV, 30)
+        assert self.lines[0] == f"listening 127.0.0.1:{self.port}", f"unexpected first line {self.lines[0]!r}"
 
 
 @pytest.fixture
@@ -215,7 +194,7 @@ def test_server_serves_many_clients_at_once(servers, client_identity, server_ide
     for i, client in enumerate(clients):
         assert client.returncode == 0, outputs[i][1]
         assert outputs[i][0] == inputs[i]
-    assert server.process.poll() is None  # still serving
+    assert server.proc.poll() is None  # still serving
     deadline = time.monotonic() + 5
     while sum(line.startswith("accepted ") for line in server.lines) < len(clients) and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -411,7 +390,7 @@ def test_shs1_server_serves_many_clients(servers, server_identity):
     for client, data, (out, err) in zip(clients, inputs, outputs):
         assert client.returncode == 0, err
         assert out == data
-    assert server.process.poll() is None
+    assert server.proc.poll() is None
 
 
 @pytest.mark.parametrize("client_protocol,server_protocol", [("shs1", "privline1"), ("privline1", "shs1")])
@@ -515,21 +494,8 @@ def _file_server(tmp_path, identity, *extra: str) -> ServerProcess:
     """A server whose keys come from files (secret as hex, network key raw)."""
     secret = _write_key(tmp_path / "server.secret", identity.seed.hex().encode() + b"\n")
     network = _write_key(tmp_path / "network.key", NETWORK_KEY, 0o644)
-    process = subprocess.Popen(
-        [*PYTHON, "server", "--listen", "127.0.0.1:0", "--network-key-file", network, "--secret-file", secret,
-         *extra],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
-    )
-    server = ServerProcess.__new__(ServerProcess)
-    server.process = process
-    server.lines = []
-    first = process.stderr.readline().decode()
-    match = re.fullmatch(r"listening 127\.0\.0\.1:(\d+)\n", first)
-    assert match, f"unexpected first line {first!r}"
-    server.port = int(match.group(1))
-    server._reader = threading.Thread(target=server._collect, daemon=True)
-    server._reader.start()
-    return server
+    return ServerProcess(argv=[*PYTHON, "server", "--listen", "127.0.0.1:0", "--network-key-file", network,
+                               "--secret-file", secret, *extra])
 
 
 def _file_client(tmp_path, port: int, secret_path: str, server_key: bytes, data: bytes) -> subprocess.CompletedProcess:
@@ -565,14 +531,14 @@ def test_key_files_and_allow_file_with_a_sighup_reload(tmp_path, server_identity
         refused = _file_client(tmp_path, server.port, secret, server_identity.public_key, b"x")
         assert refused.returncode == 1, refused.stderr
         allow.write_text(f"# the client\n{client_identity.public_key.hex()}  # trailing comment\n")
-        server.process.send_signal(signal.SIGHUP)
+        server.proc.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not any(l.startswith("reloaded 1 allowed") for l in server.lines):
             time.sleep(0.05)
         ok = _file_client(tmp_path, server.port, secret, server_identity.public_key, b"through key files")
         assert ok.returncode == 0 and ok.stdout == b"through key files", ok.stderr
         allow.write_text("not a key\n")
-        server.process.send_signal(signal.SIGHUP)
+        server.proc.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not any("keeping the old list (1 keys)" in l for l in server.lines):
             time.sleep(0.05)

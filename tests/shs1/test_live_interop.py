@@ -39,16 +39,15 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 import pytest
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "interop"))
-from peerkit import Proxy, key_file  # noqa: E402 - needs the path above
+from peerkit import LoggedServer, Proxy, key_file  # noqa: E402 - needs the path above
 NETWORK_KEY = "d4a1cb88a66f02f8db635ce26441cc5dac1b08420ceaac230839b755845a9ffb"  # the main Scuttlebutt network
 C_PEERS = Path(os.environ.get("SHS1_C_PEERS", str(ROOT / "examples-c" / "build")))
 NODE = shutil.which("node") or "node"
@@ -125,71 +124,15 @@ def server_command(impl: str, keys: Keys, extra: Sequence[str] = (), form: str =
     raise ValueError(impl)
 
 
-class Server:
-    """A server process; its stderr lines are collected as they come."""
+class Server(LoggedServer):
+    """A server process of `impl` speaking SHS1 with `keys`."""
 
     def __init__(self, impl: str, keys: Keys, extra: Sequence[str] = (), form: str = "secret") -> None:
         self.impl = impl
         self.keys = keys
-        self.argv = server_command(impl, keys, extra, form)
-        self.lines: List[str] = []
-        self.port: Optional[int] = None
-        self._changed = threading.Condition()
-        self._eof = False
-        self.proc = subprocess.Popen(
-            self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV
+        super().__init__(
+            server_command(impl, keys, extra, form), ENV, SAFETY_TIMEOUT, f"{impl} server", timeout=SAFETY_TIMEOUT
         )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        self.wait_for_line(lambda line: line.startswith("listening "))
-        for line in self.lines:
-            if line.startswith("listening "):
-                self.port = int(line.rpartition(":")[2])
-                break
-        if self.port is None:
-            self.stop()
-            raise AssertionError(f"{impl} server did not start ({self.argv}): {self.stderr()!r}")
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for raw in self.proc.stderr:
-            with self._changed:
-                self.lines.append(raw.decode("utf-8", "replace").rstrip("\r\n"))
-                self._changed.notify_all()
-        with self._changed:
-            self._eof = True
-            self._changed.notify_all()
-
-    def wait_for_line(self, match) -> bool:
-        """Waits until a stderr line matches (True) or stderr ends (False)."""
-        with self._changed:
-            found = self._changed.wait_for(
-                lambda: self._eof or any(match(line) for line in self.lines), SAFETY_TIMEOUT
-            )
-            return bool(found) and any(match(line) for line in self.lines)
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def stderr(self) -> str:
-        with self._changed:
-            return "\n".join(self.lines)
-
-    def wait(self) -> int:
-        code = self.proc.wait(SAFETY_TIMEOUT)
-        self._reader.join(SAFETY_TIMEOUT)
-        return code
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(SAFETY_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._reader.join(SAFETY_TIMEOUT)
 
 
 @pytest.fixture(scope="module")
