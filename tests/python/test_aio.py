@@ -25,6 +25,20 @@ async def _echo(reader: aio.SecureReader, writer: aio.SecureWriter) -> None:
     await writer.wait_closed()
 
 
+async def _close_after_tail(reader: aio.SecureReader, writer: aio.SecureWriter) -> None:
+    """Against _echo: a last piece, then this side's close (privline/1) or
+    goodbye (SHS1); the echo server sends the piece back and closes too, and
+    after its close every read is empty."""
+    writer.write(b"tail")
+    writer.write_eof()
+    assert await reader.read() == b"tail"
+    assert reader.at_eof()
+    assert await reader.read(10) == b""
+    assert await reader.read_record() is None
+    writer.close()
+    await writer.wait_closed()
+
+
 async def _serve(server_identity, callback=_echo, **kwargs):
     failures = []
     server = await aio.start_server(
@@ -55,13 +69,7 @@ def test_echo_with_streams_api(client_identity, server_identity):
                 writer.write(data)
                 await writer.drain()
                 assert await reader.readexactly(size) == data
-            writer.write(b"tail")
-            writer.write_eof()  # close record: the echo server closes too
-            assert await reader.read() == b"tail"
-            assert reader.at_eof()
-            assert await reader.read(10) == b""
-            writer.close()
-            await writer.wait_closed()
+            await _close_after_tail(reader, writer)
             assert failures == []
 
     asyncio.run(main())
@@ -303,14 +311,7 @@ def test_shs1_echo_with_streams_api(client_identity, server_identity):
             await writer.drain()
             assert await reader.read_record() == b"r" * 4096
             assert await reader.read_record() == b"r" * 904
-            writer.write(b"tail")
-            writer.write_eof()  # the goodbye: the echo server says goodbye too
-            assert await reader.read() == b"tail"
-            assert reader.at_eof()
-            assert await reader.read(10) == b""
-            assert await reader.read_record() is None
-            writer.close()
-            await writer.wait_closed()
+            await _close_after_tail(reader, writer)
             assert failures == []
 
     asyncio.run(main())
