@@ -207,6 +207,7 @@ typedef struct {
     size_t count;
     double now;
     bool draining;
+    bool listener_counted;  /* this worker's closed listener is counted in listeners_open */
     uint8_t scratch[READ_CHUNK];
 } worker_t;
 
@@ -245,6 +246,14 @@ static size_t open_count;
 
 static atomic_bool stopping;
 static double drain_deadline;
+
+/* Workers whose listening socket is still open. The main thread waits for
+ * zero before it reports "draining: stopped accepting", so that whoever
+ * reads that line (an operator, the tunnel test) finds new connections
+ * refused already. */
+static pthread_mutex_t listeners_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t listeners_closed = PTHREAD_COND_INITIALIZER;
+static size_t listeners_open;
 static worker_t *workers;
 
 #define LOG(...)                                                                                            \
@@ -1124,6 +1133,23 @@ static void free_dead(worker_t *w)
     }
 }
 
+/* Closes this worker's listening socket (once) and counts it closed. */
+static void stop_listening(worker_t *w)
+{
+    if (w->listen_fd >= 0) {
+        epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listen_fd, NULL);
+        close(w->listen_fd);
+        w->listen_fd = -1;
+    }
+    pthread_mutex_lock(&listeners_lock);
+    if (!w->listener_counted) {
+        w->listener_counted = true;
+        listeners_open--;
+        pthread_cond_broadcast(&listeners_closed);
+    }
+    pthread_mutex_unlock(&listeners_lock);
+}
+
 static void *worker_main(void *arg)
 {
     worker_t *w = arg;
@@ -1164,11 +1190,7 @@ static void *worker_main(void *arg)
                 }
                 if (atomic_load(&stopping) && !w->draining) {
                     w->draining = true;
-                    if (w->listen_fd >= 0) {
-                        epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listen_fd, &ev);
-                        close(w->listen_fd);
-                        w->listen_fd = -1;
-                    }
+                    stop_listening(w);
                     next = 0;
                 }
             } else if (ep == &listen_ep) {
@@ -1180,6 +1202,7 @@ static void *worker_main(void *arg)
         }
         free_dead(w);
     }
+    stop_listening(w); /* also when the loop ended on an error */
     while (w->head != NULL)
         conn_finish(w, w->head, true);
     free_dead(w);
@@ -1264,6 +1287,7 @@ int main(int argc, char **argv)
     }
     for (i = 0; i < cfg.workers; i++)
         workers[i].listen_fd = -1;
+    listeners_open = cfg.workers;
     if (!start_listening())
         return EXIT_FAILED;
     for (i = 0; i < cfg.workers; i++) {
@@ -1291,15 +1315,19 @@ int main(int argc, char **argv)
     }
     drain_deadline = now_seconds() + cfg.drain_timeout;
     atomic_store(&stopping, true);
-    pthread_mutex_lock(&admit_lock);
-    fprintf(stderr, "draining: stopped accepting; %zu connections open, --drain-timeout %g s\n", open_count,
-            cfg.drain_timeout);
-    pthread_mutex_unlock(&admit_lock);
     for (i = 0; i < cfg.workers; i++) {
         unsigned char byte = 1;
         if (write(workers[i].wake[1], &byte, 1) < 0)
             status = EXIT_FAILED;
     }
+    pthread_mutex_lock(&listeners_lock);
+    while (listeners_open > 0 && status != EXIT_FAILED)
+        pthread_cond_wait(&listeners_closed, &listeners_lock);
+    pthread_mutex_unlock(&listeners_lock);
+    pthread_mutex_lock(&admit_lock);
+    fprintf(stderr, "draining: stopped accepting; %zu connections open, --drain-timeout %g s\n", open_count,
+            cfg.drain_timeout);
+    pthread_mutex_unlock(&admit_lock);
     for (i = 0; i < cfg.workers; i++) {
         pthread_join(workers[i].thread, NULL);
         close(workers[i].epfd);
