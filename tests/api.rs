@@ -444,3 +444,24 @@ fn sealed_len_counts_one_key_update_per_2_pow_32_records_and_matches_seal() {
         assert_eq!(client.seal(&payload, 0, &mut wire), Ok(needed));
     }
 }
+
+#[test]
+fn a_handshake_says_which_protocol_role_and_stage_it_is_in() {
+    for protocol in PROTOCOLS {
+        let (mut client, server) = fresh(protocol);
+        assert_eq!((client.protocol(), server.protocol()), (protocol, protocol));
+        assert!(client.is_client(), "{protocol:?}");
+        assert!(!server.is_client(), "{protocol:?}");
+        let (shown_client, shown_server) = (format!("{client:?}"), format!("{server:?}"));
+        assert!(
+            shown_client.starts_with("Handshake") && shown_client.contains("Client"),
+            "{shown_client}"
+        );
+        assert!(
+            shown_server.starts_with("Handshake") && shown_server.contains("Server"),
+            "{shown_server}"
+        );
+        send(&mut client, &[]);
+        assert_ne!(format!("{client:?}"), shown_client, "the stage moved on");
+    }
+}

@@ -482,8 +482,28 @@ mod tests {
                     assert_eq!(type_byte_position(&inner), Some(at), "{len} {at}");
                     inner[at] = 0xff;
                     assert_eq!(type_byte_position(&inner), Some(at), "{len} {at}");
+                    // Alone in its 8-byte word at the word's last byte,
+                    // 0x80 makes the word 2^63, the one nonzero value
+                    // whose negation equals itself.
+                    inner[at] = 0x80;
+                    assert_eq!(type_byte_position(&inner), Some(at), "{len} {at}");
                 }
             }
         }
+    }
+
+    #[test]
+    fn zeroizing_session_keys_wipes_every_key() {
+        // A handshake's slot wipes its keys in place when it is cleared
+        // (failure, or keys handed on), long before the handshake drops.
+        let mut keys = SessionKeys {
+            key_c2s: Zeroizing::new([1; 32]),
+            key_s2c: Zeroizing::new([2; 32]),
+            session_id: Zeroizing::new([3; 32]),
+        };
+        keys.zeroize();
+        assert_eq!(*keys.key_c2s, [0; 32]);
+        assert_eq!(*keys.key_s2c, [0; 32]);
+        assert_eq!(*keys.session_id, [0; 32]);
     }
 }
