@@ -638,6 +638,57 @@ mod tests {
         }
     }
 
+    /// Every key byte both halves hold now (box-stream: keys and nonces).
+    fn key_bytes(channel: &mut Channel) -> Vec<u8> {
+        let mut bytes = match channel.sender_mut() {
+            Sender::Records(records) => records.key_for_tests().to_vec(),
+            Sender::BoxStream(_) => Vec::new(),
+        };
+        let halves = channel.halves.as_mut();
+        match (halves.send.get_mut(), halves.receive.get_mut()) {
+            (Ok(Sender::Records(_)), Ok(Receiver::Records(receiver))) => {
+                bytes.extend(receiver.key_for_tests())
+            }
+            (Ok(Sender::BoxStream(sender)), Ok(Receiver::BoxStream(receiver))) => {
+                bytes.extend(crate::shs1::box_stream::export_keys(sender, receiver).iter())
+            }
+            _ => unreachable!("a channel's halves speak one protocol"),
+        }
+        bytes
+    }
+
+    #[test]
+    fn a_fatal_error_wipes_both_keys_at_once_in_both_protocols() {
+        let peer = PublicKey([9; 32]);
+        let box_keys = BoxStreamKeys {
+            encrypt_key: [0x31; 32],
+            encrypt_nonce: [0x32; 24],
+            decrypt_key: [0x33; 32],
+            decrypt_nonce: [0x34; 24],
+        };
+        let channels = [
+            Channel::from_keys_for_tests(true, KEY_C2S, KEY_S2C, peer),
+            Channel::shs1(Role::Client, &box_keys, peer),
+        ];
+        for mut channel in channels {
+            let protocol = channel.protocol();
+            assert!(
+                key_bytes(&mut channel).iter().all(|&b| b != 0),
+                "{protocol:?}"
+            );
+            // A record (privline/1: length 17) or a header (SHS1: the
+            // first 34 bytes) that does not open.
+            let mut garbage = [0x5au8; 40];
+            garbage[..2].copy_from_slice(&[0, 17]);
+            let mut out = [0u8; 64];
+            assert!(channel.open(&garbage, &mut out).is_err(), "{protocol:?}");
+            assert!(
+                key_bytes(&mut channel).iter().all(|&b| b == 0),
+                "{protocol:?}: a key outlived the failure"
+            );
+        }
+    }
+
     #[test]
     fn a_second_sealer_or_opener_is_refused_with_busy_and_nothing_changes() {
         let (client, mut server) = pair();

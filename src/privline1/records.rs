@@ -377,6 +377,12 @@ impl RecordReceiver {
         self.direction.wipe();
     }
 
+    /// Tests only: the receive key as it is now.
+    #[cfg(test)]
+    pub(crate) fn key_for_tests(&self) -> [u8; 32] {
+        *self.direction.key
+    }
+
     /// Opens the first record in `input` into `output`.
     ///
     /// Exactly one record is opened per call, so message boundaries
