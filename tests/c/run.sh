@@ -4,7 +4,8 @@
 # runs tests/c/threads.c (threads sharing a channel or a handshake, aliased
 # arguments) built with ASan + UBSan, compiles include/privline.h as C99 and
 # as C++11, and when valgrind is installed (tests/run.sh installs it) runs
-# the static test_capi and threads under memcheck and tests/c/ct_open.sh
+# the static test_capi and threads under memcheck, the C-ABI misuse tests
+# (tests/misuse.rs, their one home) under memcheck, and tests/c/ct_open.sh
 # (callgrind: padding removal does the same work for every payload length).
 # Works from any directory. Build products go to target/c-tests/.
 set -euo pipefail
@@ -102,6 +103,20 @@ if command -v valgrind >/dev/null 2>&1; then
     valgrind -q --leak-check=full --errors-for-leak-kinds=all --error-exitcode=1 \
         "$OUT/threads_static" 20
     echo "valgrind threads: no errors, no leaks"
+    echo "== the C-ABI misuse tests (tests/misuse.rs) under valgrind (memcheck)"
+    # Built by cargo as a test binary; its path is the one executable cargo
+    # reports for the target. Rust's runtime keeps a thread record it never
+    # frees ("possibly lost"), so only definite leaks count.
+    misuse="$(cargo test --test misuse --no-run --message-format=json 2>/dev/null |
+        "${PYTHON:-python3}" -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "misuse" and m.get("executable"):
+        print(m["executable"])')"
+    [[ -x "$misuse" ]] || { echo "run.sh: no misuse test binary" >&2; exit 1; }
+    valgrind -q --leak-check=full --show-possibly-lost=no --errors-for-leak-kinds=definite --error-exitcode=1 \
+        "$misuse" --test-threads=2 -q
+    echo "valgrind misuse: no errors, no definite leaks"
     echo "== padding removal: equal instruction counts for every payload length (callgrind)"
     bash tests/c/ct_open.sh "$OUT/ct_open"
 else
