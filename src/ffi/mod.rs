@@ -23,7 +23,7 @@ use boundary::{
 use crate::channel::{sealed_len, Channel};
 use crate::error::Error;
 use crate::handshake::Handshake;
-use crate::identity::{Identity, NetworkKey, PublicKey};
+use crate::identity::{Identity, NetworkKey, PublicKey, SessionId};
 use crate::vocabulary::{Opened, Protocol, Status};
 
 /// Bytes in a network key.
@@ -491,9 +491,8 @@ pub unsafe extern "C" fn privline_identity_public_key(
 ) -> privline_result {
     // SAFETY: the caller's promises, passed on.
     unsafe {
-        copy_out::<_, PRIVLINE_PUBLIC_KEY_LEN>(identity, public_out, |identity, out| {
-            out.copy_from_slice(identity.public_key().as_bytes());
-            Ok(())
+        copy_out::<_, PRIVLINE_PUBLIC_KEY_LEN, _>(identity, public_out, |identity| {
+            Ok(identity.public_key())
         })
     }
 }
@@ -682,9 +681,8 @@ pub unsafe extern "C" fn privline_handshake_peer_key(
 ) -> privline_result {
     // SAFETY: the caller's promises, passed on.
     unsafe {
-        copy_out::<_, PRIVLINE_PUBLIC_KEY_LEN>(handshake, public_out, |cell, out| {
-            out.copy_from_slice(lock(cell)?.peer_key()?.as_bytes());
-            Ok(())
+        copy_out::<_, PRIVLINE_PUBLIC_KEY_LEN, _>(handshake, public_out, |cell| {
+            Ok(lock(cell)?.peer_key()?)
         })
     }
 }
@@ -799,23 +797,49 @@ unsafe fn identity_from_seed_at(ptr: *const u8) -> Result<Identity, CallError> {
 
 /// The part every call that copies a fixed-size value out of a handle
 /// shares (a public key, the session id, exported keys): overlaps refused,
-/// then `write` fills the caller's `N` bytes from the object.
+/// then the `N` bytes of what `read` gets from the object are copied out.
 ///
 /// # Safety
 /// `handle` is NULL or live; `out` is NULL or valid for `N` bytes of
 /// writes.
-unsafe fn copy_out<H: Handle, const N: usize>(
+unsafe fn copy_out<H: Handle, const N: usize, T: CopiedOut>(
     handle: *const H,
     out: *mut u8,
-    write: impl FnOnce(&H::Target, &mut [u8; N]) -> Result<(), CallError>,
+    read: impl FnOnce(&H::Target) -> Result<T, CallError>,
 ) -> privline_result {
     guard(|| {
         disjoint(&[handle_span(handle), Span::bytes(out, N)])?;
         // SAFETY: a live handle and `N` writable bytes (the caller's promise).
         let object = unsafe { object_ref(handle)? };
         let out = unsafe { array_out::<N>(out)? };
-        write(object, out)
+        // The value (a copy of a secret, some of them) wipes itself on drop.
+        let value = read(object)?;
+        out.copy_from_slice(value.bytes());
+        Ok(())
     })
+}
+
+/// A value a call copies out to its caller.
+trait CopiedOut {
+    fn bytes(&self) -> &[u8];
+}
+
+impl CopiedOut for PublicKey {
+    fn bytes(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl CopiedOut for SessionId {
+    fn bytes(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl<const N: usize> CopiedOut for zeroize::Zeroizing<[u8; N]> {
+    fn bytes(&self) -> &[u8] {
+        self.as_ref()
+    }
 }
 
 /// The checked arguments of a call that takes bytes from the peer and
@@ -934,15 +958,23 @@ unsafe fn seal_into(
     unsafe { guard_mut(channel, body) }
 }
 
-/// [`seal_into`] for the two control records, which carry no payload.
+/// The two records without payload a caller seals by name.
+#[derive(Clone, Copy)]
+enum Control {
+    Close,
+    KeyUpdate,
+}
+
+/// [`seal_into`] for a control record, which carries no payload.
 ///
 /// # Safety
 /// As for [`seal_into`].
 unsafe fn seal_control(
     channel: *mut privline_channel,
+    control: Control,
+    pad_block: usize,
     output: *mut u8,
     output_len: *mut usize,
-    seal: impl FnOnce(&Channel, &mut [u8]) -> Result<usize, Error>,
 ) -> privline_result {
     // SAFETY: the caller's promises; NULL with length 0 is an empty payload.
     unsafe {
@@ -952,7 +984,10 @@ unsafe fn seal_control(
             0,
             output,
             output_len,
-            |channel, _, output| seal(channel, output),
+            |channel, _, output| match control {
+                Control::Close => channel.close_shared(pad_block, output),
+                Control::KeyUpdate => channel.update_key_shared(pad_block, output),
+            },
         )
     }
 }
@@ -1000,11 +1035,7 @@ pub unsafe extern "C" fn privline_channel_close(
     output_len: *mut usize,
 ) -> privline_result {
     // SAFETY: the caller's promises, passed on.
-    unsafe {
-        seal_control(channel, output, output_len, |channel, output| {
-            channel.close_shared(pad_block, output)
-        })
-    }
+    unsafe { seal_control(channel, Control::Close, pad_block, output, output_len) }
 }
 
 /// Seals a key-update record into `output` (`*output_len` in/out as for
@@ -1018,11 +1049,7 @@ pub unsafe extern "C" fn privline_channel_update_key(
     output_len: *mut usize,
 ) -> privline_result {
     // SAFETY: the caller's promises, passed on.
-    unsafe {
-        seal_control(channel, output, output_len, |channel, output| {
-            channel.update_key_shared(pad_block, output)
-        })
-    }
+    unsafe { seal_control(channel, Control::KeyUpdate, pad_block, output, output_len) }
 }
 
 /// Opens the first record in the `input_len` bytes of `input` (bytes
@@ -1090,9 +1117,8 @@ pub unsafe extern "C" fn privline_channel_session_id(
 ) -> privline_result {
     // SAFETY: the caller's promises, passed on.
     unsafe {
-        copy_out::<_, PRIVLINE_SESSION_ID_LEN>(channel, session_id_out, |channel, out| {
-            out.copy_from_slice(channel.session_id()?.as_bytes());
-            Ok(())
+        copy_out::<_, PRIVLINE_SESSION_ID_LEN, _>(channel, session_id_out, |channel| {
+            Ok(channel.session_id()?)
         })
     }
 }
@@ -1106,9 +1132,8 @@ pub unsafe extern "C" fn privline_channel_peer_key(
 ) -> privline_result {
     // SAFETY: the caller's promises, passed on.
     unsafe {
-        copy_out::<_, PRIVLINE_PUBLIC_KEY_LEN>(channel, public_out, |channel, out| {
-            out.copy_from_slice(channel.peer_key()?.as_bytes());
-            Ok(())
+        copy_out::<_, PRIVLINE_PUBLIC_KEY_LEN, _>(channel, public_out, |channel| {
+            Ok(channel.peer_key()?)
         })
     }
 }
@@ -1187,9 +1212,8 @@ pub unsafe extern "C" fn privline_channel_export_shs1_keys(
 ) -> privline_result {
     // SAFETY: the caller's promises, passed on.
     unsafe {
-        copy_out::<_, PRIVLINE_SHS1_KEYS_LEN>(channel, keys_out, |channel, out| {
-            out.copy_from_slice(channel.export_shs1_keys()?.as_ref());
-            Ok(())
+        copy_out::<_, PRIVLINE_SHS1_KEYS_LEN, _>(channel, keys_out, |channel| {
+            Ok(channel.export_shs1_keys()?)
         })
     }
 }

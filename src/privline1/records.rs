@@ -236,24 +236,34 @@ pub(crate) fn record_halves(
     )
 }
 
+/// What each half does with the one direction it holds: wipe its key, and
+/// for tests, show the key and move the counter (see
+/// `Channel::set_counters_for_tests`).
+macro_rules! direction_half {
+    ($half:ty) => {
+        impl $half {
+            /// Wipes this half's key.
+            pub(crate) fn wipe(&mut self) {
+                self.direction.wipe();
+            }
+
+            /// Tests only: moves the record counter.
+            pub(crate) fn set_counter_for_tests(&mut self, counter: u64) {
+                self.direction.counter = counter;
+            }
+
+            /// Tests only: this half's key as it is now.
+            #[cfg(test)]
+            pub(crate) fn key_for_tests(&self) -> [u8; 32] {
+                *self.direction.key
+            }
+        }
+    };
+}
+direction_half!(RecordSender);
+direction_half!(RecordReceiver);
+
 impl RecordSender {
-    /// Tests only: moves the record counter (see
-    /// `Channel::set_counters_for_tests`).
-    pub(crate) fn set_counter_for_tests(&mut self, counter: u64) {
-        self.direction.counter = counter;
-    }
-
-    /// Wipes the send key.
-    pub(crate) fn wipe(&mut self) {
-        self.direction.wipe();
-    }
-
-    /// Tests only: the send key as it is now.
-    #[cfg(test)]
-    pub(crate) fn key_for_tests(&self) -> [u8; 32] {
-        *self.direction.key
-    }
-
     /// The exact bytes sealing `payload_len` bytes of `record_type` with
     /// `pad_block` writes now, including the automatic key-update record
     /// when one is due. `None` when it does not fit in `usize`.
@@ -367,22 +377,6 @@ impl RecordSender {
 }
 
 impl RecordReceiver {
-    /// Tests only: moves the record counter.
-    pub(crate) fn set_counter_for_tests(&mut self, counter: u64) {
-        self.direction.counter = counter;
-    }
-
-    /// Wipes the receive key.
-    pub(crate) fn wipe(&mut self) {
-        self.direction.wipe();
-    }
-
-    /// Tests only: the receive key as it is now.
-    #[cfg(test)]
-    pub(crate) fn key_for_tests(&self) -> [u8; 32] {
-        *self.direction.key
-    }
-
     /// Opens the first record in `input` into `output`.
     ///
     /// Exactly one record is opened per call, so message boundaries
