@@ -368,37 +368,12 @@ impl Channel {
         result
     }
 
-    /// [`Channel::seal`] through a shared reference, for the C ABI: one
-    /// thread may seal while another opens. Another seal, close or key
-    /// update on the same channel at the same time: [`Error::Busy`].
+    /// [`Channel::seal`], [`Channel::close`] or [`Channel::update_key`]
+    /// through a shared reference, for the C ABI: one thread may seal while
+    /// another opens. Another seal, close or key update on the same channel
+    /// at the same time: [`Error::Busy`]. Under the send half's lock; after
+    /// a fatal error, wipes what no other thread holds.
     pub(crate) fn seal_shared(
-        &self,
-        payload: &[u8],
-        pad_block: usize,
-        output: &mut [u8],
-    ) -> Result<usize, Error> {
-        self.seal_locked(Sealing::Data(payload), pad_block, output)
-    }
-
-    /// [`Channel::close`] through a shared reference (see
-    /// [`Channel::seal_shared`]).
-    pub(crate) fn close_shared(&self, pad_block: usize, output: &mut [u8]) -> Result<usize, Error> {
-        self.seal_locked(Sealing::Close, pad_block, output)
-    }
-
-    /// [`Channel::update_key`] through a shared reference (see
-    /// [`Channel::seal_shared`]).
-    pub(crate) fn update_key_shared(
-        &self,
-        pad_block: usize,
-        output: &mut [u8],
-    ) -> Result<usize, Error> {
-        self.seal_locked(Sealing::KeyUpdate, pad_block, output)
-    }
-
-    /// Seals under the send half's lock; after a fatal error, wipes what no
-    /// other thread holds.
-    fn seal_locked(
         &self,
         what: Sealing<'_>,
         pad_block: usize,
@@ -474,7 +449,7 @@ impl Channel {
 
 /// What a seal call seals.
 #[derive(Clone, Copy)]
-enum Sealing<'a> {
+pub(crate) enum Sealing<'a> {
     Data(&'a [u8]),
     Close,
     KeyUpdate,
@@ -619,7 +594,7 @@ mod tests {
     fn sealed(channel: &Channel, payload: &[u8]) -> Vec<u8> {
         let mut out = vec![0u8; payload.len() + 64 * 19 + 64];
         loop {
-            match channel.seal_shared(payload, 0, &mut out) {
+            match channel.seal_shared(Sealing::Data(payload), 0, &mut out) {
                 Ok(n) => {
                     out.truncate(n);
                     return out;
@@ -695,9 +670,18 @@ mod tests {
         let mut out = [0u8; 64];
         {
             let _sealing = client.halves.send.lock().unwrap();
-            assert_eq!(client.seal_shared(b"x", 0, &mut out), Err(Error::Busy));
-            assert_eq!(client.close_shared(0, &mut out), Err(Error::Busy));
-            assert_eq!(client.update_key_shared(0, &mut out), Err(Error::Busy));
+            assert_eq!(
+                client.seal_shared(Sealing::Data(b"x"), 0, &mut out),
+                Err(Error::Busy)
+            );
+            assert_eq!(
+                client.seal_shared(Sealing::Close, 0, &mut out),
+                Err(Error::Busy)
+            );
+            assert_eq!(
+                client.seal_shared(Sealing::KeyUpdate, 0, &mut out),
+                Err(Error::Busy)
+            );
             assert_eq!(client.sealed_len(1, 0), None);
             assert_eq!(client.export_shs1_keys().map(|_| ()), Err(Error::Busy));
             // The other half is free: opening goes on while a seal runs.
@@ -745,7 +729,7 @@ mod tests {
         assert_eq!(send_key(&mut client), key, "not wiped under the sealer");
         // The sealer's next call sees the latch and wipes its own key.
         assert_eq!(
-            client.seal_shared(b"x", 0, &mut out),
+            client.seal_shared(Sealing::Data(b"x"), 0, &mut out),
             Err(Error::RecordDoesNotOpen)
         );
         assert_eq!(send_key(&mut client), [0; 32]);
@@ -767,7 +751,9 @@ mod tests {
         let send_all = |channel: &Channel, queue: mpsc::Sender<Vec<u8>>| {
             for message in &messages {
                 let mut out = vec![0u8; message.len() + 19];
-                let n = channel.seal_shared(message, 0, &mut out).unwrap();
+                let n = channel
+                    .seal_shared(Sealing::Data(message), 0, &mut out)
+                    .unwrap();
                 out.truncate(n);
                 queue.send(out).unwrap();
             }

@@ -20,7 +20,7 @@ use boundary::{
     into_handle, object_ref, out, place, read_len, CallError, Handle, Out, Poison, Span,
 };
 
-use crate::channel::{sealed_len, Channel};
+use crate::channel::{sealed_len, Channel, Sealing};
 use crate::error::Error;
 use crate::handshake::Handshake;
 use crate::identity::{Identity, NetworkKey, PublicKey, SessionId};
@@ -922,9 +922,8 @@ impl<'a, K> InOut<'a, K> {
 
 /// The part `privline_channel_seal`, `_close` and `_update_key` share: the
 /// argument checks, `*output_len` as capacity in and record length out, and
-/// the call under the channel's panic guard. `seal` gets the channel, the
-/// payload (empty for the two control records, which pass NULL and 0) and
-/// the output buffer.
+/// the call under the channel's panic guard. `what` makes the record from
+/// the payload (empty for the two control records, which pass NULL and 0).
 ///
 /// # Safety
 /// `channel` is NULL or a live channel handle; `payload`/`payload_len` and
@@ -936,7 +935,8 @@ unsafe fn seal_into(
     payload_len: usize,
     output: *mut u8,
     output_len: *mut usize,
-    seal: impl FnOnce(&Channel, &[u8], &mut [u8]) -> Result<usize, Error>,
+    pad_block: usize,
+    what: fn(&[u8]) -> Sealing<'_>,
 ) -> privline_result {
     let body = || {
         // SAFETY: a live handle, buffers of the stated lengths, a valid
@@ -952,44 +952,13 @@ unsafe fn seal_into(
         let output_len = unsafe { place(output_len)? };
         let payload = unsafe { boundary::input(payload, payload_len)? };
         let output = unsafe { boundary::output(output, *output_len)? };
-        report_len(output_len, seal(channel, payload, output))
+        report_len(
+            output_len,
+            channel.seal_shared(what(payload), pad_block, output),
+        )
     };
     // SAFETY: `channel` is NULL or a live handle (the caller's promise).
     unsafe { guard_mut(channel, body) }
-}
-
-/// The two records without payload a caller seals by name.
-#[derive(Clone, Copy)]
-enum Control {
-    Close,
-    KeyUpdate,
-}
-
-/// [`seal_into`] for a control record, which carries no payload.
-///
-/// # Safety
-/// As for [`seal_into`].
-unsafe fn seal_control(
-    channel: *mut privline_channel,
-    control: Control,
-    pad_block: usize,
-    output: *mut u8,
-    output_len: *mut usize,
-) -> privline_result {
-    // SAFETY: the caller's promises; NULL with length 0 is an empty payload.
-    unsafe {
-        seal_into(
-            channel,
-            std::ptr::null(),
-            0,
-            output,
-            output_len,
-            |channel, _, output| match control {
-                Control::Close => channel.close_shared(pad_block, output),
-                Control::KeyUpdate => channel.update_key_shared(pad_block, output),
-            },
-        )
-    }
 }
 
 /// Seals `payload_len` bytes of `payload` (NULL allowed when 0) as one or
@@ -1018,7 +987,8 @@ pub unsafe extern "C" fn privline_channel_seal(
             payload_len,
             output,
             output_len,
-            |channel, payload, output| channel.seal_shared(payload, pad_block, output),
+            pad_block,
+            |payload| Sealing::Data(payload),
         )
     }
 }
@@ -1035,7 +1005,17 @@ pub unsafe extern "C" fn privline_channel_close(
     output_len: *mut usize,
 ) -> privline_result {
     // SAFETY: the caller's promises, passed on.
-    unsafe { seal_control(channel, Control::Close, pad_block, output, output_len) }
+    unsafe {
+        seal_into(
+            channel,
+            std::ptr::null(),
+            0,
+            output,
+            output_len,
+            pad_block,
+            |_| Sealing::Close,
+        )
+    }
 }
 
 /// Seals a key-update record into `output` (`*output_len` in/out as for
@@ -1049,7 +1029,17 @@ pub unsafe extern "C" fn privline_channel_update_key(
     output_len: *mut usize,
 ) -> privline_result {
     // SAFETY: the caller's promises, passed on.
-    unsafe { seal_control(channel, Control::KeyUpdate, pad_block, output, output_len) }
+    unsafe {
+        seal_into(
+            channel,
+            std::ptr::null(),
+            0,
+            output,
+            output_len,
+            pad_block,
+            |_| Sealing::KeyUpdate,
+        )
+    }
 }
 
 /// Opens the first record in the `input_len` bytes of `input` (bytes
