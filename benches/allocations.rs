@@ -35,7 +35,7 @@ fn traffic_allocations(client: &mut Channel, server: &mut Channel) -> (usize, us
 fn main() {
     let test_mode = common::mode() == common::Mode::Test;
     let peers = Peers::new();
-    // Warm up what is initialised once per process (the dummy key, OsRng).
+    // Warm up what is initialised once per process (the dummy key, the OS RNG).
     drop(peers.handshake());
     let snow_keys = SnowKeys::new();
     drop(snow_keys.handshake(NOISE_XX));

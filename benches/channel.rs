@@ -19,9 +19,11 @@ mod run;
 
 use std::hint::black_box;
 
-use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use criterion::Throughput;
+// crypto_secretbox 0.1 implements the aead 0.5 traits.
+use crypto_secretbox::aead::{AeadInPlace as _, KeyInit as _};
 use crypto_secretbox::XSalsa20Poly1305;
 
 use channel_pair::ChannelPair;
@@ -79,7 +81,11 @@ impl BareAead {
         self.counter += 1;
         let nonce = self.nonce();
         ChaCha20Poly1305::new((&self.key).into())
-            .encrypt_in_place_detached(&nonce, self.ad, black_box(&mut self.buf[self.offset..]))
+            .encrypt_inout_detached(
+                &nonce,
+                self.ad,
+                black_box(&mut self.buf[self.offset..]).into(),
+            )
             .unwrap()
     }
 
@@ -87,7 +93,7 @@ impl BareAead {
         let tag = self.seal();
         let nonce = self.nonce();
         ChaCha20Poly1305::new((&self.key).into())
-            .decrypt_in_place_detached(&nonce, self.ad, &mut self.buf[self.offset..], &tag)
+            .decrypt_inout_detached(&nonce, self.ad, (&mut self.buf[self.offset..]).into(), &tag)
             .unwrap();
     }
 }

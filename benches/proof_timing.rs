@@ -38,7 +38,6 @@ use crypto_secretbox::aead::{AeadInPlace, KeyInit};
 use crypto_secretbox::XSalsa20Poly1305;
 use curve25519_dalek::edwards::CompressedEdwardsY;
 use privline::{Error, Handshake, Identity, NetworkKey, PublicKey, Status};
-use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 use x25519_dalek::{PublicKey as XPublic, StaticSecret};
 
@@ -393,7 +392,7 @@ fn run(protocol: &str, classes: &[Class], per_class: usize) {
         .collect();
     // Fisher-Yates with the OS RNG: the classes interleave at random.
     for i in (1..order.len()).rev() {
-        let j = (OsRng.next_u64() % (i as u64 + 1)) as usize;
+        let j = (getrandom::u64().expect("the OS RNG") % (i as u64 + 1)) as usize;
         order.swap(i, j);
     }
     // Warm-up: every class a few times, not recorded.

@@ -11,7 +11,6 @@ use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
 use curve25519_dalek::edwards::CompressedEdwardsY;
 use curve25519_dalek::Scalar;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
-use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
 use x25519_dalek::{PublicKey as XPublicKey, StaticSecret};
@@ -66,9 +65,7 @@ pub(crate) fn x25519_public(secret: &StaticSecret) -> [u8; 32] {
 /// key of either protocol).
 pub(crate) fn random_x25519_secret() -> Result<StaticSecret, Error> {
     let mut bytes = Zeroizing::new([0u8; 32]);
-    OsRng
-        .try_fill_bytes(bytes.as_mut())
-        .map_err(|_| Error::RngFailure)?;
+    getrandom::fill(bytes.as_mut()).map_err(|_| Error::RngFailure)?;
     Ok(StaticSecret::from(*bytes))
 }
 

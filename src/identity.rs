@@ -4,7 +4,6 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use ed25519_dalek::{Signer, SigningKey};
-use rand_core::{OsRng, RngCore};
 use subtle::ConstantTimeEq;
 use x25519_dalek::StaticSecret;
 use zeroize::{Zeroize, Zeroizing};
@@ -82,9 +81,7 @@ impl Identity {
     /// generator.
     pub fn generate() -> Result<Identity, Error> {
         let mut seed = Zeroizing::new([0u8; SEED_LEN]);
-        OsRng
-            .try_fill_bytes(seed.as_mut())
-            .map_err(|_| Error::RngFailure)?;
+        getrandom::fill(seed.as_mut()).map_err(|_| Error::RngFailure)?;
         Ok(Identity::from_seed(&seed))
     }
 

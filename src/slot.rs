@@ -9,17 +9,58 @@
 //! always holds a fully initialized value (a filler while empty) and wipes
 //! it when it is cleared, replaced or dropped.
 
-use zeroize::Zeroize;
+use x25519_dalek::StaticSecret;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::Error;
+use crate::privline1::records::SessionKeys;
+use crate::shs1::BoxStreamKeys;
+
+/// A value that can be wiped in place. It is `Zeroize` for the crate's own
+/// types and byte arrays; x25519-dalek 3's `StaticSecret` is not `Zeroize`
+/// (it wipes itself on drop), so it is wiped by dropping it in place.
+pub(crate) trait Wipe {
+    fn wipe(&mut self);
+}
+
+macro_rules! wipe_by_zeroize {
+    ($($t:ty),*) => {$(
+        impl Wipe for $t {
+            fn wipe(&mut self) {
+                self.zeroize();
+            }
+        }
+    )*};
+}
+wipe_by_zeroize!(SessionKeys, BoxStreamKeys);
+
+impl<Z: Zeroize> Wipe for Zeroizing<Z> {
+    fn wipe(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl<const N: usize> Wipe for [u8; N] {
+    fn wipe(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl Wipe for StaticSecret {
+    /// The assignment drops the old secret in place, and its `Drop` (the
+    /// `zeroize` feature) wipes its bytes; an all-zero secret is left.
+    fn wipe(&mut self) {
+        *self = StaticSecret::from([0u8; 32]);
+    }
+}
 
 /// A value of `T` that may be absent; never uninitialized.
-pub(crate) struct Slot<T: Zeroize> {
+pub(crate) struct Slot<T: Wipe> {
     value: T,
     present: bool,
 }
 
-impl<T: Zeroize> Slot<T> {
+impl<T: Wipe> Slot<T> {
     /// An empty slot holding `filler` (an all-zero value) until set.
     pub(crate) fn empty(filler: T) -> Self {
         Slot {
@@ -38,7 +79,7 @@ impl<T: Zeroize> Slot<T> {
 
     /// Stores `value`, wiping the one it replaces.
     pub(crate) fn set(&mut self, value: T) {
-        self.value.zeroize();
+        self.value.wipe();
         self.value = value;
         self.present = true;
     }
@@ -55,7 +96,7 @@ impl<T: Zeroize> Slot<T> {
 
     /// Wipes the value and marks the slot empty.
     pub(crate) fn clear(&mut self) {
-        self.value.zeroize();
+        self.value.wipe();
         self.present = false;
     }
 }
@@ -88,15 +129,15 @@ impl<T: Copy> Known<T> {
 }
 
 /// Wiping a slot empties it.
-impl<T: Zeroize> Zeroize for Slot<T> {
+impl<T: Wipe> Zeroize for Slot<T> {
     fn zeroize(&mut self) {
         self.clear();
     }
 }
 
-impl<T: Zeroize> Drop for Slot<T> {
+impl<T: Wipe> Drop for Slot<T> {
     fn drop(&mut self) {
-        self.value.zeroize();
+        self.value.wipe();
     }
 }
 

@@ -1607,7 +1607,7 @@ fn handshake_used_after_a_fatal_error() {
 /// HMAC-SHA-256 for building an M1 with a valid MAC around a bad key.
 fn m1_with_mac(ec_public: [u8; 32]) -> Vec<u8> {
     use hmac::{Hmac, Mac};
-    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&KEYS.network_key).unwrap();
+    let mut mac = <Hmac<sha2::Sha256> as hmac::KeyInit>::new_from_slice(&KEYS.network_key).unwrap();
     mac.update(b"privline/1 m1");
     mac.update(&ec_public);
     let mut m1 = ec_public.to_vec();

@@ -50,7 +50,7 @@ use reference::shs1_handshake::shs1_hello;
 
 mod kit {
     use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-    use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+    use chacha20poly1305::{ChaCha20Poly1305, Nonce};
     use curve25519_dalek::constants::EIGHT_TORSION;
     use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
     use curve25519_dalek::scalar::Scalar;
@@ -87,7 +87,7 @@ mod kit {
     }
 
     pub fn mac(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
-        let mut state = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap();
+        let mut state = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key).unwrap();
         for part in parts {
             state.update(part);
         }
@@ -110,7 +110,7 @@ mod kit {
     }
 
     pub fn seal(key: &[u8; 32], counter: u64, ad: &[u8], plaintext: &[u8]) -> Vec<u8> {
-        ChaCha20Poly1305::new(Key::from_slice(key))
+        ChaCha20Poly1305::new(key.into())
             .encrypt(
                 &nonce(counter),
                 Payload {
@@ -122,7 +122,7 @@ mod kit {
     }
 
     pub fn open(key: &[u8; 32], counter: u64, ad: &[u8], ciphertext: &[u8]) -> Option<Vec<u8>> {
-        ChaCha20Poly1305::new(Key::from_slice(key))
+        ChaCha20Poly1305::new(key.into())
             .decrypt(
                 &nonce(counter),
                 Payload {

@@ -56,8 +56,8 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use chacha20poly1305::aead::{AeadInPlace, KeyInit};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
+use chacha20poly1305::aead::{AeadInOut, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce, Tag};
 use hkdf::Hkdf;
 use privline::ffi::privline_result::*;
 use privline::ffi::*;
@@ -696,12 +696,12 @@ fn derive(case: &Case, known: Known, messages: &[Vec<u8>]) -> Derived {
     };
     let mut greeting = [0u8; 128];
     greeting.copy_from_slice(&m3[..128]);
-    ChaCha20Poly1305::new(Key::from_slice(&d.k3))
-        .decrypt_in_place_detached(
+    ChaCha20Poly1305::new((&d.k3).into())
+        .decrypt_inout_detached(
             &Nonce::default(),
             &h2,
-            &mut greeting,
-            Tag::from_slice(&m3[128..144]),
+            greeting.as_mut_slice().into(),
+            &Tag::try_from(&m3[128..144]).expect("16 bytes"),
         )
         .expect("M3 opens under the recomputed k3");
     let mut fc_public = [0u8; 32];
@@ -713,12 +713,12 @@ fn derive(case: &Case, known: Known, messages: &[Vec<u8>]) -> Derived {
     };
     let mut answer = [0u8; 96];
     answer.copy_from_slice(&m4[..96]);
-    ChaCha20Poly1305::new(Key::from_slice(&d.k4))
-        .decrypt_in_place_detached(
+    ChaCha20Poly1305::new((&d.k4).into())
+        .decrypt_inout_detached(
             &Nonce::default(),
             &h3,
-            &mut answer,
-            Tag::from_slice(&m4[96..112]),
+            answer.as_mut_slice().into(),
+            &Tag::try_from(&m4[96..112]).expect("16 bytes"),
         )
         .expect("M4 opens under the recomputed k4");
     let mut fs_public = [0u8; 32];

@@ -7,9 +7,10 @@
 pub(crate) mod handshake;
 pub(crate) mod records;
 
-use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce, Tag};
 use hkdf::Hkdf;
+use hmac::KeyInit as MacKeyInit;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -83,7 +84,8 @@ pub(crate) const L_UPDATE: &[u8] = b"privline/1 key update";
 pub(crate) fn mac(key: &[u8; 32], parts: &[&[u8]]) -> [u8; MAC_LEN] {
     work::count(Op::HmacSha256);
     // HMAC accepts keys of any length, so this cannot fail for 32 bytes.
-    let mut state = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    let mut state =
+        <Hmac<Sha256> as MacKeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
     for part in parts {
         state.update(part);
     }
@@ -130,7 +132,7 @@ pub(crate) fn seal_in_place(
     let cipher = ChaCha20Poly1305::new(key.into());
     // Only fails for plaintexts beyond 2^38 bytes; ours are at most 65519.
     let tag = cipher
-        .encrypt_in_place_detached(&nonce(counter), ad, buf)
+        .encrypt_inout_detached(&nonce(counter), ad, buf.into())
         .unwrap_or_else(|_| unreachable!());
     tag.into()
 }
@@ -147,7 +149,7 @@ pub(crate) fn open_in_place(
     work::count(Op::AeadOpen);
     let cipher = ChaCha20Poly1305::new(key.into());
     cipher
-        .decrypt_in_place_detached(&nonce(counter), ad, buf, Tag::from_slice(tag))
+        .decrypt_inout_detached(&nonce(counter), ad, buf.into(), &Tag::from(*tag))
         .is_ok()
 }
 

@@ -14,7 +14,7 @@ pub(crate) mod handshake;
 
 use crypto_secretbox::aead::{AeadInPlace, KeyInit};
 use crypto_secretbox::XSalsa20Poly1305;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit as MacKeyInit, Mac};
 use sha2::Sha512;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -55,7 +55,8 @@ pub(crate) type BoxNonce = [u8; BOX_NONCE_LEN];
 pub(crate) fn auth(key: &[u8; 32], message: &[u8]) -> [u8; AUTH_LEN] {
     work::count(Op::HmacSha512);
     // HMAC accepts keys of any length, so this cannot fail for 32 bytes.
-    let mut state = <Hmac<Sha512> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    let mut state =
+        <Hmac<Sha512> as MacKeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
     state.update(message);
     let full = state.finalize().into_bytes();
     let mut truncated = [0u8; AUTH_LEN];

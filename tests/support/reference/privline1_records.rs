@@ -2,8 +2,8 @@
 //! record, the key update, and a receiver that says what `Channel::open`
 //! must return for any input.
 
-use chacha20poly1305::aead::{AeadInPlace, KeyInit};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
+use chacha20poly1305::aead::{AeadInOut, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce, Tag};
 use hkdf::Hkdf;
 use sha2::Sha256;
 
@@ -34,8 +34,8 @@ pub fn inner(payload: &[u8], record_type: u8, padding: usize) -> Vec<u8> {
 pub fn ref_seal_record(key: &[u8; 32], counter: u64, inner: &[u8]) -> Vec<u8> {
     let header = ((inner.len() + TAG_LEN) as u16).to_be_bytes();
     let mut body = inner.to_vec();
-    let tag = ChaCha20Poly1305::new(Key::from_slice(key))
-        .encrypt_in_place_detached(&nonce(counter), &header, &mut body)
+    let tag = ChaCha20Poly1305::new(key.into())
+        .encrypt_inout_detached(&nonce(counter), &header, body.as_mut_slice().into())
         .expect("seal");
     let mut record = header.to_vec();
     record.extend_from_slice(&body);
@@ -48,8 +48,9 @@ pub fn ref_seal_record(key: &[u8; 32], counter: u64, inner: &[u8]) -> Vec<u8> {
 pub fn ref_open_body(key: &[u8; 32], counter: u64, header: &[u8], body: &[u8]) -> Option<Vec<u8>> {
     let (ciphertext, tag) = body.split_at(body.len() - TAG_LEN);
     let mut inner = ciphertext.to_vec();
-    ChaCha20Poly1305::new(Key::from_slice(key))
-        .decrypt_in_place_detached(&nonce(counter), header, &mut inner, Tag::from_slice(tag))
+    let tag = Tag::try_from(tag).ok()?;
+    ChaCha20Poly1305::new(key.into())
+        .decrypt_inout_detached(&nonce(counter), header, inner.as_mut_slice().into(), &tag)
         .ok()?;
     Some(inner)
 }

@@ -21,7 +21,7 @@ pub const SHS1_AUTH_PLAIN_LEN: usize = 96;
 
 /// `crypto_auth`: HMAC-SHA-512 truncated to 32 bytes.
 pub fn shs1_mac(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
-    let mut hmac = <Hmac<Sha512> as Mac>::new_from_slice(key).expect("any key length");
+    let mut hmac = <Hmac<Sha512> as hmac::KeyInit>::new_from_slice(key).expect("any key length");
     hmac.update(message);
     hmac.finalize().into_bytes()[..32]
         .try_into()
