@@ -388,7 +388,7 @@ fn cropped_t(a: &[u64], b: &[u64]) -> f64 {
 fn run(protocol: &str, classes: &[Class], per_class: usize) {
     let mut samples: Vec<Vec<u64>> = vec![Vec::with_capacity(per_class); classes.len()];
     let mut order: Vec<usize> = (0..classes.len())
-        .flat_map(|c| std::iter::repeat(c).take(per_class))
+        .flat_map(|c| std::iter::repeat_n(c, per_class))
         .collect();
     // Fisher-Yates with the OS RNG: the classes interleave at random.
     for i in (1..order.len()).rev() {

@@ -566,7 +566,7 @@ fn replay(
         at += n;
         // Events found in this fragment: their records end within it; the
         // exact end is checked against the recording by the caller.
-        ends.extend(std::iter::repeat(at).take(receiver.events.len() - before));
+        ends.extend(std::iter::repeat_n(at, receiver.events.len() - before));
     }
     (receiver, ends)
 }

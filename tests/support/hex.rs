@@ -17,7 +17,7 @@ pub fn hex_into(text: &str, out: &mut [u8]) {
 
 /// The bytes of a hex string.
 pub fn unhex(text: &str) -> Vec<u8> {
-    assert!(text.len() % 2 == 0, "odd hex length");
+    assert!(text.len().is_multiple_of(2), "odd hex length");
     let mut out = vec![0u8; text.len() / 2];
     hex_into(text, &mut out);
     out
