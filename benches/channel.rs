@@ -329,7 +329,9 @@ fn tables(peers: &Peers, keys: &SnowKeys) {
         if cfg!(target_feature = "avx2") {
             "AVX2 enabled at compile time (e.g. -C target-cpu=native)"
         } else {
-            "chosen at run time (AVX2 when the CPU has it) unless built with --cfg poly1305_force_soft"
+            "chosen at run time (AVX2 when the CPU has it) unless built with \
+             --cfg poly1305_backend=\"soft\" (poly1305 0.9, ChaCha20-Poly1305) or \
+             --cfg poly1305_force_soft (poly1305 0.8, SHS1's XSalsa20-Poly1305)"
         }
     );
 }
