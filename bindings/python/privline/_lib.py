@@ -4,7 +4,13 @@ The library is found, in this order:
 
 1. the path in the environment variable ``PRIVLINE_LIBRARY``;
 2. the copy inside this package (``libprivline.so`` beside this file), which
-   ``pip install ./bindings/python`` and the wheels put there;
+   ``pip install ./bindings/python`` and the wheels put there; on x86-64
+   Linux, the package's build for the highest x86-64 micro-architecture
+   level the CPU supports (``glibc-hwcaps/x86-64-v4/libprivline.so`` or
+   ``glibc-hwcaps/x86-64-v3/libprivline.so``, see :func:`x86_64_level`) comes
+   before it, when the package has one (it does not when it was built with
+   ``PRIVLINE_PYTHON_CPU_COPIES=0``), and the baseline copy is the fallback
+   if that one does not load;
 3. the repository's own ``target/release/libprivline.so`` when this package
    is used from a checkout without that copy (the directories above this
    file are searched for one holding privline's ``Cargo.toml`` and that
@@ -21,12 +27,16 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import platform
 import sys
 import threading
 from pathlib import Path
-from typing import Optional
+from typing import AbstractSet, List, Optional
 
-__all__ = ["lib", "library_path", "IdentityHandle", "HandshakeHandle", "ChannelHandle", "LibraryNotFound"]
+__all__ = [
+    "lib", "library_path", "x86_64_level", "IdentityHandle", "HandshakeHandle", "ChannelHandle",
+    "LibraryNotFound",
+]
 
 
 class LibraryNotFound(ImportError):
@@ -130,10 +140,82 @@ def _library_file_name() -> str:
     return _LIB_NAMES.get(sys.platform, "libprivline.so")
 
 
-def _packaged_library() -> Optional[str]:
-    """The library installed inside this package, if any."""
-    candidate = Path(__file__).resolve().parent / _library_file_name()
-    return str(candidate) if candidate.is_file() else None
+#: The features each x86-64 micro-architecture level adds to the one below
+#: (the x86-64 psABI's definition, as glibc checks it for its glibc-hwcaps
+#: directories), under the names of the ``flags`` lines of /proc/cpuinfo:
+#: ``pni`` is SSE3, ``lahf_lm`` LAHF/SAHF in 64-bit mode, ``abm`` LZCNT;
+#: ``xsave`` is only listed when the kernel enables XSAVE (OSXSAVE), and
+#: ``avx``... only when it saves their registers.
+X86_64_LEVELS = (
+    (2, frozenset({"cx16", "lahf_lm", "popcnt", "pni", "sse4_1", "sse4_2", "ssse3"})),
+    (3, frozenset({"avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm", "movbe", "xsave"})),
+    (4, frozenset({"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"})),
+)
+
+#: The levels the package may carry a build for, highest first, with their
+#: directories (glibc-hwcaps names).
+_CPU_COPIES = ((4, "x86-64-v4"), (3, "x86-64-v3"))
+
+
+def x86_64_level(flags: AbstractSet[str]) -> int:
+    """The x86-64 micro-architecture level (1 to 4) of a CPU with the
+    feature ``flags`` (/proc/cpuinfo names): the highest level whose
+    features and those of every level below are all present; 1 (baseline
+    x86-64) when the v2 set is incomplete."""
+    level = 1
+    for candidate, required in X86_64_LEVELS:
+        if not required <= flags:
+            break
+        level = candidate
+    return level
+
+
+def _cpu_flags() -> Optional[AbstractSet[str]]:
+    """The CPU features every processor in /proc/cpuinfo lists; ``None``
+    when they cannot be read."""
+    flags: Optional[AbstractSet[str]] = None
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                name, colon, value = line.partition(":")
+                if colon and name.strip() == "flags":
+                    these = frozenset(value.split())
+                    flags = these if flags is None else flags & these
+    except OSError:
+        return None
+    return flags
+
+
+def _cpu_level() -> int:
+    """This machine's x86-64 level when this process runs x86-64 Linux
+    code; 1 (the baseline library) otherwise or when in any doubt."""
+    if not sys.platform.startswith("linux") or ctypes.sizeof(ctypes.c_void_p) != 8:
+        return 1
+    if platform.machine() not in ("x86_64", "amd64"):
+        return 1
+    flags = _cpu_flags()
+    return x86_64_level(flags) if flags else 1
+
+
+def _packaged_libraries(directory: Optional[Path] = None, level: Optional[int] = None) -> List[str]:
+    """The libraries inside this package (or ``directory``) to try, best
+    first: the build for the highest level up to ``level`` (this CPU's by
+    default) that is there, then the baseline library; empty when the
+    package holds no baseline library."""
+    if directory is None:
+        directory = Path(__file__).resolve().parent
+    name = _library_file_name()
+    baseline = directory / name
+    if not baseline.is_file():
+        return []
+    if level is None:
+        level = _cpu_level()
+    for copy_level, subdirectory in _CPU_COPIES:
+        if copy_level <= level:
+            candidate = directory / "glibc-hwcaps" / subdirectory / name
+            if candidate.is_file():
+                return [str(candidate), str(baseline)]
+    return [str(baseline)]
 
 
 def _checkout_library() -> Optional[str]:
@@ -154,18 +236,19 @@ def _checkout_library() -> Optional[str]:
     return None
 
 
-def _find() -> str:
+def _find() -> List[str]:
+    """The paths (or names) to try, in order."""
     env = os.environ.get("PRIVLINE_LIBRARY")
     if env:
-        return env
-    packaged = _packaged_library()
+        return [env]
+    packaged = _packaged_libraries()
     if packaged:
         return packaged
     checkout = _checkout_library()
     if checkout:
-        return checkout
+        return [checkout]
     found = ctypes.util.find_library("privline")
-    return found or _library_file_name()
+    return [found or _library_file_name()]
 
 
 def _declare(handle: ctypes.CDLL) -> None:
@@ -183,15 +266,18 @@ def lib() -> ctypes.CDLL:
         return _lib
     with _lock:
         if _lib is None:
-            path = _find()
-            try:
-                handle = ctypes.CDLL(path)
-            except OSError as error:
-                raise LibraryNotFound(
-                    f"cannot load libprivline from {path!r} ({error}); install the package "
-                    "with `pip install ./bindings/python` (it carries the library), build "
-                    "it with `cargo build --release`, or set PRIVLINE_LIBRARY to its path"
-                ) from error
+            candidates = _find()
+            for path in candidates:
+                try:
+                    handle = ctypes.CDLL(path)
+                    break
+                except OSError as error:
+                    if path == candidates[-1]:
+                        raise LibraryNotFound(
+                            f"cannot load libprivline from {path!r} ({error}); install the package "
+                            "with `pip install ./bindings/python` (it carries the library), build "
+                            "it with `cargo build --release`, or set PRIVLINE_LIBRARY to its path"
+                        ) from error
             try:
                 _declare(handle)
             except AttributeError as error:
