@@ -143,16 +143,19 @@ def check_half_close(closer: "privline.Channel", peer: "privline.Channel") -> by
 
 def count_seal_calls(channel: "privline.Channel", monkeypatch: pytest.MonkeyPatch) -> List[int]:
     """The results of every library seal call `channel` makes from now on
-    (the channel binds its seal function once: that binding is wrapped)."""
-    real_seal = channel._c_seal
+    (the channel binds its seal functions once, one that releases the GIL
+    and one for small calls that keeps it: both bindings are wrapped)."""
     results: List[int] = []
 
-    def counting_seal(*args: object) -> int:
-        result = real_seal(*args)
-        results.append(result)
-        return result
+    def counting(real_seal):
+        def counting_seal(*args: object) -> int:
+            result = real_seal(*args)
+            results.append(result)
+            return result
+        return counting_seal
 
-    monkeypatch.setattr(channel, "_c_seal", counting_seal)
+    for name in ("_c_seal", "_c_seal_small"):
+        monkeypatch.setattr(channel, name, counting(getattr(channel, name)))
     return results
 
 

@@ -110,6 +110,10 @@ class RecordType(enum.IntEnum):
 # Enum members by C value, without the cost of calling the enum class.
 _STATUS = {member.value: member for member in Status}
 _RECORD_TYPE = {member.value: member for member in RecordType}
+_NONE, _DATA, _CLOSE = RecordType.NONE, RecordType.DATA, RecordType.CLOSE
+# tuple.__new__(NamedTupleClass, (fields...)) makes the named tuple without
+# the Python-level __new__ that calling the class runs.
+_tuple_new = tuple.__new__
 
 
 class Protocol(str, enum.Enum):
@@ -265,24 +269,43 @@ def _output(out: Any) -> Tuple[Any, int, Any]:
     return ctypes.addressof(keep), capacity, keep
 
 
-def _raw_function(lib: Any, name: str) -> Any:
+#: Seals and opens of at most this many input bytes (and pad_block) call
+#: the library through function objects that keep the GIL: a call that
+#: takes a few microseconds is cheaper without releasing and taking it back,
+#: and other threads wait no longer than for any Python code. Larger ones
+#: release it, so that other threads run meanwhile.
+_SMALL_CALL = 4096
+
+
+@functools.lru_cache(maxsize=None)
+def _gil_holding_library() -> Any:
+    """The loaded library again (the same handle) as a ``ctypes.PyDLL``,
+    whose functions keep the GIL during the call."""
+    return ctypes.PyDLL(_lib.library_path(), handle=_lib.lib()._handle)
+
+
+def _raw_function(lib: Any, name: str, keep_gil: bool = False) -> Any:
     """A second function object for ``name`` with no argtypes (its callers
-    pass ctypes objects only) and the ``privline_result`` return type."""
-    function = lib[name]
+    pass ctypes objects only) and the ``privline_result`` return type;
+    ``keep_gil``: one that does not release the GIL during the call."""
+    function = (_gil_holding_library() if keep_gil else lib)[name]
     function.restype = ctypes.c_uint32
     return function
 
 
 class _Buffer:
     """A reusable output buffer: a ``bytearray``, a ctypes array over it (the
-    argument for ``uint8_t *``) and a memoryview to copy results out."""
+    argument for ``uint8_t *``; slicing it makes ``bytes`` in one copy), the
+    array's address as a ready argument (``ref``: ctypes converts nothing
+    when it is passed) and a memoryview."""
 
-    __slots__ = ("data", "arg", "view", "size")
+    __slots__ = ("data", "arg", "ref", "view", "size")
 
     def __init__(self, size: int) -> None:
         self.size = size = max(1, size)
         self.data = bytearray(size)
         self.arg = (ctypes.c_char * size).from_buffer(self.data)
+        self.ref = ctypes.byref(self.arg)
         self.view = memoryview(self.data)
 
 
@@ -745,11 +768,18 @@ class Channel(_Handle):
         # argtypes, given only ready ctypes objects (the handle as a
         # c_void_p, sizes as c_size_t, pointers as byref or arrays): ctypes
         # then converts nothing, which is most of a small call's cost.
-        self._hv = ctypes.c_void_p(ctypes.cast(_handle, ctypes.c_void_p).value)
+        # The handle and a zero pad_block as ready ctypes arguments
+        # (from_param's results, which a call takes as they are, where a
+        # c_void_p or c_size_t object is converted again at every call).
+        self._hv = ctypes.c_void_p.from_param(ctypes.cast(_handle, ctypes.c_void_p).value)
+        self._no_pad = ctypes.c_size_t.from_param(0)
         self._in_len = ctypes.c_size_t(0)
         self._pad_c = ctypes.c_size_t(0)
         self._c_seal = _raw_function(lib, "privline_channel_seal")
         self._c_open = _raw_function(lib, "privline_channel_open")
+        # The same for calls on at most _SMALL_CALL bytes.
+        self._c_seal_small = _raw_function(lib, "privline_channel_seal", keep_gil=True)
+        self._c_open_small = _raw_function(lib, "privline_channel_open", keep_gil=True)
 
     @staticmethod
     def _pad(pad_block: int) -> int:
@@ -814,36 +844,50 @@ class Channel(_Handle):
         a buffer the channel keeps and returned as one ``bytes``."""
         if pad_block:
             pad_block = self._pad(pad_block)
-        arg, length, keep = _input(data)
-        out_len = self._seal_len
-        with self._lock:
-            handle = self._h
-            if not handle:
+        if data.__class__ is bytes:
+            arg = data
+            length = len(data)
+        else:
+            arg, length, keep = _input(data)
+            if arg.__class__ is int:
+                arg = ctypes.c_void_p(arg)
+        # lock.acquire and try/finally instead of ``with``: half the cost.
+        lock = self._lock
+        lock.acquire()
+        try:
+            if not self._h:
                 raise self._closed_error()
             if pad_block > 1:
-                capacity = self._capacity(handle, length, pad_block)
+                capacity = self._capacity(self._h, length, pad_block)
+            elif length <= self._chunk:
+                # One record (or box; nothing for an empty SHS1 seal).
+                capacity = length + self._per_chunk if length or self._min_chunks else 0
             else:
-                chunks = -(-length // self._chunk)
-                if chunks < self._min_chunks:
-                    chunks = self._min_chunks
-                capacity = length + chunks * self._per_chunk
+                capacity = length + -(-length // self._chunk) * self._per_chunk
             out = self._seal_out
             if out is None or out.size < capacity:
                 out = self._seal_out = _Buffer(capacity)
-            if arg.__class__ is int:
-                arg = ctypes.c_void_p(arg)
             self._in_len.value = length
-            self._pad_c.value = pad_block
-            while True:
-                out_len.value = out.size
-                result = self._c_seal(self._hv, arg, self._in_len, self._pad_c, out.arg, self._seal_len_p)
-                if result == _BUFFER_TOO_SMALL and out_len.value > out.size:
-                    out = self._seal_out = _Buffer(out_len.value)
-                    continue
-                break
+            if pad_block:
+                pad = self._pad_c
+                pad.value = pad_block
+            else:
+                pad = self._no_pad
+            out_len = self._seal_len
+            out_len.value = out.size
+            c_seal = self._c_seal_small if length <= _SMALL_CALL and pad_block <= _SMALL_CALL else self._c_seal
+            result = c_seal(self._hv, arg, self._in_len, pad, out.ref, self._seal_len_p)
             if result:
-                raise error_from_result(result)
-            return bytes(out.view[: out_len.value])
+                while result == _BUFFER_TOO_SMALL and out_len.value > out.size:
+                    out = self._seal_out = _Buffer(out_len.value)
+                    out_len.value = out.size
+                    result = c_seal(self._hv, arg, self._in_len, pad, out.ref, self._seal_len_p)
+                if result:
+                    raise error_from_result(result)
+            # Slicing the ctypes array makes the bytes in one copy.
+            return out.arg[: out_len.value]
+        finally:
+            lock.release()
 
     def seal_into(self, data: BytesLike, out: Any, pad_block: int = 0) -> int:
         """Seal ``data`` as :meth:`seal` does, writing the records into
@@ -864,7 +908,8 @@ class Channel(_Handle):
             out_len.value = capacity
             self._in_len.value = length
             self._pad_c.value = pad_block
-            result = self._c_seal(
+            c_seal = self._c_seal_small if length <= _SMALL_CALL and pad_block <= _SMALL_CALL else self._c_seal
+            result = c_seal(
                 self._hv, ctypes.c_void_p(arg) if arg.__class__ is int else arg, self._in_len,
                 self._pad_c, ctypes.c_void_p(address), self._seal_len_p,
             )
@@ -917,33 +962,36 @@ class Channel(_Handle):
         with self._lock:
             return self._control(self._lib.privline_channel_update_key, pad_block)
 
-    def _open(self, arg: Any, length: int) -> Tuple[int, RecordType, bytes]:
-        """One ``privline_channel_open`` call; under the opening lock."""
-        handle = self._h
-        if not handle:
-            raise self._closed_error()
-        out = self._open_out
-        if out is None:
-            out = self._open_out = _Buffer(self._open_size)
-        consumed_p, out_len_p, type_p = self._open_args
+    def _open(self, arg: Any, length: int, result: Optional[int] = None) -> Tuple[int, RecordType, bytes]:
+        """One ``privline_channel_open`` call (``arg`` is ``bytes``, a ctypes
+        object or ``None``), under the opening lock; or, given the
+        ``result`` of a call just made, what follows it: a retry with a
+        bigger buffer when the library asks for one, the error, or the
+        record."""
         out_len = self._open_len
-        if arg.__class__ is int:
-            arg = ctypes.c_void_p(arg)
-        in_len = self._open_in_len
-        in_len.value = length
-        while True:
+        consumed_p, out_len_p, type_p = self._open_args
+        c_open = self._c_open_small if length <= _SMALL_CALL else self._c_open
+        if result is None:
+            if not self._h:
+                raise self._closed_error()
+            out = self._open_out
+            if out is None:
+                out = self._open_out = _Buffer(self._open_size)
+            self._open_in_len.value = length
             out_len.value = out.size
-            result = self._c_open(self._hv, arg, in_len, consumed_p, out.arg, out_len_p, type_p)
-            if result == _BUFFER_TOO_SMALL and out_len.value > out.size:
-                out = self._open_out = _Buffer(out_len.value)
-                continue
-            break
+            result = c_open(self._hv, arg, self._open_in_len, consumed_p, out.ref, out_len_p, type_p)
+        out = self._open_out
         if result:
-            raise error_from_result(result)
+            # BUFFER_TOO_SMALL changes nothing: retry with the size asked for.
+            while result == _BUFFER_TOO_SMALL and out_len.value > out.size:
+                out = self._open_out = _Buffer(out_len.value)
+                out_len.value = out.size
+                result = c_open(self._hv, arg, self._open_in_len, consumed_p, out.ref, out_len_p, type_p)
+            if result:
+                raise error_from_result(result)
         kind = _RECORD_TYPE[self._type_c.value]
-        n = out_len.value
-        payload = bytes(out.view[:n]) if n and kind is RecordType.DATA else b""
-        return self._consumed_c.value, kind, payload
+        # Slicing the ctypes array makes the bytes in one copy.
+        return self._consumed_c.value, kind, out.arg[: out_len.value] if kind is _DATA else b""
 
     def open(self, data: BytesLike) -> Opened:
         """Open the first record in ``data`` (bytes received from the peer).
@@ -956,9 +1004,36 @@ class Channel(_Handle):
         reordered or malformed record raises a fatal
         :class:`~privline.ChannelError`.
         """
-        arg, length, keep = _input(data)
-        with self._open_lock:
-            return Opened._make(self._open(arg, length))
+        if data.__class__ is bytes:
+            arg = data
+            length = len(data)
+        else:
+            arg, length, keep = _input(data)
+            if arg.__class__ is int:
+                arg = ctypes.c_void_p(arg)
+        lock = self._open_lock
+        lock.acquire()
+        try:
+            if not self._h:
+                raise self._closed_error()
+            out = self._open_out
+            if out is None:
+                out = self._open_out = _Buffer(self._open_size)
+            self._open_in_len.value = length
+            out_len = self._open_len
+            out_len.value = out.size
+            consumed_p, out_len_p, type_p = self._open_args
+            result = (self._c_open_small if length <= _SMALL_CALL else self._c_open)(
+                self._hv, arg, self._open_in_len, consumed_p, out.ref, out_len_p, type_p
+            )
+            if result:
+                return _tuple_new(Opened, self._open(arg, length, result))  # grow the buffer, or raise
+            kind = _RECORD_TYPE[self._type_c.value]
+            return _tuple_new(
+                Opened, (self._consumed_c.value, kind, out.arg[: out_len.value] if kind is _DATA else b"")
+            )
+        finally:
+            lock.release()
 
     def open_all(self, data: BytesLike) -> Tuple[int, List[Record]]:
         """Open every whole record in ``data``: returns the bytes consumed
@@ -966,27 +1041,53 @@ class Channel(_Handle):
         after the peer's close (any bytes after it stay unconsumed) and
         before an incomplete record (keep ``data[consumed:]`` and add what
         arrives next)."""
-        arg, length, keep = _input(data)
-        total = 0
-        records: List[Record] = []
-        base = None
-        with self._open_lock:
+        if data.__class__ is bytes:
+            arg = data
+            length = len(data)
+        else:
+            arg, length, keep = _input(data)
+            if arg.__class__ is int:
+                arg = ctypes.c_void_p(arg)
+        lock = self._open_lock
+        lock.acquire()
+        try:
+            # The first record inline (open's code): most calls open one.
+            if not self._h:
+                raise self._closed_error()
+            out = self._open_out
+            if out is None:
+                out = self._open_out = _Buffer(self._open_size)
+            self._open_in_len.value = length
+            out_len = self._open_len
+            out_len.value = out.size
+            consumed_p, out_len_p, type_p = self._open_args
+            result = (self._c_open_small if length <= _SMALL_CALL else self._c_open)(
+                self._hv, arg, self._open_in_len, consumed_p, out.ref, out_len_p, type_p
+            )
+            if result:
+                total, kind, payload = self._open(arg, length, result)  # grow the buffer, or raise
+            else:
+                kind = _RECORD_TYPE[self._type_c.value]
+                total = self._consumed_c.value
+                payload = out.arg[: out_len.value] if kind is _DATA else b""
+            if kind is _NONE:
+                return 0, []
+            records = [_tuple_new(Record, (kind, payload))]
+            if kind is _CLOSE or total == length:
+                return total, records
+            # More records: the address of the input, and of each next one.
+            base = ctypes.cast(arg if arg.__class__ is ctypes.c_void_p else ctypes.c_char_p(arg), ctypes.c_void_p).value
             while True:
-                if total:
-                    if base is None:
-                        # The address of the input, for the records after the first.
-                        base = ctypes.cast(ctypes.c_char_p(arg), ctypes.c_void_p).value if type(arg) is bytes else arg
-                    consumed, kind, payload = self._open(base + total, length - total)
-                else:
-                    consumed, kind, payload = self._open(arg, length)
-                if kind is RecordType.NONE:
+                consumed, kind, payload = self._open(ctypes.c_void_p(base + total), length - total)
+                if kind is _NONE:
                     break
                 total += consumed
-                records.append(Record(kind, payload))
-                if kind is RecordType.CLOSE or total == length:
+                records.append(_tuple_new(Record, (kind, payload)))
+                if kind is _CLOSE or total == length:
                     break
-        del keep
-        return total, records
+            return total, records
+        finally:
+            lock.release()
 
     @property
     def session_id(self) -> bytes:
