@@ -7,6 +7,9 @@
 # the static test_capi and threads under memcheck, the C-ABI misuse tests
 # (tests/misuse.rs, their one home) under memcheck, and tests/c/ct_open.sh
 # (callgrind: padding removal does the same work for every payload length).
+# On x86-64, tests/c/cpu_levels.sh runs the shared test_capi under
+# qemu-x86_64 as CPUs without AVX (qemu64, Nehalem) and with AVX2 but no
+# AVX-512 (Haswell-v2), with SIGILL controls (installs qemu-user if missing).
 # Works from any directory. Build products go to target/c-tests/.
 set -euo pipefail
 
@@ -46,6 +49,9 @@ if ! grep -q "libprivline\.so" <<<"$linked"; then
     exit 1
 fi
 "$OUT/test_capi_shared"
+
+echo "== test_capi (shared) under qemu-x86_64 as CPUs without AVX-512 or without AVX2 (tests/c/cpu_levels.sh)"
+bash tests/c/cpu_levels.sh "$OUT/test_capi_shared"
 
 # build_and_run_sanitized NAME SOURCE: SOURCE built with ASan and
 # UBSan against the static library as $OUT/NAME, then run; any report aborts.
