@@ -754,6 +754,12 @@ class Channel(_Handle):
         # first use, so that a channel costs no 64 KiB until it opens.
         self._seal_out: Optional[_Buffer] = None
         self._open_out: Optional[_Buffer] = None
+        # The buffer of small seals without padding (at most _SMALL_CALL
+        # bytes): room for their record or box, and for the key-update
+        # record the library adds every 2**32 records (more would be a
+        # BUFFER_TOO_SMALL and a retry).
+        self._seal_small_out: Optional[_Buffer] = None
+        self._small_seal_overhead = 2 * self._control_len
         # Out-parameters and functions, prepared once per channel.
         self._seal_len = ctypes.c_size_t(0)
         self._seal_len_p = ctypes.byref(self._seal_len)
@@ -857,29 +863,42 @@ class Channel(_Handle):
         try:
             if not self._h:
                 raise self._closed_error()
-            if pad_block > 1:
-                capacity = self._capacity(self._h, length, pad_block)
-            elif length <= self._chunk:
-                # One record (or box; nothing for an empty SHS1 seal).
-                capacity = length + self._per_chunk if length or self._min_chunks else 0
+            if not pad_block and length <= _SMALL_CALL:
+                # A small write without padding: its own buffer, made once
+                # with room for any such seal, and the GIL kept.
+                small = True
+                out = self._seal_small_out
+                if out is None:
+                    out = self._seal_small_out = _Buffer(_SMALL_CALL + self._small_seal_overhead)
+                c_seal = self._c_seal_small
+                pad = self._no_pad
             else:
-                capacity = length + -(-length // self._chunk) * self._per_chunk
-            out = self._seal_out
-            if out is None or out.size < capacity:
-                out = self._seal_out = _Buffer(capacity)
-            self._in_len.value = length
-            if pad_block:
+                small = False
+                if pad_block > 1:
+                    capacity = self._capacity(self._h, length, pad_block)
+                else:
+                    chunks = -(-length // self._chunk)
+                    if chunks < self._min_chunks:
+                        chunks = self._min_chunks
+                    capacity = length + chunks * self._per_chunk
+                out = self._seal_out
+                if out is None or out.size < capacity:
+                    out = self._seal_out = _Buffer(capacity)
+                c_seal = self._c_seal_small if length <= _SMALL_CALL and pad_block <= _SMALL_CALL else self._c_seal
                 pad = self._pad_c
                 pad.value = pad_block
-            else:
-                pad = self._no_pad
+            self._in_len.value = length
             out_len = self._seal_len
             out_len.value = out.size
-            c_seal = self._c_seal_small if length <= _SMALL_CALL and pad_block <= _SMALL_CALL else self._c_seal
             result = c_seal(self._hv, arg, self._in_len, pad, out.ref, self._seal_len_p)
             if result:
+                # BUFFER_TOO_SMALL changes nothing: retry with the size asked for.
                 while result == _BUFFER_TOO_SMALL and out_len.value > out.size:
-                    out = self._seal_out = _Buffer(out_len.value)
+                    out = _Buffer(out_len.value)
+                    if small:
+                        self._seal_small_out = out
+                    else:
+                        self._seal_out = out
                     out_len.value = out.size
                     result = c_seal(self._hv, arg, self._in_len, pad, out.ref, self._seal_len_p)
                 if result:
