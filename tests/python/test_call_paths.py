@@ -128,3 +128,28 @@ def test_closed_channels_refuse_on_every_path(pair):
                  lambda: server.open(big), lambda: server.open_all(memoryview(bytearray(big)))):
         with pytest.raises(ValueError, match="closed channel"):
             call()
+
+
+def test_bytearrays_are_read_in_place_and_released(pair):
+    """A bytearray (or a memoryview of one) is passed without a copy, and
+    its buffer export ends with the call: it can be resized afterwards, and
+    inside the handler of seal_into's BufferTooSmall."""
+    client, server = pair
+    data = bytearray(b"in place")
+    wire = bytearray(client.seal(data))
+    data.extend(b" and resized")
+    wire.extend(client.seal(memoryview(data)[3:]))
+    consumed, records = server.open_all(wire)
+    assert [r.payload for r in records] == [b"in place", b"place and resized"]
+    del wire[:consumed]
+    out = bytearray(10)
+    try:
+        client.seal_into(data, out)
+    except privline.BufferTooSmall as error:
+        out.extend(bytes(error.needed + 1 - len(out)))
+        data.extend(b"!")
+    else:
+        raise AssertionError("BufferTooSmall expected")
+    n = client.seal_into(data, out)
+    assert server.open(out[:n]).payload == b"in place and resized!"
+    assert server.open(bytearray(client.seal(b""))).payload == b""

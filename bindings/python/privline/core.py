@@ -228,12 +228,22 @@ def _input(data: Any) -> Tuple[Any, int, Any]:
     """``data`` as ``(argument, length, keep)`` for a ``const uint8_t *``
     parameter, without copying ``bytes`` or a writable contiguous buffer
     (``bytearray``, its memoryviews, ``array``, ``mmap``): ``argument`` is
-    the object itself or an address that stays valid while ``keep`` is
-    referenced (it also holds a buffer export, so the caller must drop it
-    before resizing a ``bytearray``). Read-only buffers other than ``bytes``
-    are copied."""
-    if type(data) is bytes:
+    the ``bytes`` object itself, ``None`` when empty, or a ready ctypes
+    pointer (``byref``) to ``keep``, a ``c_char`` over the buffer's first
+    byte (``ctypes.addressof(keep)`` is the address), valid while
+    referenced; ``keep`` also holds a buffer export, so the caller must drop
+    both before resizing a ``bytearray``. Read-only buffers other than
+    ``bytes`` are copied (``argument`` is then that copy)."""
+    cls = data.__class__
+    if cls is bytes:
         return data, len(data), None
+    if cls is bytearray:
+        # The common writable buffer, without a memoryview.
+        length = len(data)
+        if not length:
+            return None, 0, None
+        keep = ctypes.c_char.from_buffer(data)
+        return ctypes.byref(keep), length, keep
     if isinstance(data, str):
         raise TypeError("data must be a bytes-like object, not str")
     try:
@@ -249,11 +259,26 @@ def _input(data: Any) -> Tuple[Any, int, Any]:
     if view.ndim != 1 or view.itemsize != 1:
         view = view.cast("B")
     keep = ctypes.c_char.from_buffer(view)
-    return ctypes.addressof(keep), length, keep
+    return ctypes.byref(keep), length, keep
+
+
+def _address(arg: Any, keep: Any) -> int:
+    """The address of the bytes an :func:`_input` result points to."""
+    if keep is not None:
+        return ctypes.addressof(keep)
+    return ctypes.cast(ctypes.c_char_p(arg), ctypes.c_void_p).value or 0
 
 
 def _output(out: Any) -> Tuple[Any, int, Any]:
-    """A writable contiguous buffer as ``(address, capacity, keep)``."""
+    """A writable contiguous buffer as ``(argument, capacity, keep)``:
+    ``argument`` a ready ctypes pointer (``None`` when empty) valid while
+    ``keep`` is referenced."""
+    if out.__class__ is bytearray:
+        capacity = len(out)
+        if not capacity:
+            return None, 0, None
+        keep = ctypes.c_char.from_buffer(out)
+        return ctypes.byref(keep), capacity, keep
     try:
         view = memoryview(out)
     except TypeError:
@@ -266,7 +291,7 @@ def _output(out: Any) -> Tuple[Any, int, Any]:
     if view.ndim != 1 or view.itemsize != 1:
         view = view.cast("B")
     keep = ctypes.c_char.from_buffer(view)
-    return ctypes.addressof(keep), capacity, keep
+    return ctypes.byref(keep), capacity, keep
 
 
 #: Seals and opens of at most this many input bytes (and pad_block) call
@@ -565,7 +590,7 @@ class Handshake(_Handle):
                     out = self._out = _Buffer(out_len.value)
                     continue
                 break
-            del keep
+            del arg, keep
             if result:
                 raise error_from_result(result)
             n = out_len.value
@@ -855,8 +880,6 @@ class Channel(_Handle):
             length = len(data)
         else:
             arg, length, keep = _input(data)
-            if arg.__class__ is int:
-                arg = ctypes.c_void_p(arg)
         # lock.acquire and try/finally instead of ``with``: half the cost.
         lock = self._lock
         lock.acquire()
@@ -918,7 +941,7 @@ class Channel(_Handle):
         beforehand)."""
         pad_block = self._pad(pad_block)
         arg, length, keep = _input(data)
-        address, capacity, out_keep = _output(out)
+        out_arg, capacity, out_keep = _output(out)
         out_len = self._seal_len
         with self._lock:
             handle = self._h
@@ -929,11 +952,11 @@ class Channel(_Handle):
             self._pad_c.value = pad_block
             c_seal = self._c_seal_small if length <= _SMALL_CALL and pad_block <= _SMALL_CALL else self._c_seal
             result = c_seal(
-                self._hv, ctypes.c_void_p(arg) if arg.__class__ is int else arg, self._in_len,
-                self._pad_c, ctypes.c_void_p(address), self._seal_len_p,
+                self._hv, arg, self._in_len, self._pad_c, out_arg, self._seal_len_p,
             )
             written = out_len.value
-        del keep, out_keep
+        # The buffer exports end here, before an error is raised.
+        del arg, keep, out_arg, out_keep
         if result:
             error = error_from_result(result)
             if result == _BUFFER_TOO_SMALL:
@@ -1028,8 +1051,6 @@ class Channel(_Handle):
             length = len(data)
         else:
             arg, length, keep = _input(data)
-            if arg.__class__ is int:
-                arg = ctypes.c_void_p(arg)
         lock = self._open_lock
         lock.acquire()
         try:
@@ -1063,10 +1084,9 @@ class Channel(_Handle):
         if data.__class__ is bytes:
             arg = data
             length = len(data)
+            keep = None
         else:
             arg, length, keep = _input(data)
-            if arg.__class__ is int:
-                arg = ctypes.c_void_p(arg)
         lock = self._open_lock
         lock.acquire()
         try:
@@ -1095,7 +1115,7 @@ class Channel(_Handle):
             if kind is _CLOSE or total == length:
                 return total, records
             # More records: the address of the input, and of each next one.
-            base = ctypes.cast(arg if arg.__class__ is ctypes.c_void_p else ctypes.c_char_p(arg), ctypes.c_void_p).value
+            base = _address(arg, keep)
             while True:
                 consumed, kind, payload = self._open(ctypes.c_void_p(base + total), length - total)
                 if kind is _NONE:
