@@ -7,6 +7,9 @@
 #   fuzz/run.sh 5     every cargo-fuzz target for 5 s (stable toolchain,
 #                     --sanitizer none; see fuzz/README.md)
 #   tests/c           the C test against the static and shared libraries,
+#                     the shared one also under qemu-x86_64 as CPUs without
+#                     AVX (qemu64, Nehalem) and without AVX-512 (Haswell-v2),
+#                     with SIGILL controls (x86-64-v3 and v4 builds),
 #                     the header as C99 and C++, the C test under valgrind;
 #                     threads.c (one sealer and one opener per channel,
 #                     BUSY, aliased arguments) with ASan + UBSan and under
@@ -15,10 +18,12 @@
 #   C peers           examples-c built with -Werror; a C server and client
 #                     under valgrind and built with ASan + UBSan
 #   tests/python      the Python binding, installed into target/pyenv
-#   tests/install     cargo cinstall into a temporary prefix, then C, C++
-#                     and CMake programs through pkg-config only, and the
-#                     wheel in a fresh virtual environment outside the
-#                     checkout, against the C server
+#   tests/install     cargo cinstall into a temporary prefix, with the
+#                     x86-64-v3 and v4 copies in lib/glibc-hwcaps (which one
+#                     the loader takes, natively and under qemu-x86_64),
+#                     then C, C++ and CMake programs through pkg-config
+#                     only, and the wheel in a fresh virtual environment
+#                     outside the checkout, against the C server
 #   tests/interop     every client (C, Python) against every server over
 #                     loopback TCP, including the failures that must be silent
 #   tests/load        the C server under 1,000 concurrent clients and 10,000
@@ -31,7 +36,8 @@
 #                     suites (both roles) and live interop with the npm
 #                     secret-handshake / pull-box-stream packages
 # Needs cargo, gcc, g++, make, Python 3, Node.js and npm; installs valgrind
-# (apt-get), cargo-fuzz and cargo-c (cargo install), cmake (apt-get), pytest
+# (apt-get), cargo-fuzz and cargo-c (cargo install), cmake and qemu-user
+# (apt-get), pytest
 # and setuptools-rust (pip, into target/) and the npm packages (into
 # target/shs1-node) when missing; tools already on the machine are reused. Without the npm
 # registry the SHS1 stages fail and say so; they are never skipped.
