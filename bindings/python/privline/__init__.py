@@ -21,8 +21,9 @@ Layers:
 
 Errors are :class:`Error` subclasses, one per C result value (see
 :mod:`privline.errors`). The library is found through ``PRIVLINE_LIBRARY``,
-then the package's own copy, then the checkout's ``target/release``, then
-the system loader; the
+then the package's own copy (on x86-64 Linux its build for the CPU's
+x86-64-v3 or v4 level when it can run it), then the checkout's
+``target/release``, then the system loader; the
 constants below (``RECORD_MAX_PAYLOAD_LEN``...) are read from it on first
 use.
 """
