@@ -22,7 +22,7 @@
 # The copies are built with cargo build --target x86_64-unknown-linux-gnu
 # (so that build scripts, which run here, are built for this machine), with
 # CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-cpu=LEVEL",
-# which cargo adds to the project's flags, into target/cpu-levels/LEVEL/
+# which cargo adds to the project's flags, into target/LEVEL/
 # (about 25 s each on 2 cores the first time).
 #
 # test_capi runs whole (about 3 s under qemu64 or Nehalem, 10 to 15 s under
@@ -88,10 +88,10 @@ for model in "${NO_AVX_MODELS[@]}" "$AVX2_MODEL"; do
     echo "model $model: glibc-hwcaps levels supported: $levels"
 done
 
-echo "-- building the library for x86-64-v3 and x86-64-v4 (target/cpu-levels/LEVEL)"
+echo "-- building the library for x86-64-v3 and x86-64-v4 (target/LEVEL)"
 for level in x86-64-v3 x86-64-v4; do
     CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-cpu=$level" \
-        cargo build --quiet --release --lib --target "$TRIPLE" --target-dir "target/cpu-levels/$level"
+        cargo build --quiet --release --lib --target "$TRIPLE" --target-dir "target/$level"
 done
 
 # run EXPECT MODEL LIBDIR: PROGRAM under qemu -cpu MODEL with libprivline.so
@@ -138,8 +138,8 @@ for model in "${NO_AVX_MODELS[@]}" "$AVX2_MODEL"; do
     run pass "$model" "$ROOT/target/release"
 done
 echo "-- controls: copies built for a higher level must die of SIGILL"
-run sigill Nehalem "$ROOT/target/cpu-levels/x86-64-v3/$TRIPLE/release"
-run sigill "$AVX2_MODEL" "$ROOT/target/cpu-levels/x86-64-v4/$TRIPLE/release"
-run pass "$AVX2_MODEL" "$ROOT/target/cpu-levels/x86-64-v3/$TRIPLE/release"
+run sigill Nehalem "$ROOT/target/x86-64-v3/$TRIPLE/release"
+run sigill "$AVX2_MODEL" "$ROOT/target/x86-64-v4/$TRIPLE/release"
+run pass "$AVX2_MODEL" "$ROOT/target/x86-64-v3/$TRIPLE/release"
 
 echo "cpu_levels: OK ($((SECONDS - START)) s)"
