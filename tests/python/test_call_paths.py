@@ -153,3 +153,65 @@ def test_bytearrays_are_read_in_place_and_released(pair):
     n = client.seal_into(data, out)
     assert server.open(out[:n]).payload == b"in place and resized!"
     assert server.open(bytearray(client.seal(b""))).payload == b""
+
+
+def test_offset_for_keeps_the_output_away_from_the_input():
+    buffer = core._Buffer(1000, shift=True)
+    assert buffer.size == 1000 and len(buffer.data) == 1000 + core._SHIFT
+    a = buffer.address
+    for distance, offset in [(0, core._SHIFT), (8, core._SHIFT), (core._ALIAS - 1, core._SHIFT),
+                             (core._ALIAS, 0), (2048, 0), (4096 - core._ALIAS, 0),
+                             (4096 - core._ALIAS + 1, core._SHIFT), (4095, core._SHIFT), (4096 * 7 + 16, core._SHIFT),
+                             (4096 * 7 + 1000, 0)]:
+        # the output at ``distance`` bytes after the input (modulo 4096)
+        assert buffer.offset_for(a - distance) == offset, distance
+    assert buffer.offset_for(None) == 0
+    assert core._Buffer(1000).offset_for(a) == 0  # no room for a shift
+
+
+def _placed(size: int, target: int, distance: int) -> memoryview:
+    """``size`` bytes in a fresh bytearray whose address is ``distance``
+    bytes before ``target`` modulo 4096."""
+    backing = bytearray(size + 8192)
+    base = ctypes.addressof(ctypes.c_char.from_buffer(backing))
+    start = (target - distance - base) % 4096
+    return memoryview(backing)[start : start + size]
+
+
+@pytest.mark.parametrize("distance, shifted", [(0, True), (16, True), (1000, False)])
+def test_large_seals_and_opens_write_away_from_their_input(pair, monkeypatch, distance, shifted):
+    """A seal or open of more than 4 KiB whose output buffer would start a
+    few bytes after its input (modulo 4 KiB: the CPU stalls on such "4K
+    aliasing") writes at _SHIFT bytes further; the bytes are the same."""
+    client, server = pair
+    size = 20000
+    server.open_all(client.seal(b"warm" * 5000))  # makes the channels' buffers
+    out = client._seal_out
+    data = _placed(size, out.address, distance)
+    data[:] = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    sealed = _count_args(client, monkeypatch, "_c_seal")
+    wire = client.seal(data)
+    assert client._seal_out is out and (sealed[-1] is out.shifted) == shifted
+    assert sealed[-1] is (out.shifted if shifted else out.ref)
+    # open: the wire placed relative to the channel's open buffer
+    opened = _count_args(server, monkeypatch, "_c_open")
+    server_out = server._open_out
+    placed_wire = _placed(len(wire), server_out.address, distance)
+    placed_wire[:] = wire
+    first = server.open_all(placed_wire)
+    assert first == (len(wire), [privline.Record(RecordType.DATA, bytes(data))])
+    assert (opened[-1] is server_out.shifted) == shifted
+
+
+def _count_args(channel: privline.Channel, monkeypatch: pytest.MonkeyPatch, name: str) -> List[object]:
+    """The output-buffer argument (the fifth) of every call through the
+    channel's bound library function ``name``."""
+    real = getattr(channel, name)
+    outputs: List[object] = []
+
+    def recording(*args: object) -> int:
+        outputs.append(args[4])
+        return real(*args)
+
+    monkeypatch.setattr(channel, name, recording)
+    return outputs
