@@ -48,8 +48,9 @@
 #
 # Time on 2 cores: the builds about 10-15 minutes the first time (four
 # privline builds, three or four handshake benches, seven or eight small
-# AEAD builds), about a minute afterwards; the measurements about 12
-# minutes (--quick: about 2).
+# AEAD builds), about a minute afterwards; the measurements about 8.5
+# minutes (--quick: about 1.5; 9 min 19 s in all for a full run with the
+# builds already made).
 #
 # Installs / writes: a detached git worktree of the BEFORE revision at
 # target/before-after/wt-<rev> (reused if present, removed at the end unless
@@ -294,7 +295,7 @@ if [ "$QUICK" = 1 ]; then
     quick_arg=(--quick)
     hs_env+=(PRIVLINE_BENCH_QUICK=1)
 fi
-step "measure: $ROUNDS rounds (each: ${C_RUNS[*]} through C; ${#AEAD_CONFIGS[@]} bare AEAD builds; OpenSSL; handshake bench of ${HS_RUNS[*]})"
+step "measure: $ROUNDS rounds (each: ${C_RUNS[*]} through C, malloc'd and spaced buffers; ${#AEAD_CONFIGS[@]} bare AEAD builds; OpenSSL; handshake bench of ${HS_RUNS[*]})"
 start=$SECONDS
 for round in $(seq "$ROUNDS"); do
     for name in "${C_RUNS[@]}"; do
