@@ -577,7 +577,7 @@ impl core::fmt::Debug for Channel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::privline1::open_in_place;
+    use crate::privline1::open_inout;
     use std::sync::mpsc;
 
     const KEY_C2S: [u8; 32] = [0x11; 32];
@@ -809,7 +809,7 @@ mod tests {
                 let opening: Vec<u64> = (0..300u64)
                     .filter(|&counter| {
                         let mut plain = inner.to_vec();
-                        open_in_place(&KEY_C2S, counter, header, &mut plain, &tag)
+                        open_inout(&KEY_C2S, counter, header, plain.as_mut_slice().into(), &tag)
                     })
                     .collect();
                 assert_eq!(opening.len(), 1, "{opening:?}");

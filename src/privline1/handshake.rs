@@ -10,7 +10,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::records::SessionKeys;
 use super::{
-    hkdf, mac, mac_matches, open_in_place, seal_in_place, ANSWER_LEN, GREETING_LEN, L_K3, L_K4,
+    hkdf, mac, mac_matches, open_inout, seal_in_place, ANSWER_LEN, GREETING_LEN, L_K3, L_K4,
     L_KEYS, L_M1, L_M2, L_SIG_C, L_SIG_S, M1_LEN, M2_LEN, M3_LEN, M4_LEN, PROTO, TAG_LEN,
 };
 use crate::crypto::{
@@ -249,7 +249,13 @@ impl Messages for Privline1Messages {
         greeting.copy_from_slice(&m3[..GREETING_LEN]);
         let mut tag = [0u8; TAG_LEN];
         tag.copy_from_slice(&m3[GREETING_LEN..M3_LEN]);
-        let opened = open_in_place(secret(&self.secrets.k3)?, 0, &h2, greeting.as_mut(), &tag);
+        let opened = open_inout(
+            secret(&self.secrets.k3)?,
+            0,
+            &h2,
+            greeting.as_mut().into(),
+            &tag,
+        );
         self.secrets.k3.clear();
 
         let mut client_key = [0u8; PUBLIC_KEY_LEN];
@@ -324,7 +330,7 @@ impl Messages for Privline1Messages {
         answer.copy_from_slice(&m4[..ANSWER_LEN]);
         let mut tag = [0u8; TAG_LEN];
         tag.copy_from_slice(&m4[ANSWER_LEN..M4_LEN]);
-        if !open_in_place(&k4, 0, &h3, &mut answer, &tag) {
+        if !open_inout(&k4, 0, &h3, answer.as_mut().into(), &tag) {
             return Err(Error::M4DoesNotOpen);
         }
         drop(k4);

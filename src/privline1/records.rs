@@ -7,9 +7,9 @@
 use zeroize::{Zeroize, Zeroizing};
 
 use super::{
-    hkdf, open_in_place, seal_in_place, AUTO_KEY_UPDATE_COUNTER, L_UPDATE, RECORD_HEADER_LEN,
-    RECORD_MAX_INNER_LEN, RECORD_MAX_PAYLOAD_LEN, RECORD_MIN_BODY_LEN, RECORD_OVERHEAD_LEN,
-    TAG_LEN, TYPE_CLOSE, TYPE_DATA, TYPE_KEY_UPDATE,
+    hkdf, open_inout, seal_in_place, InOutBuf, AUTO_KEY_UPDATE_COUNTER, L_UPDATE,
+    RECORD_HEADER_LEN, RECORD_MAX_INNER_LEN, RECORD_MAX_PAYLOAD_LEN, RECORD_MIN_BODY_LEN,
+    RECORD_OVERHEAD_LEN, TAG_LEN, TYPE_CLOSE, TYPE_DATA, TYPE_KEY_UPDATE,
 };
 use crate::crypto::Secret32;
 use crate::error::Error;
@@ -411,9 +411,18 @@ impl RecordReceiver {
         let (ciphertext, tag_bytes) = body.split_at(inner_len);
         let mut tag = [0u8; TAG_LEN];
         tag.copy_from_slice(tag_bytes);
-        inner.copy_from_slice(ciphertext);
+        // Decrypted straight from `input` into `output` (no copy first).
+        let Ok(ciphertext_to_inner) = InOutBuf::new(ciphertext, inner) else {
+            unreachable!("both are inner_len bytes long")
+        };
         let counter = self.direction.counter;
-        if !open_in_place(&self.direction.key, counter, header, inner, &tag) {
+        if !open_inout(
+            &self.direction.key,
+            counter,
+            header,
+            ciphertext_to_inner,
+            &tag,
+        ) {
             return Err(Error::RecordDoesNotOpen);
         }
         self.direction.take_counter()?;
