@@ -189,15 +189,7 @@ HS_RUNS=(before after-baseline after-v3)
 
 # The bare-AEAD configurations of benches/aead-backends/run.sh, with
 # x86-64-v4 added when the CPU has it.
-AEAD_CONFIGS=(
-    "default|"
-    "poly1305 soft|--cfg poly1305_force_soft --cfg poly1305_backend=\"soft\""
-    "x86-64-v3|-C target-cpu=x86-64-v3"
-    "chacha20_avx512|--cfg chacha20_avx512"
-    "chacha20_avx512 + poly1305 soft|--cfg chacha20_avx512 --cfg poly1305_force_soft --cfg poly1305_backend=\"soft\""
-    "x86-64-v3 + chacha20_avx512|-C target-cpu=x86-64-v3 --cfg chacha20_avx512"
-    "native + chacha20_avx512|-C target-cpu=native --cfg chacha20_avx512"
-)
+source "$ROOT/benches/aead-backends/configs.sh"
 [ "$HAS_V4" = 1 ] && AEAD_CONFIGS+=("x86-64-v4 + chacha20_avx512|-C target-cpu=x86-64-v4 --cfg chacha20_avx512")
 
 CFLAGS=(-std=c99 -O2 -Wall -Wextra -Werror -I"$ROOT/include")

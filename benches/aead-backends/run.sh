@@ -8,19 +8,11 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 TARGET="$(cd ../.. && pwd)/target/aead-backends"
-configs=(
-    "default|"
-    "poly1305 soft|--cfg poly1305_force_soft --cfg poly1305_backend=\"soft\""
-    "x86-64-v3|-C target-cpu=x86-64-v3"
-    "chacha20_avx512|--cfg chacha20_avx512"
-    "chacha20_avx512 + poly1305 soft|--cfg chacha20_avx512 --cfg poly1305_force_soft --cfg poly1305_backend=\"soft\""
-    "x86-64-v3 + chacha20_avx512|-C target-cpu=x86-64-v3 --cfg chacha20_avx512"
-    "native + chacha20_avx512|-C target-cpu=native --cfg chacha20_avx512"
-)
+source ./configs.sh
 echo "| build | crate | 0 B | 64 B | 1024 B | 16384 B | 65518 B |"
 echo "|:--|:--|--:|--:|--:|--:|--:|"
 i=0
-for config in "${configs[@]}"; do
+for config in "${AEAD_CONFIGS[@]}"; do
     label=${config%%|*}
     flags=${config#*|}
     dir="$TARGET/$i"
