@@ -1127,27 +1127,31 @@ class Channel(_Handle):
         lock = self._open_lock
         lock.acquire()
         try:
-            if length > _SMALL_CALL:
-                return _tuple_new(Opened, self._open(arg, length))
-            # A small input: the call inline.
-            if not self._h:
-                raise self._closed_error()
-            out = self._open_out
-            if out is None:
-                out = self._open_out = _Buffer(self._open_size, shift=True)
-            self._open_in_len.value = length
-            out_len = self._open_len
-            out_len.value = out.size
-            consumed_p, out_len_p, type_p = self._open_args
-            result = self._c_open_small(self._hv, arg, self._open_in_len, consumed_p, out.ref, out_len_p, type_p)
-            if result:
-                return _tuple_new(Opened, self._open(arg, length, result))  # grow the buffer, or raise
-            kind = _RECORD_TYPE[self._type_c.value]
-            return _tuple_new(
-                Opened, (self._consumed_c.value, kind, out.arg[: out_len.value] if kind is _DATA else b"")
-            )
+            return _tuple_new(Opened, self._open_first(arg, length))
         finally:
             lock.release()
+
+    def _open_first(self, arg: Any, length: int) -> Tuple[int, "RecordType", bytes]:
+        """The first record of ``length`` bytes at ``arg`` (an :func:`_input`
+        argument), as ``(consumed, kind, payload)``; the caller holds the
+        open lock. Small inputs make the call here, with the GIL kept;
+        larger ones, and a buffer to grow, go through :meth:`_open`."""
+        if length > _SMALL_CALL:
+            return self._open(arg, length)
+        if not self._h:
+            raise self._closed_error()
+        out = self._open_out
+        if out is None:
+            out = self._open_out = _Buffer(self._open_size, shift=True)
+        self._open_in_len.value = length
+        out_len = self._open_len
+        out_len.value = out.size
+        consumed_p, out_len_p, type_p = self._open_args
+        result = self._c_open_small(self._hv, arg, self._open_in_len, consumed_p, out.ref, out_len_p, type_p)
+        if result:
+            return self._open(arg, length, result)  # grow the buffer, or raise
+        kind = _RECORD_TYPE[self._type_c.value]
+        return self._consumed_c.value, kind, out.arg[: out_len.value] if kind is _DATA else b""
 
     def open_all(self, data: BytesLike) -> Tuple[int, List[Record]]:
         """Open every whole record in ``data``: returns the bytes consumed
@@ -1164,28 +1168,7 @@ class Channel(_Handle):
         lock = self._open_lock
         lock.acquire()
         try:
-            if length > _SMALL_CALL:
-                total, kind, payload = self._open(arg, length)
-            else:
-                # A small input: the first call inline (open's code).
-                if not self._h:
-                    raise self._closed_error()
-                out = self._open_out
-                if out is None:
-                    out = self._open_out = _Buffer(self._open_size, shift=True)
-                self._open_in_len.value = length
-                out_len = self._open_len
-                out_len.value = out.size
-                consumed_p, out_len_p, type_p = self._open_args
-                result = self._c_open_small(
-                    self._hv, arg, self._open_in_len, consumed_p, out.ref, out_len_p, type_p
-                )
-                if result:
-                    total, kind, payload = self._open(arg, length, result)  # grow the buffer, or raise
-                else:
-                    kind = _RECORD_TYPE[self._type_c.value]
-                    total = self._consumed_c.value
-                    payload = out.arg[: out_len.value] if kind is _DATA else b""
+            total, kind, payload = self._open_first(arg, length)
             if kind is _NONE:
                 return 0, []
             records = [_tuple_new(Record, (kind, payload))]
