@@ -993,6 +993,32 @@ pub unsafe extern "C" fn privline_channel_seal(
     }
 }
 
+/// [`seal_into`] for a record without payload: `what` names the close or
+/// key-update record.
+///
+/// # Safety
+/// As for [`seal_into`], without the payload.
+unsafe fn seal_control(
+    channel: *mut privline_channel,
+    pad_block: usize,
+    output: *mut u8,
+    output_len: *mut usize,
+    what: fn(&[u8]) -> Sealing<'_>,
+) -> privline_result {
+    // SAFETY: the caller's promises, passed on; no payload.
+    unsafe {
+        seal_into(
+            channel,
+            std::ptr::null(),
+            0,
+            output,
+            output_len,
+            pad_block,
+            what,
+        )
+    }
+}
+
 /// Seals this side's close record into `output` (`*output_len` in/out as
 /// for `privline_channel_seal`; PRIVLINE_RECORD_OVERHEAD_LEN bytes without
 /// padding). Afterwards the channel seals nothing more but keeps opening the
@@ -1005,17 +1031,7 @@ pub unsafe extern "C" fn privline_channel_close(
     output_len: *mut usize,
 ) -> privline_result {
     // SAFETY: the caller's promises, passed on.
-    unsafe {
-        seal_into(
-            channel,
-            std::ptr::null(),
-            0,
-            output,
-            output_len,
-            pad_block,
-            |_| Sealing::Close,
-        )
-    }
+    unsafe { seal_control(channel, pad_block, output, output_len, |_| Sealing::Close) }
 }
 
 /// Seals a key-update record into `output` (`*output_len` in/out as for
@@ -1030,15 +1046,9 @@ pub unsafe extern "C" fn privline_channel_update_key(
 ) -> privline_result {
     // SAFETY: the caller's promises, passed on.
     unsafe {
-        seal_into(
-            channel,
-            std::ptr::null(),
-            0,
-            output,
-            output_len,
-            pad_block,
-            |_| Sealing::KeyUpdate,
-        )
+        seal_control(channel, pad_block, output, output_len, |_| {
+            Sealing::KeyUpdate
+        })
     }
 }
 
