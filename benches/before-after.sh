@@ -245,10 +245,13 @@ print("cryptography", cryptography.__version__, "on", b.openssl_version_text(), 
 
 cat > "$R/openssl_aead.py" <<'EOF'
 # OpenSSL's ChaCha20-Poly1305 via `cryptography`: encrypt + decrypt of one
-# message, a fresh nonce each time, no AD; fastest batch mean of ~20 ms
-# batches (before-after.sh).
-import sys, time
+# message, a fresh nonce each time, no AD; timed by the Python benchmarks'
+# own loop (benches/python/timing.py, ~20 ms batches, fastest mean).
+import sys
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+sys.path.insert(0, sys.argv[1])
+from timing import compare
 
 quick = "--quick" in sys.argv
 aead = ChaCha20Poly1305(bytes(32))
@@ -261,22 +264,7 @@ for size in (0, 64, 1024, 16384, 65518):
         nonce = counter[0].to_bytes(12, "little")
         aead.decrypt(nonce, aead.encrypt(nonce, data, None), None)
 
-    n = 1
-    while True:
-        t0 = time.perf_counter()
-        for _ in range(n):
-            once()
-        took = time.perf_counter() - t0
-        if took >= 0.005:
-            n = max(1, int(n * 0.02 / took))
-            break
-        n *= 4
-    best = float("inf")
-    for _ in range(5 if quick else 25):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            once()
-        best = min(best, (time.perf_counter() - t0) / n)
+    (best,) = compare([("openssl", once)], quick=quick)
     print(f"RESULT openssl_seal_open_ns_{size} {best * 1e9:.1f}")
 EOF
 
@@ -301,7 +289,7 @@ for round in $(seq "$ROUNDS"); do
         "$R/aead/$i/release/privline-aead-backends" "${config%%|*}" > "$OUT/aead.$i.$round"
         i=$((i + 1))
     done
-    "$R/venv/bin/python" "$R/openssl_aead.py" "${quick_arg[@]}" > "$OUT/openssl.$round"
+    "$R/venv/bin/python" "$R/openssl_aead.py" "$ROOT/benches/python" "${quick_arg[@]}" > "$OUT/openssl.$round"
     for name in "${HS_RUNS[@]}"; do
         (cd "$R/lib/$name" && env "${hs_env[@]}" ./handshake-bench --bench > "$OUT/hs.$name.$round" 2>&1)
     done

@@ -34,6 +34,7 @@ import time
 from typing import Callable, Dict, List, Sequence, Tuple
 
 import privline
+from timing import compare
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
@@ -44,37 +45,6 @@ CLIENT_SEED = bytes([0xA1]) * 32
 SERVER_SEED = bytes([0xB2]) * 32
 
 QUICK = False
-
-
-def compare(candidates: Sequence[Tuple[str, Callable[[], object]]]) -> List[float]:
-    """Seconds per call of each candidate: calibrated batches of ~20 ms,
-    rounds alternating between candidates, fastest batch mean kept."""
-    batch = 0.02
-    rounds = 3 if QUICK else 5
-    batches = 2 if QUICK else 5
-    loops = []
-    for _, fn in candidates:
-        n = 1
-        while True:
-            t0 = time.perf_counter()
-            for _ in range(n):
-                fn()
-            took = time.perf_counter() - t0
-            if took >= batch / 4:
-                loops.append(max(1, int(batch / (took / n))))
-                break
-            n *= 4
-    best = [float("inf")] * len(candidates)
-    for _ in range(rounds):
-        for i, (_, fn) in enumerate(candidates):
-            n = loops[i]
-            for _ in range(batches):
-                t0 = time.perf_counter()
-                for _ in range(n):
-                    fn()
-                per = (time.perf_counter() - t0) / n
-                best[i] = min(best[i], per)
-    return best
 
 
 def fmt_time(seconds: float) -> str:
@@ -181,7 +151,7 @@ def main() -> int:
             ct = aead.encrypt(nonce, data, None)
             aead.decrypt(nonce, ct, None)
 
-        t_ours, t_theirs = compare([("privline", ours), ("cryptography", theirs)])
+        t_ours, t_theirs = compare([("privline", ours), ("cryptography", theirs)], quick=QUICK)
         results[f"py_seal_open_s_{size}"] = t_ours
         results[f"py_crypto_aead_s_{size}"] = t_theirs
         rust = reference.get(f"rust_seal_open_ns_{size}")
@@ -239,7 +209,7 @@ def main() -> int:
         ("X25519 DH", lambda: x_priv.exchange(x_peer)),
         ("Ed25519 sign", lambda: ed_priv.sign(message)),
         ("Ed25519 verify", lambda: ed_pub.verify(signature, message)),
-    ])
+    ], quick=QUICK)
     openssl_sum = 4 * t_keygen + 8 * t_dh + 2 * t_sign + 2 * t_verify
     results["py_handshake_s"] = t_hs
     results["py_handshake_new_identities_s"] = t_hs_new
