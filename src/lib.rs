@@ -57,6 +57,7 @@
 #![warn(missing_docs)]
 
 mod channel;
+mod copy;
 mod crypto;
 mod error;
 mod handshake;

@@ -11,6 +11,7 @@ use super::{
     RECORD_HEADER_LEN, RECORD_MAX_INNER_LEN, RECORD_MAX_PAYLOAD_LEN, RECORD_MIN_BODY_LEN,
     RECORD_OVERHEAD_LEN, TAG_LEN, TYPE_CLOSE, TYPE_DATA, TYPE_KEY_UPDATE,
 };
+use crate::copy::copy_in_pieces;
 use crate::crypto::Secret32;
 use crate::error::Error;
 use crate::stack;
@@ -367,7 +368,7 @@ impl RecordSender {
         // body_len is at most 65535 by construction of padded_inner_len.
         header.copy_from_slice(&(body_len as u16).to_be_bytes());
         let (inner, tag) = body.split_at_mut(inner_len);
-        inner[..payload.len()].copy_from_slice(payload);
+        copy_in_pieces(&mut inner[..payload.len()], payload);
         inner[payload.len()] = record_type;
         inner[payload.len() + 1..].fill(0);
         let record_tag = seal_in_place(&self.direction.key, counter, header, inner);

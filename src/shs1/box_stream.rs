@@ -14,6 +14,7 @@ use super::{
     box_open, box_seal, increment, BoxNonce, BoxStreamKeys, BOX_TAG_LEN, HEADER_PLAIN_LEN,
     SHS1_HEADER_LEN, SHS1_KEYS_LEN, SHS1_MAX_BODY_LEN,
 };
+use crate::copy::copy_in_pieces;
 use crate::error::Error;
 use crate::vocabulary::Opened;
 
@@ -100,7 +101,7 @@ impl BoxSender {
         for chunk in payload.chunks(SHS1_MAX_BODY_LEN) {
             let boxed = &mut output[written..written + SHS1_HEADER_LEN + chunk.len()];
             let (header, body) = boxed.split_at_mut(SHS1_HEADER_LEN);
-            body.copy_from_slice(chunk);
+            copy_in_pieces(body, chunk);
             let nonce = self.nonce;
             let body_tag = box_seal(&self.key, &plus_one(&nonce), body);
             let (header_tag, header_plain) = header.split_at_mut(BOX_TAG_LEN);
@@ -171,7 +172,7 @@ impl BoxReceiver {
         let Some(plain) = output.get_mut(..body_len) else {
             return Err(Error::BufferTooSmall { needed: body_len });
         };
-        plain.copy_from_slice(body);
+        copy_in_pieces(plain, body);
         if !box_open(&self.key, &plus_one(&nonce), plain, &header_plain[2..]) {
             plain.zeroize();
             return Err(Error::RecordDoesNotOpen);
