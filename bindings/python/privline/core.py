@@ -318,59 +318,20 @@ def _raw_function(lib: Any, name: str, keep_gil: bool = False) -> Any:
     return function
 
 
-#: Where a large seal or open writes its output: not within _ALIAS bytes
-#: (modulo 4096) after or before its input's address, else at _SHIFT bytes
-#: further. When the output trails or leads the input by a few bytes modulo
-#: the 4 KiB page, the CPU takes its stores for writes to the addresses its
-#: loads read ("4K aliasing") and stalls: a 64 KiB seal or open then costs
-#: 20 to 40 % more (measured on AMD Zen 3). Buffers that malloc or mmap
-#: makes for equal sizes often sit at such distances.
-_ALIAS = 128
-_SHIFT = 2048
-
-
-def _arg_address(arg: Any) -> Optional[int]:
-    """The address an :func:`_input` argument (or a ``c_void_p``) points
-    to; ``None`` when unknown."""
-    cls = arg.__class__
-    if cls is bytes:
-        return ctypes.cast(ctypes.c_char_p(arg), ctypes.c_void_p).value
-    if cls is ctypes.c_void_p:
-        return arg.value
-    try:
-        return ctypes.addressof(arg._obj)  # byref(keep) of _input
-    except (AttributeError, TypeError):
-        return None
-
-
 class _Buffer:
-    """A reusable output buffer: a ``bytearray``, a ctypes array over it (the
-    argument for ``uint8_t *``; slicing it makes ``bytes`` in one copy), the
-    array's address as a ready argument (``ref``: ctypes converts nothing
-    when it is passed) and a memoryview. ``size`` bytes are usable from
-    offset 0, and with ``shift`` also from offset ``_SHIFT`` (``shifted``),
-    for :meth:`offset_for`."""
+    """A reusable output buffer of ``size`` bytes: a ``bytearray``, a ctypes
+    array over it (the argument for ``uint8_t *``; slicing it makes
+    ``bytes`` in one copy), the array's address as a ready argument
+    (``ref``: ctypes converts nothing when it is passed) and a memoryview."""
 
-    __slots__ = ("data", "arg", "ref", "shifted", "address", "view", "size")
+    __slots__ = ("data", "arg", "ref", "view", "size")
 
-    def __init__(self, size: int, shift: bool = False) -> None:
+    def __init__(self, size: int) -> None:
         self.size = size = max(1, size)
-        total = size + _SHIFT if shift else size
-        self.data = bytearray(total)
-        self.arg = (ctypes.c_char * total).from_buffer(self.data)
+        self.data = bytearray(size)
+        self.arg = (ctypes.c_char * size).from_buffer(self.data)
         self.ref = ctypes.byref(self.arg)
-        self.shifted = ctypes.byref(self.arg, _SHIFT) if shift else None
-        self.address = ctypes.addressof(self.arg)
         self.view = memoryview(self.data)
-
-    def offset_for(self, input_address: Optional[int]) -> int:
-        """The offset to write at when reading from ``input_address``: 0,
-        or ``_SHIFT`` when offset 0 is within ``_ALIAS`` bytes of it modulo
-        4096 (and the buffer has room for the shift)."""
-        if self.shifted is None or input_address is None:
-            return 0
-        distance = (self.address - input_address) & 4095
-        return _SHIFT if distance < _ALIAS or distance > 4096 - _ALIAS else 0
 
 
 def validate_pad_block(protocol: Union["Protocol", str], pad_block: int) -> int:
@@ -947,7 +908,7 @@ class Channel(_Handle):
                     capacity = length + chunks * self._per_chunk
                 out = self._seal_out
                 if out is None or out.size < capacity:
-                    out = self._seal_out = _Buffer(capacity, shift=True)
+                    out = self._seal_out = _Buffer(capacity)
                 if length <= _SMALL_CALL and pad_block <= _SMALL_CALL:
                     c_seal = self._c_seal_small
                 else:
@@ -957,33 +918,20 @@ class Channel(_Handle):
             self._in_len.value = length
             out_len = self._seal_len
             out_len.value = out.size
-            if small or length <= _SMALL_CALL:
-                offset = 0
-                result = c_seal(self._hv, arg, self._in_len, pad, out.ref, self._seal_len_p)
-            else:
-                in_address = _arg_address(arg)
-                offset = out.offset_for(in_address)
-                result = c_seal(
-                    self._hv, arg, self._in_len, pad, out.shifted if offset else out.ref, self._seal_len_p
-                )
+            result = c_seal(self._hv, arg, self._in_len, pad, out.ref, self._seal_len_p)
             if result:
                 # BUFFER_TOO_SMALL changes nothing: retry with the size asked for.
                 while result == _BUFFER_TOO_SMALL and out_len.value > out.size:
-                    out = _Buffer(out_len.value, shift=not small)
+                    out = _Buffer(out_len.value)
                     if small:
                         self._seal_small_out = out
                     else:
                         self._seal_out = out
-                        offset = out.offset_for(_arg_address(arg)) if length > _SMALL_CALL else 0
                     out_len.value = out.size
-                    result = c_seal(
-                        self._hv, arg, self._in_len, pad, out.shifted if offset else out.ref, self._seal_len_p
-                    )
+                    result = c_seal(self._hv, arg, self._in_len, pad, out.ref, self._seal_len_p)
                 if result:
                     raise error_from_result(result)
             # Slicing the ctypes array makes the bytes in one copy.
-            if offset:
-                return out.arg[offset : offset + out_len.value]
             return out.arg[: out_len.value]
         finally:
             lock.release()
@@ -1063,49 +1011,36 @@ class Channel(_Handle):
 
     def _open(self, arg: Any, length: int, result: Optional[int] = None) -> Tuple[int, RecordType, bytes]:
         """One ``privline_channel_open`` call (``arg`` is ``bytes``, a ctypes
-        object or ``None``), under the opening lock, its output placed
-        away from its input (:meth:`_Buffer.offset_for`) when ``length`` is
-        above _SMALL_CALL; or, given the ``result`` of a call just made on
-        at most _SMALL_CALL bytes at offset 0, what follows it: a retry
-        with a bigger buffer when the library asks for one, the error, or
-        the record."""
+        object or ``None``), under the opening lock; or, given the
+        ``result`` of a call just made on at most _SMALL_CALL bytes, what
+        follows it: a retry with a bigger buffer when the library asks for
+        one, the error, or the record."""
         out_len = self._open_len
         consumed_p, out_len_p, type_p = self._open_args
         large = length > _SMALL_CALL
         c_open = self._c_open if large else self._c_open_small
-        offset = 0
         if result is None:
             if not self._h:
                 raise self._closed_error()
             out = self._open_out
             if out is None:
-                out = self._open_out = _Buffer(self._open_size, shift=True)
-            if large:
-                offset = out.offset_for(_arg_address(arg))
+                out = self._open_out = _Buffer(self._open_size)
             self._open_in_len.value = length
             out_len.value = out.size
-            result = c_open(
-                self._hv, arg, self._open_in_len, consumed_p, out.shifted if offset else out.ref, out_len_p, type_p
-            )
+            result = c_open(self._hv, arg, self._open_in_len, consumed_p, out.ref, out_len_p, type_p)
         out = self._open_out
         if result:
             # BUFFER_TOO_SMALL changes nothing: retry with the size asked for.
             while result == _BUFFER_TOO_SMALL and out_len.value > out.size:
-                out = self._open_out = _Buffer(out_len.value, shift=True)
-                offset = out.offset_for(_arg_address(arg)) if large else 0
+                out = self._open_out = _Buffer(out_len.value)
                 out_len.value = out.size
-                result = c_open(
-                    self._hv, arg, self._open_in_len, consumed_p, out.shifted if offset else out.ref, out_len_p,
-                    type_p,
-                )
+                result = c_open(self._hv, arg, self._open_in_len, consumed_p, out.ref, out_len_p, type_p)
             if result:
                 raise error_from_result(result)
         kind = _RECORD_TYPE[self._type_c.value]
         if kind is not _DATA:
             return self._consumed_c.value, kind, b""
         # Slicing the ctypes array makes the bytes in one copy.
-        if offset:
-            return self._consumed_c.value, kind, out.arg[offset : offset + out_len.value]
         return self._consumed_c.value, kind, out.arg[: out_len.value]
 
     def open(self, data: BytesLike) -> Opened:
@@ -1142,7 +1077,7 @@ class Channel(_Handle):
             raise self._closed_error()
         out = self._open_out
         if out is None:
-            out = self._open_out = _Buffer(self._open_size, shift=True)
+            out = self._open_out = _Buffer(self._open_size)
         self._open_in_len.value = length
         out_len = self._open_len
         out_len.value = out.size
