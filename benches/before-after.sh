@@ -27,7 +27,8 @@
 #     twice per build and round: with its usual three malloc'd buffers, which
 #     glibc puts a multiple of 4 KiB apart (a seal's or open's output then
 #     aliases its input modulo 4 KiB: about 40 % slower at 65518 B on AMD
-#     Zen 3), and with --spaced-buffers (1-2 KiB apart modulo 4 KiB), the
+#     Zen 3 for the before build, whose copy of the record takes glibc's
+#     rep movsb; src/copy.rs avoids it), and with --spaced-buffers (1-2 KiB apart modulo 4 KiB), the
 #     layout the targets are judged on; both are printed.
 #   - bare ChaCha20-Poly1305 (benches/aead-backends: chacha20poly1305 0.10
 #     and 0.11) under the build configurations of benches/aead-backends/run.sh

@@ -33,7 +33,9 @@
  * a multiple of 4 KiB apart, so a seal's or open's output starts within a
  * few bytes (modulo 4 KiB) of its input and every store aliases the next
  * load ("4K aliasing"), which made a 65518-byte seal + open about 40 %
- * slower on an AMD Zen 3 (benches/before-after.sh runs both layouts).
+ * slower on an AMD Zen 3 while the library copied the record in one
+ * `rep movsb` (before src/copy.rs; benches/before-after.sh runs both
+ * layouts).
  * Without it the output is what it always was.
  *
  * Timing: each measurement is calibrated to batches of ~4 ms and repeated
