@@ -18,6 +18,10 @@
 #      on an AVX2 CPU, x86-64-v4 with AVX-512, else the baseline in lib/),
 #      natively and under qemu-x86_64 as a CPU without AVX (Nehalem: the
 #      baseline) and one with AVX2 and no AVX-512 (Haswell-v2: x86-64-v3).
+#      A static archive built for x86-64-v3 (snippet "static-v3") linked
+#      into app in place of the installed one: it runs under qemu-x86_64
+#      as Haswell-v2 (and natively on an AVX2 CPU), and dies of SIGILL as
+#      Nehalem (the control that it is the x86-64-v3 build).
 #   3. A CMake project (snippets "CMakeLists.txt" and "cmake") that finds
 #      privline with pkg_check_modules(... IMPORTED_TARGET privline).
 #   4. The C++ clients (g++ and CMake builds) against the C example server
@@ -89,7 +93,7 @@ make_venv() {
 # ---------------------------------------------------------------------------
 step "tools"
 
-expected_snippets="cargo-c install hwcaps tree compile privline.hpp CMakeLists.txt cmake pip"
+expected_snippets="cargo-c install hwcaps tree compile static-v3 privline.hpp CMakeLists.txt cmake pip"
 found_snippets="$(python3 tests/install/snippet.py README.md | tr '\n' ' ')"
 found_snippets="${found_snippets% }"
 [ "$found_snippets" = "$expected_snippets" ] \
@@ -270,6 +274,34 @@ check_loader "qemu-x86_64 -cpu Nehalem (no AVX)" qemu-x86_64 -cpu Nehalem
 [ "$(expected_library qemu-x86_64 -cpu Haswell-v2)" = "$PREFIX/lib/glibc-hwcaps/x86-64-v3/$SONAME" ] \
     || die "under qemu-x86_64 -cpu Haswell-v2 ld.so does not report x86-64-v3 as the best level supported"
 check_loader "qemu-x86_64 -cpu Haswell-v2 (AVX2, no AVX-512)" qemu-x86_64 -cpu Haswell-v2
+
+# ---------------------------------------------------------------------------
+step "a static archive built for x86-64-v3 (README snippet static-v3)"
+
+run_snippet static-v3
+V3_ARCHIVE="$ROOT/target/cinstall-x86-64-v3/x86_64-unknown-linux-gnu/release/libprivline.a"
+[ -f "$V3_ARCHIVE" ] || die "snippet static-v3 did not build $V3_ARCHIVE"
+# The compile snippet's static line, with the x86-64-v3 archive in place of
+# -l:libprivline.a.
+(cd "$WORK" && cc app.c $(pkg-config --static --cflags --libs privline | sed "s#-lprivline\b#$V3_ARCHIVE#") -o app-static-v3)
+if dynamic_section "$WORK/app-static-v3" | grep -q 'libprivline'; then die "app-static-v3 depends on a shared libprivline"; fi
+qemu_out="$(qemu-x86_64 -cpu Haswell-v2 "$WORK/app-static-v3" 2>/dev/null)" \
+    || die "app-static-v3 failed under qemu-x86_64 -cpu Haswell-v2"
+[ "$qemu_out" = "$expected_app_line" ] || die "app-static-v3 under Haswell-v2 printed: $qemu_out"
+if [ "$(best_level)" = x86-64-v3 ] || [ "$(best_level)" = x86-64-v4 ]; then
+    [ "$("$WORK/app-static-v3")" = "$expected_app_line" ] || die "app-static-v3 failed on this CPU"
+    native_note="and on this CPU"
+else
+    native_note="(this CPU lacks AVX2: not run natively)"
+fi
+ok "app-static-v3 under qemu-x86_64 -cpu Haswell-v2 $native_note: $expected_app_line"
+# The control: built for x86-64-v3, so it must die of SIGILL (status 132)
+# on a CPU without AVX.
+status=0
+qemu-x86_64 -cpu Nehalem "$WORK/app-static-v3" > /dev/null 2> "$TMP/static-v3.nehalem" || status=$?
+[ "$status" = 132 ] && grep -q "uncaught target signal 4 (Illegal instruction)" "$TMP/static-v3.nehalem" \
+    || die "control: app-static-v3 under qemu-x86_64 -cpu Nehalem did not die of SIGILL (status $status)"
+ok "control: app-static-v3 dies of SIGILL under qemu-x86_64 -cpu Nehalem (it is the x86-64-v3 build)"
 
 # ---------------------------------------------------------------------------
 step "CMake project (README snippets CMakeLists.txt, cmake)"
