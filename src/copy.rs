@@ -4,16 +4,16 @@
 //! A seal copies the payload into its output and encrypts it there (the
 //! record's plaintext is longer than the payload, so the AEAD cannot read
 //! the payload where it is); SHS1's open copies a box body into the output
-//! and decrypts it there (`crypto_secretbox` decrypts only in place). For
-//! one long copy glibc's `memcpy` uses
-//! `rep movsb`, and on some AMD CPUs (measured on a Zen 3) that runs about
-//! 15 times slower when the destination starts 1 to 31 bytes after the
-//! source modulo 4 KiB: 21 µs instead of 1.4 µs for 65518 bytes. Buffers
-//! of equal size from `malloc` often lie so, and the record's payload
-//! starts 2 bytes into the output. Copying in pieces below glibc's
-//! `rep movsb` threshold (2 KiB at its smallest, for SSE2) takes its
-//! vector loop instead, which has no such cliff and costs the same when
-//! the buffers do not alias.
+//! and decrypts it there (`crypto_secretbox` decrypts only in place).
+//!
+//! For one long copy glibc's `memcpy` uses `rep movsb`, and on some AMD
+//! CPUs (measured on a Zen 3) that runs about 15 times slower when the
+//! destination starts 1 to 31 bytes after the source modulo 4 KiB: 21 µs
+//! instead of 1.4 µs for 65518 bytes. Buffers of equal size from `malloc`
+//! often lie so, and the record's payload starts 2 bytes into the output.
+//! Copying in pieces below glibc's `rep movsb` threshold (2 KiB at its
+//! smallest, for SSE2) takes its vector loop instead, which has no such
+//! cliff and costs the same when the buffers do not alias.
 
 /// The largest piece copied at once: half of glibc's smallest `rep movsb`
 /// threshold, so that every piece takes the vector loop.
